@@ -1,0 +1,49 @@
+"""``lab list``: the scenarios shipped in scenarios/ with their one-line descriptions (no TensorFlow)."""
+
+HELP = "list the shipped scenarios (and, with --tasks, the tasks)"
+
+
+def add_arguments(p):
+    p.add_argument("--tasks", action="store_true", help="list the tasks a scenario can name instead")
+    p.add_argument("--runs", metavar="DIR", nargs="?", const="runs", help="list the run folders under DIR (default runs/)")
+
+
+def main(args) -> int:
+    import yaml
+
+    from lab import registry, scenario
+
+    if args.tasks:
+        width = max(len(n) for n in registry.task_names())
+        for name in registry.task_names():
+            print(f"{name:<{width}}  {registry.spec(name).summary}")
+        return 0
+    if args.runs:
+        from lab.runs import find_runs
+
+        runs = find_runs(args.runs)
+        if not runs:
+            print(f"no runs under {args.runs}/")
+        for run in runs:
+            m = run.marker()
+            print(f"{run.path}  {m.get('task', '?'):<14} {m.get('status', '?')}")
+        return 0
+    folder = scenario.scenarios_dir()
+    rows = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            data = {"description": "(not valid YAML: run `lab validate` on it)"}
+        if not isinstance(data, dict):
+            data = {}
+        rows.append((path.stem, str(data.get("task", "?")), str(data.get("description", "")).strip()))
+    if not rows:
+        print(f"no scenarios in {folder}")
+        return 0
+    w1 = max(len(r[0]) for r in rows)
+    w2 = max(len(r[1]) for r in rows)
+    for stem, task, desc in rows:
+        print(f"{stem:<{w1}}  {task:<{w2}}  {desc}")
+    print(f"\n{len(rows)} scenarios in {folder}; run one with `lab run {rows[0][0]}`")
+    return 0

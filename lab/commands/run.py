@@ -1,0 +1,38 @@
+"""``lab run FILE [--set a.b=value ...] [--out DIR] [--resume RUN_DIR] [--quiet]``."""
+
+HELP = "run a scenario; writes a run folder and prints its path last"
+DESCRIPTION = """Run a scenario file (or a shipped scenario's name) and write runs/<UTC time>-<name>/.
+
+The last line on stdout is `run: <path of the run folder>`. An interrupted run continues with
+`lab run --resume RUN_DIR`."""
+
+
+def add_arguments(p):
+    p.add_argument("scenario", nargs="?", help="scenario file, or the name of one in scenarios/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a field (value parsed as YAML); repeatable")
+    p.add_argument("--out", help="folder for the run folder (default: the scenario's `output`, runs/)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+
+def main(args) -> int:
+    from lab.execute import prepare, run_prepared
+
+    # Validate (and create the run folder) before TensorFlow is imported: mistakes are reported at once.
+    cfg, run = prepare(args.scenario, args.overrides, args.out, args.resume)
+    run = run_prepared(cfg, run, quiet=args.quiet, resume=bool(args.resume))
+    _print_summary(run, args.quiet)
+    print(f"run: {run.path}")
+    return 0
+
+
+def _print_summary(run, quiet: bool) -> None:
+    if quiet:
+        return
+    summary = run.summary()
+    if summary:
+        width = max(len(k) for k in summary)
+        for k, v in summary.items():
+            v = f"{v:.6g}" if isinstance(v, float) else v
+            print(f"  {k:<{width}}  {v}")

@@ -1,0 +1,29 @@
+"""``lab validate FILE...``: check scenario files without running them (no TensorFlow)."""
+
+HELP = "check scenario files: every mistake at once, with its field path and a fix"
+
+
+def add_arguments(p):
+    p.add_argument("files", nargs="+", help="scenario files (or names of shipped scenarios)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="check with these overrides applied")
+
+
+def main(args) -> int:
+    from lab import scenario
+    from lab.errors import LabError, ScenarioError
+
+    failed = []
+    for name in args.files:
+        path = scenario.resolve_scenario_path(name)
+        try:
+            cfg = scenario.load_scenario(path, args.overrides)
+        except LabError as exc:
+            failed.append(str(exc))
+            continue
+        print(f"ok: {path} ({cfg.task}: {cfg.name})")
+    if failed:
+        if len(failed) == 1:
+            raise ScenarioError(failed[0])
+        raise ScenarioError(f"{len(failed)} of {len(args.files)} files have problems:\n" + "\n".join(failed))
+    return 0

@@ -1,0 +1,170 @@
+"""What a runner gets: the run folder, the strategy, progress bars, metrics, checkpoints and the report.
+
+Runners never parse YAML and models never write files: a runner takes ``(cfg, ctx)``, uses ``ctx`` for
+everything that touches the run folder, and returns its final figures as a flat dict.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.progress import Progress
+from lab.runs import MetricsCSV, RunDir, atomic_path, atomic_write_json, atomic_write_text
+
+
+@dataclass
+class Report:
+    """Sections of ``report.md`` that a runner adds; the driver writes the file."""
+
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def section(self, title: str) -> list[str]:
+        lines: list[str] = []
+        self.sections.append((title, lines))
+        return lines
+
+    def text(self, title: str, text: str) -> None:
+        self.section(title).append(text)
+
+    def table(self, title: str, rows: list[dict[str, Any]], note: str = "") -> None:
+        lines = self.section(title)
+        if note:
+            lines += [note, ""]
+        lines += markdown_table(rows)
+
+    def image(self, title: str, relpath: str, caption: str = "") -> None:
+        lines = self.section(title)
+        lines.append(f"![{caption or title}]({relpath})")
+        if caption:
+            lines += ["", caption]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(no rows)"]
+    cols: list[str] = []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v).replace("|", "\\|")
+
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    out += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return out
+
+
+class RunContext:
+    def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False, resume: bool = False,
+                 jit_compile: str | bool = "auto"):
+        self.run = run
+        self.strategy = strategy
+        self.strategy_info = strategy_info
+        self.quiet = quiet
+        self.resume = resume
+        self.jit_compile = jit_compile
+        self.report = Report()
+        self.metrics = MetricsCSV(run.metrics_path)
+        self._tb = None
+
+    # devices ---------------------------------------------------------------------------------------
+    @property
+    def distributed(self) -> bool:
+        """True when the strategy spans several replicas (mirrored, multi-worker)."""
+        return self.strategy_info is not None and self.strategy_info.chosen in ("mirrored", "multi-worker")
+
+    def device_scope(self):
+        """``tf.device`` of the chosen single device; for distributed strategies the runner opens
+        ``ctx.strategy.scope()`` itself where it builds models (Keras ``fit`` handles the rest)."""
+        import contextlib
+
+        if self.strategy_info is None or self.distributed:
+            return contextlib.nullcontext()
+        import tensorflow as tf
+
+        return tf.device(self.strategy_info.devices[0])
+
+    def model_scope(self):
+        """Where to build models and optimizers: the strategy's scope when distributed, else nothing."""
+        import contextlib
+
+        return self.strategy.scope() if self.distributed else contextlib.nullcontext()
+
+    # messages and progress -------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def progress(self, total: int | None, desc: str, unit: str = "it") -> Progress:
+        return Progress(total, desc, quiet=self.quiet, unit=unit)
+
+    # metrics ---------------------------------------------------------------------------------------
+    def log_metrics(self, step: int, **values) -> None:
+        """One row of metrics.csv and the same scalars in TensorBoard."""
+        self.metrics.log({"step": int(step), **values})
+        writer = self._tensorboard()
+        if writer is not None:
+            import tensorflow as tf
+
+            with writer.as_default(step=int(step)):
+                for k, v in values.items():
+                    if isinstance(v, (int, float)) or hasattr(v, "item"):
+                        tf.summary.scalar(k, float(v))
+
+    def _tensorboard(self):
+        if self._tb is None:
+            if "tensorflow" not in sys.modules:
+                return None
+            import tensorflow as tf
+
+            self._tb = tf.summary.create_file_writer(str(self.run.tensorboard))
+        return self._tb
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    # files -----------------------------------------------------------------------------------------
+    def artifact(self, name: str) -> Path:
+        return self.run.artifact(name)
+
+    def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure into artifacts/ atomically and close it."""
+        import matplotlib.pyplot as plt
+
+        path = self.artifact(name)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        return path
+
+    def write_artifact_text(self, name: str, text: str) -> Path:
+        return atomic_write_text(self.artifact(name), text)
+
+    def save_model(self, model, name: str, where: str = "checkpoints") -> Path:
+        """Save a Keras model as ``.keras`` atomically (checkpoints/ by default)."""
+        path = (self.run.checkpoint(name) if where == "checkpoints" else self.artifact(name))
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+        return path
+
+    def save_state(self, name: str, state: dict) -> Path:
+        """Small JSON state in checkpoints/ (schedules, counters, RNG states...)."""
+        return atomic_write_json(self.run.checkpoint(name), state)
+
+    def load_state(self, name: str) -> dict | None:
+        path = self.run.checkpoints / name
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

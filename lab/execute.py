@@ -1,0 +1,146 @@
+"""Run a scenario end to end: validate -> run folder -> strategy -> seed -> runner -> summary and report.
+
+Imported by the ``run`` command only (it imports TensorFlow, through the strategy and the runner).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from lab import registry, scenario
+from lab.context import RunContext, markdown_table
+from lab.errors import RunError, ScenarioError
+from lab.runs import RunDir, atomic_write_json, atomic_write_text
+
+PACKAGES = ("tensorflow", "keras", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
+TIMING_KEYS = ("_seconds", "_per_second", "seconds")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def prepare(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None):
+    """Validate the scenario and create (or reopen) the run folder. No TensorFlow yet."""
+    if resume:
+        if overrides:
+            raise ScenarioError("--set cannot be combined with --resume: a resumed run keeps its own scenario")
+        run = RunDir.open(resume)
+        cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
+        if scenario_file:
+            other = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file))
+            if other.task != cfg.task:
+                raise RunError(f"{run.path} is a {cfg.task} run, but {scenario_file} is a {other.task} scenario")
+        if run.status == "complete":
+            raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run {scenario_file or 'FILE'}`")
+        return cfg, run
+    if not scenario_file:
+        raise ScenarioError("give a scenario file (or --resume RUN_DIR)")
+    cfg = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file), overrides)
+    run = RunDir.create(out or cfg.output, cfg.name, cfg.task)
+    atomic_write_text(run.scenario_path, scenario.dump(cfg))
+    return cfg, run
+
+
+def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunContext:
+    """Choose the strategy, seed everything, write env.json and return the runner's context."""
+    from lab import seeding, strategy
+
+    strategy.prepare_process(cfg.strategy)
+    strat, info = strategy.select(cfg.strategy, cfg.precision, cfg.jit_compile)
+    seeding.seed_everything(cfg.seed, cfg.deterministic)
+    env = {
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "devices": strategy.devices(),
+        "strategy": info.as_dict(),
+        "seed": cfg.seed,
+        "deterministic": cfg.deterministic,
+        "command": " ".join(sys.argv),
+    }
+    if resume and run.env_path.exists():
+        env["resumed"] = True
+    atomic_write_json(run.env_path, env)
+    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=cfg.jit_compile)
+
+
+def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
+            quiet: bool = False) -> RunDir:
+    """Validate, create the run folder and run it; returns the finished run folder."""
+    cfg, run = prepare(scenario_file, overrides, out, resume)
+    return run_prepared(cfg, run, quiet=quiet, resume=bool(resume))
+
+
+def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunDir:
+    ctx = start(cfg, run, quiet=quiet, resume=resume)
+    if not quiet:
+        print(f"{cfg.task}: {cfg.name} -> {run.path} (strategy {ctx.strategy_info.chosen}: {ctx.strategy_info.reason})",
+              file=sys.stderr, flush=True)
+    run.write_marker(status="running")
+    t0 = time.time()
+    runner = registry.runner(cfg.task)
+    try:
+        with ctx.device_scope():
+            summary = runner(cfg, ctx)
+    except KeyboardInterrupt:
+        run.write_marker(status="interrupted")
+        ctx.close()
+        print(f"\ninterrupted; continue with: lab run --resume {run.path}", file=sys.stderr)
+        raise
+    except BaseException:
+        run.write_marker(status="failed")
+        ctx.close()
+        raise
+    ctx.close()
+    summary = {k: _plain(v) for k, v in (summary or {}).items()}
+    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
+    atomic_write_json(run.summary_path, summary)
+    write_report(cfg, run, ctx, summary)
+    run.write_marker(status="complete")
+    return run
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def write_report(cfg, run: RunDir, ctx: RunContext, summary: dict) -> None:
+    info = ctx.strategy_info
+    lines = [
+        f"# {cfg.name}",
+        "",
+        cfg.description or "",
+        "",
+        f"- task: `{cfg.task}` ({registry.spec(cfg.task).summary})",
+        f"- seed: {cfg.seed}; strategy: {info.requested} -> {info.chosen} ({info.reason}); precision: {info.precision}",
+        f"- resolved scenario: [{run.scenario_path.name}]({run.scenario_path.name}); environment: [env.json](env.json)",
+        "",
+        "## Final figures",
+        "",
+        *markdown_table([{"figure": k, "value": v} for k, v in summary.items()]),
+        "",
+    ]
+    for title, body in ctx.report.sections:
+        lines += [f"## {title}", "", *body, ""]
+    atomic_write_text(run.report_path, "\n".join(lines))
+
+
+def is_timing_key(key: str) -> bool:
+    """Figures that measure time (they differ between identical runs)."""
+    return any(key.endswith(s) for s in TIMING_KEYS)
+
+

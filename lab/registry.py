@@ -1,0 +1,60 @@
+"""Task name -> (its scenario model, its runner).
+
+To add a task: write its config model (a subclass of :class:`lab.scenario.Scenario`, in a module that
+does not import TensorFlow) and a runner ``run(cfg, ctx) -> dict`` (the final figures), then add one
+line to ``TASKS``. Both are given as ``"module:attribute"`` strings so that listing and validating
+scenarios never imports the heavy runner modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from lab.errors import ScenarioError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    config: str  # "module:Class" of the pydantic scenario model (no TensorFlow import at module level)
+    runner: str  # "module:function" taking (cfg, ctx) and returning the summary figures
+    summary: str  # one line for `lab list --tasks`
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in [
+        TaskSpec("graph-basics", "supervised.config:GraphBasicsScenario", "supervised.basics:run_graph_basics",
+                 "The book's chapter 1: computation graphs (2.0 + 2.5, W.x, W.x + b) evaluated and drawn as DOT."),
+        TaskSpec("first-network", "supervised.config:FirstNetworkScenario", "supervised.basics:run_first_network",
+                 "The book's chapter 2: one sigmoid layer learns y from X; a gallery of activation functions."),
+        TaskSpec("optimizers", "supervised.config:OptimizersScenario", "supervised.basics:run_optimizers",
+                 "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a small net."),
+    ]
+}
+
+
+def task_names() -> list[str]:
+    return sorted(TASKS)
+
+
+def _load(ref: str):
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def spec(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise ScenarioError(f"unknown task {task!r}; known tasks: {', '.join(task_names())}")
+    return TASKS[task]
+
+
+def config_model(task: str):
+    """The pydantic model that validates scenarios of ``task`` (imports no TensorFlow)."""
+    return _load(spec(task).config)
+
+
+def runner(task: str):
+    """The function that runs ``task`` (may import TensorFlow)."""
+    return _load(spec(task).runner)

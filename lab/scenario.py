@@ -1,0 +1,379 @@
+"""Scenario files: YAML -> a typed, validated configuration.
+
+A scenario is a YAML mapping with the common keys of :class:`Scenario` (``name``, ``description``,
+``task``, ``seed``, ``strategy``, ``precision``, ``jit_compile``, ``deterministic``, ``output``) and one
+section per part of the task. Each task declares its own pydantic model (a subclass of
+:class:`Scenario`, unknown keys forbidden) in the registry; this module reads the YAML, applies
+``--set a.b=value`` overrides (values parsed as YAML) and validates the result, reporting *every*
+problem at once with the file, the line, the field path and a fix.
+
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lab.errors import ScenarioError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+class Section(BaseModel):
+    """Base of every configuration section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Scenario(Section):
+    """The keys every scenario has. Task models subclass this and add their sections."""
+
+    name: str = Field(description="Short name of the experiment; the run folder is runs/<UTC time>-<name>.")
+    description: str = Field("", description="One line saying what the scenario does (shown by `lab list`).")
+    task: str = Field(description="Which task runs this scenario (see `lab list --tasks`).")
+    seed: int = Field(0, ge=0, description="Seeds Python, NumPy, Keras and every random part of the task.")
+    strategy: Literal["auto", "cpu", "gpu", "mirrored", "multi-worker"] = Field(
+        "auto", description="Device strategy: auto (GPU when present), cpu, gpu, mirrored (local GPUs), multi-worker (TF_CONFIG)."
+    )
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32", description="Keras dtype policy for every model of the task."
+    )
+    jit_compile: Literal["auto"] | bool = Field(
+        "auto", description="XLA compilation of compiled steps: auto (Keras decides), true or false."
+    )
+    deterministic: bool = Field(False, description="Turn on TensorFlow's op determinism (slower, bit-exact).")
+    output: str = Field("runs", description="Folder under which the run folder is created.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "must be a plain name of letters, digits, '.', '_' or '-' (at most 80, not starting with '.' "
+                f"or '-'), not a path: got {value!r}"
+            )
+        return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading YAML with line numbers
+
+
+def _line_map(text: str) -> dict[tuple, int]:
+    """Map each key path of a YAML document to its 1-based line number."""
+    lines: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                p = path + (key.value,)
+                lines[p] = key.start_mark.line + 1
+                walk(value, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                p = path + (i,)
+                lines[p] = value.start_mark.line + 1
+                walk(value, p)
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
+    """Read a scenario file: returns the mapping and a map of key paths to line numbers."""
+    path = Path(path)
+    if not path.exists():
+        hint = ""
+        shipped = scenarios_dir() / path.name
+        if shipped.exists() and shipped != path:
+            hint = f" (a shipped scenario has that name: {shipped})"
+        raise ScenarioError(f"{path}: no such file{hint}")
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder, not a scenario file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    if not text.strip():
+        raise ScenarioError(f"{path}: the file is empty; a scenario needs at least `name` and `task`")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{path}{where}: not valid YAML: {problem}") from None
+    if data is None:
+        raise ScenarioError(f"{path}: the file holds only comments; a scenario needs at least `name` and `task`")
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{path}: the top level must be a mapping of keys (name: ..., task: ...), not a {type(data).__name__}"
+        )
+    return data, _line_map(text)
+
+
+def scenarios_dir() -> Path:
+    """The folder of scenarios shipped with the lab (``scenarios/`` beside the packages)."""
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve_scenario_path(arg: str) -> Path:
+    """A path as given, or the name of a shipped scenario (``maze_dqn_small`` or ``maze_dqn_small.yaml``)."""
+    p = Path(arg)
+    if p.exists() or p.suffix in (".yaml", ".yml") and p.parent != Path("."):
+        return p
+    for candidate in (scenarios_dir() / arg, scenarios_dir() / f"{arg}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], parsed YAML value)."""
+    if "=" not in text:
+        raise ScenarioError(f"--set {text}: expected KEY.PATH=VALUE, e.g. --set agent.learning_rate=0.001")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError(f"--set {text}: the key path {key!r} is empty or has an empty part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> tuple[dict, dict[tuple, str]]:
+    """Apply ``--set`` overrides to a raw mapping; returns it and which paths came from which override.
+
+    A numeric part indexes a list (``optimizers.0.learning_rate``).
+    """
+    sources: dict[tuple, str] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = data
+        keys: list = []
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    where = ".".join(path[:i]) or "(top level)"
+                    raise ScenarioError(f"--set {text}: `{where}` is a list of {len(node)}; `{part}` is not an index in it")
+                key: Any = int(part)
+            elif isinstance(node, dict):
+                key = part
+            else:
+                where = ".".join(path[:i])
+                raise ScenarioError(f"--set {text}: `{where}` is a value ({node!r}), not a section, so it has no field `{part}`")
+            keys.append(key)
+            if last:
+                node[key] = value
+            else:
+                if isinstance(node, dict) and node.get(key) is None:
+                    node[key] = {}
+                node = node[key]
+        sources[tuple(keys)] = f"--set {text}"
+    return data, sources
+
+
+def check_override_paths(model: type[BaseModel], sources: dict[tuple, str]) -> list[str]:
+    """Every ``--set`` path must name a field of the task's model (or of a section in it)."""
+    problems = []
+    for path, text in sources.items():
+        current: type[BaseModel] | None = model
+        for i, part in enumerate(path):
+            if isinstance(part, int):
+                continue
+            if current is None:
+                where = ".".join(str(p) for p in path[:i])
+                problems.append(f"{text}: `{where}` is a value, not a section, so it has no field `{part}`")
+                break
+            field = current.model_fields.get(part)
+            if field is None:
+                guess = closest(part, current.model_fields)
+                hint = f"; did you mean `{guess}`?" if guess else ""
+                where = ".".join(str(p) for p in path[:i]) or "the top level"
+                problems.append(f"{text}: no field `{part}` in {where}{hint}")
+                break
+            nxt = _model_in(field.annotation)
+            if nxt is None and typing.get_origin(field.annotation) is dict:
+                break  # free-form mapping (e.g. optimizer options)
+            current = nxt
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the location ``loc`` (or None when it cannot be followed)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _model_in(field.annotation)
+    return current
+
+
+def _literal_choices(model: type[BaseModel], loc: tuple) -> list[str]:
+    owner = _model_at(model, loc[:-1]) if loc else None
+    if owner is None or not isinstance(loc[-1], str):
+        return []
+    field = owner.model_fields.get(loc[-1])
+    if field is None:
+        return []
+    out: list[str] = []
+
+    def collect(ann):
+        if typing.get_origin(ann) is Literal:
+            out.extend(str(a) for a in typing.get_args(ann) if isinstance(a, str))
+        for a in typing.get_args(ann):
+            collect(a)
+
+    collect(field.annotation)
+    return out
+
+
+def closest(word: str, choices: typing.Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def describe_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    source: str,
+    lines: dict[tuple, int],
+    sources: dict[tuple, str] | None = None,
+) -> list[str]:
+    """Turn a pydantic ValidationError into one readable line per problem."""
+    sources = sources or {}
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # Skip the tags pydantic adds for unions of a literal and a type, e.g. "literal['auto']" / "bool".
+        loc = tuple(p for p in loc if not (isinstance(p, str) and (p.startswith("literal[") or p in ("bool", "int", "float", "str"))))
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        where = sources.get(loc) or (f"{source}:{lines[loc]}" if loc in lines else source)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            owner = _model_at(model, loc[:-1])
+            valid = sorted(owner.model_fields) if owner is not None else []
+            guess = closest(str(loc[-1]), valid)
+            hint = f"; did you mean `{guess}`?" if guess else ""
+            section = ".".join(str(p) for p in loc[:-1]) or "the top level"
+            known = f" Valid keys in {section}: {', '.join(valid)}." if valid else ""
+            problems.append(f"{where}: {dotted}: unknown key{hint}{known}")
+        elif kind == "missing":
+            problems.append(f"{where}: {dotted}: required field is missing")
+        elif kind == "literal_error":
+            choices = _literal_choices(model, loc)
+            guess = closest(str(err.get("input")), choices) if choices else None
+            hint = f"; did you mean `{guess}`?" if guess else ""
+            problems.append(f"{where}: {dotted}: {err['msg']} (got {err.get('input')!r}){hint}")
+        else:
+            got = err.get("input")
+            msg = err["msg"].removeprefix("Value error, ")
+            got_text = "" if isinstance(got, dict) or repr(got) in msg else f" (got {got!r})"
+            problems.append(f"{where}: {dotted}: {msg}{got_text}")
+    # The same location can fail in several union branches: keep the first message per line.
+    seen, unique = set(), []
+    problems.sort(key=_line_of)
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return unique
+
+
+def _line_of(problem: str) -> int:
+    m = re.match(r"^[^:]*:(\d+):", problem)
+    return int(m.group(1)) if m else (10**9 if problem.startswith("--set") else -1)
+
+
+def validate(data: dict, source: str = "scenario", lines=None, sources=None) -> Scenario:
+    """Validate a raw mapping against the model of its task. Raises ScenarioError listing every problem."""
+    from lab import registry
+
+    lines = lines or {}
+    task = data.get("task")
+    if task is None:
+        raise ScenarioError(
+            f"{source}: task: required field is missing",
+            [f"known tasks: {', '.join(registry.task_names())}"],
+        )
+    if not isinstance(task, str) or task not in registry.task_names():
+        guess = closest(str(task), registry.task_names())
+        hint = f"; did you mean `{guess}`?" if guess else ""
+        where = f"{source}:{lines[('task',)]}" if ("task",) in lines else source
+        raise ScenarioError(
+            f"{where}: task: unknown task {task!r}{hint}",
+            [f"known tasks: {', '.join(registry.task_names())}"],
+        )
+    model = registry.config_model(task)
+    bad_paths = check_override_paths(model, sources or {})
+    if bad_paths:
+        raise ScenarioError(f"{source}: {len(bad_paths)} bad --set " + ("path" if len(bad_paths) == 1 else "paths"), bad_paths)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = describe_errors(exc, model, source, lines, sources)
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ScenarioError(f"{source}: {len(problems)} {noun}", problems) from None
+
+
+def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file."""
+    path = Path(path)
+    data, lines = read_yaml(path)
+    data, sources = apply_overrides(data, overrides)
+    return validate(data, str(path), lines, sources)
+
+
+def dump(cfg: Scenario) -> str:
+    """The resolved scenario as YAML (every field, defaults included)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def field_docs(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(dotted path, description, default) of every field, recursively: used by docs and tests."""
+    rows = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        rows.append((path, field.description or "", field.default))
+        sub = _model_in(field.annotation)
+        if sub is not None:
+            rows.extend(field_docs(sub, path + "."))
+    return rows

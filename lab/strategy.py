@@ -1,0 +1,121 @@
+"""Device strategies: ``auto | cpu | gpu | mirrored | multi-worker``, dtype policies and XLA.
+
+:func:`prepare_process` must run before TensorFlow is imported (``cpu`` hides the GPUs through
+``CUDA_VISIBLE_DEVICES``). :func:`select` imports TensorFlow and returns the ``tf.distribute`` strategy
+with a description of what was chosen and why, which the run folder records in ``env.json``.
+
+Note on ``multi-worker``: Keras 3's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` ("Attempt
+to convert a value (PerReplica...) to a Tensor"); tasks that support it use a custom loop with
+``strategy.experimental_distribute_dataset`` and ``strategy.run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from lab.errors import StrategyError
+
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
+
+
+@dataclass
+class StrategyInfo:
+    requested: str
+    chosen: str
+    devices: list[str] = field(default_factory=list)
+    reason: str = ""
+    precision: str = "float32"
+    jit_compile: str | bool = "auto"
+    num_replicas: int = 1
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def prepare_process(strategy: str) -> None:
+    """Settings that must be made before TensorFlow starts."""
+    if strategy not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if strategy == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    if strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
+        raise StrategyError(
+            "strategy 'multi-worker' needs TF_CONFIG describing the cluster, e.g. "
+            '{"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", "index": 0}}; '
+            "set it in each worker's environment, or use strategy: auto"
+        )
+    if strategy == "multi-worker":
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as exc:
+            raise StrategyError(f"TF_CONFIG is not valid JSON: {exc.msg} at character {exc.pos}") from None
+
+
+def select(strategy: str, precision: str = "float32", jit_compile: str | bool = "auto"):
+    """Return ``(tf.distribute.Strategy, StrategyInfo)`` for the requested strategy."""
+    prepare_process(strategy)
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            pass  # already initialised: growth cannot be changed any more
+    gpu_names = [f"/gpu:{i}" for i in range(len(gpus))]
+
+    if strategy == "cpu":
+        strat = tf.distribute.OneDeviceStrategy("/cpu:0")
+        info = StrategyInfo(strategy, "cpu", ["/cpu:0"], "requested; GPUs hidden before TensorFlow started")
+    elif strategy == "gpu":
+        if not gpus:
+            raise StrategyError(
+                "strategy 'gpu' was requested but TensorFlow sees no GPU on this machine "
+                "(check the driver and `pip install 'the-lab[gpu]'`); use strategy: auto to run on the CPU"
+            )
+        strat = tf.distribute.OneDeviceStrategy("/gpu:0")
+        info = StrategyInfo(strategy, "gpu", ["/gpu:0"], f"requested; {len(gpus)} GPU(s) visible, using the first")
+    elif strategy == "auto":
+        if len(gpus) > 1:
+            strat = tf.distribute.MirroredStrategy(gpu_names)
+            info = StrategyInfo(strategy, "mirrored", gpu_names, f"{len(gpus)} GPUs visible: mirrored over all")
+        elif gpus:
+            strat = tf.distribute.OneDeviceStrategy("/gpu:0")
+            info = StrategyInfo(strategy, "gpu", ["/gpu:0"], "one GPU visible")
+        else:
+            strat = tf.distribute.OneDeviceStrategy("/cpu:0")
+            info = StrategyInfo(strategy, "cpu", ["/cpu:0"], "no GPU visible")
+    elif strategy == "mirrored":
+        if gpus:
+            strat = tf.distribute.MirroredStrategy(gpu_names)
+            info = StrategyInfo(strategy, "mirrored", gpu_names, f"mirrored over {len(gpus)} local GPU(s)")
+        else:
+            strat = tf.distribute.MirroredStrategy(["/cpu:0"])
+            info = StrategyInfo(strategy, "mirrored", ["/cpu:0"], "no GPU visible: mirrored over the CPU only")
+    else:  # multi-worker
+        strat = tf.distribute.MultiWorkerMirroredStrategy()
+        cfg = json.loads(os.environ["TF_CONFIG"])
+        workers = cfg.get("cluster", {}).get("worker", [])
+        info = StrategyInfo(strategy, "multi-worker", list(workers),
+                            f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")
+    info.num_replicas = int(strat.num_replicas_in_sync)
+    info.precision = set_precision(precision, bool(gpus) and strategy != "cpu")
+    info.jit_compile = jit_compile
+    return strat, info
+
+
+def set_precision(precision: str, on_gpu: bool) -> str:
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    if precision == "mixed_float16" and not on_gpu:
+        return "mixed_float16 (on CPU: runs, but float16 is slow there; float32 or mixed_bfloat16 is faster)"
+    return precision
+
+
+def devices() -> list[str]:
+    import tensorflow as tf
+
+    return [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()]
