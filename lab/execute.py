@@ -10,7 +10,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 from lab import registry, scenario
 from lab.context import RunContext, markdown_table

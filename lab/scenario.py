@@ -186,6 +186,11 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> tuple[dict, 
                 node[key] = value
             else:
                 if isinstance(node, dict) and node.get(key) is None:
+                    if path[i + 1].isdigit():
+                        raise ScenarioError(
+                            f"--set {text}: `{'.'.join(path[: i + 1])}` is not written in the file (it has its default "
+                            f"list), so it has no item {path[i + 1]}: set the whole list, e.g. --set {'.'.join(path[: i + 1])}=[...]"
+                        )
                     node[key] = {}
                 node = node[key]
         sources[tuple(keys)] = f"--set {text}"

@@ -1,0 +1,107 @@
+"""The run driver end to end on a tiny test task: layout, resume, determinism, strategies."""
+
+import json
+
+import pytest
+
+from lab import registry
+from lab.errors import RunError, ScenarioError, StrategyError
+from lab.execute import execute, is_timing_key
+from lab.runs import RunDir
+
+
+@pytest.fixture
+def counter_task(monkeypatch):
+    spec = registry.TaskSpec("counter", "counter_task:CounterScenario", "counter_task:run_counter", "test task")
+    monkeypatch.setitem(registry.TASKS, "counter", spec)
+    return spec
+
+
+def scenario_file(tmp_path, extra=""):
+    p = tmp_path / "counter.yaml"
+    p.write_text(f"name: count\ndescription: counts\ntask: counter\nseed: 5\nstrategy: cpu\n{extra}")
+    return p
+
+
+def test_run_folder_layout(tmp_path, counter_task):
+    run = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True)
+    names = {p.name for p in run.path.iterdir()}
+    assert {"scenario.yaml", "env.json", "metrics.csv", "summary.json", "report.md", "run.json",
+            "checkpoints", "artifacts", "tensorboard"} <= names
+    env = json.loads(run.env_path.read_text())
+    assert env["strategy"]["chosen"] == "cpu" and env["seed"] == 5 and env["packages"]["tensorflow"]
+    assert run.status == "complete"
+    summary = run.summary()
+    assert summary["steps"] == 10 and summary["started_at"] == 0
+    report = run.report_path.read_text()
+    assert "# count" in report and "Counting" in report and "total" in report
+    assert len(run.metrics_path.read_text().splitlines()) == 11  # header + 10 steps
+    assert "seed: 5" in run.scenario_path.read_text() and "strategy: cpu" in run.scenario_path.read_text()
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, counter_task):
+    full = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "a"), quiet=True).summary()
+    with pytest.raises(KeyboardInterrupt):
+        execute(str(scenario_file(tmp_path, "counter:\n  interrupt_at: 6\n")), out=str(tmp_path / "b"), quiet=True)
+    (interrupted,) = list((tmp_path / "b").iterdir())
+    assert RunDir(interrupted).status == "interrupted"
+    resumed = execute(None, resume=str(interrupted), quiet=True).summary()
+    assert resumed["started_at"] == 6
+    assert resumed["total"] == pytest.approx(full["total"], abs=1e-12)
+    with pytest.raises(RunError, match="already complete"):
+        execute(None, resume=str(interrupted), quiet=True)
+
+
+def test_same_scenario_twice_same_summary(tmp_path, counter_task):
+    a = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True).summary()
+    b = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True).summary()
+    strip = lambda s: {k: v for k, v in s.items() if not is_timing_key(k)}  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_resume_rejects_non_runs_and_overrides(tmp_path, counter_task):
+    (tmp_path / "notarun").mkdir()
+    with pytest.raises(RunError, match="not a run folder"):
+        execute(None, resume=str(tmp_path / "notarun"), quiet=True)
+    run = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True)
+    with pytest.raises(ScenarioError, match="--set cannot be combined with --resume"):
+        execute(None, overrides=["seed=1"], resume=str(run.path), quiet=True)
+
+
+def test_strategy_selection_without_gpu():
+    import tensorflow as tf
+
+    from lab import strategy
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the no-GPU behaviour cannot be checked here")
+    _, info = strategy.select("auto")
+    assert info.chosen == "cpu" and "no GPU" in info.reason
+    _, info = strategy.select("cpu")
+    assert info.chosen == "cpu" and info.devices == ["/cpu:0"]
+    with pytest.raises(StrategyError, match="use strategy: auto"):
+        strategy.select("gpu")
+    _, info = strategy.select("mirrored")
+    assert info.chosen == "mirrored" and info.num_replicas == 1
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    from lab import strategy
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(StrategyError, match="needs TF_CONFIG"):
+        strategy.prepare_process("multi-worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(StrategyError, match="TF_CONFIG is not valid JSON"):
+        strategy.prepare_process("multi-worker")
+
+
+def test_gpu_strategy_fails_before_the_runner(tmp_path, counter_task):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    p = scenario_file(tmp_path).read_text().replace("strategy: cpu", "strategy: gpu")
+    (tmp_path / "g.yaml").write_text(p)
+    with pytest.raises(StrategyError):
+        execute(str(tmp_path / "g.yaml"), out=str(tmp_path / "runs"), quiet=True)
