@@ -1,0 +1,275 @@
+"""The scenario section ``env:`` shared by every task that uses the maze (no TensorFlow, no pygame here).
+
+Example (YAML)::
+
+    env:
+      width: 8            # cells; the tile grid is (2*height+1) x (2*width+1)
+      height: 8
+      algorithm: dfs      # dfs | prim | kruskal | wilson
+      loops: 0.1          # open 10% of the dead ends: several routes
+      mazes: random       # a new maze each episode, its seed drawn from train_maze_seeds
+      train_maze_seeds: [0, 1000]
+      observation: local
+      rewards: {goal: 1.0, step: -0.01, wall: -0.05, shaping: true}
+
+or a fixed layout::
+
+    env:
+      layout: |
+        #######
+        #S..#G#
+        #.#.#.#
+        #.....#
+        #######
+
+Seeds of training mazes are drawn from ``train_maze_seeds = [lo, hi)``; an evaluation can then use
+seeds outside that range (``reset(options={"maze_seed": s})`` with ``s >= hi``) to measure how an
+agent does on mazes it never saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from envs.maze import generate as gen
+from lab.errors import LabError, ScenarioError
+from lab.scenario import Section, closest
+
+PlaceSpec = Literal["corner", "random"] | tuple[int, int]
+OBSERVATIONS = ("grid", "local", "coords")
+
+
+class MazeRewards(Section):
+    """What each step is worth. Shaping adds scale * (gamma * phi(s') - phi(s)) with phi(s) = -distance(s)."""
+
+    goal: float = Field(1.0, description="Reward of the step that reaches the goal (it replaces the step cost).")
+    step: float = Field(-0.01, description="Reward of every other step (a small cost makes shorter routes better).")
+    wall: float = Field(-0.05, description="Added to the step reward when the move runs into a wall (the agent stays put).")
+    shaping: bool = Field(False, description="Add potential-based shaping from the BFS distance to the goal "
+                                             "(Ng et al. 1999: it keeps the optimal policy).")
+    shaping_scale: float = Field(0.1, gt=0, description="Reward per tile of progress towards the goal when shaping is on.")
+    shaping_gamma: float = Field(0.99, gt=0, le=1, description="Discount used in the shaping term; set it to the "
+                                                               "agent's gamma so the optimal policy is kept exactly.")
+
+
+class MazeEnvConfig(Section):
+    """The maze, what the agent sees, what it is rewarded for and how episodes end."""
+
+    width: int = Field(5, description=f"Maze width in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*width+1 tile columns.")
+    height: int = Field(5, description=f"Maze height in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*height+1 tile rows.")
+    algorithm: Literal["dfs", "prim", "kruskal", "wilson"] = Field(
+        "dfs", description="Maze generator: dfs (long corridors), prim (many short dead ends), kruskal, wilson (uniform).")
+    loops: float = Field(0.0, ge=0, le=1, description="Fraction of dead ends opened into loops (0: perfect maze, one route; 1: no dead ends).")
+    start: PlaceSpec = Field("corner", description="Start cell: corner (top-left), random (drawn with the maze), or [row, col] in cells.")
+    goal: PlaceSpec = Field("corner", description="Goal cell: corner (bottom-right), random (drawn with the maze), or [row, col] in cells.")
+    layout: str | None = Field(None, description="A fixed maze as text: '#' wall, '.' floor, 'S' start, 'G' goal "
+                                                 "(replaces width, height, algorithm, loops, start, goal).")
+    layout_file: str | None = Field(None, description="A text file holding a layout (path relative to the current folder).")
+    mazes: Literal["fixed", "random"] = Field(
+        "fixed", description="fixed: the maze of maze_seed in every episode; random: a new maze each episode, "
+                             "its seed drawn from train_maze_seeds.")
+    maze_seed: int = Field(0, ge=0, description="Seed of the fixed maze (mazes: fixed) and of the first maze `lab play` shows.")
+    train_maze_seeds: tuple[int, int] = Field(
+        (0, 1_000_000), description="[lo, hi): range of maze seeds drawn for training when mazes: random; evaluate "
+                                    "on seeds >= hi to test mazes never seen.")
+    exploring_starts: bool = Field(False, description="Start each episode on a random floor tile (a training aid; "
+                                                      "optimal_length then counts from that tile).")
+    observation: Literal["grid", "local", "coords"] = Field(
+        "grid", description="grid: (rows, cols, 3) walls/agent/goal planes; local: a local_size^2 wall window around "
+                            "the agent + goal offset; coords: agent and goal positions.")
+    local_size: int = Field(5, description="Side of the square window of the local observation (odd, 3 to 15).")
+    obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values 0/1) only for grid.")
+    rewards: MazeRewards = Field(default_factory=MazeRewards, description="Goal reward, step cost, wall cost, shaping.")
+    max_episode_steps: int | None = Field(None, ge=1, description="Truncate episodes after this many steps "
+                                                                   "(default: 4 x the number of tiles of the grid).")
+    render_fps: int = Field(8, ge=1, le=240, description="Frames per second of the human window (and of GIFs).")
+    tile_pixels: int = Field(16, ge=4, le=64, description="Side of one tile in rendered frames, in pixels.")
+
+    # ---- validation ------------------------------------------------------------------------------
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, value: int, info) -> int:
+        if value < gen.MIN_CELLS:
+            raise ValueError(f"{info.field_name} {value} is too small: the smallest maze is {gen.MIN_CELLS} x "
+                             f"{gen.MIN_CELLS} cells (with fewer there is no choice to make, so nothing to learn)")
+        if value > gen.MAX_CELLS:
+            raise ValueError(f"{info.field_name} {value} is too large: the limit is {gen.MAX_CELLS} cells, because "
+                             + gen.SIZE_REASON)
+        return value
+
+    @field_validator("start", "goal", mode="before")
+    @classmethod
+    def _place(cls, value: Any, info) -> Any:
+        if isinstance(value, str):
+            if value not in ("corner", "random"):
+                guess = closest(value, ["corner", "random"])
+                hint = f"; did you mean `{guess}`?" if guess else ""
+                raise ValueError(f"must be corner, random or [row, col] in cells, got {value!r}{hint}")
+            return value
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            return tuple(value)
+        raise ValueError(f"must be corner, random or [row, col] (two whole numbers >= 0, in cells), got {value!r}")
+
+    @field_validator("local_size")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value % 2 == 0 or not 3 <= value <= 15:
+            raise ValueError(f"must be odd and from 3 to 15 (the agent sits in the middle), got {value}")
+        return value
+
+    @field_validator("train_maze_seeds")
+    @classmethod
+    def _seed_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if lo < 0 or hi <= lo:
+            raise ValueError(f"must be [lo, hi) with 0 <= lo < hi, got [{lo}, {hi}]")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MazeEnvConfig:
+        if self.layout is not None and self.layout_file is not None:
+            raise ValueError("give either layout or layout_file, not both")
+        # Layout problems are checked here (not in a field validator) so the message does not repeat the text.
+        if self.layout is not None:
+            _check(lambda: gen.parse_layout(self.layout, source="layout"))
+        if self.layout_file is not None:
+            _check(lambda: gen.read_layout_file(self.layout_file), prefix="layout_file: ")
+        if self.has_layout and self.mazes == "random":
+            raise ValueError("a layout is one fixed maze: remove `mazes: random` or the layout")
+        if self.obs_dtype == "uint8" and self.observation != "grid":
+            raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} observations are "
+                             "fractions, use float32")
+        if not self.has_layout:
+            for what in ("start", "goal"):
+                spec = getattr(self, what)
+                if isinstance(spec, tuple) and not (spec[0] < self.height and spec[1] < self.width):
+                    raise ValueError(f"{what} [{spec[0]}, {spec[1]}] is outside the {self.width} x {self.height}-cell "
+                                     f"maze: rows go from 0 to {self.height - 1}, columns from 0 to {self.width - 1}")
+            start = (0, 0) if self.start == "corner" else self.start
+            goal = (self.height - 1, self.width - 1) if self.goal == "corner" else self.goal
+            if start != "random" and start == goal:
+                raise ValueError(f"start and goal are the same cell {list(start)}: give them different cells")
+        return self
+
+    # ---- what the env needs ----------------------------------------------------------------------
+
+    @property
+    def has_layout(self) -> bool:
+        return self.layout is not None or self.layout_file is not None
+
+    def build_maze(self, seed: int | None = None) -> gen.Maze:
+        """The layout's maze, or the generated maze of ``seed`` (default: ``maze_seed``)."""
+        if self.layout is not None:
+            return _cached(("layout", self.layout), lambda: gen.parse_layout(self.layout, source="env.layout"))
+        if self.layout_file is not None:
+            path = Path(self.layout_file)
+            stamp = path.stat().st_mtime_ns if path.exists() else None
+            return _cached(("file", str(path.resolve()), stamp), lambda: gen.read_layout_file(path))
+        return _generated(self.width, self.height, self.algorithm, self.loops, self.start, self.goal,
+                          self.maze_seed if seed is None else int(seed))
+
+    def grid_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the tile grid (the layout's, or (2*height+1, 2*width+1))."""
+        if self.has_layout:
+            return self.build_maze().shape
+        return gen.grid_shape(self.width, self.height)
+
+    def episode_limit(self) -> int:
+        """max_episode_steps, or 4 x the tiles of the grid when it is not set."""
+        if self.max_episode_steps is not None:
+            return self.max_episode_steps
+        rows, cols = self.grid_shape()
+        return 4 * rows * cols
+
+
+def _check(fn, prefix: str = "") -> None:
+    try:
+        fn()
+    except LabError as exc:
+        text = prefix + (exc.message if not exc.problems else exc.message + ": " + "; ".join(exc.problems))
+        raise ValueError(text) from None
+
+
+_MAZE_CACHE: dict[tuple, gen.Maze] = {}
+
+
+def _cached(key: tuple, make) -> gen.Maze:
+    """A small cache of mazes: they are immutable and pure functions of their key."""
+    maze = _MAZE_CACHE.get(key)
+    if maze is None:
+        if len(_MAZE_CACHE) >= 4096:
+            _MAZE_CACHE.pop(next(iter(_MAZE_CACHE)))
+        maze = make()
+        _MAZE_CACHE[key] = maze
+    return maze
+
+
+def _generated(width, height, algorithm, loops, start, goal, seed) -> gen.Maze:
+    return _cached((width, height, algorithm, loops, start, goal, seed),
+                   lambda: gen.generate(width, height, algorithm, seed=seed, loops=loops, start=start, goal=goal))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the section from a scenario file or a mapping
+
+
+class _EnvOnly(Section):
+    env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze section of a scenario.")
+
+
+def env_config(data: dict | MazeEnvConfig | None = None, source: str = "env", lines: dict | None = None,
+               **overrides: Any) -> MazeEnvConfig:
+    """Validate a mapping (plus keyword overrides) as an ``env:`` section; ScenarioError lists every problem."""
+    from lab.scenario import describe_errors
+
+    if isinstance(data, MazeEnvConfig):
+        if not overrides:
+            return data
+        data = data.model_dump()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: env: must be a mapping of settings (width: 5, ...), not a {type(data).__name__}")
+    merged = {**data, **overrides}
+    try:
+        return _EnvOnly.model_validate({"env": merged}).env
+    except ValidationError as exc:
+        problems = describe_errors(exc, _EnvOnly, source, lines or {})
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ScenarioError(f"{source}: {len(problems)} {noun} in the env section", problems) from None
+
+
+def load_env_config(path: str | Path) -> MazeEnvConfig:
+    """The ``env:`` section of a scenario file (defaults when it has none); the task need not exist."""
+    from lab.scenario import read_yaml
+
+    data, lines = read_yaml(path)
+    return env_config(data.get("env"), source=str(path), lines=lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Making envs
+
+
+def make_env(cfg: MazeEnvConfig | dict | None = None, render_mode: str | None = None):
+    """``gymnasium.make("lab/Maze-v0")`` for this section (wrappers included, as any Gymnasium user gets)."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers lab/Maze-v0)
+
+    return gymnasium.make("lab/Maze-v0", config=env_config(cfg), render_mode=render_mode)
+
+
+def make_vector_env(cfg: MazeEnvConfig | dict | None, num_envs: int, render_mode: str | None = None):
+    """``num_envs`` mazes stepped together in NumPy (:class:`envs.maze.vector.MazeVectorEnv`, via make_vec)."""
+    import gymnasium
+
+    import envs  # noqa: F401
+
+    return gymnasium.make_vec("lab/Maze-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
+                              config=env_config(cfg), render_mode=render_mode)
