@@ -1,0 +1,53 @@
+"""``lab play [SCENARIO] [--size WxH] [--seed S]``: walk a maze yourself (pygame window)."""
+
+HELP = "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)"
+DESCRIPTION = (
+    "Play the maze of a scenario's `env:` section (or the default 5 x 5 maze) in a window.\n"
+    "Arrow keys (or WASD) move, R restarts, N draws a new maze, Esc quits; the caption shows your steps\n"
+    "against the optimal (shortest) route.\n\n"
+    "Examples:\n  lab play\n  lab play --size 12x8 --seed 3\n  lab play scenarios/maze_dqn_small.yaml"
+)
+
+
+def add_arguments(p):
+    p.add_argument("scenario", nargs="?", help="a scenario file whose env: section sets the maze (default: 5 x 5 cells)")
+    p.add_argument("--size", metavar="WxH", help="maze size in cells, e.g. 12x8 (width x height)")
+    p.add_argument("--seed", type=int, metavar="S", help="seed of the first maze (N then counts up from it)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    from lab.errors import UsageError
+
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--size {text}: expected WIDTHxHEIGHT in cells, e.g. --size 12x8")
+    return int(parts[0]), int(parts[1])
+
+
+def main(args) -> int:
+    from envs.maze.config import env_config, load_env_config
+    from lab.errors import UsageError
+    from lab.scenario import resolve_scenario_path
+
+    source = "lab play"
+    if args.scenario:
+        path = resolve_scenario_path(args.scenario)
+        cfg = load_env_config(path)
+        source = str(path)
+    else:
+        cfg = env_config(source=source)
+    overrides = {}
+    if args.size:
+        if cfg.has_layout:
+            raise UsageError(f"--size {args.size}: {source} plays a fixed layout, whose size is set by its text")
+        overrides["width"], overrides["height"] = parse_size(args.size)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise UsageError(f"--seed {args.seed}: a seed is a whole number >= 0")
+        overrides["maze_seed"] = args.seed
+    if overrides:
+        cfg = env_config(cfg.model_dump(), source=f"{source} (with --size/--seed)", **overrides)
+
+    from envs.maze.play import play
+
+    return play(cfg)
