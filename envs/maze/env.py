@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import gymnasium as gym
@@ -42,14 +43,11 @@ class MazeTables:
             ok = inside & free.ravel()[target]
             move[:, a] = np.where(ok, target, np.arange(self.n))
         self.move = move
-        self.move_list = [tuple(m) for m in move.tolist()]
         self.distance = maze.distance.ravel().astype(np.int64)
-        self.distance_list = self.distance.tolist()
         self.goal = maze.goal[0] * cols + maze.goal[1]
         self.start = maze.start[0] * cols + maze.start[1]
         self.floor = np.flatnonzero(free.ravel())
         self.starts = self.floor[self.floor != self.goal]  # tiles an exploring start may pick
-        self.rc = list(zip(r.tolist(), c.tolist(), strict=True))
         # Observation pieces (float32 fractions for local/coords, 0/1 planes for grid).
         if observation == "grid":
             base = np.zeros((rows, cols, 3), dtype=self.dtype)
@@ -73,8 +71,20 @@ class MazeTables:
             self.window_origin = (r * pc + c)  # top-left corner of the window of each position (padded grid)
         self._cache: list[np.ndarray | None] = [None] * self.n
 
-    def obs_size(self, local_size: int) -> int:
-        return local_size * local_size + 2 if self.observation == "local" else 4
+    # Python lists for the single env's step (indexing a list is faster than indexing an array);
+    # built on first use, so the vector env, which never needs them, does not pay for them.
+    @cached_property
+    def move_list(self) -> list[tuple[int, ...]]:
+        return [tuple(m) for m in self.move.tolist()]
+
+    @cached_property
+    def distance_list(self) -> list[int]:
+        return self.distance.tolist()
+
+    @cached_property
+    def rc(self) -> list[tuple[int, int]]:
+        r, c = np.divmod(np.arange(self.n), self.cols)
+        return list(zip(r.tolist(), c.tolist(), strict=True))
 
     def obs_at(self, pos: int) -> np.ndarray:
         """A fresh observation array for the agent on tile ``pos``."""

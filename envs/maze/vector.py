@@ -68,14 +68,14 @@ class MazeVectorEnv(VectorEnv):
         # Stacked per-env arrays, flattened (env i's tile p is at i * tiles + p), rewritten row by row when
         # an env gets a new maze: a step is then a few `take`s on flat arrays.
         self._offset = np.arange(n, dtype=np.int64) * t.n
-        self._move = np.tile(t.move.ravel(), n)
+        # _move[4 * g + a]: the global tile index reached from global tile g by action a.
+        self._move = (t.move[None] + self._offset[:, None, None]).ravel()
         self._dist = np.tile(t.distance, n)
         self._goal_at = self._offset + t.goal
         self._goal = np.full(n, t.goal, dtype=np.int64)
         self._reward_lut = np.array([self._step_r, self._step_r + self._wall_r, self._goal_r, self._goal_r])
         if cfg.observation == "grid":
             self._grid = np.repeat(t.grid_base[None], n, axis=0)
-            self._agent_plane = self._offset * 3 + 1  # flat index of the agent plane of tile 0 in each env
         elif cfg.observation == "local":
             self._padded = np.tile(t.padded, n)
             self._padded_offset = np.arange(n, dtype=np.int64) * t.padded.size
@@ -87,7 +87,9 @@ class MazeVectorEnv(VectorEnv):
             self._col_offset = np.arange(n, dtype=np.int64) * t.cols
         else:
             self._row_frac, self._col_frac = t.row_frac, t.col_frac
-        self._pos = np.full(n, t.start, dtype=np.int64)
+        self._at = self._offset + t.start  # global index of each agent's tile: env i's tile p is i * tiles + p
+        self._all_true = np.ones(n, dtype=bool)
+        self._all_true.flags.writeable = False  # the `_key` masks of info: shared, so read-only
         self._steps = np.zeros(n, dtype=np.int64)
         self._optimal = np.full(n, t.distance[t.start], dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -105,7 +107,7 @@ class MazeVectorEnv(VectorEnv):
     @property
     def agent_pos(self) -> np.ndarray:
         """(num_envs, 2) tiles (row, col) of the agents."""
-        return np.stack(np.divmod(self._pos, self._cols), axis=1)
+        return np.stack(np.divmod(self._at - self._offset, self._cols), axis=1)
 
     # ---- the API --------------------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class MazeVectorEnv(VectorEnv):
         if t is not self._tables[i]:
             self._tables[i] = t
             tiles = slice(i * t.n, (i + 1) * t.n)
-            self._move[i * t.n * 4:(i + 1) * t.n * 4] = t.move.ravel()
+            self._move[i * t.n * 4:(i + 1) * t.n * 4] = t.move.ravel() + i * t.n
             self._dist[tiles] = t.distance
             self._goal[i] = t.goal
             self._goal_at[i] = i * t.n + t.goal
@@ -152,9 +154,9 @@ class MazeVectorEnv(VectorEnv):
                 self._padded[i * p:(i + 1) * p] = t.padded
                 self._goal_dr[i * t.rows:(i + 1) * t.rows] = t.goal_dr
                 self._goal_dc[i * t.cols:(i + 1) * t.cols] = t.goal_dc
-        self._pos[i] = pos
+        self._at[i] = i * t.n + pos
         self._steps[i] = 0
-        self._optimal[i] = t.distance_list[pos]
+        self._optimal[i] = t.distance[pos]
         if self.render_mode is not None:
             self._trails[i] = [pos]
 
@@ -165,20 +167,22 @@ class MazeVectorEnv(VectorEnv):
         # One reduction checks the range: the bitwise OR of the actions is in 0..3 only if every action is.
         if a.shape != (self.num_envs,) or a.dtype.kind not in "iu" or not 0 <= np.bitwise_or.reduce(a) <= 3:
             raise ValueError(f"actions must be {self.num_envs} integers in 0..3 (N, E, S, W), got {actions!r}")
-        pos = self._pos
-        here = self._offset + pos  # flat index of each agent's tile in the stacked (env, tile) arrays
-        nxt = self._move.take(here * 4 + a)
-        there = self._offset + nxt
-        d_new = self._dist.take(there)
-        terminated = there == self._goal_at
+        here = self._at
+        idx = here * 4
+        idx += a
+        nxt = self._move.take(idx)
+        d_new = self._dist.take(nxt)
+        terminated = nxt == self._goal_at
         # 0: a plain step, 1: a bump into a wall, 2 (or 3): the goal.
-        reward = self._reward_lut.take((nxt == pos) + 2 * terminated)
+        code = terminated * 2
+        code += nxt == here
+        reward = self._reward_lut.take(code)
         if self._shaping:
             reward += self._scale * (self._dist.take(here) - self._gamma * d_new)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         truncated &= ~terminated
-        self._pos = nxt
+        self._at = nxt
         resetting = self._needs_reset
         if resetting.any():
             for i in np.flatnonzero(resetting):
@@ -186,20 +190,20 @@ class MazeVectorEnv(VectorEnv):
             reward[resetting] = 0.0
             terminated[resetting] = False
             truncated[resetting] = False
-            d_new[resetting] = self._dist.take(self._offset[resetting] + self._pos[resetting])
+            d_new[resetting] = self._dist.take(self._at[resetting])
         if self.render_mode is not None:
             for i in np.flatnonzero(~resetting):
-                self._trails[i].append(int(nxt[i]))
+                self._trails[i].append(int(nxt[i] - self._offset[i]))
         self._needs_reset = terminated | truncated
         return self._observe(), reward, terminated, truncated, self._info(terminated, d_new)
 
     def _observe(self) -> np.ndarray:
-        pos = self._pos
         cfg = self.config
         if cfg.observation == "grid":
             obs = self._grid.copy()
-            obs.reshape(-1)[self._agent_plane + pos * 3] = 1
+            obs.reshape(-1)[self._at * 3 + 1] = 1  # the agent plane of each env's agent tile
             return obs
+        pos = self._at - self._offset
         if cfg.observation == "coords":
             out = np.empty((self.num_envs, 4), dtype=np.float32)
             out[:, 0] = self._row_frac.take(pos // self._cols)
@@ -217,12 +221,12 @@ class MazeVectorEnv(VectorEnv):
 
     def _info(self, success: np.ndarray, distance: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if distance is None:
-            distance = self._dist.take(self._offset + self._pos)
-        ones = np.ones(self.num_envs, dtype=bool)
+            distance = self._dist.take(self._at)
+        ones = self._all_true
         return {
             "distance_to_goal": distance, "_distance_to_goal": ones,
-            "optimal_length": self._optimal.copy(), "_optimal_length": ones.copy(),
-            "is_success": success.copy(), "_is_success": ones.copy(),
+            "optimal_length": self._optimal.copy(), "_optimal_length": ones,
+            "is_success": success.copy(), "_is_success": ones,
         }
 
     def render(self):
@@ -230,7 +234,7 @@ class MazeVectorEnv(VectorEnv):
             return None
         out = []
         for i, t in enumerate(self._tables):
-            pos = t.rc[int(self._pos[i])]
+            pos = t.rc[int(self._at[i] - self._offset[i])]
             trail = None
             if len(self._trails[i]) > 1:
                 trail = np.zeros(t.n, dtype=bool)
