@@ -338,7 +338,11 @@ class Window:
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: int = 8) -> Path:
-    """Write RGB frames (all the same shape) as a looping GIF, atomically (temporary file, then rename)."""
+    """Write RGB uint8 frames as a looping GIF, atomically (temporary file, then rename).
+
+    Frames of different sizes (a caption that wraps onto more lines) are padded at the bottom and
+    right to the largest, in the caption colour.
+    """
     from PIL import Image
 
     from lab.runs import atomic_path
@@ -346,11 +350,20 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: int = 8) -> Pa
     frames = list(frames)
     if not frames:
         raise ValueError("save_gif needs at least one frame")
-    shape = frames[0].shape
     for i, f in enumerate(frames):
-        if f.shape != shape or f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
-            raise ValueError(f"frame {i} is {f.dtype} {f.shape}; every frame must be uint8 {shape} RGB")
-    images = [Image.fromarray(f) for f in frames]
+        if not isinstance(f, np.ndarray) or f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
+            raise ValueError(f"frame {i} is {getattr(f, 'dtype', type(f).__name__)} {getattr(f, 'shape', '')}; "
+                             "every frame must be a uint8 (height, width, 3) RGB array")
+    height = max(f.shape[0] for f in frames)
+    width = max(f.shape[1] for f in frames)
+    images = []
+    for f in frames:
+        if f.shape[:2] != (height, width):
+            padded = np.empty((height, width, 3), dtype=np.uint8)
+            padded[:] = CAPTION_BG
+            padded[:f.shape[0], :f.shape[1]] = f
+            f = padded
+        images.append(Image.fromarray(f))
     path = Path(path)
     with atomic_path(path, suffix=".gif") as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],

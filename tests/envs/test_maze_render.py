@@ -72,10 +72,17 @@ def test_save_gif_round_trip_and_atomic(tmp_path):
     assert tuple(last[gr * 6 + 3, gc * 6 + 3]) == rnd.AGENT
     assert [f.name for f in tmp_path.iterdir()] == ["walk.gif"]  # no temporary file left behind
     with pytest.raises(ValueError, match="every frame must be"):
-        rnd.save_gif([frames[0], frames[0][:10]], tmp_path / "bad.gif")
+        rnd.save_gif([frames[0], frames[0].astype(np.float32)], tmp_path / "bad.gif")
+    with pytest.raises(ValueError, match="every frame must be"):
+        rnd.save_gif([frames[0], frames[0][..., 0]], tmp_path / "bad.gif")
     with pytest.raises(ValueError, match="at least one frame"):
         rnd.save_gif([], tmp_path / "empty.gif")
     assert sorted(f.name for f in tmp_path.iterdir()) == ["walk.gif"]
+    # frames of different heights (a caption that wraps) are padded to the largest
+    tall = p.frame(maze, maze.start, caption="a caption long enough to wrap onto a second line or more")
+    out = rnd.save_gif([frames[0], tall], tmp_path / "mixed.gif")
+    with Image.open(out) as im:
+        assert im.size == (tall.shape[1], tall.shape[0]) and im.n_frames == 2
 
 
 def test_display_problem_reads_the_environment(monkeypatch):
