@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -32,21 +32,16 @@ class MazeTables:
         self.rows, self.cols, self.n = rows, cols, rows * cols
         self.observation = observation
         self.dtype = np.dtype(dtype)
-        free = ~maze.walls
+        shape = _shape_tables(rows, cols, local_size)
         # move[p, a]: where action a leads from p (p itself when a wall or the border is in the way).
-        r, c = np.divmod(np.arange(self.n), cols)
-        move = np.empty((self.n, 4), dtype=np.int64)
-        for a, (dr, dc) in enumerate(MOVES):
-            nr, nc = r + dr, c + dc
-            inside = (nr >= 0) & (nr < rows) & (nc >= 0) & (nc < cols)
-            target = np.where(inside, nr * cols + nc, 0)
-            ok = inside & free.ravel()[target]
-            move[:, a] = np.where(ok, target, np.arange(self.n))
-        self.move = move
+        free = np.zeros((rows + 2, cols + 2), dtype=bool)  # floor, with a wall border
+        free[1:-1, 1:-1] = ~maze.walls
+        ok = free.ravel().take(shape.neighbour)
+        self.move = np.where(ok, shape.unpad.take(shape.neighbour), shape.tiles[:, None])
         self.distance = maze.distance.ravel().astype(np.int64)
         self.goal = maze.goal[0] * cols + maze.goal[1]
         self.start = maze.start[0] * cols + maze.start[1]
-        self.floor = np.flatnonzero(free.ravel())
+        self.floor = np.flatnonzero(free[1:-1, 1:-1])
         self.starts = self.floor[self.floor != self.goal]  # tiles an exploring start may pick
         # Observation pieces (float32 fractions for local/coords, 0/1 planes for grid).
         if observation == "grid":
@@ -56,19 +51,15 @@ class MazeTables:
             base.flags.writeable = False
             self.grid_base = base
         else:
-            self.row_frac = (np.arange(rows) / max(1, rows - 1)).astype(np.float32)
-            self.col_frac = (np.arange(cols) / max(1, cols - 1)).astype(np.float32)
-            self.goal_dr = ((maze.goal[0] - np.arange(rows)) / max(1, rows - 1)).astype(np.float32)
-            self.goal_dc = ((maze.goal[1] - np.arange(cols)) / max(1, cols - 1)).astype(np.float32)
-            k = local_size
-            h = k // 2
+            self.row_frac, self.col_frac = shape.row_frac, shape.col_frac
+            self.goal_dr = ((maze.goal[0] - shape.row_index) / max(1, rows - 1)).astype(np.float32)
+            self.goal_dc = ((maze.goal[1] - shape.col_index) / max(1, cols - 1)).astype(np.float32)
+            h = local_size // 2
             padded = np.ones((rows + 2 * h, cols + 2 * h), dtype=np.float32)
             padded[h:h + rows, h:h + cols] = maze.walls
             self.padded = padded.ravel()
-            pc = cols + 2 * h
-            dy, dx = np.mgrid[0:k, 0:k]
-            self.window = (dy * pc + dx).ravel()  # offsets of the window from its top-left corner
-            self.window_origin = (r * pc + c)  # top-left corner of the window of each position (padded grid)
+            self.window = shape.window  # offsets of the window from its top-left corner (padded grid)
+            self.window_origin = shape.window_origin  # top-left corner of each tile's window (padded grid)
         self._cache: list[np.ndarray | None] = [None] * self.n
 
     # Python lists for the single env's step (indexing a list is faster than indexing an array);
@@ -85,6 +76,13 @@ class MazeTables:
     def rc(self) -> list[tuple[int, int]]:
         r, c = np.divmod(np.arange(self.n), self.cols)
         return list(zip(r.tolist(), c.tolist(), strict=True))
+
+    @cached_property
+    def obs_table(self) -> np.ndarray:
+        """(tiles, size) observation on every tile, for local/coords (read-only)."""
+        table = self.obs_batch(np.arange(self.n))
+        table.flags.writeable = False
+        return table
 
     def obs_at(self, pos: int) -> np.ndarray:
         """A fresh observation array for the agent on tile ``pos``."""
@@ -118,6 +116,43 @@ class MazeTables:
             return out
         win = self.padded[self.window_origin[pos][:, None] + self.window[None, :]]
         return np.concatenate([win, self.goal_dr[r][:, None], self.goal_dc[c][:, None]], axis=1)
+
+
+class _ShapeTables(NamedTuple):
+    tiles: np.ndarray  # 0 .. n-1
+    neighbour: np.ndarray  # (n, 4): index in the wall-bordered grid of each tile's N, E, S, W neighbour
+    unpad: np.ndarray  # bordered-grid index -> tile index (-1 on the border)
+    row_index: np.ndarray
+    col_index: np.ndarray
+    row_frac: np.ndarray
+    col_frac: np.ndarray
+    window: np.ndarray
+    window_origin: np.ndarray
+
+
+@lru_cache(maxsize=32)
+def _shape_tables(rows: int, cols: int, local_size: int) -> _ShapeTables:
+    """What depends only on the grid's size (shared by every maze of that size)."""
+    n = rows * cols
+    r, c = np.divmod(np.arange(n), cols)
+    pc = cols + 2
+    padded_index = (r + 1) * pc + (c + 1)
+    deltas = np.array([dr * pc + dc for dr, dc in MOVES])
+    unpad = np.full((rows + 2) * pc, -1, dtype=np.int64)
+    unpad[padded_index] = np.arange(n)
+    h = local_size // 2
+    wc = cols + 2 * h
+    dy, dx = np.mgrid[0:local_size, 0:local_size]
+    out = _ShapeTables(
+        tiles=np.arange(n), neighbour=padded_index[:, None] + deltas[None, :], unpad=unpad,
+        row_index=np.arange(rows), col_index=np.arange(cols),
+        row_frac=(np.arange(rows) / max(1, rows - 1)).astype(np.float32),
+        col_frac=(np.arange(cols) / max(1, cols - 1)).astype(np.float32),
+        window=(dy * wc + dx).ravel(), window_origin=r * wc + c,
+    )
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 _TABLES: dict[tuple, tuple[Maze, MazeTables]] = {}

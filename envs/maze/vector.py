@@ -27,6 +27,8 @@ from envs.maze.env import MazeTables, check_options, episode_setup, observation_
 from envs.maze.generate import Maze
 from lab.errors import ScenarioError
 
+OBS_TABLE_BYTES = 256 * 2**20  # largest precomputed (env, tile) -> observation table for local/coords
+
 
 class MazeVectorEnv(VectorEnv):
     """N independent mazes (same size and settings) stepped at once; see :class:`envs.maze.env.MazeEnv`.
@@ -74,7 +76,13 @@ class MazeVectorEnv(VectorEnv):
         self._goal_at = self._offset + t.goal
         self._goal = np.full(n, t.goal, dtype=np.int64)
         self._reward_lut = np.array([self._step_r, self._step_r + self._wall_r, self._goal_r, self._goal_r])
-        if cfg.observation == "grid":
+        # local/coords: one observation per (env, tile) precomputed, so a step's observations are one `take`
+        # (unless that table would be too big: huge mazes times many envs compute them per step instead).
+        obs_size = int(np.prod(self.single_observation_space.shape))
+        self._use_table = cfg.observation != "grid" and n * t.n * obs_size * 4 <= OBS_TABLE_BYTES
+        if self._use_table:
+            self._obs_table = np.tile(t.obs_table, (n, 1))
+        elif cfg.observation == "grid":
             self._grid = np.repeat(t.grid_base[None], n, axis=0)
         elif cfg.observation == "local":
             self._padded = np.tile(t.padded, n)
@@ -147,7 +155,9 @@ class MazeVectorEnv(VectorEnv):
             self._dist[tiles] = t.distance
             self._goal[i] = t.goal
             self._goal_at[i] = i * t.n + t.goal
-            if self.config.observation == "grid":
+            if self._use_table:
+                self._obs_table[i * t.n:(i + 1) * t.n] = t.obs_table
+            elif self.config.observation == "grid":
                 self._grid[i] = t.grid_base
             elif self.config.observation == "local":
                 p = t.padded.size
@@ -199,6 +209,8 @@ class MazeVectorEnv(VectorEnv):
 
     def _observe(self) -> np.ndarray:
         cfg = self.config
+        if self._use_table:
+            return self._obs_table.take(self._at, axis=0)
         if cfg.observation == "grid":
             obs = self._grid.copy()
             obs.reshape(-1)[self._at * 3 + 1] = 1  # the agent plane of each env's agent tile

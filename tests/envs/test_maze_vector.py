@@ -48,6 +48,22 @@ def test_vector_env_equals_n_single_envs(settings):
     assert episodes_ended > 20  # autoreset was exercised many times, with both terminations and truncations
 
 
+@pytest.mark.parametrize("observation", ["local", "coords"])
+def test_observations_without_the_precomputed_table_are_the_same(observation, monkeypatch):
+    import envs.maze.vector as vector_module
+
+    common = {"width": 4, "height": 4, "observation": observation, "mazes": "random", "max_episode_steps": 15}
+    fast = MazeVectorEnv(5, **common)
+    monkeypatch.setattr(vector_module, "OBS_TABLE_BYTES", 0)  # as for a huge maze: computed per step
+    slow = MazeVectorEnv(5, **common)
+    assert fast._use_table and not slow._use_table
+    np.testing.assert_array_equal(fast.reset(seed=4)[0], slow.reset(seed=4)[0])
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        a = rng.integers(0, 4, size=5)
+        np.testing.assert_array_equal(fast.step(a)[0], slow.step(a)[0])
+
+
 def test_autoreset_next_step_semantics():
     layout = "#####\n#S.G#\n#####"
     vec = MazeVectorEnv(2, layout=layout)
