@@ -71,7 +71,10 @@ def play(cfg: MazeEnvConfig) -> int:
                         state = f"out of steps ({env.max_episode_steps}) · R again"
             if redraw:
                 env.set_overlay(caption=caption(steps, env.optimal_length, label(), state))
+                first = not window.is_open
                 window.show(env.render(), drain_events=False)
+                if first and window.is_open:
+                    pygame.key.set_repeat(250, 70)  # holding an arrow key keeps walking
                 redraw = False
             else:
                 window.wait(30)
