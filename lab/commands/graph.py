@@ -1,0 +1,74 @@
+"""``lab graph RUN [--model NAME] [--format dot|png|svg]``: draw the Keras models of a run."""
+
+HELP = "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)"
+DESCRIPTION = """Draw every Keras model (.keras) saved in a run folder (checkpoints/ and artifacts/): one box per
+layer, the tensor shapes on the edges. Writes artifacts/graph-<model>.dot in the run folder and, for
+--format png or svg, the picture too when Graphviz's `dot` program is installed (apt-get install
+graphviz); without it the DOT file is written and a note says so. Prints the paths written."""
+
+
+def add_arguments(p):
+    p.add_argument("run", help="a run folder (runs/<time>-<name>)")
+    p.add_argument("--model", metavar="NAME",
+                   help="draw only this model: its file name, with or without .keras (default: every model of the run)")
+    p.add_argument("--format", choices=("dot", "png", "svg"), default="png",
+                   help="png or svg: draw with Graphviz's dot when installed (DOT is always written); dot: DOT only "
+                        "(default: png)")
+
+
+def find_models(run) -> list:
+    """The .keras files of a run: checkpoints/ first, then artifacts/ (sorted by name in each)."""
+    found = []
+    for folder in (run.checkpoints, run.artifacts):
+        if folder.is_dir():
+            found += sorted(p for p in folder.glob("*.keras") if p.is_file() and not p.name.startswith("."))
+    return found
+
+
+def main(args) -> int:
+    import sys
+
+    from lab.errors import RunError
+    from lab.runs import RunDir
+
+    run = RunDir.open(args.run)
+    models = find_models(run)
+    if not models:
+        raise RunError(f"{run.path}: this run saved no Keras model (.keras) in checkpoints/ or artifacts/, so there "
+                       "is nothing to draw")
+    if args.model:
+        wanted = args.model.removesuffix(".keras")
+        chosen = [p for p in models if p.stem == wanted]
+        if not chosen:
+            raise RunError(f"{run.path}: no model named {args.model!r}; this run has: "
+                           f"{', '.join(sorted({p.stem for p in models}))}")
+        models = chosen
+
+    import keras
+
+    from lab.graph import keras_model_to_dot, render_dot
+
+    notes = set()
+    for path in models:
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # a corrupt file or a class this Keras cannot rebuild safely
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunError(f"{path}: cannot load this model with safe_mode=True: {first}") from None
+        where = path.parent.name
+        stem = f"graph-{path.stem}" if where == "checkpoints" else f"graph-{where}-{path.stem}"
+        try:
+            params = f", {model.count_params():,} parameters"
+        except ValueError:  # a model that was never built
+            params = ""
+        text = keras_model_to_dot(model, title=f"{model.name} ({type(model).__name__}{params}) from {where}/{path.name}")
+        target = run.artifact(f"{stem}.{args.format}")
+        rendered = render_dot(text, target)
+        print(rendered.dot)
+        if rendered.image is not None:
+            print(rendered.image)
+        if rendered.note:
+            notes.add(rendered.note)
+    for note in sorted(notes):
+        print(f"note: {note}", file=sys.stderr)
+    return 0
