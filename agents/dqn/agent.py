@@ -1,0 +1,389 @@
+"""The DQN agent: online and target Q-networks, an Adam optimizer, batched acting and a compiled update.
+
+The maths are plain functions of arrays (:func:`dqn_targets`, :func:`double_dqn_targets`,
+:func:`huber`, :func:`td_loss`) written with ``keras.ops``: they run on NumPy arrays in tests and are
+the very functions traced into the compiled update.
+
+Throughput decisions (measured in ``benchmarks/dqn_update_speed.py``):
+
+* acting: one compiled call for the whole vector env returns greedy actions; the epsilon mix is done in
+  NumPy with the caller's generator (and the network is skipped when every sub-env explores);
+* updating: ``K`` gradient steps (``gradient_steps``) run inside one ``tf.function`` call on ``K`` stacked
+  batches (a ``tf.range`` loop), so the Python-to-TensorFlow round trip is paid once per round; the
+  target sync (hard every N updates, or soft after each) happens inside that loop, exactly as if the
+  steps had been run one by one;
+* the next-state values are computed outside the gradient tape (one forward pass each for the online
+  and the target net), so the backward pass covers only the B rows that carry a gradient;
+* XLA (``jit_compile``) is on by default on CPU, where it roughly doubles the update rate here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from agents.dqn.config import DQNConfig
+from agents.dqn.networks import build_q_network, resolve_kind
+from lab.errors import RunError
+
+CHECKPOINT_FORMAT = 1
+META_FILE = "agent.json"
+ONLINE_FILE = "q_network.keras"
+TARGET_FILE = "target_network.keras"
+OPTIMIZER_FILE = "optimizer.npz"
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "dones", "discounts", "weights")
+
+
+# --------------------------------------------------------------------------------------------------
+# The maths
+
+
+def dqn_targets(rewards, dones, discounts, q_next_target):
+    """``r + discount * (1 - done) * max_a Q_target(s', a)`` (the original DQN target)."""
+    ops = keras.ops
+    return rewards + discounts * (1.0 - dones) * ops.max(q_next_target, axis=-1)
+
+
+def double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target):
+    """``r + discount * (1 - done) * Q_target(s', argmax_a Q_online(s', a))`` (van Hasselt et al. 2016).
+
+    ``rewards`` are n-step discounted sums, ``discounts`` are ``gamma ** k`` (k = rewards summed) and
+    ``dones`` is 1 where the episode terminated inside the window (no bootstrap).
+    """
+    ops = keras.ops
+    best = ops.expand_dims(ops.argmax(q_next_online, axis=-1), -1)
+    q_best = ops.squeeze(ops.take_along_axis(q_next_target, best, axis=-1), -1)
+    return rewards + discounts * (1.0 - dones) * q_best
+
+
+def huber(x, delta: float = 1.0):
+    """Elementwise Huber: ``x^2 / 2`` for ``|x| <= delta``, ``delta * (|x| - delta / 2)`` beyond."""
+    ops = keras.ops
+    a = ops.abs(x)
+    quad = ops.minimum(a, delta)
+    return 0.5 * quad * quad + delta * (a - quad)
+
+
+def td_loss(q_taken, targets, weights, delta: float = 1.0):
+    """Mean of importance-weighted Huber losses; also returns the TD errors ``targets - q_taken``."""
+    ops = keras.ops
+    td = targets - q_taken
+    return ops.mean(weights * huber(td, delta)), td
+
+
+# --------------------------------------------------------------------------------------------------
+# The agent
+
+
+def _obs_kind(shape) -> str:
+    return "grid" if len(shape) in (2, 3) else "vector"
+
+
+# What ``jit_compile="auto"`` means for the update step: XLA on (see the module docstring). Keras' own
+# "auto" would turn XLA off on a CPU-only machine.
+AUTO_JIT = True
+
+
+class DQNAgent:
+    """Double DQN on Keras 3 / TensorFlow.
+
+    Args:
+        obs_shape: shape of one observation, e.g. ``(11, 11, 3)`` for a grid or ``(4,)`` for coordinates.
+        n_actions: number of discrete actions.
+        config: an :class:`agents.dqn.config.DQNConfig` (defaults when omitted).
+        obs_dtype: dtype of the observations as the env gives them (uint8 stays uint8 up to the network).
+        obs_high: upper bound of the observation space, for ``network.input_scale: auto``.
+        seed: seeds the initial weights (the same seed gives the same network).
+        jit_compile: XLA for the update: True, False or "auto" (True).
+        act_jit_compile: XLA for acting (False by default: for small batches plain graphs are as fast).
+    """
+
+    def __init__(self, obs_shape, n_actions: int, config: DQNConfig | None = None, *, obs_dtype="float32",
+                 obs_high: float | None = None, seed: int = 0, jit_compile: bool | str = "auto",
+                 act_jit_compile: bool = False):
+        self.config = config if config is not None else DQNConfig()
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.obs_dtype = np.dtype(obs_dtype)
+        self.obs_high = None if obs_high is None else float(obs_high)
+        self.n_actions = int(n_actions)
+        self.seed = int(seed)
+        self.jit_compile = AUTO_JIT if jit_compile == "auto" else bool(jit_compile)
+        self.network_kind = resolve_kind(self.config.network.kind, self.obs_shape)
+        self.env_steps = 0  # kept by the training loop; saved with the agent
+        self.extra: dict = {}  # the training loop's own state, saved with the agent
+
+        net = self.config.network
+        self.online = build_q_network(self.obs_shape, self.n_actions, net, self.obs_dtype, self.obs_high,
+                                      seed=self.seed, name="q_network")
+        self.target = build_q_network(self.obs_shape, self.n_actions, net, self.obs_dtype, self.obs_high,
+                                      seed=self.seed, name="target_network")
+        self.target.set_weights(self.online.get_weights())
+        self.optimizer = keras.optimizers.Adam(
+            learning_rate=self.config.learning_rate, epsilon=self.config.adam_epsilon,
+            global_clipnorm=self.config.max_grad_norm,
+        )
+        self.optimizer.build(self.online.trainable_variables)
+        self._updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+
+        spec = tf.TensorSpec((None, *self.obs_shape), tf.as_dtype(self.obs_dtype))
+        self._greedy_fn = tf.function(self._greedy, input_signature=[spec], jit_compile=act_jit_compile)
+        self._q_fn = tf.function(self._q, input_signature=[spec], jit_compile=act_jit_compile)
+        self._train_fn = tf.function(self._train_many, jit_compile=self.jit_compile)
+
+    # ------------------------------------------------------------------ acting
+    def _q(self, obs):
+        return self.online(obs, training=False)
+
+    def _greedy(self, obs):
+        return tf.argmax(self.online(obs, training=False), axis=-1, output_type=tf.int32)
+
+    def _check_obs(self, obs) -> np.ndarray:
+        obs = np.asarray(obs)
+        if obs.shape[1:] != self.obs_shape:
+            raise ValueError(f"expected a batch of observations of shape {self.obs_shape}, got {obs.shape}")
+        return obs.astype(self.obs_dtype, copy=False)
+
+    def q_values(self, obs_batch) -> np.ndarray:
+        """Q-values ``(N, n_actions)`` of a batch of observations (one compiled call)."""
+        return self._q_fn(self._check_obs(obs_batch)).numpy()
+
+    def greedy_actions(self, obs_batch) -> np.ndarray:
+        """``argmax_a Q(obs, a)`` for a batch (ties go to the lowest action index)."""
+        return self._greedy_fn(self._check_obs(obs_batch)).numpy()
+
+    def act(self, obs_batch, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        """Epsilon-greedy actions ``(N,)`` int64 for a batch of N observations.
+
+        Every call draws exactly N uniforms and N random actions from ``rng`` (whatever epsilon), so runs
+        stay reproducible; the network is not called when every sub-env explores.
+        """
+        obs = self._check_obs(obs_batch)
+        n = obs.shape[0]
+        random_actions = rng.integers(0, self.n_actions, size=n)
+        explore = rng.random(n) < epsilon
+        if explore.all():
+            return random_actions
+        greedy = self._greedy_fn(obs).numpy().astype(np.int64)
+        return np.where(explore, random_actions, greedy)
+
+    # ------------------------------------------------------------------ learning
+    @property
+    def updates(self) -> int:
+        """Gradient updates done so far."""
+        return int(self._updates.numpy())
+
+    def _update(self, obs, actions, rewards, next_obs, dones, discounts, weights):
+        cfg = self.config
+        q_next_target = self.target(next_obs, training=False)
+        if cfg.double_dqn:
+            q_next_online = self.online(next_obs, training=False)
+            targets = double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target)
+        else:
+            targets = dqn_targets(rewards, dones, discounts, q_next_target)
+        targets = tf.stop_gradient(targets)
+        with tf.GradientTape() as tape:
+            q = self.online(obs, training=True)
+            q_taken = tf.gather(q, actions, batch_dims=1)
+            loss, td = td_loss(q_taken, targets, weights, cfg.huber_delta)
+        variables = self.online.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        self._updates.assign_add(1)
+        self._sync_target()
+        return loss, td
+
+    def _sync_target(self):
+        t = self.config.target
+        pairs = list(zip(self.target.weights, self.online.weights, strict=True))
+        if t.update == "soft":
+            for tw, ow in pairs:
+                tw.assign(t.tau * ow + (1.0 - t.tau) * tw)
+        else:
+            def copy():
+                for tw, ow in pairs:
+                    tw.assign(ow)
+                return tf.constant(True)
+
+            tf.cond(self._updates % t.every == 0, copy, lambda: tf.constant(False))
+
+    def _train_many(self, obs, actions, rewards, next_obs, dones, discounts, weights):
+        k_static = actions.shape[0]
+        if k_static == 1:
+            loss, td = self._update(obs[0], actions[0], rewards[0], next_obs[0], dones[0], discounts[0], weights[0])
+            return loss[None], td[None]
+        k = tf.shape(actions)[0]
+        losses = tf.TensorArray(tf.float32, size=k)
+        tds = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            loss, td = self._update(obs[i], actions[i], rewards[i], next_obs[i], dones[i], discounts[i], weights[i])
+            losses = losses.write(i, loss)
+            tds = tds.write(i, td)
+        return losses.stack(), tds.stack()
+
+    def train_step(self, batch: dict) -> dict:
+        """Gradient updates on a batch from :meth:`ReplayBuffer.sample`.
+
+        ``batch`` holds ``obs, actions, rewards, next_obs, dones, discounts, weights`` (other keys, such as
+        ``indices``, are ignored) with a leading axis ``(B, ...)`` for one update, or ``(K, B, ...)`` for K
+        updates run back to back in one compiled call. Returns ``{"loss": mean loss (float), "losses":
+        (K,) array, "td_errors": array shaped like batch["actions"]}``; the TD errors (target minus
+        Q(s, a) before each update) are what prioritized replay wants.
+        """
+        actions = np.asarray(batch["actions"])
+        single = actions.ndim == 1
+        args = []
+        for key in BATCH_KEYS:
+            value = np.asarray(batch[key])
+            if key in ("obs", "next_obs"):
+                value = value.astype(self.obs_dtype, copy=False)
+                lead = value.shape[: value.ndim - len(self.obs_shape)]
+                if value.shape[len(lead):] != self.obs_shape or lead != actions.shape:
+                    raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected {(*actions.shape, *self.obs_shape)}")
+            elif key == "actions":
+                value = value.astype(np.int32, copy=False)
+            else:
+                value = value.astype(np.float32, copy=False)
+                if value.shape != actions.shape:
+                    raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected {actions.shape}")
+            args.append(value[None] if single else value)
+        losses, tds = self._train_fn(*args)
+        losses, tds = losses.numpy(), tds.numpy()
+        return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
+
+    def sync_target(self) -> None:
+        """Copy the online weights into the target network now."""
+        self.target.set_weights(self.online.get_weights())
+
+    # ------------------------------------------------------------------ checkpoints
+    def describe_obs(self) -> str:
+        return f"{_obs_kind(self.obs_shape)} observations of shape {self.obs_shape} ({self.obs_dtype})"
+
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """Write the agent into ``directory`` (replaced as a whole, never half-written):
+        ``q_network.keras`` and ``target_network.keras`` (load with ``safe_mode=True``), ``optimizer.npz``
+        (Adam's moments and step) and ``agent.json`` (config, observation shape/dtype, counters and the
+        caller's ``extra`` state, which :meth:`load` puts back in ``agent.extra``)."""
+        from lab.runs import atomic_write_json
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            self.online.save(tmp / ONLINE_FILE)
+            self.target.save(tmp / TARGET_FILE)
+            opt = {f"v{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(self.optimizer.variables)}
+            with open(tmp / OPTIMIZER_FILE, "wb") as fh:
+                np.savez(fh, **opt)
+            atomic_write_json(tmp / META_FILE, {
+                "format": CHECKPOINT_FORMAT,
+                "kind": "dqn-agent",
+                "obs_shape": list(self.obs_shape),
+                "obs_dtype": self.obs_dtype.name,
+                "obs_kind": _obs_kind(self.obs_shape),
+                "obs_high": self.obs_high,
+                "n_actions": self.n_actions,
+                "network_kind": self.network_kind,
+                "seed": self.seed,
+                "updates": self.updates,
+                "env_steps": int(self.env_steps),
+                "config": self.config.model_dump(mode="json"),
+                "extra": extra or {},
+            })
+            old = None
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(directory, old)
+            os.replace(tmp, directory)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @staticmethod
+    def read_meta(directory: str | Path) -> dict:
+        """The ``agent.json`` of a saved agent (RunError when missing or unreadable)."""
+        directory = Path(directory)
+        path = directory / META_FILE
+        if not directory.is_dir():
+            raise RunError(f"{directory}: no saved agent here (not a folder)")
+        if not path.exists():
+            raise RunError(f"{directory}: not a saved DQN agent (no {META_FILE})")
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path}: corrupt agent description ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("kind") != "dqn-agent":
+            raise RunError(f"{path}: not a DQN agent description")
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise RunError(f"{path}: checkpoint format {meta.get('format')!r}; this lab reads format {CHECKPOINT_FORMAT}")
+        return meta
+
+    @classmethod
+    def check_compatible(cls, meta: dict, obs_shape=None, obs_dtype=None, n_actions=None, where: str = "checkpoint") -> None:
+        """Raise RunError naming every difference between a saved agent and the env it is meant for."""
+        problems = []
+        saved_shape = tuple(meta["obs_shape"])
+        if obs_shape is not None and tuple(obs_shape) != saved_shape:
+            problems.append(
+                f"{where} was trained on {_obs_kind(saved_shape)} observations of shape {saved_shape}, "
+                f"this env gives {_obs_kind(obs_shape)} observations of shape {tuple(obs_shape)}"
+            )
+        if obs_dtype is not None and np.dtype(obs_dtype).name != meta["obs_dtype"]:
+            problems.append(f"{where} expects {meta['obs_dtype']} observations, this env gives {np.dtype(obs_dtype).name}")
+        if n_actions is not None and int(n_actions) != int(meta["n_actions"]):
+            problems.append(f"{where} has {meta['n_actions']} actions, this env has {n_actions}")
+        if len(problems) == 1:
+            raise RunError(problems[0])
+        if problems:
+            raise RunError(f"{where} does not fit this env", problems)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, obs_shape=None, obs_dtype=None, n_actions=None,
+             jit_compile: bool | str = "auto") -> DQNAgent:
+        """Rebuild a saved agent. Given the env's ``obs_shape``/``obs_dtype``/``n_actions``, refuse (RunError,
+        naming what differs) a checkpoint made for another observation mode or maze size."""
+        directory = Path(directory)
+        meta = cls.read_meta(directory)
+        cls.check_compatible(meta, obs_shape, obs_dtype, n_actions, where=f"the checkpoint {directory}")
+        try:
+            config = DQNConfig.model_validate(meta["config"])
+        except Exception as exc:  # pydantic.ValidationError: a hand-edited or foreign agent.json
+            raise RunError(f"{directory / META_FILE}: the saved agent config does not validate: {exc}") from None
+        agent = cls(meta["obs_shape"], meta["n_actions"], config, obs_dtype=meta["obs_dtype"],
+                    obs_high=meta.get("obs_high"), seed=meta.get("seed", 0), jit_compile=jit_compile)
+        for name, model in ((ONLINE_FILE, agent.online), (TARGET_FILE, agent.target)):
+            path = directory / name
+            if not path.exists():
+                raise RunError(f"{directory}: saved agent is incomplete ({name} is missing)")
+            try:
+                loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+            except Exception as exc:  # zip/h5/config errors from Keras
+                raise RunError(f"{path}: cannot load the Q-network ({type(exc).__name__}: {exc})") from None
+            try:
+                model.set_weights(loaded.get_weights())
+            except ValueError as exc:
+                raise RunError(f"{path}: the network does not match the saved agent config ({exc})") from None
+        opt_path = directory / OPTIMIZER_FILE
+        if opt_path.exists():
+            with np.load(opt_path, allow_pickle=False) as data:
+                values = [data[k] for k in sorted(data.files)]
+            variables = agent.optimizer.variables
+            if len(values) != len(variables) or any(v.shape != tuple(w.shape) for v, w in zip(values, variables, strict=False)):
+                raise RunError(f"{opt_path}: optimizer state does not match the network")
+            for var, value in zip(variables, values, strict=True):
+                var.assign(value)
+        agent._updates.assign(int(meta.get("updates", 0)))
+        agent.env_steps = int(meta.get("env_steps", 0))
+        agent.extra = dict(meta.get("extra") or {})
+        return agent
