@@ -29,6 +29,7 @@ agent does on mazes it never saw.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -195,17 +196,43 @@ def _check(fn, prefix: str = "") -> None:
         raise ValueError(text) from None
 
 
-_MAZE_CACHE: dict[tuple, gen.Maze] = {}
+class BoundedCache:
+    """A least-recently-used cache holding at most ``budget`` bytes of values (sizes given on insertion)."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+
+    def get(self, key):
+        hit = self._items.get(key)
+        if hit is None:
+            return None
+        self._items.move_to_end(key)
+        return hit[0]
+
+    def put(self, key, value, nbytes: int) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.used -= old[1]
+        while self._items and self.used + nbytes > self.budget:
+            _, (_, size) = self._items.popitem(last=False)
+            self.used -= size
+        self._items[key] = (value, nbytes)
+        self.used += nbytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_MAZES = BoundedCache(64 * 2**20)  # mazes are immutable and pure functions of their key
 
 
 def _cached(key: tuple, make) -> gen.Maze:
-    """A small cache of mazes: they are immutable and pure functions of their key."""
-    maze = _MAZE_CACHE.get(key)
+    maze = _MAZES.get(key)
     if maze is None:
-        if len(_MAZE_CACHE) >= 4096:
-            _MAZE_CACHE.pop(next(iter(_MAZE_CACHE)))
         maze = make()
-        _MAZE_CACHE[key] = maze
+        _MAZES.put(key, maze, maze.walls.nbytes + maze.distance.nbytes + 200)
     return maze
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.maze import render as rnd
-from envs.maze.config import MazeEnvConfig, env_config
+from envs.maze.config import BoundedCache, MazeEnvConfig, env_config
 from envs.maze.generate import MOVES, Maze
 from lab.errors import ScenarioError
 
@@ -155,19 +155,19 @@ def _shape_tables(rows: int, cols: int, local_size: int) -> _ShapeTables:
     return out
 
 
-_TABLES: dict[tuple, tuple[Maze, MazeTables]] = {}
+_TABLES = BoundedCache(128 * 2**20)
 
 
 def tables_for(maze: Maze, cfg: MazeEnvConfig) -> MazeTables:
     """The (cached) MazeTables of ``maze`` for the observation settings of ``cfg``."""
     key = (id(maze), cfg.observation, cfg.local_size, cfg.obs_dtype)
     hit = _TABLES.get(key)
-    if hit is not None and hit[0] is maze:
+    if hit is not None and hit[0] is maze:  # the id of a maze no longer alive may be reused
         return hit[1]
-    if len(_TABLES) >= 1024:
-        _TABLES.pop(next(iter(_TABLES)))
     tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype)
-    _TABLES[key] = (maze, tables)
+    n = tables.n
+    obs_bytes = 3 * np.dtype(cfg.obs_dtype).itemsize if cfg.observation == "grid" else (cfg.local_size ** 2 + 2) * 4
+    _TABLES.put(key, (maze, tables), n * (4 * 8 + 8 + 8 + obs_bytes) + 2000)
     return tables
 
 

@@ -102,3 +102,17 @@ def test_config_module_imports_nothing_heavy():
             "bad = [m for m in ('tensorflow', 'keras', 'pygame', 'PIL') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_bounded_cache_keeps_the_recent_within_its_budget():
+    from envs.maze.config import BoundedCache
+
+    cache = BoundedCache(100)
+    for k in range(5):
+        cache.put(k, str(k), 30)
+    assert len(cache) == 3 and cache.used == 90
+    assert cache.get(0) is None and cache.get(2) == "2"
+    cache.put(5, "5", 30)  # evicts 3, the least recently used (2 was just read)
+    assert cache.get(3) is None and cache.get(2) == "2" and cache.get(5) == "5"
+    cache.put(6, "6", 500)  # larger than the budget: kept alone
+    assert len(cache) == 1 and cache.get(6) == "6"
