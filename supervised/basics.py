@@ -398,6 +398,12 @@ SURFACES = {
 }
 
 
+def surface_values(surface: str, points) -> np.ndarray:
+    """f of a surface at NumPy points (float64; overflow on a diverged path gives inf/nan, silently)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(SURFACES[surface][0](np.asarray(points, dtype="float64")))
+
+
 def make_optimizer(spec, learning_rate: float, where: str = "optimizers"):
     """The Keras optimizer a spec names; a wrong option becomes a ScenarioError naming the field."""
     cls = getattr(keras.optimizers, spec.optimizer, None)
@@ -490,7 +496,7 @@ def compare_one(spec, cfg, data, initial_weights, ctx) -> dict:
         start = getattr(cfg.surfaces, f"{surface}_start")
         path = descend(make_optimizer(spec, spec.learning_rate, where), fn, start, cfg.surfaces.steps,
                        step_fn=lambda f: compiled(ctx, f))
-        values = fn(path)
+        values = surface_values(surface, path)
         out["surfaces"][surface] = {"path": path.tolist(), "final": _finite_or_none(values[-1])}
         yield surface, out
     x, y = data
@@ -511,8 +517,13 @@ def run_optimizers(cfg, ctx) -> dict:
     _note_distributed(ctx)
     for i, spec in enumerate(cfg.optimizers):  # every mistake in the options before any work
         make_optimizer(spec, spec.learning_rate, f"optimizers.{i}")
-    state = (ctx.load_state("optimizers.json") if ctx.resume else None) or {"done": {}}
-    done: dict = state["done"]
+    # One state file per finished optimizer (written once): a resumed run reuses them.
+    done: dict = {}
+    if ctx.resume:
+        for spec in cfg.optimizers:
+            saved = ctx.load_state(f"optimizer-{spec.name}.json")
+            if saved is not None and saved.get("spec") == spec.model_dump(mode="json"):
+                done[spec.name] = saved["result"]
     if done:
         ctx.log(f"resuming: {', '.join(done)} already finished")
     data = two_moons(cfg.network.samples, cfg.network.noise, cfg.seed)
@@ -528,7 +539,7 @@ def run_optimizers(cfg, ctx) -> dict:
                 final = result["network"]["final"] if part == "network" else result["surfaces"][part]["final"]
                 bar.update(1, optimizer=spec.name, **{part: final if final is not None else float("inf")})
             done[spec.name] = result
-            ctx.save_state("optimizers.json", {"done": done})
+            ctx.save_state(f"optimizer-{spec.name}.json", {"spec": spec.model_dump(mode="json"), "result": result})
 
     if ctx.resume:
         ctx.metrics.truncate_after(-1)  # metrics are written once, below, from the saved results
@@ -543,11 +554,11 @@ def run_optimizers(cfg, ctx) -> dict:
         summary[f"ranking_{surface}"] = ",".join(ranking)
         ctx.save_figure(surface_figure(surface, cfg, {n: np.asarray(done[n]["surfaces"][surface]["path"]) for n in names}),
                         f"{surface}.png")
-        stride = max(1, cfg.surfaces.steps // 50)  # metrics.csv gets ~50 points; the figure has every step
-        for step in sorted({*range(0, cfg.surfaces.steps + 1, stride), cfg.surfaces.steps}):
-            fn = SURFACES[surface][0]
-            ctx.log_metrics(step, **{f"{surface}_{n}": float(fn(np.asarray(done[n]["surfaces"][surface]["path"][step])))
-                                     for n in names})
+    # metrics.csv: f along each path at ~50 steps (the figures have every step), then the network's losses.
+    stride = max(1, cfg.surfaces.steps // 50)
+    for step in sorted({*range(0, cfg.surfaces.steps + 1, stride), cfg.surfaces.steps}):
+        ctx.log_metrics(step, **{f"{surface}_{n}": float(surface_values(surface, done[n]["surfaces"][surface]["path"][step]))
+                                 for surface in cfg.surfaces.functions for n in names})
     net_finals = {n: done[n]["network"]["final"] for n in names}
     for n in names:
         summary[f"network_loss_{n}"] = net_finals[n]
@@ -573,9 +584,9 @@ def run_optimizers(cfg, ctx) -> dict:
     ctx.report.table("Optimizers compared", rows,
                      note=f"{cfg.surfaces.steps} steps on each surface from the same start; {cfg.network.epochs} full-batch "
                           f"epochs on {cfg.network.samples} two-moons points from the same initial weights. "
-                          "Empty cells: the run diverged.")
+                          "None: the run diverged.")
     ranks = [f"- {what}: {summary[f'ranking_{what}'].replace(',', ' < ')}" for what in [*cfg.surfaces.functions, "network"]]
-    ctx.report.text("Rankings (best first)", "\n".join(ranks))
+    ctx.report.text("Rankings (lowest final value first)", "\n".join(ranks))
     for surface in cfg.surfaces.functions:
         ctx.report.image(f"Trajectories on {surface}", f"artifacts/{surface}.png")
     ctx.report.image("Network loss curves", "artifacts/network_loss.png")
@@ -586,12 +597,12 @@ def surface_figure(surface: str, cfg, paths: dict[str, np.ndarray]):
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    fn, minimum, (x0, x1, y0, y1) = SURFACES[surface]
+    _, minimum, (x0, x1, y0, y1) = SURFACES[surface]
     start = getattr(cfg.surfaces, f"{surface}_start")
     x0, x1 = min(x0, start[0] - 0.5), max(x1, start[0] + 0.5)
     y0, y1 = min(y0, start[1] - 0.5), max(y1, start[1] + 0.5)
     gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
-    z = fn(np.stack([gx, gy], axis=-1)) + 1e-3
+    z = surface_values(surface, np.stack([gx, gy], axis=-1)) + 1e-3
     fig, ax = plt.subplots(figsize=(7, 5.6))
     levels = np.logspace(np.log10(z.min()), np.log10(z.max()), 30)
     ax.contourf(gx, gy, z, levels=levels, norm=LogNorm(), cmap="Greys", alpha=0.35)
@@ -599,7 +610,7 @@ def surface_figure(surface: str, cfg, paths: dict[str, np.ndarray]):
     colors = plt.get_cmap("tab10")
     for i, (name, path) in enumerate(paths.items()):
         path = np.where(np.isfinite(path), path, np.nan)
-        final = fn(path[-1])
+        final = surface_values(surface, path[-1])
         label = f"{name}: f = {final:.2e}" if np.isfinite(final) else f"{name}: diverged"
         ax.plot(path[:, 0], path[:, 1], "-", lw=1.4, color=colors(i % 10), label=label)
         ax.plot(path[-1, 0], path[-1, 1], "o", ms=4, color=colors(i % 10))

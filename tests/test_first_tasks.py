@@ -227,3 +227,15 @@ def test_static_optimizer_list_matches_keras():
     assert set(KERAS_OPTIMIZERS) == classes - {"Optimizer", "LossScaleOptimizer", "MultiOptimizer"}
     for name in KERAS_OPTIMIZERS:
         getattr(keras.optimizers, name)(learning_rate=0.01)
+
+
+def test_diverged_runs_rank_last_without_warnings():
+    import warnings
+
+    from supervised.basics import _rank, surface_values
+
+    assert _rank({"a": None, "b": 2.0, "c": 1.0}) == ["c", "b", "a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(surface_values("rosenbrock", [1e200, -1e200]))
+        assert surface_values("beale", [[3.0, 0.5], [0.0, 0.0]]) == pytest.approx([0.0, 14.203125])

@@ -44,9 +44,21 @@ def main(args) -> int:
                            f"{', '.join(sorted({p.stem for p in models}))}")
         models = chosen
 
+    import importlib
+
     import keras
 
+    from lab import registry
     from lab.graph import keras_model_to_dot, render_dot
+
+    # The task's runner module registers the custom layers and models its runs save (Keras looks them
+    # up by name when loading), so import it first.
+    if run.task in registry.TASKS:
+        try:
+            importlib.import_module(registry.spec(run.task).runner.partition(":")[0])
+        except ImportError as exc:  # then only built-in Keras classes can be loaded
+            print(f"note: could not import the {run.task} task's module ({exc}); drawing built-in layers only",
+                  file=sys.stderr)
 
     notes = set()
     for path in models:
