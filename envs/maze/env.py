@@ -242,7 +242,8 @@ class MazeEnv(gym.Env):
     ## Observation Space
 
     ``observation: grid`` (default): ``Box(0, 1, (rows, cols, 3))`` channels-last planes: walls,
-    agent, goal; values 0 or 1 in ``obs_dtype`` (float32, or uint8 for image-style CNN input).
+    agent, goal; values 0 or 1 in ``obs_dtype`` (float32, or uint8: a quarter of the memory in a
+    replay buffer, and of the copying in the vector env; cast to float in the network).
 
     ``observation: local``: a flat float32 vector of ``local_size**2 + 2`` values: the walls in the
     ``local_size x local_size`` window centred on the agent (row-major, 1 = wall; tiles beyond the
