@@ -1,0 +1,202 @@
+"""The book's autoencoder (chapter 7): 784-128-64-128-784 on MNIST, beside a PCA baseline.
+
+The network: a named ``encoder`` (784 -> hidden... -> code) and ``decoder`` (code -> mirrored hidden -> 784)
+joined in one functional model; widths, activations and the loss (BCE or MSE per pixel) come from the
+scenario. ``model.denoising`` corrupts the training inputs (Gaussian noise or masking) while the target stays
+the clean digit.
+
+Pictures: after every epoch the same test digits are reconstructed, and ``artifacts/training_strips.png``
+holds one strip per epoch under the originals (the book's ``training/`` pictures, in one file); at the end
+``artifacts/reconstructions.png`` shows test digits beside their reconstructions.
+
+Baseline: PCA with as many components as the code has units, fitted on the same training digits in the
+same run (numpy SVD). Both are scored on the test digits with the mean squared error and the binary
+cross-entropy per pixel; ``mse_ratio_vs_pca`` < 1 means the autoencoder wins.
+
+Checkpoints: ``checkpoints/autoencoder.keras`` and ``autoencoder_state.json`` (epoch, time) after every
+epoch, ``checkpoints/strips.npz`` (the strips so far); ``lab run --resume`` continues from them.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import keras
+import numpy as np
+from keras import layers
+
+from generative import images as img
+from generative.data import epoch_rng, flat, load_digits
+from lab.runs import atomic_write_bytes
+
+MODEL_FILE = "autoencoder.keras"
+STATE_FILE = "autoencoder_state.json"
+STRIPS_FILE = "strips.npz"
+EPS = 1e-7
+
+
+def build_autoencoder(model_cfg):
+    """(autoencoder, encoder, decoder) for an ``AutoencoderModel`` section."""
+    act = model_cfg.activation
+    x = keras.Input((784,), name="pixels")
+    h = x
+    for i, width in enumerate(model_cfg.hidden):
+        h = layers.Dense(width, activation=act, name=f"dense_{i}")(h)
+    code = layers.Dense(model_cfg.code_size, activation=model_cfg.code_activation, name="code")(h)
+    encoder = keras.Model(x, code, name="encoder")
+    z = keras.Input((model_cfg.code_size,), name="code_in")
+    h = z
+    for i, width in enumerate(reversed(model_cfg.hidden)):
+        h = layers.Dense(width, activation=act, name=f"dense_{i}")(h)
+    out = layers.Dense(784, activation=model_cfg.output_activation, name="pixels_out")(h)
+    decoder = keras.Model(z, out, name="decoder")
+    inputs = keras.Input((784,), name="digits")
+    autoencoder = keras.Model(inputs, decoder(encoder(inputs)), name="autoencoder")
+    return autoencoder, encoder, decoder
+
+
+def corrupt(x: np.ndarray, noise: str, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """The denoising autoencoder's input corruption (the clean ``x`` stays the target)."""
+    if noise == "gaussian":
+        return np.clip(x + rng.normal(0.0, amount, x.shape).astype(np.float32), 0.0, 1.0)
+    if noise == "masking":
+        return x * (rng.random(x.shape, dtype=np.float32) >= amount)
+    return x
+
+
+def mse(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean((np.asarray(x, np.float64) - y) ** 2))
+
+
+def bce(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean binary cross-entropy per pixel of predictions ``y`` (clipped into (0, 1)) for grey targets ``x``."""
+    y = np.clip(np.asarray(y, np.float64), EPS, 1 - EPS)
+    return float(-np.mean(x * np.log(y) + (1 - x) * np.log(1 - y)))
+
+
+def pca_fit(x_train: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean, components (k, 784), share of the variance explained) by an SVD of the centred digits."""
+    mean = x_train.mean(0, dtype=np.float64)
+    _, s, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    explained = float(np.sum(s[:components] ** 2) / np.sum(s**2))
+    return mean, vt[:components], explained
+
+
+def pca_reconstruct(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
+    return (x - mean) @ comps.T @ comps + mean
+
+
+def _save_strips(ctx, strips: list[np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, strips=np.stack(strips))
+    atomic_write_bytes(ctx.run.checkpoint(STRIPS_FILE), buf.getvalue())
+
+
+def _load_strips(ctx) -> list[np.ndarray]:
+    path = ctx.run.checkpoints / STRIPS_FILE
+    if not path.exists():
+        return []
+    with np.load(path) as f:
+        return list(f["strips"])
+
+
+def strips_picture(originals: np.ndarray, strips: list[np.ndarray], scale: int = 2) -> np.ndarray:
+    """Originals on top, then one row per epoch."""
+    rows = np.concatenate([img.to_uint8(originals)[None], *[s[None] for s in strips]])
+    return img.tile(rows.reshape(-1, 28, 28), len(rows), rows.shape[1], scale)
+
+
+def run(cfg, ctx) -> dict:
+    """Train the autoencoder of an ``autoencoder`` scenario and compare it with PCA."""
+    data = load_digits(cfg.data)
+    ctx.log(f"data: {data}")
+    x_train, x_test = flat(data.x_train), flat(data.x_test)
+    m, t, pics = cfg.model, cfg.training, cfg.pictures
+    fixed = x_test[:pics.strip_digits]
+
+    state = ctx.load_state(STATE_FILE) if ctx.resume else None
+    model_path = ctx.run.checkpoints / MODEL_FILE
+    with ctx.model_scope():
+        if state is not None and model_path.exists():
+            model = keras.models.load_model(model_path, safe_mode=True)
+            start_epoch, train_seconds = int(state["epoch"]), float(state["train_seconds"])
+            strips = _load_strips(ctx)[:start_epoch]
+            ctx.metrics.truncate_after(start_epoch)
+            ctx.log(f"resuming after epoch {start_epoch} of {t.epochs}")
+        else:
+            model, _, _ = build_autoencoder(m)
+            loss = keras.losses.BinaryCrossentropy() if m.loss == "bce" else keras.losses.MeanSquaredError()
+            model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss, jit_compile=ctx.jit_compile)
+            start_epoch, train_seconds, strips = 0, 0.0, []
+
+    with ctx.progress(t.epochs, "autoencoder epochs", unit="epoch") as bar:
+        bar.update(start_epoch)
+        for epoch in range(start_epoch, t.epochs):
+            rng = epoch_rng(cfg.seed, epoch + 1)
+            order = rng.permutation(len(x_train))
+            target = x_train[order]
+            inputs = corrupt(target, m.denoising.noise, m.denoising.amount, rng)
+            t0 = time.perf_counter()
+            hist = model.fit(inputs, target, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
+            train_seconds += time.perf_counter() - t0
+            rec_test = _predict(model, x_test)
+            figures = {"loss": float(hist.history["loss"][-1]), "test_mse": mse(x_test, rec_test),
+                       "test_bce": bce(x_test, rec_test)}
+            strips.append(img.to_uint8(rec_test[:pics.strip_digits]))
+            ctx.log_metrics(epoch + 1, **figures)
+            ctx.save_model(model, MODEL_FILE)
+            _save_strips(ctx, strips)
+            img.save_png(strips_picture(fixed, strips), ctx.artifact("training_strips.png"))
+            ctx.save_state(STATE_FILE, {"epoch": epoch + 1, "train_seconds": train_seconds})
+            bar.update(1, loss=figures["loss"], test_mse=figures["test_mse"])
+
+    rec_test = _predict(model, x_test)
+    t0 = time.perf_counter()
+    mean, comps, explained = pca_fit(x_train, m.code_size)
+    pca_test = pca_reconstruct(x_test, mean, comps)
+    pca_seconds = time.perf_counter() - t0
+    summary = {
+        "task": "autoencoder",
+        "code_size": m.code_size,
+        "epochs": t.epochs,
+        "train_digits": len(x_train),
+        "test_digits": len(x_test),
+        "test_mse": mse(x_test, rec_test),
+        "test_bce": bce(x_test, rec_test),
+        "pca_test_mse": mse(x_test, pca_test),
+        "pca_test_bce": bce(x_test, pca_test),
+        "pca_explained_variance": explained,
+    }
+    summary["mse_ratio_vs_pca"] = summary["test_mse"] / summary["pca_test_mse"]
+    summary["train_seconds"] = round(train_seconds, 3)
+    summary["seconds_per_epoch"] = round(train_seconds / max(1, t.epochs), 3)
+    summary["pca_seconds"] = round(pca_seconds, 3)
+    ctx.log(f"test MSE {summary['test_mse']:.5f} vs PCA({m.code_size}) {summary['pca_test_mse']:.5f} "
+            f"(ratio {summary['mse_ratio_vs_pca']:.3f})")
+
+    n = min(pics.pairs, len(x_test))
+    cols = min(8, n)
+    pairs = np.stack([x_test[:n], rec_test[:n], pca_test[:n]], 1).reshape(-1, 784)
+    img.save_png(img.tile(pairs, -(-n // cols), cols * 3, scale=2), ctx.artifact("reconstructions.png"))
+    img.plot_curves(ctx, {"test_mse": "test MSE"}, "mean squared error per pixel", "training_curves.png")
+
+    widths = "-".join(str(w) for w in [784, *m.hidden, m.code_size, *reversed(m.hidden), 784])
+    ctx.report.table("Test reconstruction error (per pixel)", [
+        {"model": f"autoencoder {widths}", "MSE": summary["test_mse"], "BCE": summary["test_bce"]},
+        {"model": f"PCA, {m.code_size} components ({explained:.1%} of the variance)", "MSE": summary["pca_test_mse"],
+         "BCE": summary["pca_test_bce"]},
+    ], note=f"Autoencoder MSE / PCA MSE = {summary['mse_ratio_vs_pca']:.3f}. Trained with {m.loss.upper()} loss"
+            + (f", {m.denoising.noise} corruption {m.denoising.amount:g}" if m.denoising.noise != "none" else "") + ".")
+    ctx.report.image("Reconstructions during training", "artifacts/training_strips.png",
+                     f"Top row: {pics.strip_digits} test digits; each row below: their reconstructions after one more "
+                     "epoch.")
+    ctx.report.image("Final reconstructions", "artifacts/reconstructions.png",
+                     "Triples: test digit, autoencoder reconstruction, PCA reconstruction.")
+    ctx.report.image("Training", "artifacts/training_curves.png", "Test MSE per epoch.")
+    return summary
+
+
+def _predict(model, x: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    out = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)

@@ -1,0 +1,142 @@
+"""Scenario models of the autoencoder and VAE tasks (no TensorFlow imported here)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lab.scenario import Scenario, Section
+
+ACTIVATIONS = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "swish", "leaky_relu", "linear"]
+
+
+class MnistData(Section):
+    path: str | None = Field(
+        None,
+        description="MNIST location: null downloads through keras.datasets (cached in ~/.keras/datasets; an error "
+        "with a hint when offline); else a Keras-layout .npz file (e.g. ../shared/datasets/mnist10k.npz) or a "
+        "folder with mnist.npz or the four IDX files (.gz allowed). Relative to the current folder.",
+    )
+    train_limit: int | None = Field(None, ge=1, description="Use only the first N training digits (null: all).")
+    test_limit: int | None = Field(None, ge=1, description="Use only the first N test digits (null: all).")
+
+
+class VaeData(MnistData):
+    binarize: Literal["dynamic", "static", "threshold"] = Field(
+        "dynamic",
+        description="How grey digits become the binary pixels of the Bernoulli likelihood: dynamic (a fresh "
+        "Bernoulli draw of every training digit each epoch, one seeded draw of the test digits), static (one "
+        "seeded draw of each) or threshold (pixel > 0.5).",
+    )
+
+
+class Training(Section):
+    epochs: int = Field(30, ge=1, le=10_000, description="Passes over the training digits.")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Digits per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="Adam's learning rate.")
+
+
+class Denoising(Section):
+    noise: Literal["none", "gaussian", "masking"] = Field(
+        "none", description="Corruption of the training inputs: none, gaussian (added N(0, amount^2), clipped to "
+        "[0, 1]) or masking (each pixel zeroed with probability amount). The target stays the clean digit.")
+    amount: float = Field(0.3, ge=0, le=1, description="Standard deviation (gaussian) or drop probability (masking).")
+
+
+class AutoencoderModel(Section):
+    hidden: list[int] = Field([128], description="Widths of the encoder's hidden layers; the decoder mirrors them "
+                              "(the book's 784-128-64-128-784 is hidden [128], code_size 64).")
+    code_size: int = Field(64, ge=1, le=784, description="Width of the code (bottleneck) layer; also the PCA "
+                           "baseline's number of components.")
+    activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
+    code_activation: ACTIVATIONS = Field("linear", description="Activation of the code layer.")
+    output_activation: Literal["sigmoid", "linear"] = Field("sigmoid", description="Activation of the 784 outputs.")
+    loss: Literal["bce", "mse"] = Field("bce", description="Training loss: binary cross-entropy or mean squared error "
+                                        "per pixel (both are reported on the test digits).")
+    denoising: Denoising = Field(default_factory=Denoising, description="Optional input corruption (a denoising "
+                                 "autoencoder).")
+
+    @model_validator(mode="after")
+    def _widths(self):
+        if any(w < 1 or w > 65_536 for w in self.hidden):
+            raise ValueError(f"hidden widths must be between 1 and 65536 (got {self.hidden})")
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ValueError("loss bce needs output_activation sigmoid (outputs must lie in (0, 1))")
+        return self
+
+
+class AutoencoderPictures(Section):
+    strip_digits: int = Field(10, ge=1, le=64, description="Test digits of the fixed batch reconstructed after every "
+                              "epoch (one strip per epoch in training_strips.png).")
+    pairs: int = Field(32, ge=1, le=512, description="Test digits shown beside their reconstructions in "
+                       "reconstructions.png at the end.")
+
+
+class AutoencoderScenario(Scenario):
+    data: MnistData = Field(default_factory=MnistData, description="Where the MNIST digits come from.")
+    model: AutoencoderModel = Field(default_factory=AutoencoderModel, description="The autoencoder's layers and loss.")
+    training: Training = Field(default_factory=Training, description="How the autoencoder is trained.")
+    pictures: AutoencoderPictures = Field(default_factory=AutoencoderPictures,
+                                          description="What the training and final pictures show.")
+
+
+class VaeModel(Section):
+    kind: Literal["dense", "conv"] = Field("dense", description="dense: the book's 784-256-128 encoder and 128-256-784 "
+                                           "decoder; conv: strided convolutions and transposed convolutions.")
+    latent_size: int = Field(8, ge=1, le=512, description="Dimensions of the latent code z.")
+    hidden: list[int] = Field([256, 128], description="dense: widths of the encoder's hidden layers (the decoder "
+                              "mirrors them); conv: width of the dense layer after the convolutions (first entry).")
+    filters: list[int] = Field([32, 64], description="conv: filters of the two stride-2 convolutions of the "
+                               "encoder; the decoder mirrors them.")
+    activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
+
+    @model_validator(mode="after")
+    def _shapes(self):
+        if not self.hidden or any(w < 1 or w > 65_536 for w in self.hidden):
+            raise ValueError(f"hidden needs at least one width between 1 and 65536 (got {self.hidden})")
+        if len(self.filters) != 2 or any(f < 1 or f > 1024 for f in self.filters):
+            raise ValueError(f"filters must be two counts between 1 and 1024 (got {self.filters})")
+        return self
+
+
+class VaeTraining(Training):
+    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term in the training loss (1: the ELBO; "
+                        "the reported ELBO always uses 1).")
+    kl_warmup_epochs: int = Field(0, ge=0, le=10_000, description="Epochs over which the KL weight rises linearly "
+                                  "from beta/warmup to beta (0: no warm-up).")
+
+
+class VaeEvaluation(Section):
+    iw_samples: int = Field(500, ge=1, le=100_000, description="k of the importance-weighted estimate of log p(x) "
+                            "(samples of q(z|x) per test digit).")
+    iw_digits: int | None = Field(None, ge=1, description="Test digits used for the ELBO and log p(x) estimates "
+                                  "(null: all).")
+    batch_digits: int = Field(50, ge=1, le=10_000, description="Test digits per batch of the estimate (memory: "
+                              "batch_digits x iw_samples decodes at once).")
+
+
+class Sampling(Section):
+    grid: int = Field(64, ge=1, le=1024, description="Samples from the prior drawn in samples.png.")
+    temperature: float = Field(1.0, gt=0, le=10, description="Scale of the prior's standard deviation for sampling: "
+                               "z ~ N(0, temperature^2 I).")
+
+
+class Quality(Section):
+    enabled: bool = Field(True, description="Score samples with a small MNIST classifier (trained in the run).")
+    samples: int = Field(2000, ge=10, le=100_000, description="Prior samples scored.")
+    confidence: float = Field(0.9, gt=0, lt=1, description="A sample counts as confident when the classifier's top "
+                              "probability is at least this.")
+    classifier_epochs: int = Field(4, ge=1, le=200, description="Epochs of the scoring classifier (trained once per "
+                                   "run on the training digits and cached in checkpoints/classifier.keras).")
+
+
+class VaeScenario(Scenario):
+    data: VaeData = Field(default_factory=VaeData, description="Where the MNIST digits come from and how they are "
+                          "binarised.")
+    model: VaeModel = Field(default_factory=VaeModel, description="Encoder and decoder architecture.")
+    training: VaeTraining = Field(default_factory=VaeTraining, description="How the VAE is trained.")
+    evaluation: VaeEvaluation = Field(default_factory=VaeEvaluation, description="Test ELBO and importance-weighted "
+                                      "log-likelihood.")
+    sampling: Sampling = Field(default_factory=Sampling, description="The grid of prior samples.")
+    quality: Quality = Field(default_factory=Quality, description="Sample quality measured by a classifier.")

@@ -1,0 +1,113 @@
+"""``lab sample RUN``: digits from a VAE run's decoder, and views of its latent space."""
+
+from __future__ import annotations
+
+import re
+
+HELP = "draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a latent scatter"
+DESCRIPTION = """Draw pictures from a finished (or checkpointed) `vae` run and print the path of the PNG written.
+
+Modes (one at a time; default: samples from the prior):
+  (none)             -n digits decoded from z ~ N(0, T^2 I) as a square grid (--seed, --temperature T)
+  --interpolate A B  a strip of --steps digits decoded along the straight line between two latent codes.
+                     A and B are test-digit indices (e.g. 17 42: the means of q(z|x) of those digits)
+                     or digit classes written cN (e.g. c3 c8: the average latent mean of all test
+                     digits of that class); the two kinds can be mixed (17 c8)
+  --traverse         one row per latent dimension: that dimension swept from -R to R (--range R),
+                     the others held at 0, --steps columns
+  --manifold         the decoded 2-D grid of --steps x --steps codes placed through the Gaussian
+                     inverse CDF (quantiles 0.05 ... 0.95); needs a latent of size 2, or two dimensions
+                     chosen with --dims I J (the others held at 0)
+  --scatter          the test digits' latent means coloured by class (first two principal components
+                     when the latent has more than 2 dimensions)
+  --reconstruct      -n test digits beside their reconstructions (pairs, 8 per row)
+
+Grids use 28-pixel tiles with 2-pixel gaps, scaled by --scale. Pictures go to RUN/artifacts/samples/
+unless --out says otherwise. Modes that need test digits read them from the run's data.path."""
+
+MODES = ("interpolate", "traverse", "manifold", "scatter", "reconstruct")
+
+
+def add_arguments(p):
+    p.add_argument("run", help="a vae run folder (runs/<time>-<name>)")
+    p.add_argument("-n", "--num", type=int, default=64, help="prior samples, or digits to reconstruct (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="scale of the prior's standard deviation for samples (default 1.0)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--interpolate", nargs=2, metavar=("A", "B"),
+                      help="interpolate between two test digits (indices) or classes (c0-c9)")
+    mode.add_argument("--traverse", action="store_true", help="sweep each latent dimension in turn")
+    mode.add_argument("--manifold", action="store_true", help="decode a 2-D grid of latent codes")
+    mode.add_argument("--scatter", action="store_true", help="plot the test digits' latent means by class")
+    mode.add_argument("--reconstruct", action="store_true", help="test digits beside their reconstructions")
+    p.add_argument("--dims", nargs=2, type=int, metavar=("I", "J"), help="latent dimensions of --manifold")
+    p.add_argument("--steps", type=int, help="digits per strip or per grid side (default: 10 interpolate, "
+                   "11 traverse, 15 manifold)")
+    p.add_argument("--range", dest="span", type=float, default=3.0, help="--traverse sweeps from -R to R (default 3)")
+    p.add_argument("--scale", type=int, default=2, help="integer pixel scale of the grids (default 2)")
+    p.add_argument("--out", help="PNG file to write (default: RUN/artifacts/samples/<mode>...png)")
+
+
+def _check_args(args, mode: str):
+    from lab.errors import UsageError
+
+    if args.num < 1 or args.num > 10_000:
+        raise UsageError(f"-n must be between 1 and 10000 (got {args.num})")
+    if not args.temperature > 0:
+        raise UsageError(f"--temperature must be positive (got {args.temperature})")
+    if args.scale < 1 or args.scale > 16:
+        raise UsageError(f"--scale must be between 1 and 16 (got {args.scale})")
+    if args.steps is not None and (args.steps < 2 or args.steps > 100):
+        raise UsageError(f"--steps must be between 2 and 100 (got {args.steps})")
+    if args.dims is not None and mode != "manifold":
+        raise UsageError("--dims only applies to --manifold")
+    if not args.span > 0:
+        raise UsageError(f"--range must be positive (got {args.span})")
+
+
+def parse_endpoint(text: str):
+    """``'17'`` -> ("index", 17); ``'c3'`` -> ("class", 3)."""
+    from lab.errors import UsageError
+
+    m = re.fullmatch(r"\s*(c?)(\d+)\s*", text, flags=re.IGNORECASE)
+    if not m:
+        raise UsageError(f"--interpolate {text!r}: give a test-digit index (e.g. 17) or a digit class (c0 ... c9)")
+    kind, value = ("class" if m.group(1) else "index"), int(m.group(2))
+    if kind == "class" and value > 9:
+        raise UsageError(f"--interpolate {text!r}: digit classes are c0 ... c9")
+    return kind, value
+
+
+def main(args) -> int:
+    mode = next((m for m in MODES if getattr(args, m)), "prior")
+    _check_args(args, mode)
+    endpoints = [parse_endpoint(t) for t in args.interpolate] if mode == "interpolate" else None
+
+    from lab.runs import RunDir
+
+    run = RunDir.open(args.run)
+    run.require_task("vae", command="lab sample")
+
+    from generative import explore
+
+    model = explore.load_run_model(run)
+    if mode == "manifold":
+        dims = explore.manifold_dims(model.latent_size, args.dims)
+    path = explore.output_path(run, args, mode)
+    if mode == "prior":
+        explore.prior_grid(model, path, args.num, args.seed, args.temperature, args.scale)
+    elif mode == "traverse":
+        explore.traverse(model, path, args.steps or 11, args.span, args.scale)
+    elif mode == "manifold":
+        explore.manifold(model, path, dims, args.steps or 15, args.scale)
+    else:
+        test = explore.load_run_test_digits(run)
+        if mode == "interpolate":
+            explore.interpolate(model, test, path, endpoints, args.steps or 10, args.scale)
+        elif mode == "scatter":
+            explore.scatter(model, test, path)
+        else:
+            explore.reconstruct(model, test, path, args.num, args.scale)
+    print(path)
+    return 0

@@ -1,0 +1,128 @@
+"""The autoencoder: PCA baseline maths, input corruption, config checks, and a tiny run on real digits that
+is interrupted, resumed, and ends where an uninterrupted run ends."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lab import scenario
+from lab.context import RunContext
+from lab.errors import ScenarioError
+from lab.execute import execute
+from lab.runs import RunDir
+
+MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
+
+
+def test_pca_recovers_data_in_a_subspace():
+    from generative.autoencoder import mse, pca_fit, pca_reconstruct
+
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(3, 20))
+    x = rng.normal(size=(200, 3)) @ basis + 5.0
+    mean, comps, explained = pca_fit(x, 3)
+    assert explained == pytest.approx(1.0)
+    assert mse(x, pca_reconstruct(x, mean, comps)) < 1e-20
+    _, _, part = pca_fit(x, 1)
+    assert 0 < part < 1
+
+
+def test_bce_and_mse():
+    from generative.autoencoder import bce, mse
+
+    x = np.array([[0.0, 1.0, 0.5]])
+    assert mse(x, x) == 0
+    assert bce(x, np.array([[0.0, 1.0, 0.5]])) == pytest.approx(np.log(2) / 3, rel=1e-5)
+    assert np.isfinite(bce(x, np.array([[1.0, 0.0, 0.5]])))  # clipped, not infinite
+
+
+def test_corruption():
+    from generative.autoencoder import corrupt
+
+    rng = np.random.default_rng(0)
+    x = np.full((100, 784), 0.5, np.float32)
+    masked = corrupt(x, "masking", 0.3, rng)
+    assert np.mean(masked == 0) == pytest.approx(0.3, abs=0.01)
+    noisy = corrupt(x, "gaussian", 0.2, rng)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and np.std(noisy - x) == pytest.approx(0.2, abs=0.01)
+    assert corrupt(x, "none", 0.3, rng) is x
+
+
+def test_config_checks():
+    base = {"name": "ae", "task": "autoencoder"}
+    cfg = scenario.validate(dict(base))
+    assert cfg.model.hidden == [128] and cfg.model.code_size == 64 and cfg.data.path is None
+    with pytest.raises(ScenarioError, match="loss bce needs output_activation sigmoid"):
+        scenario.validate({**base, "model": {"output_activation": "linear"}})
+    with pytest.raises(ScenarioError, match="did you mean `noise`"):
+        scenario.validate({**base, "model": {"denoising": {"nosie": "gaussian"}}})
+    with pytest.raises(ScenarioError, match="binarize"):
+        scenario.validate({"name": "v", "task": "vae", "data": {"binarize": "sometimes"}})
+
+
+def test_every_field_is_described():
+    from generative.config import AutoencoderScenario, VaeScenario
+
+    for model in (AutoencoderScenario, VaeScenario):
+        missing = [path for path, desc, _ in scenario.field_docs(model) if not desc]
+        assert not missing, missing
+
+
+def test_shipped_scenarios_validate():
+    for name in ("autoencoder_mnist", "vae_mnist_dense", "vae_mnist_conv"):
+        cfg = scenario.load_scenario(scenario.scenarios_dir() / f"{name}.yaml")
+        assert cfg.data.path is None
+    assert scenario.load_scenario(scenario.scenarios_dir() / "vae_mnist_dense.yaml").model.hidden == [256, 128]
+
+
+@pytest.mark.skipif(not MNIST10K.exists(), reason=f"{MNIST10K} is absent (the shared offline MNIST subset)")
+def test_tiny_run_interrupted_and_resumed(tmp_path, monkeypatch):
+    from generative.images import grid_size
+
+    path = tmp_path / "ae.yaml"
+    path.write_text(f"""name: ae_tiny
+task: autoencoder
+seed: 2
+strategy: cpu
+data: {{path: {MNIST10K}, train_limit: 600, test_limit: 100}}
+model: {{hidden: [32], code_size: 8, denoising: {{noise: masking, amount: 0.2}}}}
+training: {{epochs: 3, batch_size: 32, learning_rate: 0.003}}
+pictures: {{strip_digits: 5, pairs: 6}}
+""")
+    full = execute(str(path), out=str(tmp_path / "a"), quiet=True)
+    real = RunContext.save_state
+
+    def interrupt_after_one(self, name, state):
+        out = real(self, name, state)
+        if state.get("epoch") == 1:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(RunContext, "save_state", interrupt_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        execute(str(path), out=str(tmp_path / "b"), quiet=True)
+    monkeypatch.setattr(RunContext, "save_state", real)
+    (folder,) = list((tmp_path / "b").iterdir())
+    assert RunDir(folder).status == "interrupted"
+    resumed = execute(None, resume=str(folder), quiet=True)
+
+    rows = list(csv.DictReader(open(resumed.metrics_path)))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    assert float(rows[-1]["test_mse"]) < float(rows[0]["test_mse"])
+    a, b = full.summary(), resumed.summary()
+    assert b["test_mse"] == a["test_mse"] and b["test_bce"] == a["test_bce"]
+    assert b["pca_test_mse"] == a["pca_test_mse"] > 0
+    assert b["mse_ratio_vs_pca"] == pytest.approx(b["test_mse"] / b["pca_test_mse"])
+    assert 0 < b["pca_explained_variance"] < 1 and b["code_size"] == 8
+    for run in (full, resumed):
+        with Image.open(run.artifacts / "training_strips.png") as im:
+            assert (im.height, im.width) == grid_size(1 + 3, 5, 2)  # originals + one strip per epoch
+        with Image.open(run.artifacts / "reconstructions.png") as im:
+            assert (im.height, im.width) == grid_size(1, 6 * 3, 2)  # 6 triples: digit, autoencoder, PCA
+    assert np.array_equal(np.asarray(Image.open(full.artifacts / "training_strips.png")),
+                          np.asarray(Image.open(resumed.artifacts / "training_strips.png")))
+    report = resumed.report_path.read_text()
+    assert "PCA, 8 components" in report and "training_strips.png" in report

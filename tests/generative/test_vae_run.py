@@ -1,0 +1,201 @@
+"""A tiny VAE run on real digits (lowers the loss, resumes exactly, writes its report), then `lab sample`:
+every mode writes a PNG of the expected size, and every bad input is an error without a traceback."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lab import cli
+from lab.context import RunContext
+from lab.execute import execute
+from lab.runs import RunDir, atomic_write_text
+
+MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
+LATENT = 2
+
+pytestmark = pytest.mark.skipif(not MNIST10K.exists(), reason=f"{MNIST10K} is absent (the shared offline MNIST subset)")
+
+
+def scenario(tmp_path: Path, extra: str = "") -> Path:
+    p = tmp_path / "vae_tiny.yaml"
+    p.write_text(f"""name: vae_tiny
+task: vae
+seed: 3
+strategy: cpu
+data: {{path: {MNIST10K}, train_limit: 600, test_limit: 120}}
+model: {{kind: dense, latent_size: {LATENT}, hidden: [64]}}
+training: {{epochs: 3, batch_size: 50, learning_rate: 0.003, kl_warmup_epochs: 2}}
+evaluation: {{iw_samples: 16, batch_digits: 60}}
+sampling: {{grid: 16}}
+quality: {{samples: 100, classifier_epochs: 1}}
+{extra}""")
+    return p
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> RunDir:
+    tmp = tmp_path_factory.mktemp("vae")
+    return execute(str(scenario(tmp)), out=str(tmp / "runs"), quiet=True)
+
+
+def png_size(path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+def grid(rows, cols, scale=2):
+    from generative.images import grid_size
+
+    return grid_size(rows, cols, scale)
+
+
+def test_training_lowers_the_loss_on_real_digits(vae_run):
+    rows = list(csv.DictReader(open(vae_run.metrics_path)))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    loss = [float(r["loss"]) for r in rows]
+    test_elbo = [float(r["test_elbo"]) for r in rows]
+    assert loss[-1] < loss[0] and test_elbo[-1] > test_elbo[0]
+    assert [float(r["kl_weight"]) for r in rows] == [0.5, 1.0, 1.0]
+    s = vae_run.summary()
+    assert s["test_elbo"] < 0 and s["test_elbo"] > -550  # better than an untrained model (~ -543 nats)
+    assert s["test_log_likelihood_iw"] >= s["test_elbo"]
+    assert s["test_reconstruction"] + s["test_kl"] == pytest.approx(-s["test_elbo"], rel=1e-6)
+    for key in ("sample_confident_share", "sample_class_share_min", "sample_class_share_max", "sample_frechet_distance",
+                "classifier_test_accuracy", "train_seconds", "iw_samples"):
+        assert key in s
+    assert 0 <= s["sample_class_share_min"] <= 0.1 <= s["sample_class_share_max"] <= 1
+    assert s["iw_samples"] == 16 and s["iw_digits"] == 120
+    report = vae_run.report_path.read_text()
+    assert "Sample quality" in report and "artifacts/samples.png" in report and "importance weighted" in report
+    assert png_size(vae_run.artifacts / "samples.png") == grid(4, 4)
+    assert (vae_run.checkpoints / "classifier.keras").exists()
+
+
+def test_resume_continues_exactly(vae_run, tmp_path, monkeypatch):
+    """Interrupted after epoch 2, resumed: the same model as the run that never stopped."""
+    real_save_state = RunContext.save_state
+
+    def interrupt_after_two(self, name, state):
+        path = real_save_state(self, name, state)
+        if state.get("epoch") == 2:
+            raise KeyboardInterrupt
+        return path
+
+    path = scenario(tmp_path, "")
+    text = path.read_text().replace("quality: {samples: 100, classifier_epochs: 1}", "quality: {enabled: false}")
+    path.write_text(text)
+    monkeypatch.setattr(RunContext, "save_state", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        execute(str(path), out=str(tmp_path / "runs"), quiet=True)
+    monkeypatch.setattr(RunContext, "save_state", real_save_state)
+    (folder,) = list((tmp_path / "runs").iterdir())
+    assert RunDir(folder).status == "interrupted"
+    resumed = execute(None, resume=str(folder), quiet=True)
+    assert [r["step"] for r in csv.DictReader(open(resumed.metrics_path))] == ["1", "2", "3"]
+    a, b = vae_run.summary(), resumed.summary()
+    assert b["test_elbo"] == a["test_elbo"] and b["test_log_likelihood_iw"] == a["test_log_likelihood_iw"]
+    assert "sample_confident_share" not in b
+
+
+# --------------------------------------------------------------------------------------------------
+# lab sample
+
+
+def sample(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(["sample", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out.strip(), out.err
+
+
+@pytest.mark.parametrize("args, shape", [
+    (["-n", "10", "--seed", "4", "--temperature", "0.8"], grid(3, 4)),
+    (["-n", "64"], grid(8, 8)),
+    (["--interpolate", "3", "c8", "--steps", "7"], grid(1, 7)),
+    (["--interpolate", "c1", "c7"], grid(1, 10)),
+    (["--traverse", "--steps", "5", "--scale", "1"], grid(LATENT, 5, 1)),
+    (["--manifold", "--steps", "6"], grid(6, 6)),
+    (["--manifold", "--dims", "1", "0", "--steps", "4"], grid(4, 4)),
+    (["--reconstruct", "-n", "12"], grid(2, 16)),
+    (["--reconstruct", "-n", "3"], grid(1, 6)),
+    (["--scatter"], (600, 600)),
+])
+def test_each_mode_writes_an_image_of_the_expected_size(vae_run, capsys, args, shape):
+    code, out, err = sample(capsys, vae_run.path, *args)
+    assert code == 0, err
+    path = Path(out)
+    assert path.is_file() and path.parent == vae_run.artifacts / "samples"
+    assert png_size(path) == shape
+
+
+def test_out_option_and_seeded_samples(vae_run, capsys, tmp_path):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for target, seed in ((a, 1), (b, 1), (c, 2)):
+        code, out, _ = sample(capsys, vae_run.path, "-n", "9", "--seed", seed, "--out", target)
+        assert code == 0 and out == str(target)
+    pix = [np.asarray(Image.open(p)) for p in (a, b, c)]
+    assert np.array_equal(pix[0], pix[1]) and not np.array_equal(pix[0], pix[2])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--interpolate", "3", "120"], "test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
+    (["--interpolate", "x3", "4"], "give a test-digit index (e.g. 17) or a digit class (c0 ... c9)"),
+    (["--interpolate", "c12", "4"], "digit classes are c0 ... c9"),
+    (["--manifold", "--dims", "0", "2"], "dimension 2 is out of range"),
+    (["--manifold", "--dims", "1", "1"], "choose two different dimensions"),
+    (["--traverse", "--dims", "0", "1"], "--dims only applies to --manifold"),
+    (["-n", "0"], "-n must be between 1 and 10000"),
+    (["--temperature", "0"], "--temperature must be positive"),
+    (["--steps", "1", "--traverse"], "--steps must be between 2 and 100"),
+    (["--out", "picture.jpg"], "give a path ending in .png"),
+])
+def test_bad_arguments_are_errors_without_traceback(vae_run, capsys, args, message):
+    code, out, err = sample(capsys, vae_run.path, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_manifold_on_a_latent_of_size_one(vae_run, capsys, tmp_path):
+    import keras
+
+    from generative import vae as V
+    from generative.config import VaeModel
+
+    folder = tmp_path / "one"
+    shutil.copytree(vae_run.path, folder)
+    keras.utils.set_random_seed(0)
+    V.build_vae(VaeModel(latent_size=1, hidden=[16])).save(folder / "checkpoints" / "vae.keras")
+    code, _, err = sample(capsys, folder, "--manifold")
+    assert code == 2 and "--manifold needs a latent of at least 2 dimensions; this model's latent has 1" in err
+    code, out, _ = sample(capsys, folder, "--scatter")  # a 1-D latent still has a scatter (z against the class)
+    assert code == 0 and png_size(out) == (600, 600)
+
+
+def test_not_a_vae_run_and_not_a_run(capsys, tmp_path):
+    other = RunDir.create(tmp_path / "runs", "ae", "autoencoder")
+    atomic_write_text(other.scenario_path, "name: ae\ntask: autoencoder\n")
+    code, _, err = sample(capsys, other.path)
+    assert code == 2 and "a autoencoder run, but lab sample needs a run of vae" in err
+    code, _, err = sample(capsys, tmp_path)
+    assert code == 2 and "not a run folder" in err
+
+
+def test_run_without_a_model_yet(vae_run, capsys, tmp_path):
+    folder = tmp_path / "early"
+    shutil.copytree(vae_run.path, folder)
+    (folder / "checkpoints" / "vae.keras").unlink()
+    code, _, err = sample(capsys, folder)
+    assert code == 2 and "no model yet" in err and "--resume" in err
+
+
+def test_missing_test_data_is_a_data_error(vae_run, capsys, tmp_path):
+    folder = tmp_path / "moved"
+    shutil.copytree(vae_run.path, folder)
+    text = (folder / "scenario.yaml").read_text().replace(str(MNIST10K), str(tmp_path / "gone.npz"))
+    (folder / "scenario.yaml").write_text(text)
+    (folder / "checkpoints" / "vae_state.json").write_text('{"epoch": 3, "train_seconds": 1, "data_path": null}')
+    code, _, err = sample(capsys, folder, "--reconstruct")
+    assert code == 2 and "the test digits of" in err and "no such file or folder" in err
