@@ -29,7 +29,7 @@ class NetworkConfig(Section):
         [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn)."
     )
     conv_filters: list[int] = Field(
-        [32, 64], description="Filters of each 3x3 'same' convolution of the cnn (ignored by the mlp)."
+        [16, 32], description="Filters of each 'same'-padded convolution of the cnn (ignored by the mlp)."
     )
     kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn.")
     activation: Literal["relu", "elu", "gelu", "tanh", "silu"] = Field(

@@ -95,7 +95,7 @@ def test_train_step_loss_and_td_errors_match_a_hand_computation():
 
 def test_fused_updates_equal_one_by_one_and_hard_sync_counts_updates():
     cfg = _small_cfg(target={"update": "hard", "every": 2})
-    fused = DQNAgent((6,), 3, cfg, seed=2, jit_compile=False)
+    fused = DQNAgent((6,), 3, cfg, seed=2, jit_compile=True)  # XLA, tf.range loop, sync inside
     single = DQNAgent((6,), 3, cfg, seed=2, jit_compile=False)
     stacked = _filled_buffer().sample(16, n_batches=3)
     out = fused.train_step(stacked)
@@ -113,6 +113,14 @@ def test_fused_updates_equal_one_by_one_and_hard_sync_counts_updates():
         np.testing.assert_array_equal(t, o)
     for a, b in zip(fused.target.get_weights(), single.target.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverged_loss_is_reported_as_an_error():
+    agent = DQNAgent((6,), 3, _small_cfg(), seed=1, jit_compile=False)
+    batch = _filled_buffer().sample(16)
+    batch["rewards"][3] = np.inf
+    with pytest.raises(RunError, match="training diverged: the loss became inf at update 1; lower agent.learning_rate"):
+        agent.train_step(batch)
 
 
 def test_soft_target_update_is_polyak_averaging():
@@ -273,7 +281,7 @@ def test_agent_learns_the_greedy_policy_of_a_chain():
                     epsilon={"start": 1.0, "end": 0.1, "decay_steps": 800}, replay={"capacity": 5000})
     n_envs = 4
     keras.utils.set_random_seed(0)
-    agent = DQNAgent((6,), 3, cfg, seed=0)
+    agent = DQNAgent((6,), 3, cfg, seed=0, jit_compile=False)  # XLA equivalence: the fused-update test
     env = ChainVecEnv(n_envs)
     buf = ReplayBuffer(cfg.replay.capacity, (6,), np.float32, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, seed=0)
     rng = np.random.default_rng(0)
