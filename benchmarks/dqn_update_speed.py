@@ -1,15 +1,19 @@
 """How fast is the DQN agent's compiled update and its batched acting?
 
-    .venv/bin/python benchmarks/dqn_update_speed.py [--seconds 3] [--threads 0]
+    .venv/bin/python benchmarks/dqn_update_speed.py [--seconds 2] [--rounds 6] [--threads 0] [--no-cnn]
 
-Measures, on the MLP 256-256 with batch 64 (vector observations of 8 floats, 4 actions):
+Measures, on the MLP 256-256 with batch 64 (vector observations of 8 floats, 4 actions), XLA on and off:
 
-* updates/s of ``DQNAgent.train_step`` with XLA on and off, for 1 gradient step per call and for
-  4 gradient steps fused into one call (``gradient_steps: 4``);
-* the same with prioritized-replay sampling included (sample + update + priority write-back);
-* ``act`` calls/s for a batch of 16 observations (epsilon 0, so the network always runs).
+* updates/s of ``DQNAgent.train_step``, batches sampled from a filled replay buffer as in training,
+  with 1, 4 and 16 gradient steps fused into one call (what ``updates_due`` asks for when N envs step
+  at once), and with prioritized replay (sample + update + priority write-back);
+* ``act`` calls/s for a batch of 16 observations (epsilon 0, so the network always runs);
+* the same update and act for uint8 grids 11 x 11 x 3 with the default CNN (16-32 filters, dense 256),
+  and the MLP 256-256 on the same grids flattened (``network.kind: mlp``).
 
-Batches are drawn from a filled replay buffer, as in training.
+All variants are measured round-robin (``--rounds`` slices of ``--seconds`` each), so a neighbour's load
+hits them alike. Two figures per row: the best wall-clock rate of the rounds, and the median CPU time of
+this process per update or call (summed over its threads): the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -24,28 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def rate(fn, seconds: float, per_call: int = 1, rounds: int = 3) -> tuple[float, float]:
-    """(best calls-or-updates per second over `rounds`, CPU milliseconds of this process per unit).
-
-    The CPU time is the steadier figure on a shared machine: other processes slow the wall clock."""
-    fn()  # trace / compile
-    fn()
-    best, cpu_ms = 0.0, float("inf")
-    for _ in range(rounds):
-        n, start, cpu = 0, time.perf_counter(), time.process_time()
-        while time.perf_counter() - start < seconds / rounds:
-            fn()
-            n += 1
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        best = max(best, n * per_call / wall)
-        cpu_ms = min(cpu_ms, 1000 * cpu / (n * per_call))
-    return best, cpu_ms
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time spent on each measurement")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="total seconds measured per variant")
+    parser.add_argument("--rounds", type=int, default=6, help="round-robin slices per variant")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TensorFlow's default)")
+    parser.add_argument("--no-cnn", action="store_true", help="skip the (slow) CNN rows")
     args = parser.parse_args()
 
     import numpy as np
@@ -59,79 +47,85 @@ def main() -> int:
 
     from agents.dqn.agent import DQNAgent
     from agents.dqn.config import DQNConfig
-    from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
+    from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer, Transitions
 
     keras.utils.set_random_seed(0)
     obs_dim, n_actions, batch = 8, 4, 64
     rng = np.random.default_rng(0)
 
-    def filled(buffer):
-        n = 10_000
-        obs = rng.normal(size=(n, obs_dim)).astype(np.float32)
-        from agents.dqn.replay import Transitions
-
+    def filled(buffer, shape, dtype, n=10_000):
+        if dtype == np.uint8:
+            obs, nxt = (rng.integers(0, 2, size=(n, *shape), dtype=np.uint8) for _ in range(2))
+        else:
+            obs, nxt = (rng.normal(size=(n, *shape)).astype(dtype) for _ in range(2))
         buffer.add_transitions(Transitions(
-            obs, rng.integers(0, n_actions, n).astype(np.int32), rng.normal(size=n).astype(np.float32),
-            rng.normal(size=(n, obs_dim)).astype(np.float32), (rng.random(n) < 0.05).astype(np.float32),
-            np.full(n, 0.99**3, np.float32)))
+            obs, rng.integers(0, n_actions, n).astype(np.int32), rng.normal(size=n).astype(np.float32), nxt,
+            (rng.random(n) < 0.05).astype(np.float32), np.full(n, 0.99**3, np.float32)))
         return buffer
 
-    uniform = filled(ReplayBuffer(20_000, (obs_dim,), np.float32, seed=0))
-    prioritized = filled(PrioritizedReplayBuffer(20_000, (obs_dim,), np.float32, seed=0))
+    uniform = filled(ReplayBuffer(10_000, (obs_dim,), np.float32, seed=0), (obs_dim,), np.float32)
+    prioritized = filled(PrioritizedReplayBuffer(10_000, (obs_dim,), np.float32, seed=0), (obs_dim,), np.float32)
 
-    print(f"DQN update speed: MLP 256-256, batch {batch}, obs ({obs_dim},), {n_actions} actions; "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s), "
-          f"intra-op threads {args.threads or 'default'}")
-    rows = []
+    variants = []  # (label, xla, units per call, fn)
+
+    def train(agent, buffer, k):
+        def fn():
+            b = buffer.sample(batch, n_batches=None if k == 1 else k, beta=0.5)
+            out = agent.train_step(b)
+            buffer.update_priorities(b["indices"], out["td_errors"])
+        return fn
+
     for jit in (False, True):
-        cfg = DQNConfig(batch_size=batch)
-        agent = DQNAgent((obs_dim,), n_actions, cfg, jit_compile=jit, seed=0)
+        agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), jit_compile=jit, seed=0)
+        for k in (1, 4, 16):
+            variants.append((f"MLP update, uniform replay, {k} per call", jit, k, train(agent, uniform, k)))
         for k in (1, 4):
-            def step(k=k, agent=agent):
-                b = uniform.sample(batch, n_batches=None if k == 1 else k)
-                agent.train_step(b)
-
-            rows.append((f"train_step, uniform replay, {k} update(s)/call", jit, rate(step, args.seconds, k)))
-
-        def per_step(agent=agent):
-            b = prioritized.sample(batch, beta=0.5)
-            out = agent.train_step(b)
-            prioritized.update_priorities(b["indices"], out["td_errors"])
-
-        rows.append(("train_step, prioritized replay, 1 update/call", jit, rate(per_step, args.seconds)))
-
-        def per_step4(agent=agent):
-            b = prioritized.sample(batch, n_batches=4, beta=0.5)
-            out = agent.train_step(b)
-            prioritized.update_priorities(b["indices"], out["td_errors"])
-
-        rows.append(("train_step, prioritized replay, 4 updates/call", jit, rate(per_step4, args.seconds, 4)))
-
-    obs16 = rng.normal(size=(16, obs_dim)).astype(np.float32)
-    for jit in (False, True):
-        agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), act_jit_compile=jit, seed=0)
+            variants.append((f"MLP update, prioritized replay, {k} per call", jit, k, train(agent, prioritized, k)))
+        act_agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), act_jit_compile=jit, seed=0)
+        obs16 = rng.normal(size=(16, obs_dim)).astype(np.float32)
         act_rng = np.random.default_rng(1)
-        rows.append(("act, batch of 16 observations", jit, rate(lambda a=agent, r=act_rng: a.act(obs16, 0.0, r), args.seconds)))
+        variants.append(("MLP act, batch of 16", jit, 1, lambda a=act_agent, r=act_rng, o=obs16: a.act(o, 0.0, r)))
 
-    grid_cfg = DQNConfig(batch_size=batch, network={"hidden": [256]})  # conv filters: the default 16-32
-    grid_obs = rng.integers(0, 2, size=(16, 11, 11, 3)).astype(np.uint8)
-    gb = {"obs": rng.integers(0, 2, size=(batch, 11, 11, 3)).astype(np.uint8),
-          "next_obs": rng.integers(0, 2, size=(batch, 11, 11, 3)).astype(np.uint8),
-          "actions": rng.integers(0, n_actions, batch), "rewards": rng.normal(size=batch),
-          "dones": np.zeros(batch), "discounts": np.full(batch, 0.97), "weights": np.ones(batch)}
-    for jit in (False, True):
-        grid = DQNAgent((11, 11, 3), n_actions, grid_cfg, obs_dtype=np.uint8, seed=0, jit_compile=jit)
-        rows.append(("train_step, uint8 grids 11x11x3 (cnn 16-32, dense 256), 1 update/call", jit,
-                     rate(lambda g=grid: g.train_step(gb), args.seconds)))
-    rows.append(("act, batch of 16 uint8 grids 11x11x3 (cnn 16-32, dense 256)", False,
-                 rate(lambda g=grid: g.act(grid_obs, 0.0, rng), args.seconds)))
+    if not args.no_cnn:
+        grid_shape = (11, 11, 3)
+        grids = filled(ReplayBuffer(2_000, grid_shape, np.uint8, seed=0), grid_shape, np.uint8, n=2_000)
+        grid_cfg = DQNConfig(batch_size=batch, network={"hidden": [256]})
+        grid_obs = rng.integers(0, 2, size=(16, *grid_shape), dtype=np.uint8)
+        for jit in (False, True):
+            grid = DQNAgent(grid_shape, n_actions, grid_cfg, obs_dtype=np.uint8, seed=0, jit_compile=jit,
+                            act_jit_compile=jit)
+            variants.append(("CNN 11x11x3 uint8 update, 1 per call", jit, 1, train(grid, grids, 1)))
+            variants.append(("CNN 11x11x3 uint8 act, batch of 16", jit, 1,
+                             lambda g=grid, r=np.random.default_rng(2): g.act(grid_obs, 0.0, r)))
+        flat = DQNAgent(grid_shape, n_actions, DQNConfig(batch_size=batch, network={"kind": "mlp"}),
+                        obs_dtype=np.uint8, seed=0)
+        variants.append(("MLP 256-256 on the flattened 11x11x3 grid, 4 per call", True, 4, train(flat, grids, 4)))
 
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measurement':<{width}}  {'XLA':>5}  {'per second':>10}  {'CPU ms each':>11}")
-    for name, jit, (value, cpu_ms) in rows:
-        print(f"{name:<{width}}  {'on' if jit else 'off':>5}  {value:>10,.0f}  {cpu_ms:>11.2f}")
-    print("(per second: best of 3 rounds, wall clock; CPU ms: this process's CPU time per update or call, "
-          "summed over its threads)")
+    print(f"DQN update speed: MLP 256-256 (obs ({obs_dim},), {n_actions} actions), batch {batch}; TensorFlow "
+          f"{tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s), threads {args.threads or 'default'}")
+    print("compiling...", flush=True)
+    for _, _, _, fn in variants:
+        fn()  # trace and compile
+        fn()
+    best = [0.0] * len(variants)
+    cpu = [[] for _ in variants]
+    slice_s = args.seconds / args.rounds
+    for _ in range(args.rounds):
+        for i, (_, _, units, fn) in enumerate(variants):
+            n, w0, c0 = 0, time.perf_counter(), time.process_time()
+            while time.perf_counter() - w0 < slice_s:
+                fn()
+                n += 1
+            wall, used = time.perf_counter() - w0, time.process_time() - c0
+            best[i] = max(best[i], n * units / wall)
+            cpu[i].append(1000 * used / (n * units))
+
+    width = max(len(v[0]) for v in variants)
+    print(f"{'measurement':<{width}}  {'XLA':>4}  {'per second':>10}  {'CPU ms each':>11}")
+    for (label, jit, _, _), rate, used in zip(variants, best, cpu, strict=True):
+        print(f"{label:<{width}}  {'on' if jit else 'off':>4}  {rate:>10,.0f}  {float(np.median(used)):>11.2f}")
+    print("per second: best round, wall clock (updates for update rows, calls for act rows); "
+          "CPU ms: median over rounds of this process's CPU time per update or call")
     return 0
 
 

@@ -4,6 +4,7 @@ Feeding it from a vector env (one call per vector step, arrays of N)::
 
     buffer = ReplayBuffer(capacity, obs_shape, obs_dtype, n_envs=N, n_step=3, gamma=0.99, seed=seed)
     obs, _ = envs.reset(seed=seed)
+    buffer.reset_pending()          # after every envs.reset() made by the caller (e.g. on resume)
     while ...:
         actions = agent.act(obs, epsilon, rng)
         next_obs, rewards, terminated, truncated, infos = envs.step(actions)
@@ -196,6 +197,12 @@ class ReplayBuffer:
         self.add_transitions(done)
         return len(done)
 
+    def reset_pending(self) -> None:
+        """Forget the unfinished n-step windows. Call it whenever the caller resets the envs itself
+        (``envs.reset()`` at the start of training, and after loading a checkpoint): otherwise the steps
+        of the new episodes would be joined to the windows of the interrupted ones."""
+        self.nstep.reset()
+
     def add_transitions(self, t: Transitions) -> np.ndarray:
         """Store finished transitions as they are; returns the slots written."""
         k = len(t)
@@ -308,7 +315,8 @@ class SumTree:
     """Sums and minima over a power-of-two number of leaves, updated and searched for many leaves at once."""
 
     def __init__(self, capacity: int):
-        self.leaves = 1 << max(0, int(np.ceil(np.log2(max(1, capacity)))))
+        self.depth = max(0, int(np.ceil(np.log2(max(1, capacity)))))
+        self.leaves = 1 << self.depth
         self.capacity = int(capacity)
         self.sums = np.zeros(2 * self.leaves, np.float64)
         self.mins = np.full(2 * self.leaves, np.inf, np.float64)
@@ -335,20 +343,17 @@ class SumTree:
         nodes = rev_unique + self.leaves
         self.sums[nodes] = values[last]
         self.mins[nodes] = values[last]
-        nodes = np.unique(nodes >> 1)
-        while nodes[0] >= 1:
-            left, right = 2 * nodes, 2 * nodes + 1
-            self.sums[nodes] = self.sums[left] + self.sums[right]
-            self.mins[nodes] = np.minimum(self.mins[left], self.mins[right])
-            if nodes[0] == 1:
-                break
-            nodes = np.unique(nodes >> 1)
+        for _ in range(self.depth):  # parents, level by level (a repeated parent gets the same value twice)
+            nodes = nodes >> 1
+            left = 2 * nodes
+            self.sums[nodes] = self.sums[left] + self.sums[left + 1]
+            self.mins[nodes] = np.minimum(self.mins[left], self.mins[left + 1])
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """Leaf index for each cumulative mass in [0, total): the i with prefix(i) <= mass < prefix(i + 1)."""
         mass = np.minimum(np.asarray(mass, np.float64), np.nextafter(self.total, 0.0))
         node = np.ones(mass.shape, np.int64)
-        while node.flat[0] < self.leaves:  # every path has the same depth
+        for _ in range(self.depth):
             left = 2 * node
             left_sum = self.sums[left]
             # never step into an empty subtree (float rounding at the right edge)

@@ -207,6 +207,11 @@ def test_vector_env_next_step_autoreset_steps_are_never_stored():
     assert rows[23] == pytest.approx((0.4, 24, 0.0, 0.5))
     assert 30 not in rows  # env 0's new episode: one step pending in its queue
     assert buf.nstep.count.tolist() == [1, 0]
+    # the caller resets the envs (e.g. on resume): pending windows are dropped, nothing joins them
+    buf.reset_pending()
+    assert buf.add(*map(np.asarray, ([[40], [50]], [0, 0], [1.0, 1.0], [[41], [51]], F, F))) == 0
+    assert buf.add(*map(np.asarray, ([[41], [51]], [0, 0], [1.0, 1.0], [[42], [52]], F, F))) == 2
+    assert {int(o) for o in buf.obs[len(buf) - 2: len(buf), 0]} == {40, 50}
 
 
 def test_valid_mask_skips_steps_when_autoreset_is_handled_by_the_caller():
