@@ -19,7 +19,7 @@ from agents.dqn.agent import (  # noqa: E402
 from agents.dqn.config import DQNConfig  # noqa: E402
 from agents.dqn.replay import ReplayBuffer, Transitions  # noqa: E402
 from agents.dqn.schedules import epsilon_at, updates_due  # noqa: E402
-from lab.errors import RunError  # noqa: E402
+from lab.errors import RunError, ScenarioError  # noqa: E402
 
 
 def _np(x):
@@ -225,6 +225,8 @@ def test_load_refuses_incompatible_envs_and_broken_folders(tmp_path):
     text = str(exc.value)
     assert "vector observations of shape (4,)" in text and "expects uint8 observations, this env gives float32" in text
     assert "has 4 actions, this env has 5" in text
+    with pytest.raises(ScenarioError, match=r"cnn needs grid observations .* vector observations of shape \(4,\)"):
+        DQNAgent((4,), 4, DQNConfig(network={"kind": "cnn"}))
     with pytest.raises(RunError, match="not a folder"):
         DQNAgent.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
