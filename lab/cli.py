@@ -17,7 +17,7 @@ import sys
 
 from lab.errors import LabError
 
-COMMANDS = ["run", "validate", "list", "show", "graph", "play", "sample"]
+COMMANDS = ["run", "validate", "list", "show", "graph", "play", "sample", "recommend"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ TASKS: dict[str, TaskSpec] = {
                  "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a small net."),
         TaskSpec("autoencoder", "generative.config:AutoencoderScenario", "generative.autoencoder:run", "The book's 784-128-64-128-784 autoencoder on MNIST (optionally denoising) beside a PCA baseline."),
         TaskSpec("vae", "generative.config:VaeScenario", "generative.vae:run", "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored samples."),
+        TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",
+                 "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`."),
     ]
 }
 

@@ -1,0 +1,155 @@
+"""Scenario model of the ``rbm`` task (the RBM recommender). No TensorFlow here: ``lab validate`` stays fast.
+
+Whether the data exist is checked when the run starts, not here, so a scenario that points at MovieLens
+or Netflix files validates on a machine without them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lab.scenario import Scenario, Section
+
+
+class SyntheticSection(Section):
+    users: int = Field(2000, ge=2, description="Number of synthetic users.")
+    items: int = Field(1000, ge=2, description="Number of synthetic movies.")
+    mean_ratings: float = Field(60.0, gt=0, description="Average number of ratings per user (log-normal spread).")
+    min_ratings: int = Field(20, ge=1, description="Every user rates at least this many movies (the Netflix data's rule).")
+    tastes: int = Field(8, ge=1, description="Number of planted taste types (each loves 3 genres, dislikes 2).")
+    noise: float = Field(0.5, ge=0, description="Standard deviation of the rating noise (in latent units).")
+    taste_strength: float = Field(1.0, ge=0, description="Weight of the taste-genre match in a rating (0: biases only).")
+    popularity_exponent: float = Field(0.9, ge=0, description="Power-law exponent of movie popularity (0: uniform).")
+
+
+class DataSection(Section):
+    source: Literal["synthetic", "auto", "movielens-100k", "movielens-1m", "movielens-latest", "netflix"] = Field(
+        "synthetic",
+        description="synthetic (generated, offline), auto (layout detected in data.path), movielens-100k, "
+        "movielens-1m, movielens-latest or netflix.",
+    )
+    path: str | None = Field(
+        None, description="Folder with the dataset's own files (u.data..., ratings.dat..., combined_data_*.txt...)."
+    )
+    download: bool = Field(
+        False, description="Download MovieLens 100K/1M into data.cache when data.path is absent (needs internet)."
+    )
+    cache: str | None = Field(None, description="Download cache folder (default ~/.cache/lab/datasets).")
+    max_files: int | None = Field(None, ge=1, description="Netflix: read only the first N rating files.")
+    sample_users: int | None = Field(None, ge=2, description="Keep a random sample of this many users (None: all).")
+    min_user_ratings: int = Field(1, ge=1, description="Drop users with fewer ratings than this after loading.")
+    synthetic: SyntheticSection = Field(default_factory=SyntheticSection, description="The generated data set.")
+
+    @model_validator(mode="after")
+    def _path_needed(self):
+        if self.source in ("auto", "movielens-latest", "netflix") and not self.path:
+            raise ValueError(f"data.source {self.source!r} needs data.path (the folder holding the dataset's files)")
+        if self.source in ("movielens-100k", "movielens-1m") and not self.path and not self.download:
+            raise ValueError(f"data.source {self.source!r} needs data.path, or data.download: true on a machine "
+                             "with internet")
+        return self
+
+
+class SplitSection(Section):
+    method: Literal["kfold", "own", "holdout", "temporal"] = Field(
+        "holdout",
+        description="kfold (random folds), own (the dataset's u1..u5/ua/ub/probe), holdout (random per user) "
+        "or temporal (each user's latest ratings).",
+    )
+    folds: int = Field(5, ge=2, description="Number of folds for kfold.")
+    run_folds: int | None = Field(
+        1, ge=1, description="Train and evaluate on the first N splits (None: all; 5-fold figures need all)."
+    )
+    own: list[str] | None = Field(None, description="Which of the dataset's own splits (None: all it has).")
+    n: int | None = Field(None, ge=1, description="holdout/temporal: ratings held out per user (overrides fraction).")
+    fraction: float = Field(0.2, gt=0, lt=1, description="holdout/temporal: share of each user's ratings held out.")
+
+
+class RBMSection(Section):
+    orientation: Literal["user", "item"] = Field(
+        "user",
+        description="user: one RBM per user over movies (the paper; supports --rate); item: one per movie over users.",
+    )
+    hidden: int = Field(100, ge=1, description="Number of binary hidden units (the paper uses 100).")
+    rated_vector: Literal["none", "conditional", "joint"] = Field(
+        "conditional",
+        description="none: plain RBM; conditional: the paper's conditional RBM (which-rated vector drives the "
+        "hidden units); joint: the which-rated vector is also modelled (predicts what people watch, for ranking).",
+    )
+    seen_includes_test: bool = Field(
+        False, description="Put held-out (user, movie) pairs in the which-rated vector, as with Netflix's qualifying set."
+    )
+    epochs: int = Field(40, ge=1, description="Passes over the training cases.")
+    batch_size: int = Field(20, ge=1, description="Cases (users) per CD update.")
+    learning_rate: float = Field(0.05, gt=0, description="Learning rate of the first epoch.")
+    lr_decay: float = Field(0.97, gt=0, le=1, description="Learning rate multiplied by this after every epoch.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum after the first momentum_epochs.")
+    initial_momentum: float = Field(0.5, ge=0, lt=1, description="Momentum of the first momentum_epochs.")
+    momentum_epochs: int = Field(5, ge=0, description="Epochs with initial_momentum.")
+    weight_decay: float = Field(0.001, ge=0, description="L2 weight decay on W and D (not on biases).")
+    init_std: float = Field(0.01, gt=0, description="Standard deviation of the initial weights.")
+    cd_schedule: list[tuple[int, int]] = Field(
+        default_factory=lambda: [(0, 1), (15, 3), (25, 5), (35, 9)],
+        description="CD steps as [from_epoch, k] pairs: k grows as learning goes on (the paper: 1, 3, 5, 9).",
+    )
+    seen_lr_scale: float = Field(
+        0.02, gt=0, description="joint: learning-rate multiplier of the which-rated units (their gradient is dense "
+        "over all items, so it needs a much smaller step than the ratings' sparse one)."
+    )
+    reconstruction: Literal["sample", "mean"] = Field(
+        "sample", description="Negative phase: sampled visible states (unbiased) or their probabilities (mean field)."
+    )
+    rank_by: Literal["auto", "expected_rating", "seen_and_liked"] = Field(
+        "auto",
+        description="Top-N score: expected rating, or p(rated) x p(rating >= relevant) (joint only); auto picks "
+        "the second for joint models.",
+    )
+
+    @field_validator("cd_schedule")
+    @classmethod
+    def _schedule(cls, value):
+        if not value:
+            raise ValueError("needs at least one [from_epoch, k] pair, e.g. [[0, 1]]")
+        starts = [s for s, _ in value]
+        if starts[0] != 0:
+            raise ValueError(f"the first pair must start at epoch 0 (got {starts[0]})")
+        if any(b <= a for a, b in zip(starts, starts[1:], strict=False)):
+            raise ValueError(f"from_epoch values must increase (got {starts})")
+        if any(k < 1 for _, k in value):
+            raise ValueError("every k must be >= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.rank_by == "seen_and_liked" and self.rated_vector != "joint":
+            raise ValueError("rank_by seen_and_liked needs rated_vector: joint (only the joint model predicts what "
+                             "people will rate)")
+        return self
+
+
+class BaselineSection(Section):
+    user_reg: float = Field(15.0, ge=0, description="Regularisation of user biases (Surprise's BaselineOnly: 15).")
+    item_reg: float = Field(10.0, ge=0, description="Regularisation of item biases (Surprise's BaselineOnly: 10).")
+    iterations: int = Field(10, ge=1, description="ALS sweeps for the biases.")
+
+
+class EvaluationSection(Section):
+    top_k: int = Field(10, ge=1, description="N of precision@N, recall@N and nDCG@N.")
+    relevant: float = Field(4.0, description="A held-out rating at least this is relevant for ranking.")
+    ranking_users: int | None = Field(
+        20000, ge=1, description="Rank for at most this many test users (a seeded sample; None: all)."
+    )
+    every: int = Field(1, ge=1, description="Test RMSE for the learning curve every N epochs.")
+    batch_size: int = Field(256, ge=1, description="Cases per prediction batch.")
+
+
+class RBMScenario(Scenario):
+    """A recommender experiment: data, split, the RBM, the baselines, the evaluation."""
+
+    data: DataSection = Field(default_factory=DataSection, description="Where the ratings come from.")
+    split: SplitSection = Field(default_factory=SplitSection, description="How ratings are held out.")
+    rbm: RBMSection = Field(default_factory=RBMSection, description="The restricted Boltzmann machine.")
+    baselines: BaselineSection = Field(default_factory=BaselineSection, description="The baselines fitted alongside.")
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="Accuracy and ranking.")

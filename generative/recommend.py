@@ -1,0 +1,323 @@
+"""Recommendations from a finished ``rbm`` run: for a known user, or for a new person from a few ratings.
+
+:class:`Recommender` loads ``artifacts/rbm.keras`` (``safe_mode=True``), the ratings the run used and the
+run's settings, and does the rest in NumPy from the model's weights (one person at a time needs no
+compiled graph):
+
+- **user-oriented RBM**: the person's ratings set the hidden probabilities
+  ``p = sigmoid(c + sum_i W[i, k_i] + sum_i D_i)``; every movie's rating distribution is the softmax of
+  ``b_q + W_q p``; the pick is ranked by expected rating (or p(rated) x p(liked) for the joint model).
+  *Why* a movie was picked: for each of the person's top-rated movies, how much the pick's expected
+  rating drops when that one rating is left out (exact leave-one-out through the hidden units).
+- **item-oriented RBM**: each movie's hidden probabilities come from everyone's ratings of it; the
+  person's visible unit turns them into a rating distribution. Why: the person's top-rated movies whose
+  hidden representation is closest (cosine) to the pick's. A new person has no unit in this model, so
+  ``--rate`` needs a user-oriented run.
+
+Movies the person rated are never recommended.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.data.ratings import Ratings
+from lab.errors import RunError, UsageError
+from lab.runs import RunDir
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x, axis=-1):
+    z = np.exp(x - x.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Titles
+
+
+def normalise_title(text: str) -> str:
+    """Lower case, no accents, no year, ``"Usual Suspects, The"`` -> ``"the usual suspects"``, no punctuation."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
+    text = re.sub(r"\s*\(\d{4}\)\s*$", "", text)
+    m = re.match(r"^(.*),\s*(the|a|an|les|la|le|il|das|der|die|el|l')$", text)
+    if m:
+        text = f"{m.group(2)} {m.group(1)}"
+    text = re.sub(r"[^\w\s]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _year_of(query: str) -> int | None:
+    m = re.search(r"\((\d{4})\)\s*$", query.strip())
+    return int(m.group(1)) if m else None
+
+
+class TitleIndex:
+    """Forgiving title lookup: exact (ignoring case, accents, punctuation, a trailing article or year), then
+    whole-word containment; an ambiguous title lists the candidates, an unknown one suggests the nearest."""
+
+    def __init__(self, r: Ratings):
+        self.r = r
+        self.norm = [normalise_title(str(t)) for t in r.titles]
+        self.popularity = np.bincount(r.item, minlength=r.n_items)
+
+    def _describe(self, items) -> str:
+        return "; ".join(self.r.display_title(i) for i in items)
+
+    def find(self, query: str) -> int:
+        q = normalise_title(query)
+        if not q:
+            raise UsageError(f"empty title in {query!r}")
+        year = _year_of(query)
+        pool = np.arange(self.r.n_items)
+        if year is not None:
+            pool = pool[self.r.years[pool] == year]
+        exact = [i for i in pool if self.norm[i] == q]
+        if not exact:
+            pattern = re.compile(rf"(^|\s){re.escape(q)}(\s|$)")
+            exact = [i for i in pool if pattern.search(self.norm[i])]
+        if len(exact) == 1:
+            return int(exact[0])
+        if len(exact) > 1:
+            labels = {self.r.display_title(i) for i in exact}
+            if len(labels) == 1:  # the same title and year under two ids: take the more rated one
+                return int(max(exact, key=lambda i: self.popularity[i]))
+            exact = sorted(exact, key=lambda i: -self.popularity[i])
+            more = f" and {len(exact) - 10} more" if len(exact) > 10 else ""
+            raise UsageError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
+                             "add the year, e.g. \"Title (1995)=5\"")
+        near = difflib.get_close_matches(q, self.norm, n=3, cutoff=0.6)
+        if near:
+            idx = [self.norm.index(n) for n in near]
+            raise UsageError(f"no movie called {query!r}; did you mean {self._describe(idx)}?")
+        raise UsageError(f"no movie called {query!r} in this run's data ({self.r.name})")
+
+
+def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
+    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", 5.0), ("Usual Suspects, The", 4.0)]."""
+    pairs = re.findall(r"\s*(.+?)\s*=\s*([^,;]*)\s*(?:[,;]|$)", text)
+    if not pairs:
+        raise UsageError(f"--rate {text!r}: expected \"Title=rating, Title=rating\", e.g. \"Toy Story=5, Heat=4\"")
+    out = []
+    for title, value in pairs:
+        title = title.strip().strip("\"'")
+        try:
+            v = float(value)
+        except ValueError:
+            raise UsageError(f"--rate: the rating of {title!r} is {value!r}, not a number") from None
+        if not np.isclose(scale, v).any():
+            raise UsageError(f"--rate: {title!r}={value} is outside the rating scale "
+                             f"({', '.join(f'{s:g}' for s in scale)})")
+        out.append((title, v))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The recommender
+
+
+@dataclass
+class Pick:
+    item: int
+    predicted: float
+    score: float
+    because: list[tuple[int, float, float]]  # (item, the person's rating, effect)
+
+
+class Recommender:
+    def __init__(self, run: RunDir, model, ratings: Ratings, meta: dict):
+        self.run = run
+        self.ratings = ratings
+        self.meta = meta
+        self.orientation = meta.get("orientation", "user")
+        self.rank_by = meta.get("rank_by", "expected_rating")
+        self.relevant = float(meta.get("relevant", 4.0))
+        self.values = np.asarray(model.values, np.float64)
+        self.rated_vector = model.rated_vector
+        k, f = len(self.values), model.n_hidden
+        self.W = np.asarray(model.W.numpy(), np.float64).reshape(model.n_visible, k, f)
+        self.vbias = np.asarray(model.vbias.numpy(), np.float64)
+        self.hbias = np.asarray(model.hbias.numpy(), np.float64)
+        self.D = np.asarray(model.D.numpy(), np.float64) if self.rated_vector != "none" else None
+        self.rbias = np.asarray(model.rbias.numpy(), np.float64) if self.rated_vector == "joint" else None
+        self.titles = TitleIndex(ratings)
+        self._by_user = np.argsort(ratings.user, kind="stable")
+        self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
+        self._item_hidden = None
+
+    @classmethod
+    def open(cls, path) -> Recommender:
+        run = RunDir.open(path)
+        run.require_task("rbm", command="lab recommend")
+        art = run.artifacts
+        missing = [n for n in ("rbm.keras", "ratings.npz", "recommender.json") if not (art / n).exists()]
+        if missing:
+            raise RunError(f"{run.path}: no fitted recommender yet ({', '.join(missing)} missing from artifacts/; "
+                           f"run status: {run.status or 'unknown'}); finish it with `lab run --resume {run.path}`")
+        import keras
+
+        import generative.rbm  # noqa: F401  (registers the RBM class for loading)
+
+        try:
+            model = keras.models.load_model(art / "rbm.keras", safe_mode=True)
+        except Exception as exc:  # a damaged file: say which, not a traceback
+            raise RunError(f"{art / 'rbm.keras'}: cannot be loaded ({type(exc).__name__}: {exc})") from None
+        meta = json.loads((art / "recommender.json").read_text(encoding="utf-8"))
+        return cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
+
+    # people -------------------------------------------------------------------------------------
+    def user_index(self, user_id: str) -> int:
+        r = self.ratings
+        try:
+            uid = int(str(user_id).strip())
+        except ValueError:
+            raise UsageError(f"--user {user_id!r}: user ids in this run are whole numbers "
+                             f"({r.user_ids[0]}..{r.user_ids[-1]})") from None
+        u = r.user_index(uid)
+        if u is None:
+            near = r.user_ids[np.argsort(np.abs(r.user_ids - uid), kind="stable")[:3]]
+            raise UsageError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids {r.user_ids[0]}.."
+                             f"{r.user_ids[-1]}); nearest ids: {', '.join(str(int(x)) for x in sorted(near))}")
+        return u
+
+    def user_ratings(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self._by_user[self._user_ptr[u]:self._user_ptr[u + 1]]
+        return self.ratings.item[idx].astype(np.int64), self.ratings.rating[idx].astype(np.float64)
+
+    def parse_person(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.orientation != "user":
+            raise UsageError("this run's RBM is item-oriented (one RBM per movie over users): a new person has no "
+                             "visible unit in it, so --rate needs a run with rbm.orientation: user; use --user ID")
+        items, values = [], []
+        for title, value in parse_rate(text, self.values):
+            i = self.titles.find(title)
+            if i in items:
+                raise UsageError(f"--rate: {self.ratings.display_title(i)} is rated twice")
+            items.append(i)
+            values.append(value)
+        return np.asarray(items, np.int64), np.asarray(values, np.float64)
+
+    # scoring ------------------------------------------------------------------------------------
+    def _value_index(self, values: np.ndarray) -> np.ndarray:
+        return np.abs(self.values[None, :] - values[:, None]).argmin(1)
+
+    def _hidden_input(self, items, kidx):
+        x = self.hbias + self.W[items, kidx].sum(0)
+        if self.D is not None:
+            x = x + self.D[items].sum(0)
+        return x
+
+    def _scores(self, probs, seen):
+        expected = probs @ self.values
+        if self.rank_by == "seen_and_liked":
+            return expected, seen * probs[..., self.values >= self.relevant].sum(-1)
+        return expected, expected
+
+    def predict_user_oriented(self, items, values):
+        """Expected rating and ranking score of every movie for a person with these ratings."""
+        kidx = self._value_index(values)
+        p = _sigmoid(self._hidden_input(items, kidx))
+        probs = _softmax(self.vbias + np.einsum("mkf,f->mk", self.W, p))
+        seen = _sigmoid(self.rbias + self.D @ p) if self.rbias is not None else 1.0
+        return self._scores(probs, seen)
+
+    def item_hidden(self) -> np.ndarray:
+        """Hidden probabilities of every movie (item-oriented model) from all the ratings it has."""
+        if self._item_hidden is None:
+            r = self.ratings
+            kidx = self._value_index(r.rating.astype(np.float64))
+            x = np.tile(self.hbias, (r.n_items, 1))
+            np.add.at(x, r.item, self.W[r.user, kidx])
+            if self.D is not None:
+                np.add.at(x, r.item, self.D[r.user])
+            self._item_hidden = _sigmoid(x)
+        return self._item_hidden
+
+    def predict_item_oriented(self, u: int):
+        P = self.item_hidden()
+        probs = _softmax(self.vbias[u] + P @ self.W[u].T)
+        seen = _sigmoid(self.rbias[u] + P @ self.D[u]) if self.rbias is not None else 1.0
+        return self._scores(probs, seen)
+
+    def _liked(self, values: np.ndarray) -> np.ndarray:
+        """Which of a person's ratings count as their top-rated (>= relevant, or their highest)."""
+        return values >= min(self.relevant, values.max())
+
+    def explain_user_oriented(self, items, values, picks, n: int = 2):
+        kidx = self._value_index(values)
+        x = self._hidden_input(items, kidx)
+        liked = np.flatnonzero(self._liked(values))
+        drop = self.W[items[liked], kidx[liked]]
+        if self.D is not None:
+            drop = drop + self.D[items[liked]]
+        p_without = _sigmoid(x[None, :] - drop)  # (liked, F)
+        p_all = _sigmoid(x)
+        wq = self.W[picks]  # (picks, K, F)
+        full = _softmax(self.vbias[picks] + np.einsum("qkf,f->qk", wq, p_all)) @ self.values
+        without = _softmax(self.vbias[picks][None] + np.einsum("qkf,lf->lqk", wq, p_without)) @ self.values
+        effect = full[None, :] - without  # (liked, picks): how much each rating raised each pick
+        return self._top_reasons(items[liked], values[liked], effect, n, least=0.005)
+
+    def explain_item_oriented(self, items, values, picks, n: int = 2):
+        P = self.item_hidden()
+        liked = np.flatnonzero(self._liked(values))
+        a = P[items[liked]] - P[items[liked]].mean(1, keepdims=True)
+        b = P[picks] - P[picks].mean(1, keepdims=True)
+        sim = (a @ b.T) / (np.linalg.norm(a, axis=1)[:, None] * np.linalg.norm(b, axis=1)[None, :] + 1e-12)
+        return self._top_reasons(items[liked], values[liked], sim, n)
+
+    @staticmethod
+    def _top_reasons(items, values, effect, n, least: float = 0.0):
+        """For each pick, the (at most n) rated movies with the largest effect above ``least``."""
+        out = []
+        for q in range(effect.shape[1]):
+            order = np.argsort(-effect[:, q], kind="stable")[:n]
+            out.append([(int(items[j]), float(values[j]), float(effect[j, q])) for j in order if effect[j, q] > least])
+        return out
+
+    # the public entry points --------------------------------------------------------------------
+    def recommend(self, items: np.ndarray, values: np.ndarray, top: int = 10, user: int | None = None) -> list[Pick]:
+        if self.orientation == "user":
+            expected, score = self.predict_user_oriented(items, values)
+        else:
+            expected, score = self.predict_item_oriented(user)
+        score = score.copy()
+        score[items] = -np.inf  # never recommend what the person has rated
+        top = max(0, min(top, int(np.isfinite(score).sum())))
+        picks = np.argsort(-score, kind="stable")[:top]
+        if not len(picks):
+            return []
+        if self.orientation == "user":
+            reasons = self.explain_user_oriented(items, values, picks)
+        else:
+            reasons = self.explain_item_oriented(items, values, picks)
+        return [Pick(int(q), float(expected[q]), float(score[q]), why) for q, why in zip(picks, reasons, strict=True)]
+
+    def for_user(self, user_id: str, top: int = 10) -> tuple[int, list[Pick]]:
+        u = self.user_index(user_id)
+        items, values = self.user_ratings(u)
+        return u, self.recommend(items, values, top, user=u)
+
+    def for_ratings(self, text: str, top: int = 10) -> tuple[tuple[np.ndarray, np.ndarray], list[Pick]]:
+        items, values = self.parse_person(text)
+        return (items, values), self.recommend(items, values, top)
+
+    def rows(self, picks: list[Pick]) -> list[dict]:
+        r = self.ratings
+        return [{
+            "rank": n + 1, "item_id": int(r.item_ids[p.item]), "title": str(r.titles[p.item]),
+            "year": int(r.years[p.item]) or None, "genres": r.item_genres(p.item),
+            "predicted_rating": round(p.predicted, 3), "score": round(p.score, 4),
+            "because": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": v,
+                         "effect": round(e, 4)} for i, v, e in p.because],
+        } for n, p in enumerate(picks)]

@@ -1,0 +1,527 @@
+"""The ``rbm`` task: ratings -> split -> baselines and the RBM -> honest evaluation -> a saved recommender.
+
+For every split it fits, on the same training ratings, the global mean, regularised user + item biases
+(ALS, like Surprise's BaselineOnly), popularity (ranking only) and the RBM of :mod:`generative.rbm`, and
+scores them all on the same held-out ratings:
+
+- RMSE and MAE of the predicted ratings (baseline predictions are clipped to the rating scale; the RBM's
+  expected rating lies inside it by construction);
+- precision@N, recall@N and nDCG@N of each user's top N among the items they did not rate in training,
+  where relevant = a held-out rating >= ``evaluation.relevant`` (users without a relevant held-out item
+  are skipped; at most ``evaluation.ranking_users`` users, a seeded sample).
+
+The run folder gets metrics.csv (per epoch: reconstruction RMSE, held-out RMSE, learning rate, k), a
+learning curve PNG, a report table of model vs baselines, a checkpoint per epoch (``lab run --resume``
+continues exactly), and ``artifacts/rbm.keras`` + ``artifacts/ratings.npz`` + ``artifacts/recommender.json``
+which ``lab recommend`` loads (the model of the first split, and all the ratings it may condition on).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.data import ratings as ratings_mod
+from lab.data.ratings import Ratings, Split
+from lab.errors import DataError
+
+MODEL_FILE = "rbm.keras"
+RATINGS_FILE = "ratings.npz"
+META_FILE = "recommender.json"
+STATE_FILE = "rbm_state.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def load_data(cfg) -> Ratings:
+    """The ratings a scenario asks for (``cfg.data``), filtered and sampled as configured."""
+    d = cfg.data
+    if d.source == "synthetic":
+        s = d.synthetic
+        r = ratings_mod.synthetic(s.users, s.items, s.mean_ratings, s.min_ratings, s.tastes, s.noise,
+                                  s.taste_strength, s.popularity_exponent, seed=cfg.seed)
+    else:
+        r = ratings_mod.load_ratings(d.path, d.source, d.download, d.cache, d.max_files)
+    if d.min_user_ratings > 1:
+        counts = np.bincount(r.user, minlength=r.n_users)
+        r = r.subset(counts[r.user] >= d.min_user_ratings)
+    if d.sample_users and d.sample_users < r.n_users:
+        keep = np.random.default_rng([cfg.seed, 7]).choice(r.n_users, d.sample_users, replace=False)
+        chosen = np.zeros(r.n_users, bool)
+        chosen[keep] = True
+        r = r.subset(chosen[r.user])
+    if len(r) == 0:
+        raise DataError(f"{r.name}: no ratings left after filtering (data.min_user_ratings / data.sample_users)")
+    return r
+
+
+@dataclass
+class Cases:
+    """Training ratings grouped by case (user, or item when turned round) in CSR form, plus extra 'seen' pairs."""
+
+    n_cases: int
+    n_visible: int
+    indptr: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    seen_indptr: np.ndarray
+    seen_cols: np.ndarray
+
+    @classmethod
+    def build(cls, case, col, vals, n_cases, n_visible, seen_case=None, seen_col=None) -> Cases:
+        order = np.argsort(case, kind="stable")
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(case, minlength=n_cases)))).astype(np.int64)
+        if seen_case is None:
+            seen_case = np.zeros(0, np.int32)
+            seen_col = np.zeros(0, np.int32)
+        sorder = np.argsort(seen_case, kind="stable")
+        sindptr = np.concatenate(([0], np.cumsum(np.bincount(seen_case, minlength=n_cases)))).astype(np.int64)
+        return cls(n_cases, n_visible, indptr, col[order].astype(np.int32), vals[order].astype(np.int32),
+                   sindptr, seen_col[sorder].astype(np.int32))
+
+    @staticmethod
+    def _gather(indptr, cases):
+        lens = indptr[cases + 1] - indptr[cases]
+        total = int(lens.sum())
+        rows = np.repeat(np.arange(len(cases), dtype=np.int32), lens)
+        offsets = np.repeat(indptr[cases] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+        return rows, offsets + np.arange(total)
+
+    def batch(self, cases: np.ndarray) -> dict:
+        cases = np.asarray(cases, np.int64)
+        rows, idx = self._gather(self.indptr, cases)
+        srows, sidx = self._gather(self.seen_indptr, cases)
+        return {"n": np.int32(len(cases)), "rows": rows, "cols": self.cols[idx], "values": self.vals[idx],
+                "seen_rows": srows, "seen_cols": self.seen_cols[sidx]}
+
+    def case_items(self, c: int) -> np.ndarray:
+        return self.cols[self.indptr[c]:self.indptr[c + 1]]
+
+
+def orient(r: Ratings, idx: np.ndarray, orientation: str):
+    """(case, column) coordinates of ratings ``idx``: (user, item) or, turned round, (item, user)."""
+    if orientation == "user":
+        return r.user[idx], r.item[idx], r.n_users, r.n_items
+    return r.item[idx], r.user[idx], r.n_items, r.n_users
+
+
+# --------------------------------------------------------------------------------------------------
+# Baselines
+
+
+@dataclass
+class Biases:
+    """``mu + b_user + b_item`` fitted by alternating least squares with separate regularisation."""
+
+    mu: float
+    user: np.ndarray
+    item: np.ndarray
+
+    @classmethod
+    def fit(cls, users, items, values, n_users, n_items, user_reg=15.0, item_reg=10.0, iterations=10) -> Biases:
+        mu = float(values.mean())
+        bu = np.zeros(n_users)
+        bi = np.zeros(n_items)
+        nu = np.bincount(users, minlength=n_users)
+        ni = np.bincount(items, minlength=n_items)
+        for _ in range(iterations):
+            bi = np.bincount(items, values - mu - bu[users], n_items) / (ni + item_reg)
+            bu = np.bincount(users, values - mu - bi[items], n_users) / (nu + user_reg)
+        return cls(mu, bu, bi)
+
+    def predict(self, users, items) -> np.ndarray:
+        return self.mu + self.user[users] + self.item[items]
+
+
+def rmse(pred, truth) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - truth) ** 2))) if len(truth) else float("nan")
+
+
+def mae(pred, truth) -> float:
+    return float(np.mean(np.abs(np.asarray(pred, np.float64) - truth))) if len(truth) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------
+# Ranking
+
+
+@dataclass
+class RankingTask:
+    """Per evaluated user: the training items (excluded) and the relevant held-out items."""
+
+    users: np.ndarray
+    train: Cases  # by user, over items
+    relevant: Cases  # by user, over items
+
+    @classmethod
+    def build(cls, r: Ratings, split: Split, relevant: float, max_users: int | None, seed: int) -> RankingTask:
+        tr, te = split.train, split.test
+        train = Cases.build(r.user[tr], r.item[tr], np.zeros(len(tr), np.int32), r.n_users, r.n_items)
+        rel = te[r.rating[te] >= relevant]
+        relc = Cases.build(r.user[rel], r.item[rel], np.zeros(len(rel), np.int32), r.n_users, r.n_items)
+        users = np.flatnonzero(np.diff(relc.indptr) > 0)
+        if max_users and len(users) > max_users:
+            users = np.sort(np.random.default_rng([seed, 11]).choice(users, max_users, replace=False))
+        return cls(users, train, relc)
+
+    def score(self, chunk: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+        """Sums of (precision, recall, nDCG) at k over the users ``chunk`` given their scores (n, items)."""
+        scores = np.array(scores, np.float64, copy=True)
+        rows, idx = Cases._gather(self.train.indptr, chunk)
+        scores[rows, self.train.cols[idx]] = -np.inf
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
+        rel = np.zeros(scores.shape, bool)
+        rrows, ridx = Cases._gather(self.relevant.indptr, chunk)
+        rel[rrows, self.relevant.cols[ridx]] = True
+        hits = np.take_along_axis(rel, top, 1)
+        n_rel = rel.sum(1)
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (hits * discount).sum(1)
+        idcg = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
+        return np.array([(hits.sum(1) / k).sum(), (hits.sum(1) / n_rel).sum(), (dcg / idcg).sum()])
+
+
+def rank_static(task: RankingTask, item_scores: np.ndarray, k: int, chunk: int = 512) -> dict:
+    """Ranking figures of a score that is the same for every user (popularity, item bias)."""
+    total = np.zeros(3)
+    for lo in range(0, len(task.users), chunk):
+        users = task.users[lo:lo + chunk]
+        total += task.score(users, np.broadcast_to(item_scores, (len(users), len(item_scores))), k)
+    return _ranking_dict(total, len(task.users), k)
+
+
+def _ranking_dict(total: np.ndarray, n: int, k: int) -> dict:
+    n = max(n, 1)
+    return {f"precision_at_{k}": total[0] / n, f"recall_at_{k}": total[1] / n, f"ndcg_at_{k}": total[2] / n}
+
+
+# --------------------------------------------------------------------------------------------------
+# The RBM: schedules, compiled steps, evaluation
+
+
+def schedule(rbm_cfg, epoch: int) -> tuple[float, float, int]:
+    """(learning rate, momentum, CD steps) of an epoch (0-based)."""
+    lr = rbm_cfg.learning_rate * rbm_cfg.lr_decay ** epoch
+    momentum = rbm_cfg.initial_momentum if epoch < rbm_cfg.momentum_epochs else rbm_cfg.momentum
+    k = [k for start, k in rbm_cfg.cd_schedule if start <= epoch][-1]
+    return lr, momentum, k
+
+
+def rank_kind(rbm_cfg) -> str:
+    if rbm_cfg.rank_by == "auto":
+        return "seen_and_liked" if rbm_cfg.rated_vector == "joint" else "expected_rating"
+    return rbm_cfg.rank_by
+
+
+class Machine:
+    """An RBM with its compiled training and prediction steps."""
+
+    def __init__(self, model, jit_compile=False, rank_by: str = "expected_rating", relevant: float = 4.0):
+        import tensorflow as tf
+
+        self.model = model
+        self.rank_by = rank_by
+        spec = {"n": tf.TensorSpec([], tf.int32),
+                **{k: tf.TensorSpec([None], tf.int32) for k in ("rows", "cols", "values", "seen_rows", "seen_cols")}}
+        jit = bool(jit_compile) if jit_compile != "auto" else False
+        self.train_step = tf.function(model.train_step, input_signature=[spec], jit_compile=jit, autograph=False)
+        liked = np.asarray(model.values) >= relevant
+
+        def predict(batch, cols):
+            expected, probs, seen = model.predict_batch(batch, cols)
+            if rank_by == "seen_and_liked":
+                score = seen * tf.reduce_sum(tf.boolean_mask(probs, liked, axis=2), axis=-1)
+            else:
+                score = expected
+            return expected, score
+
+        self._predict_all = tf.function(lambda b: predict(b, None), input_signature=[spec], autograph=False)
+        self._predict_cols = tf.function(predict, input_signature=[spec, tf.TensorSpec([None], tf.int32)],
+                                         autograph=False)
+
+    def predict(self, batch, cols=None):
+        out = self._predict_all(batch) if cols is None else self._predict_cols(batch, np.asarray(cols, np.int32))
+        return out[0].numpy(), out[1].numpy()
+
+
+def predict_pairs(machine: Machine, cases: Cases, case: np.ndarray, col: np.ndarray, batch_size: int) -> np.ndarray:
+    """Expected ratings of (case, column) pairs."""
+    out = np.zeros(len(case), np.float32)
+    if not len(case):
+        return out
+    order = np.argsort(case, kind="stable")
+    sc, scol = case[order], col[order]
+    uniq, first = np.unique(sc, return_index=True)
+    bounds = np.append(first, len(sc))
+    for lo in range(0, len(uniq), batch_size):
+        chunk = uniq[lo:lo + batch_size]
+        expected, _ = machine.predict(cases.batch(chunk))
+        a, b = bounds[lo], bounds[min(lo + batch_size, len(uniq))]
+        local = np.searchsorted(chunk, sc[a:b])
+        out[order[a:b]] = expected[local, scol[a:b]]
+    return out
+
+
+def rbm_ranking(machine: Machine, cases: Cases, task: RankingTask, orientation: str, k: int,
+                batch_size: int) -> dict:
+    total = np.zeros(3)
+    if orientation == "user":
+        for lo in range(0, len(task.users), batch_size):
+            users = task.users[lo:lo + batch_size]
+            _, score = machine.predict(cases.batch(users))
+            total += task.score(users, score, k)
+    else:  # cases are items: score columns of a chunk of users for every item
+        chunk = max(1, min(len(task.users), 4096))
+        for lo in range(0, len(task.users), chunk):
+            users = task.users[lo:lo + chunk]
+            cols = np.empty((cases.n_cases, len(users)), np.float32)
+            for s in range(0, cases.n_cases, batch_size):
+                items = np.arange(s, min(cases.n_cases, s + batch_size))
+                cols[items] = machine.predict(cases.batch(items), users)[1]
+            total += task.score(users, cols.T, k)
+    return _ranking_dict(total, len(task.users), k)
+
+
+def build_model(cfg, n_visible: int, values):
+    from generative.rbm import RBM
+
+    c = cfg.rbm
+    return RBM(n_visible, values, n_hidden=c.hidden, rated_vector=c.rated_vector, init_std=c.init_std,
+               weight_decay=c.weight_decay, reconstruction=c.reconstruction, seen_lr_scale=c.seen_lr_scale,
+               seed=cfg.seed, name="rbm")
+
+
+def _after_epoch(fold: int, epoch: int) -> None:
+    """Hook called after each epoch is checkpointed (tests use it to interrupt a run part way)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# One split
+
+
+def run_split(cfg, ctx, r: Ratings, split: Split, fold: int, state: dict, step0: int) -> dict:
+    """Fit baselines and the RBM on one split; returns its figures (and leaves the model checkpointed)."""
+    import keras
+
+    ec, rc = cfg.evaluation, cfg.rbm
+    k = ec.top_k
+    tr, te = split.train, split.test
+    truth = r.rating[te].astype(np.float64)
+    lo_, hi_ = float(r.scale[0]), float(r.scale[-1])
+    res: dict = {"split": split.name, "n_train": len(tr), "n_test": len(te)}
+
+    # baselines
+    t0 = time.time()
+    mean = float(r.rating[tr].mean())
+    res["global_mean_rmse"], res["global_mean_mae"] = rmse(np.full(len(te), mean), truth), mae(np.full(len(te), mean), truth)
+    bias = Biases.fit(r.user[tr], r.item[tr], r.rating[tr].astype(np.float64), r.n_users, r.n_items,
+                      cfg.baselines.user_reg, cfg.baselines.item_reg, cfg.baselines.iterations)
+    bp = np.clip(bias.predict(r.user[te], r.item[te]), lo_, hi_)
+    res["bias_rmse"], res["bias_mae"] = rmse(bp, truth), mae(bp, truth)
+    task = RankingTask.build(r, split, ec.relevant, ec.ranking_users, cfg.seed + fold)
+    res["ranking_users"] = len(task.users)
+    popularity = np.bincount(r.item[tr], minlength=r.n_items).astype(np.float64)
+    res.update({f"popularity_{key}": v for key, v in rank_static(task, popularity, k).items()})
+    res.update({f"bias_{key}": v for key, v in rank_static(task, bias.item, k).items()})
+    res["baseline_seconds"] = time.time() - t0
+
+    # the RBM
+    case, col, n_cases, n_visible = orient(r, tr, rc.orientation)
+    vals = r.rating_index()[tr]
+    seen_case = seen_col = None
+    if rc.rated_vector != "none" and rc.seen_includes_test:
+        seen_case, seen_col, _, _ = orient(r, te, rc.orientation)
+    cases = Cases.build(case, col, vals, n_cases, n_visible, seen_case, seen_col)
+    ckpt = ctx.run.checkpoints / MODEL_FILE
+    start_epoch = state.get("epoch", 0) if state.get("fold") == fold else 0
+    if start_epoch > 0 and ckpt.exists():
+        model = keras.models.load_model(ckpt, safe_mode=True)
+        ctx.log(f"{split.name}: resuming the RBM after epoch {start_epoch}")
+    else:
+        start_epoch = 0
+        with ctx.model_scope():
+            model = build_model(cfg, n_visible, r.scale)
+        counts = np.zeros((n_visible, len(r.scale)))
+        np.add.at(counts, (col, vals), 1)
+        model.init_visible_biases(counts, np.bincount(col, minlength=n_visible) / max(1, n_cases))
+    machine = Machine(model, ctx.jit_compile, rank_kind(rc), ec.relevant)
+    te_case, te_col, _, _ = orient(r, te, rc.orientation)
+    history = list(state.get("history", [])) if state.get("fold") == fold else []
+    train_seconds = float(state.get("train_seconds", 0.0)) if state.get("fold") == fold else 0.0
+    with ctx.progress(rc.epochs, f"rbm {split.name}", unit="epoch") as bar:
+        bar.update(start_epoch)
+        for epoch in range(start_epoch, rc.epochs):
+            lr, momentum, cd = schedule(rc, epoch)
+            model.set_schedule(lr, momentum, cd)
+            for m in model.metrics:
+                m.reset_state()
+            order = np.random.default_rng([cfg.seed, fold, epoch]).permutation(n_cases)
+            t1 = time.time()
+            for s in range(0, n_cases, rc.batch_size):
+                out = machine.train_step(cases.batch(order[s:s + rc.batch_size]))
+            train_seconds += time.time() - t1
+            row = {"fold": fold, "epoch": epoch + 1, "recon_rmse": float(out["recon_rmse"]),
+                   "hidden_prob": float(out["hidden_prob"]), "learning_rate": lr, "cd_k": cd,
+                   "epoch_seconds": time.time() - t1}
+            if (epoch + 1) % ec.every == 0 or epoch + 1 == rc.epochs:
+                row["test_rmse"] = rmse(predict_pairs(machine, cases, te_case, te_col, ec.batch_size), truth)
+            history.append(row)
+            ctx.log_metrics(step0 + epoch + 1, **row)
+            bar.update(1, **{key: row[key] for key in ("recon_rmse", "test_rmse") if key in row}, k=cd)
+            ctx.save_model(model, MODEL_FILE)
+            ctx.save_state(STATE_FILE, {**state, "fold": fold, "epoch": epoch + 1, "history": history,
+                                        "train_seconds": train_seconds})
+            _after_epoch(fold, epoch + 1)
+    pred = predict_pairs(machine, cases, te_case, te_col, ec.batch_size)
+    res["rmse"], res["mae"] = rmse(pred, truth), mae(pred, truth)
+    t2 = time.time()
+    res.update(rbm_ranking(machine, cases, task, rc.orientation, k, ec.batch_size))
+    res["ranking_seconds"] = time.time() - t2
+    res["train_seconds"] = train_seconds
+    res["history"] = history
+    res["_model"] = model
+    return res
+
+
+# --------------------------------------------------------------------------------------------------
+# The runner
+
+
+def run(cfg, ctx) -> dict:
+    import json
+
+    from lab.errors import StrategyError
+    from lab.runs import atomic_write_json
+
+    if ctx.distributed:
+        raise StrategyError("the rbm task trains on one device (its CD updates are not distributed); use strategy: "
+                            "auto, cpu or gpu")
+    t0 = time.time()
+    r = load_data(cfg)
+    ctx.log(r.describe())
+    s = cfg.split
+    splits = ratings_mod.make_splits(r, s.method, s.folds, s.own, s.n, None if s.n else s.fraction, cfg.seed)
+    if s.run_folds:
+        splits = splits[: s.run_folds]
+    state = (ctx.load_state(STATE_FILE) or {}) if ctx.resume else {}
+    done: list[dict] = list(state.get("done", []))
+    if ctx.resume and state:
+        ctx.metrics.truncate_after(len(done) * cfg.rbm.epochs + (state.get("epoch", 0) if state.get("fold") == len(done) else 0))
+    load_seconds = time.time() - t0
+    first_model = None
+    for fold, split in enumerate(splits):
+        if fold < len(done):
+            continue
+        fold_state = {"done": done, **({k: v for k, v in state.items() if k != "done"} if state.get("fold") == fold else {})}
+        res = run_split(cfg, ctx, r, split, fold, fold_state, fold * cfg.rbm.epochs)
+        model = res.pop("_model")
+        if fold == 0:
+            first_model = model
+            _save_recommender(cfg, ctx, r, split, model)
+        done.append(res)
+        state = {"done": done, "fold": fold + 1, "epoch": 0}
+        ctx.save_state(STATE_FILE, state)
+    if first_model is None and not (ctx.run.artifacts / MODEL_FILE).exists():
+        raise DataError("no split was trained")
+    summary = _summarise(cfg, r, done)
+    summary["load_seconds"] = load_seconds
+    _report(cfg, ctx, r, done, summary)
+    atomic_write_json(ctx.artifact("folds.json"), [{k: v for k, v in d.items() if k != "history"} for d in done])
+    ctx.log(json.dumps({k: summary[k] for k in ("rmse", "baseline_rmse") if k in summary}))
+    return summary
+
+
+def _save_recommender(cfg, ctx, r: Ratings, split: Split, model) -> None:
+    from lab.runs import atomic_write_json
+
+    ctx.save_model(model, MODEL_FILE, where="artifacts")
+    r.save_npz(ctx.artifact(RATINGS_FILE))
+    atomic_write_json(ctx.artifact(META_FILE), {
+        "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector, "rank_by": rank_kind(cfg.rbm),
+        "relevant": cfg.evaluation.relevant, "split": split.name, "trained_on": len(split.train),
+        "dataset": r.name, "source": r.source,
+    })
+
+
+FIGURES = ("rmse", "mae", "global_mean_rmse", "global_mean_mae", "bias_rmse", "bias_mae")
+
+
+def _summarise(cfg, r: Ratings, done: list[dict]) -> dict:
+    k = cfg.evaluation.top_k
+    rank_keys = [f"{p}_at_{k}" for p in ("precision", "recall", "ndcg")]
+    keys = list(FIGURES) + rank_keys + [f"{m}_{key}" for m in ("popularity", "bias") for key in rank_keys]
+    out: dict = {}
+    for key in keys:
+        vals = [d[key] for d in done]
+        out[key] = float(np.mean(vals))
+        if len(done) > 1 and key in ("rmse", "mae", *rank_keys):
+            out[f"{key}_std"] = float(np.std(vals))
+    out["baseline_rmse"] = out["bias_rmse"]
+    out["baseline_mae"] = out["bias_mae"]
+    out["train_seconds"] = float(sum(d["train_seconds"] for d in done))
+    out["ranking_seconds"] = float(sum(d["ranking_seconds"] for d in done))
+    out["baseline_seconds"] = float(sum(d["baseline_seconds"] for d in done))
+    out["folds"] = len(done)
+    out["n_ratings"], out["n_users"], out["n_items"] = len(r), r.n_users, r.n_items
+    return out
+
+
+def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = cfg.evaluation.top_k
+    folds = len(done)
+    note = (f"{r.describe()}. Split: {cfg.split.method}, {folds} "
+            f"split(s) ({', '.join(d['split'] for d in done)}); figures are means over them. Ranking: top {k} among "
+            f"items not rated in training; relevant = held-out rating >= {cfg.evaluation.relevant:g}; "
+            f"{done[0]['ranking_users']} users in the first split.")
+
+    def row(name, prefix, rating=True, ranking=True):
+        d = {"model": name}
+        d["RMSE"] = summary[f"{prefix}rmse"] if rating else "—"
+        d["MAE"] = summary[f"{prefix}mae"] if rating else "—"
+        for p, label in (("precision", "P"), ("recall", "R"), ("ndcg", "nDCG")):
+            d[f"{label}@{k}"] = summary[f"{prefix}{p}_at_{k}"] if ranking else "—"
+        return d
+
+    rc = cfg.rbm
+    name = f"RBM ({rc.orientation}, {rc.hidden} hidden, {rc.rated_vector})"
+    rows = [row(name, ""), row("user + item biases (ALS)", "bias_"), row("global mean", "global_mean_", ranking=False),
+            row("popularity", "popularity_", rating=False)]
+    ctx.report.table("Model vs baselines", rows, note=note)
+    if folds > 1:
+        ctx.report.table("Per split", [{"split": d["split"], "RBM RMSE": d["rmse"], "bias RMSE": d["bias_rmse"],
+                                        f"RBM nDCG@{k}": d[f"ndcg_at_{k}"]} for d in done])
+    ctx.report.text("Settings", (
+        f"{rc.epochs} epochs of CD-k (k by epoch: {', '.join(f'{k_} from {s}' for s, k_ in rc.cd_schedule)}), "
+        f"batches of {rc.batch_size} {rc.orientation}s, learning rate {rc.learning_rate:g} x {rc.lr_decay:g}^epoch, "
+        f"momentum {rc.initial_momentum:g} then {rc.momentum:g}, weight decay {rc.weight_decay:g}, "
+        f"visible negative phase: {rc.reconstruction}; top-N score: {rank_kind(rc)}. "
+        f"RBM training took {summary['train_seconds']:.1f} s in all."))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for d in done:
+        hist = [h for h in d["history"] if "test_rmse" in h]
+        ax.plot([h["epoch"] for h in hist], [h["test_rmse"] for h in hist], marker="o", ms=3,
+                label=f"RBM held-out ({d['split']})")
+        ax.plot([h["epoch"] for h in d["history"]], [h["recon_rmse"] for h in d["history"]], ls=":", alpha=0.7,
+                label=f"RBM reconstruction ({d['split']})")
+    ax.axhline(summary["bias_rmse"], color="k", ls="--", lw=1, label=f"biases {summary['bias_rmse']:.4f}")
+    ax.axhline(summary["global_mean_rmse"], color="grey", ls="-.", lw=1, label=f"global mean {summary['global_mean_rmse']:.4f}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE")
+    ax.set_title(f"RBM on {r.name}")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ctx.save_figure(fig, "learning_curve.png")
+    ctx.report.image("Learning curve", "artifacts/learning_curve.png",
+                     "Held-out RMSE per epoch (solid) and reconstruction RMSE on training cases (dotted), with the "
+                     "baselines' held-out RMSE.")
