@@ -87,7 +87,7 @@ class VaeModel(Section):
     latent_size: int = Field(8, ge=1, le=512, description="Dimensions of the latent code z.")
     hidden: list[int] = Field([256, 128], description="dense: widths of the encoder's hidden layers (the decoder "
                               "mirrors them); conv: width of the dense layer after the convolutions (first entry).")
-    filters: list[int] = Field([32, 64], description="conv: filters of the two stride-2 convolutions of the "
+    filters: list[int] = Field([16, 32], description="conv: filters of the two stride-2 convolutions of the "
                                "encoder; the decoder mirrors them.")
     activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
 
@@ -127,7 +127,7 @@ class Quality(Section):
     samples: int = Field(2000, ge=10, le=100_000, description="Prior samples scored.")
     confidence: float = Field(0.9, gt=0, lt=1, description="A sample counts as confident when the classifier's top "
                               "probability is at least this.")
-    classifier_epochs: int = Field(4, ge=1, le=200, description="Epochs of the scoring classifier (trained once per "
+    classifier_epochs: int = Field(8, ge=1, le=200, description="Epochs of the scoring classifier (trained once per "
                                    "run on the training digits and cached in checkpoints/classifier.keras).")
 
 

@@ -1,7 +1,8 @@
 """Sample quality measured by a small MNIST classifier.
 
-The classifier (two convolutions, a 128-unit ``features`` layer, softmax over 10 digits) is trained on the
-run's training digits. It scores a set of images by
+The classifier (two convolutions of 32 and 64 filters, a 128-unit ``features`` layer, softmax over 10
+digits) is trained on the run's training digits; its accuracy and the share of real test digits it
+classifies confidently are reported beside the samples' figures as the reference. It scores a set of images by
 
 - ``confident_share``: the share whose top class probability is at least a threshold (0.9);
 - ``class_share_min`` / ``class_share_max``: the smallest and largest share of any predicted class (10% each
@@ -23,9 +24,9 @@ def build_classifier():
 
     inputs = keras.Input((784,), name="pixels")
     h = layers.Reshape((28, 28, 1))(inputs)
-    h = layers.Conv2D(16, 3, activation="relu")(h)
-    h = layers.MaxPooling2D()(h)
     h = layers.Conv2D(32, 3, activation="relu")(h)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Conv2D(64, 3, activation="relu")(h)
     h = layers.MaxPooling2D()(h)
     h = layers.Flatten()(h)
     h = layers.Dense(128, activation="relu", name=FEATURES_LAYER)(h)
@@ -36,7 +37,7 @@ def build_classifier():
     return model
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, batch_size: int = 128):
+def train_classifier(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, batch_size: int = 64):
     """Train the scoring classifier on flat grey digits ``x`` (N, 784) with labels ``y``."""
     order = np.random.default_rng([seed, 777]).permutation(len(x))
     model = build_classifier()
