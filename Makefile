@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(LAB) run scenarios/first_network.yaml
+	$(LAB) watch scenarios/maze_dqn_small.yaml
 
 # pytest exits 5 when no test ran: that is a failure here.
 test: $(STAMP)

@@ -17,7 +17,7 @@ import sys
 
 from lab.errors import LabError
 
-COMMANDS = ["run", "validate", "list", "show", "graph", "play", "sample", "recommend"]
+COMMANDS = ["run", "validate", "list", "show", "graph", "play", "watch", "sample", "recommend"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     debug = getattr(args, "debug", False)
     try:
+        if getattr(args._module, "USES_TENSORFLOW", False):
+            from lab.strategy import start_tensorflow
+
+            start_tensorflow()
         return int(args._module.main(args) or 0)
     except LabError as exc:
         if debug:

@@ -31,6 +31,8 @@ TASKS: dict[str, TaskSpec] = {
                  "The book's chapter 2: one sigmoid layer learns y from X; a gallery of activation functions."),
         TaskSpec("optimizers", "supervised.config:OptimizersScenario", "supervised.basics:run_optimizers",
                  "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a small net."),
+        TaskSpec("maze-dqn", "agents.dqn.task:MazeDQNScenario", "agents.dqn.train:run_maze_dqn",
+                 "Double DQN (n-step, optional prioritized replay and dueling head) learns mazes; see it with `lab watch`."),
         TaskSpec("autoencoder", "generative.config:AutoencoderScenario", "generative.autoencoder:run", "The book's 784-128-64-128-784 autoencoder on MNIST (optionally denoising) beside a PCA baseline."),
         TaskSpec("vae", "generative.config:VaeScenario", "generative.vae:run", "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored samples."),
         TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",

@@ -11,6 +11,7 @@ to convert a value (PerReplica...) to a Tensor"); tasks that support it use a cu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -56,9 +57,10 @@ def prepare_process(strategy: str) -> None:
 def select(strategy: str, precision: str = "float32", jit_compile: str | bool = "auto"):
     """Return ``(tf.distribute.Strategy, StrategyInfo)`` for the requested strategy."""
     prepare_process(strategy)
-    import tensorflow as tf
+    with quiet_native_stderr():
+        import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+        gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -104,6 +106,37 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
     info.precision = set_precision(precision, bool(gpus) and strategy != "cpu")
     info.jit_compile = jit_compile
     return strat, info
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow and initialise its devices quietly (for commands that need it outside `lab run`)."""
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what TensorFlow's C++ side prints while it starts ("Could not find cuda drivers", "failed
+    call to cuInit" on CPU-only machines): the file descriptor 2 goes to /dev/null meanwhile. Python
+    exceptions are unaffected; set LAB_TF_LOGS=1 to see the messages."""
+    if os.environ.get("LAB_TF_LOGS") == "1":
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def set_precision(precision: str, on_gpu: bool) -> str:

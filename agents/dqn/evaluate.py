@@ -1,0 +1,123 @@
+"""Greedy evaluation of a DQN agent on a fixed set of mazes, and what it believes about every cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EvalResult:
+    success: np.ndarray  # (M,) bool: reached the goal
+    steps: np.ndarray  # (M,) steps taken (the limit when not solved)
+    optimal: np.ndarray  # (M,) BFS length from the start
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.mean())
+
+    @property
+    def path_ratio(self) -> float:
+        """Mean of steps / optimal over the solved mazes (NaN when none was solved)."""
+        if not self.success.any():
+            return float("nan")
+        return float((self.steps[self.success] / np.maximum(self.optimal[self.success], 1)).mean())
+
+    @property
+    def perfect(self) -> bool:
+        """Every maze solved at exactly its BFS-optimal length."""
+        return bool(self.success.all() and (self.steps == self.optimal).all())
+
+    def as_dict(self) -> dict:
+        return {"eval_success_rate": self.success_rate, "eval_path_ratio": self.path_ratio,
+                "eval_optimal_share": float((self.success & (self.steps == self.optimal)).mean())}
+
+
+def eval_env_config(env_cfg):
+    """The training env's settings with the real starts (no exploring starts) for evaluation."""
+    return env_cfg.model_copy(update={"exploring_starts": False})
+
+
+class Evaluator:
+    """Runs the greedy policy on the evaluation mazes, all at once in one vector env."""
+
+    def __init__(self, env_cfg, maze_seeds: list[int] | None):
+        from envs.maze.config import make_vector_env
+
+        self.cfg = eval_env_config(env_cfg)
+        self.maze_seeds = maze_seeds
+        m = 1 if maze_seeds is None else len(maze_seeds)
+        self.env = make_vector_env(self.cfg, m)
+        self.limit = self.cfg.episode_limit()
+
+    @property
+    def size(self) -> int:
+        return self.env.num_envs
+
+    def _reset(self):
+        env = self.env
+        if self.maze_seeds is None:
+            return env.reset(seed=0)
+        out = None
+        for i, s in enumerate(self.maze_seeds):
+            mask = np.zeros(env.num_envs, dtype=bool)
+            mask[i] = True
+            out = env.reset(seed=None if i else 0, options={"maze_seed": int(s), "reset_mask": mask})
+        return out
+
+    def mazes(self):
+        """The evaluation mazes (after a reset)."""
+        self._reset()
+        return list(self.env.unwrapped.mazes)
+
+    def run(self, policy) -> EvalResult:
+        """``policy(obs_batch) -> actions``; each maze is played once from its start (greedy: deterministic)."""
+        env = self.env
+        obs, info = self._reset()
+        m = env.num_envs
+        done = np.zeros(m, dtype=bool)
+        success = np.zeros(m, dtype=bool)
+        steps = np.full(m, self.limit, dtype=np.int64)
+        optimal = np.asarray(info["optimal_length"]).copy()
+        # A greedy policy sees a function of the agent's tile, so coming back to a tile means it loops
+        # for ever: such an episode is a failure at once (this keeps evaluations short).
+        rows, cols = env.unwrapped.mazes[0].shape
+        visited = np.zeros((m, rows * cols), dtype=bool)
+        ids = np.arange(m)
+
+        def mark():
+            pos = env.unwrapped.agent_pos
+            flat = pos[:, 0] * cols + pos[:, 1]
+            seen = visited[ids, flat].copy()
+            visited[ids, flat] = True
+            return seen
+
+        mark()
+        for t in range(1, self.limit + 1):
+            actions = np.asarray(policy(obs), dtype=np.int64)
+            obs, _, terminated, truncated, _ = env.step(actions)
+            looping = mark() & ~terminated
+            ended = (terminated | truncated | looping) & ~done
+            success |= terminated & ~done
+            steps[ended & terminated] = t
+            done |= ended
+            if done.all():
+                break
+        return EvalResult(success, steps, optimal)
+
+
+def policy_overlay(agent, env) -> tuple[np.ndarray, np.ndarray]:
+    """(max-Q per tile, greedy action per tile) on the tile grid of ``env``'s current maze (NaN / -1 elsewhere)."""
+    u = env.unwrapped
+    positions, obs = u.cell_observations()
+    q = agent.q_values(obs)
+    shape = u.maze.shape
+    values = np.full(shape, np.nan)
+    actions = np.full(shape, -1, dtype=np.int64)
+    values[positions[:, 0], positions[:, 1]] = q.max(axis=1)
+    actions[positions[:, 0], positions[:, 1]] = q.argmax(axis=1)
+    goal = u.maze.goal
+    values[goal] = np.nan
+    actions[goal] = -1
+    return values, actions

@@ -1,0 +1,76 @@
+"""The ``maze-dqn`` scenario: the maze (``env:``), the agent (``agent:``) and the training loop
+(``training:``). No TensorFlow import here (``lab validate`` stays fast)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from agents.dqn.config import DQNConfig
+from envs.maze.config import MazeEnvConfig
+from lab.scenario import Scenario, Section
+
+MAX_SEED = 2**32 - 1
+
+
+class TrainingConfig(Section):
+    """Budget, vector env, evaluation and checkpoints of a maze DQN run."""
+
+    env_steps: int = Field(50_000, ge=1, le=100_000_000, description="Training budget in env steps (transitions of all envs together).")
+    num_envs: int = Field(8, ge=1, le=4096, description="Mazes stepped at once by the vector env (acting is one batched call).")
+    time_limit_seconds: float | None = Field(
+        None, gt=0, description="Stop training after this many seconds of training even if env_steps is not reached (null: no limit).")
+    eval_every: int = Field(2_000, ge=1, description="Env steps between two greedy evaluations.")
+    eval_mazes: int = Field(1, ge=1, le=10_000, description="Evaluation mazes: 1 for a fixed maze; for random mazes, that many "
+                            "unseen maze seeds starting at eval_seed_start.")
+    eval_seed_start: int | None = Field(
+        None, ge=0, description="First maze seed of the evaluation set (default: env.train_maze_seeds' end, so never seen in training).")
+    stop_after_perfect: int = Field(
+        3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the BFS-optimal length); 0: never.")
+    stop_at_success: float | None = Field(
+        None, gt=0, le=1, description="Also stop once the success rate reaches this with path ratio <= stop_at_path_ratio (null: off).")
+    stop_at_path_ratio: float = Field(1.10, ge=1, description="Path-ratio bound used with stop_at_success.")
+    checkpoint_every: int = Field(10_000, ge=1, description="Env steps between two checkpoints (agent, replay buffer, counters).")
+    save_replay: bool = Field(True, description="Include the replay buffer in checkpoints, so --resume continues exactly where it was.")
+
+
+class MazeDQNScenario(Scenario):
+    env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")
+    agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="The training loop and its evaluation.")
+
+    @model_validator(mode="after")
+    def _evaluation_fits(self):
+        t, env = self.training, self.env
+        if env.mazes == "fixed" or env.has_layout:
+            if t.eval_mazes != 1:
+                raise ValueError(
+                    f"training.eval_mazes is {t.eval_mazes}, but env.mazes is fixed: there is only one maze to evaluate "
+                    "on; set training.eval_mazes: 1 or env.mazes: random")
+            if t.eval_seed_start is not None:
+                raise ValueError("training.eval_seed_start is only used with env.mazes: random")
+        else:
+            lo, hi = env.train_maze_seeds
+            start = hi if t.eval_seed_start is None else t.eval_seed_start
+            end = start + t.eval_mazes
+            if start < hi and end > lo:
+                raise ValueError(
+                    f"the evaluation seeds [{start}, {end}) overlap env.train_maze_seeds [{lo}, {hi}): the agent would be "
+                    f"evaluated on mazes it may have trained on; use training.eval_seed_start >= {hi}")
+            if end - 1 > MAX_SEED:
+                raise ValueError(f"the evaluation seeds [{start}, {end}) go past the largest maze seed {MAX_SEED}")
+        if t.eval_every > t.env_steps:
+            raise ValueError(f"training.eval_every ({t.eval_every}) is larger than training.env_steps ({t.env_steps}): "
+                             "the run would never be evaluated")
+        if self.agent.learning_starts >= t.env_steps:
+            raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below training.env_steps "
+                             f"({t.env_steps}): the agent would never learn")
+        if self.agent.replay.capacity < self.agent.batch_size:
+            raise ValueError("agent.replay.capacity must hold at least one batch")
+        return self
+
+    def eval_seeds(self) -> list[int] | None:
+        """Maze seeds of the evaluation set (None: the fixed maze)."""
+        if self.env.mazes == "fixed" or self.env.has_layout:
+            return None
+        start = self.env.train_maze_seeds[1] if self.training.eval_seed_start is None else self.training.eval_seed_start
+        return list(range(start, start + self.training.eval_mazes))

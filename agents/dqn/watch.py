@@ -1,0 +1,199 @@
+"""Watch a trained maze agent: a pygame window where there is a display, a GIF (or MP4) where there is none.
+
+Every frame shows the maze, the agent, its trail, the greedy action of every cell (arrows), max-Q as a
+heatmap and a caption with the steps taken against the BFS-optimal length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lab.errors import RunError, UsageError
+
+FORMATS = (".gif", ".mp4")
+TASK = "maze-dqn"
+HOLD_FRAMES = 6  # frames the end of an episode stays on screen / in the recording
+
+
+def check_record_path(record: str | None) -> Path | None:
+    """Refuse an unsupported recording format before anything long happens."""
+    if record is None:
+        return None
+    path = Path(record)
+    if path.suffix.lower() not in FORMATS:
+        raise UsageError(f"--record {record}: unsupported format {path.suffix or '(none)'!r}; use a .gif or .mp4 file name")
+    if path.suffix.lower() == ".mp4":
+        try:
+            import imageio.v2  # noqa: F401
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise UsageError("--record .mp4 needs imageio with ffmpeg: pip install 'the-lab[video]' "
+                             "(or record a .gif, which needs nothing more)") from None
+    if path.parent and not path.parent.exists():
+        raise UsageError(f"--record {record}: the folder {path.parent} does not exist")
+    return path
+
+
+def load_run(run):
+    """(scenario config, agent) of a finished or interrupted maze-dqn run."""
+    from agents.dqn.agent import DQNAgent
+    from agents.dqn.train import AGENT_DIR, FINAL_DIR
+    from envs.maze.env import observation_space
+    from lab import scenario
+
+    run.require_task(TASK, command="lab watch")
+    cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
+    space = observation_space(cfg.env)
+    for folder in (run.path / FINAL_DIR, run.checkpoints / AGENT_DIR):
+        if folder.exists():
+            agent = DQNAgent.load(folder, obs_shape=space.shape, obs_dtype=space.dtype, n_actions=4)
+            return cfg, agent
+    raise RunError(f"{run.path}: this run has no saved agent yet (no {FINAL_DIR}/ or checkpoints/{AGENT_DIR}/); "
+                   f"train it with `lab run --resume {run.path}`")
+
+
+def episode_frames(agent, env, options=None, label: str = ""):
+    """Yield the frames of one greedy episode (the last one shows where it ended), then its result."""
+    from agents.dqn.evaluate import policy_overlay
+
+    obs, info = env.reset(options=options)
+    optimal = int(info["optimal_length"])
+    values, actions = policy_overlay(agent, env)
+    steps, terminated, truncated = 0, False, False
+
+    def frame(note=""):
+        caption = f"{label}steps {steps} / optimal {optimal}{note}"
+        env.set_overlay(values=values, actions=actions, trail=True, caption=caption)
+        return env.render()
+
+    yield frame()
+    visited = {tuple(env.unwrapped.agent_pos)}
+    looping = False
+    while not (terminated or truncated or looping):
+        a = int(agent.greedy_actions(obs[None])[0])
+        obs, _, terminated, truncated, info = env.step(a)
+        steps += 1
+        pos = tuple(env.unwrapped.agent_pos)
+        # The greedy policy depends only on the tile, so a tile seen before means an endless loop.
+        looping = pos in visited and not terminated
+        visited.add(pos)
+        note = ""
+        if terminated:
+            note = "  - solved" + (" at the optimal length" if steps == optimal else "")
+        elif looping:
+            note = "  - caught in a loop, not solved"
+        elif truncated:
+            note = "  - time limit, not solved"
+        yield frame(note)
+    return {"steps": steps, "optimal": optimal, "success": bool(terminated)}
+
+
+def watch(run, episodes: int = 3, record: str | Path | None = None, fps: int | None = None, seed: int | None = None,
+          window: bool | None = None, log=print) -> dict:
+    """Play ``episodes`` greedy episodes of a run's agent; show them in a window and/or record them.
+
+    ``window``: None = a window when a display is available. Without a window and without ``record`` the
+    recording goes to ``<run>/artifacts/watch.gif``. ``seed``: for random mazes, episode i plays the maze
+    of seed ``seed + i`` (default: the run's first evaluation mazes, never seen in training); a fixed maze
+    is the same in every episode.
+    """
+    from agents.dqn.evaluate import eval_env_config
+    from envs.maze import render as rnd
+    from envs.maze.env import MazeEnv
+
+    if episodes < 1:
+        raise UsageError(f"--episodes must be at least 1, got {episodes}")
+    if fps is not None and not 1 <= fps <= 240:
+        raise UsageError(f"--fps must be between 1 and 240, got {fps}")
+    record_path = check_record_path(str(record)) if record is not None else None
+    cfg, agent = load_run(run)
+    fps = fps or cfg.env.render_fps
+    if window is None:
+        window = rnd.display_problem() is None
+    if not window and record_path is None:
+        record_path = run.artifact("watch.gif")
+    env = MazeEnv(eval_env_config(cfg.env), render_mode="rgb_array")
+    env.reset(seed=cfg.seed)
+    if cfg.eval_seeds() is None:
+        seeds = [None] * episodes
+    else:
+        first = cfg.eval_seeds()[0] if seed is None else seed
+        seeds = [first + i for i in range(episodes)]
+    win = rnd.Window(f"lab watch: {cfg.name}", fps=fps) if window else None
+    frames: list[np.ndarray] = []
+    results = []
+    quit_early = False
+    try:
+        for i, maze_seed in enumerate(seeds):
+            label = f"episode {i + 1}/{episodes}: " if episodes > 1 else ""
+            gen = episode_frames(agent, env, None if maze_seed is None else {"maze_seed": int(maze_seed)}, label)
+            while True:
+                try:
+                    frame = next(gen)
+                except StopIteration as stop:
+                    results.append(stop.value)
+                    break
+                if record_path is not None:
+                    frames.append(frame)
+                if win is not None and not _show(win, frame):
+                    quit_early = True
+                    break
+            if quit_early:
+                break
+            if record_path is not None:
+                frames.extend([frames[-1]] * HOLD_FRAMES)
+            if win is not None:
+                for _ in range(HOLD_FRAMES):
+                    if not _show(win, frame):
+                        quit_early = True
+                        break
+            if quit_early:
+                break
+    finally:
+        if win is not None:
+            win.close()
+        env.close()
+    written = None
+    if record_path is not None and frames:
+        written = write_recording(frames, record_path, fps)
+        log(f"recording: {written}")
+    solved = sum(r["success"] for r in results)
+    return {"episodes": len(results), "solved": solved, "results": results, "recording": written,
+            "closed_by_user": quit_early}
+
+
+def _show(win, frame) -> bool:
+    """Show a frame; False when the user pressed Esc or closed the window."""
+    win.show(frame, drain_events=False)
+    pg = win._pg
+    if pg is None:
+        return False
+    for event in win.events():
+        if event.type == pg.QUIT or (event.type == pg.KEYDOWN and event.key in (pg.K_ESCAPE, pg.K_q)):
+            return False
+    return True
+
+
+def write_recording(frames, path: Path, fps: int) -> Path:
+    from envs.maze.render import save_gif
+
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return save_gif(frames, path, fps=fps)
+    import imageio.v2 as imageio
+
+    from lab.runs import atomic_path
+
+    h = max(f.shape[0] for f in frames)
+    w = max(f.shape[1] for f in frames)
+    h, w = h + h % 2, w + w % 2  # H.264 wants even sizes
+    padded = []
+    for f in frames:
+        canvas = np.zeros((h, w, 3), dtype=np.uint8)
+        canvas[: f.shape[0], : f.shape[1]] = f
+        padded.append(canvas)
+    with atomic_path(path) as tmp:
+        imageio.mimwrite(tmp, padded, fps=fps, format="FFMPEG")
+    return path

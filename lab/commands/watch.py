@@ -1,0 +1,68 @@
+"""``lab watch SCENARIO_OR_RUN [--episodes N] [--record FILE.gif|.mp4] [--fps F] [--seed S]``."""
+
+USES_TENSORFLOW = True
+HELP = "watch a DQN agent solve mazes (trains first when given a scenario)"
+DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail, the greedy action of every cell
+(arrows) and max-Q (heatmap), with steps taken against the BFS-optimal length.
+
+Given a run folder it loads the agent; given a scenario file it trains first (with a progress bar).
+Where there is a display a pygame window opens (Esc or closing it stops); where there is none the
+episodes are recorded as a GIF in the run folder (artifacts/watch.gif) and its path is printed."""
+
+
+def add_arguments(p):
+    p.add_argument("target", help="a maze-dqn run folder, or a scenario file / shipped scenario name to train first")
+    p.add_argument("--episodes", type=int, default=3, help="episodes to play (default 3)")
+    p.add_argument("--record", metavar="FILE", help="also record to FILE (.gif, or .mp4 with the `video` extra)")
+    p.add_argument("--fps", type=int, help="frames per second (default: the scenario's env.render_fps)")
+    p.add_argument("--seed", type=int, help="random mazes: play the mazes of seeds S, S+1, ... (default: unseen evaluation mazes)")
+    p.add_argument("--no-window", action="store_true", help="never open a window: record only")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a scenario field before training (scenario files only)")
+    p.add_argument("--out", help="folder for the run folder when training (default runs/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    from pathlib import Path
+
+    from lab.errors import UsageError
+
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
+    target = Path(args.target)
+    if target.is_dir():
+        from lab.runs import RunDir
+
+        if args.overrides:
+            raise UsageError("--set applies to scenario files; a run folder keeps its own scenario")
+        run = RunDir.open(target)
+        run.require_task("maze-dqn", command="lab watch")
+        from agents.dqn.watch import check_record_path
+
+        check_record_path(args.record)
+    else:
+        from agents.dqn.watch import check_record_path
+        from lab import scenario
+        from lab.errors import ScenarioError
+        from lab.execute import prepare, run_prepared
+
+        check_record_path(args.record)
+        checked = scenario.load_scenario(scenario.resolve_scenario_path(args.target), args.overrides)
+        if checked.task != "maze-dqn":
+            raise ScenarioError(f"{args.target}: a {checked.task} scenario; lab watch needs a maze-dqn scenario "
+                                "(or a maze-dqn run folder)")
+        cfg, run = prepare(args.target, args.overrides, args.out)
+        run = run_prepared(cfg, run, quiet=args.quiet)
+        summary = run.summary()
+        print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
+              f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
+    from agents.dqn.watch import watch
+
+    result = watch(run, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
+                   window=False if args.no_window else None)
+    for i, r in enumerate(result["results"], 1):
+        state = "solved" if r["success"] else "not solved"
+        print(f"episode {i}: {state} in {r['steps']} steps (optimal {r['optimal']})")
+    print(f"run: {run.path}")
+    return 0

@@ -1,0 +1,154 @@
+"""The maze-dqn task end to end: a tiny maze solved at the optimal length, evaluation, resume,
+`lab watch` headless, and the bad inputs of the issue."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from lab import scenario
+from lab.errors import RunError, ScenarioError, UsageError
+from lab.execute import execute
+
+TINY = {
+    "name": "tiny-maze", "description": "3x3 maze", "task": "maze-dqn", "seed": 0, "strategy": "cpu",
+    "env": {"width": 3, "height": 3, "maze_seed": 2, "observation": "grid", "obs_dtype": "uint8",
+            "exploring_starts": True, "tile_pixels": 8,
+            "rewards": {"shaping": True, "shaping_gamma": 1.0}},
+    "agent": {"network": {"kind": "mlp", "hidden": [32, 32]}, "learning_starts": 200, "train_freq": 4,
+              "target": {"every": 50}, "epsilon": {"decay_steps": 1000}, "replay": {"capacity": 5000}},
+    "training": {"env_steps": 8000, "num_envs": 8, "eval_every": 200, "stop_after_perfect": 2,
+                 "checkpoint_every": 400},
+}
+
+
+def write(tmp_path, data, name="tiny.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    return execute(str(write(tmp, TINY)), out=str(tmp / "runs"), quiet=True)
+
+
+def test_tiny_maze_solved_at_optimal_length(tiny_run):
+    s = tiny_run.summary()
+    assert s["eval_success_rate"] == 1.0 and s["eval_path_ratio"] == 1.0, s
+    assert s["stop_reason"].startswith("perfect") and s["env_steps"] < TINY["training"]["env_steps"]
+    for key in ("eval_success_rate", "eval_path_ratio", "env_steps", "train_seconds", "env_steps_per_second"):
+        assert key in s
+    assert (tiny_run.artifacts / "learning_curves.png").exists() and (tiny_run.artifacts / "policy.png").exists()
+    report = tiny_run.report_path.read_text()
+    assert "learning_curves.png" in report and "policy.png" in report
+    assert "eval_success_rate" in tiny_run.metrics_path.read_text()
+
+
+def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
+    from PIL import Image
+
+    from envs.maze.render import AGENT
+
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(tiny_run.path), "--episodes", "1"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    gif = tiny_run.artifacts / "watch.gif"
+    assert str(gif) in proc.stdout + proc.stderr and "solved" in proc.stdout
+    im = Image.open(gif)
+    assert im.n_frames >= 3
+    im.seek(im.n_frames - 1)
+    last = np.asarray(im.convert("RGB"))
+    cfg = scenario.validate(tiny_run.read_scenario())
+    goal = cfg.env.build_maze().goal
+    t = cfg.env.tile_pixels
+    centre = last[goal[0] * t + t // 2, goal[1] * t + t // 2]
+    assert np.abs(centre.astype(int) - np.array(AGENT)).max() <= 8, f"goal tile centre is {centre}, not the agent"
+
+
+def test_watch_rejects_bad_input(tiny_run, tmp_path):
+    from agents.dqn.watch import check_record_path, watch
+
+    with pytest.raises(UsageError, match="unsupported format"):
+        check_record_path(str(tmp_path / "movie.avi"))
+    other = execute(str(write(tmp_path, {"name": "g", "task": "graph-basics", "strategy": "cpu"}, "g.yaml")),
+                    out=str(tmp_path / "runs"), quiet=True)
+    with pytest.raises(RunError, match="needs a run of maze-dqn"):
+        watch(other, episodes=1, window=False)
+    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "maze-dqn" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_checkpoint_from_another_observation_mode_is_refused(tiny_run):
+    from agents.dqn.agent import DQNAgent
+
+    with pytest.raises(RunError, match=r"grid observations of shape \(7, 7, 3\).*\(9, 9, 3\)"):
+        DQNAgent.load(tiny_run.path / "final_agent", obs_shape=(9, 9, 3), obs_dtype="uint8", n_actions=4)
+
+
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+    from agents.dqn import train
+
+    data = {**TINY, "training": {**TINY["training"], "stop_after_perfect": 0, "env_steps": 1600,
+                                 "checkpoint_every": 400, "eval_every": 400}}
+    calls = {"n": 0}
+    original = train.Trainer.evaluate
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(train.Trainer, "evaluate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        execute(str(write(tmp_path, data)), out=str(tmp_path / "runs"), quiet=True)
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    monkeypatch.setattr(train.Trainer, "evaluate", original)
+    run = execute(None, resume=str(run_dir), quiet=True)
+    s = run.summary()
+    assert s["env_steps"] == 1600 and run.status == "complete"
+    from lab.runs import MetricsCSV
+
+    steps = [int(float(r["step"])) for r in MetricsCSV(run.metrics_path).rows()]
+    assert steps == sorted(set(steps)), "metrics.csv has repeated or unordered steps after resume"
+    assert steps[-1] == 1600
+
+
+def test_evaluator_fails_looping_policies_quickly():
+    from agents.dqn.evaluate import Evaluator
+    from envs.maze.config import MazeEnvConfig
+
+    cfg = MazeEnvConfig(width=4, height=4, maze_seed=1)
+    ev = Evaluator(cfg, None)
+    calls = {"n": 0}
+
+    def into_the_wall(obs):
+        calls["n"] += 1
+        return np.zeros(len(obs), dtype=np.int64)  # north from the top-left corner: a wall, for ever
+
+    res = ev.run(into_the_wall)
+    assert res.success_rate == 0.0 and np.isnan(res.path_ratio) and calls["n"] <= 2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"training": {"eval_mazes": 5}}, "only one maze to evaluate"),
+    ({"env": {"mazes": "random", "train_maze_seeds": [0, 100]}, "training": {"eval_mazes": 10, "eval_seed_start": 95}},
+     "overlap env.train_maze_seeds"),
+    ({"agent": {"gamma": 1.0}}, "agent.gamma"),
+    ({"agent": {"batch_size": 128, "replay": {"capacity": 100}}}, "larger than replay.capacity"),
+    ({"training": {"env_steps": 500, "eval_every": 100}, "agent": {"learning_starts": 1000}}, "never learn"),
+    ({"training": {"env_steps": 50, "eval_every": 100}}, "never be evaluated"),
+])
+def test_bad_hyperparameters(tmp_path, change, message):
+    data = {"name": "bad", "task": "maze-dqn"}
+    data.update(change)
+    with pytest.raises(ScenarioError, match=message):
+        scenario.load_scenario(write(tmp_path, data))
