@@ -257,6 +257,15 @@ class RBM(keras.Model):
         seen = self.seen_probs(ph, cols) if self.rated_vector == "joint" else ops.ones_like(expected)
         return expected, probs, seen
 
+    def predict_pairs(self, batch, rows, cols):
+        """Expected ratings of single cells (case ``rows[p]`` of the batch, visible unit ``cols[p]``): only the
+        needed softmaxes are computed, so scoring held-out pairs costs pairs x K x F, not batch x items x K."""
+        v, _, r = self.dense_batch(batch)
+        ph = ops.take(self.hidden_probs(v, r), rows, axis=0)
+        w = ops.take(ops.reshape(self.W, (self.n_visible, self.n_values, self.n_hidden)), cols, axis=0)
+        logits = ops.einsum("pkf,pf->pk", w, ph) + ops.take(self.vbias, cols, axis=0)
+        return ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
+
     def call(self, batch):
         expected, _, _ = self.predict_batch(batch)
         return expected

@@ -242,8 +242,13 @@ class Machine:
             return expected, score
 
         self._predict_all = tf.function(lambda b: predict(b, None), input_signature=[spec], autograph=False)
+        pair = tf.TensorSpec([None], tf.int32)
+        self._predict_pairs = tf.function(model.predict_pairs, input_signature=[spec, pair, pair], autograph=False)
         self._predict_cols = tf.function(predict, input_signature=[spec, tf.TensorSpec([None], tf.int32)],
                                          autograph=False)
+
+    def predict_pairs(self, batch, rows, cols) -> np.ndarray:
+        return self._predict_pairs(batch, np.asarray(rows, np.int32), np.asarray(cols, np.int32)).numpy()
 
     def predict(self, batch, cols=None):
         out = self._predict_all(batch) if cols is None else self._predict_cols(batch, np.asarray(cols, np.int32))
@@ -261,10 +266,9 @@ def predict_pairs(machine: Machine, cases: Cases, case: np.ndarray, col: np.ndar
     bounds = np.append(first, len(sc))
     for lo in range(0, len(uniq), batch_size):
         chunk = uniq[lo:lo + batch_size]
-        expected, _ = machine.predict(cases.batch(chunk))
         a, b = bounds[lo], bounds[min(lo + batch_size, len(uniq))]
         local = np.searchsorted(chunk, sc[a:b])
-        out[order[a:b]] = expected[local, scol[a:b]]
+        out[order[a:b]] = machine.predict_pairs(cases.batch(chunk), local, scol[a:b])
     return out
 
 

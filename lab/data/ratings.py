@@ -927,7 +927,7 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
     n_each = np.minimum(n_each, n_items)
     genre_norm = genres / np.sqrt(genres.sum(1, keepdims=True))
     # which movies each user rates: Gumbel top-k of popularity + taste, in batches of users
-    batch_users = max(1, min(batch_users, 20_000_000 // n_items))  # at most ~160 MB of scores at a time
+    batch_users = max(1, min(batch_users, 10_000_000 // n_items))  # at most ~80 MB of scores at a time
     users_out, items_out = [], []
     for lo in range(0, n_users, batch_users):
         hi = min(n_users, lo + batch_users)
@@ -942,7 +942,8 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
         items_out.append(top[take])
     user = np.concatenate(users_out).astype(np.int32)
     item = np.concatenate(items_out).astype(np.int32)
-    affinity = np.einsum("ng,ng->n", taste[user], genre_norm[item])
+    affinity = np.concatenate([np.einsum("ng,ng->n", taste[user[lo:lo + 1_000_000]], genre_norm[item[lo:lo + 1_000_000]])
+                               for lo in range(0, len(user), 1_000_000)])
     latent = user_bias[user] + quality[item] + affinity + rng.normal(0.0, noise, len(user))
     cuts = np.quantile(latent, np.cumsum(distribution)[:-1])
     stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)

@@ -159,6 +159,8 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
     assert loaded.rated_vector == "joint" and loaded.values == [1.0, 2.0, 3.0] and int(loaded.cd_steps) == 3
     e2, p2, s2 = loaded.predict_batch(batch)
     assert np.allclose(expected, e2) and np.allclose(probs, p2) and np.allclose(seen, s2)
+    rows, cols = np.array([0, 0, 1, 3], np.int32), np.array([3, 0, 2, 1], np.int32)
+    assert np.allclose(loaded.predict_pairs(batch, rows, cols), np.asarray(expected)[rows, cols], atol=1e-6)
     # the training state travels too: the next update is the same
     model.train_step(batch)
     loaded.train_step(batch)
