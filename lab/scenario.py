@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lab.errors import ScenarioError
+from lab.paths import scenarios_dir
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -66,13 +67,13 @@ class Scenario(Section):
 # Reading YAML with line numbers
 
 
-def _line_map(text: str) -> dict[tuple, int]:
-    """Map each key path of a YAML document to its 1-based line number."""
+# libyaml's loader when PyYAML was built with it (10x faster), else the pure-Python one.
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _line_map(root) -> dict[tuple, int]:
+    """Map each key path of a composed YAML document to its 1-based line number."""
     lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
 
     def walk(node, path):
         if isinstance(node, yaml.MappingNode):
@@ -109,7 +110,12 @@ def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
     if not text.strip():
         raise ScenarioError(f"{path}: the file is empty; a scenario needs at least `name` and `task`")
     try:
-        data = yaml.safe_load(text)
+        loader = Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -121,12 +127,7 @@ def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
         raise ScenarioError(
             f"{path}: the top level must be a mapping of keys (name: ..., task: ...), not a {type(data).__name__}"
         )
-    return data, _line_map(text)
-
-
-def scenarios_dir() -> Path:
-    """The folder of scenarios shipped with the lab (``scenarios/`` beside the packages)."""
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return data, _line_map(root)
 
 
 def resolve_scenario_path(arg: str) -> Path:

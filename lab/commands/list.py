@@ -11,7 +11,8 @@ def add_arguments(p):
 def main(args) -> int:
     import yaml
 
-    from lab import registry, scenario
+    from lab import registry
+    from lab.paths import scenarios_dir
 
     if args.tasks:
         width = max(len(n) for n in registry.task_names())
@@ -28,11 +29,11 @@ def main(args) -> int:
             m = run.marker()
             print(f"{run.path}  {m.get('task', '?'):<14} {m.get('status', '?')}")
         return 0
-    folder = scenario.scenarios_dir()
+    folder = scenarios_dir()
     rows = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError:
             data = {"description": "(not valid YAML: run `lab validate` on it)"}
         if not isinstance(data, dict):

@@ -1,0 +1,12 @@
+"""Where things are (no heavy imports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scenarios_dir() -> Path:
+    """The folder of scenarios shipped with the lab (``scenarios/`` beside the packages)."""
+    return ROOT / "scenarios"
