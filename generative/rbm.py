@@ -2,9 +2,12 @@
 
 One RBM per user ("case"), all sharing weights: the visible units are the movies the user rated, each a
 softmax over the K rating values; the hidden units are binary. Missing ratings are simply absent: a
-mini-batch of cases is made dense as a (batch, items, K) one-hot tensor and a (batch, items) mask, so
-memory grows with batch size x items, never with users x items, and unrated items get no visible unit
-(they neither drive the hidden units nor receive a gradient).
+mini-batch of cases arrives as its (case, item, rating) triples, a case's hidden input sums the weight
+rows of its own ratings, and the visible softmaxes are computed (and sampled) at its rated cells only,
+so an unrated item neither drives the hidden units nor receives a gradient, and the work of a CD step
+grows with the ratings in the batch, not with batch x items. Only the joint model's which-rated units
+are dense (batch x items), and full predictions (every item of a case, for ranking) are batch x items
+x K; memory never grows with users x items.
 
 Energy (rated items ``i`` with rating ``k``, hidden ``j``, optional "rated" vector ``r``)::
 
@@ -25,7 +28,10 @@ expected rating under the visible softmax given the hidden probabilities (the pa
   shifts the hidden units through ``D``; ``r`` is given, not modelled;
 - ``joint``: ``r`` is also modelled, as binary visible units over *all* items with biases ``e``:
   ``p(r_i = 1 | h) = sigmoid(e_i + sum_j D_ij h_j)``. The model then predicts which movies a person
-  will watch as well as how they will rate them, which is what top-N ranking needs.
+  will watch as well as how they will rate them, which is what top-N ranking needs. Every item's
+  r unit is present in every case, so ``D`` and ``e`` get dense gradients; they learn at
+  ``seen_lr_scale`` times the learning rate (0.02 by default: at the full rate they swamp the hidden
+  units and the model ranks worse than popularity).
 
 The class is a :class:`keras.Model` whose ``train_step`` computes the CD statistics and applies the
 momentum update itself (CD is not the gradient of a loss, so there is no ``compute_loss``). All training
@@ -111,41 +117,69 @@ class RBM(keras.Model):
         return [self.recon_tracker, self.hidden_tracker]
 
     # ----------------------------------------------------------------------------------------------
-    # Batches: sparse (case row, visible column, rating index) triples -> dense one-hot with a mask
+    # Batches: a batch is sparse — int32 tensors ``n`` (cases), ``rows`` (case of each rating, 0..n-1),
+    # ``cols`` (its visible unit), ``values`` (its rating index 0..K-1), and ``seen_rows``/``seen_cols``:
+    # extra (case, item) pairs of the which-rated vector that are not among the ratings.
+
+    def _rated_pairs(self, batch):
+        """(rows, cols) of the which-rated vector: the rated items plus the extra seen ones."""
+        return (ops.concatenate([batch["rows"], batch["seen_rows"]], 0),
+                ops.concatenate([batch["cols"], batch["seen_cols"]], 0))
+
+    def dense_rated(self, batch):
+        """The which-rated vector r as a dense (n, M) 0/1 matrix (the joint model needs all its units)."""
+        n, m = batch["n"], self.n_visible
+        rows, cols = self._rated_pairs(batch)
+        flat = ops.expand_dims(rows * m + cols, 1)
+        r = ops.scatter(flat, ops.ones_like(rows, dtype="float32"), ops.stack([n * m]))
+        return ops.minimum(ops.reshape(r, (n, m)), 1.0)
 
     def dense_batch(self, batch):
-        """``batch``: dict of int32 tensors ``n`` (cases), ``rows``, ``cols``, ``values`` (rating indices 0..K-1)
-        and, with a rated vector, ``seen_rows``/``seen_cols``. Returns (v (n, M, K), mask (n, M), r (n, M) or None).
-        """
-        n = batch["n"]
-        m = self.n_visible
-        flat = batch["rows"] * m + batch["cols"]
-        dense = ops.scatter(ops.expand_dims(flat, 1), batch["values"] + 1, ops.stack([n * m]))
-        dense = ops.reshape(dense, (n, m))
-        v = ops.one_hot(dense - 1, self.n_values, dtype="float32")
-        mask = ops.cast(dense > 0, "float32")
-        r = None
-        if self.rated_vector != "none":
-            sflat = batch["seen_rows"] * m + batch["seen_cols"]
-            seen = ops.scatter(ops.expand_dims(sflat, 1), ops.ones_like(sflat, dtype="float32"), ops.stack([n * m]))
-            r = ops.minimum(ops.reshape(seen, (n, m)) + mask, 1.0)
-        return v, mask, r
+        """(one-hot ratings (n, M, K), mask (n, M)): the dense view, for inspection and tests."""
+        n, m = batch["n"], self.n_visible
+        flat = ops.expand_dims(batch["rows"] * m + batch["cols"], 1)
+        dense = ops.reshape(ops.scatter(flat, batch["values"] + 1, ops.stack([n * m])), (n, m))
+        return ops.one_hot(dense - 1, self.n_values, dtype="float32"), ops.cast(dense > 0, "float32")
 
     # ----------------------------------------------------------------------------------------------
-    # Conditionals
+    # Conditionals. Only rated cells are touched on the visible side: a case's hidden input sums the
+    # weight rows of its ratings, and the visible softmaxes are computed at its rated cells only.
 
-    def hidden_input(self, v, r):
-        n = ops.shape(v)[0]
-        x = ops.matmul(ops.reshape(v, (n, -1)), self.W) + self.hbias
-        if r is not None:
-            x = x + ops.matmul(r, self.D)
-        return x
+    def _segment_sum(self, data, rows, n):
+        return tf.math.unsorted_segment_sum(data, rows, n)
 
-    def hidden_probs(self, v, r):
-        return ops.sigmoid(self.hidden_input(v, r))
+    def rating_input(self, n, rows, cols, values):
+        """sum over a case's ratings of W[item, rating] (n, F); ``values`` int (nnz,) or soft (nnz, K)."""
+        if len(values.shape) == 1:
+            return self._segment_sum(ops.take(self.W, cols * self.n_values + values, axis=0), rows, n)
+        w3 = ops.take(ops.reshape(self.W, (self.n_visible, self.n_values, self.n_hidden)), cols, axis=0)
+        return self._segment_sum(ops.einsum("pk,pkf->pf", values, w3), rows, n)
+
+    def rated_input(self, batch):
+        """sum over the which-rated vector of D[item] (n, F) (zeros without a rated vector)."""
+        if self.rated_vector == "none":
+            return ops.zeros((batch["n"], self.n_hidden))
+        rows, cols = self._rated_pairs(batch)
+        return self._segment_sum(ops.take(self.D, cols, axis=0), rows, batch["n"])
+
+    def hidden_probs(self, batch):
+        """p(h = 1 | the batch's ratings and which-rated vector), (n, F)."""
+        n = batch["n"]
+        x = self.hbias + self.rating_input(n, batch["rows"], batch["cols"], batch["values"]) + self.rated_input(batch)
+        return ops.sigmoid(x)
+
+    def pair_weights(self, cols):
+        """The weights (p, K, F) and visible biases (p, K) of the units ``cols``."""
+        w3 = ops.take(ops.reshape(self.W, (self.n_visible, self.n_values, self.n_hidden)), cols, axis=0)
+        return w3, ops.take(self.vbias, cols, axis=0)
+
+    def pair_logits(self, h, rows, cols, weights=None):
+        """Visible logits (p, K) at single cells: case ``rows[p]`` (hidden state ``h[rows[p]]``), unit ``cols[p]``."""
+        w3, b = weights if weights is not None else self.pair_weights(cols)
+        return ops.einsum("pkf,pf->pk", w3, ops.take(h, rows, axis=0)) + b
 
     def visible_logits(self, h, cols=None):
-        """Logits (n, M, K) of the visible softmaxes given hidden states (or of the columns ``cols`` only)."""
+        """Logits (n, M, K) of every visible softmax (or of the columns ``cols``) given hidden states."""
         n = ops.shape(h)[0]
         if cols is None:
             w, b, m = self.W, self.vbias, self.n_visible
@@ -162,72 +196,79 @@ class RBM(keras.Model):
     def _bernoulli(self, p):
         return ops.cast(keras.random.uniform(ops.shape(p), seed=self.seed_generator) < p, "float32")
 
-    def _sample_visible(self, logits, mask, rated):
-        """One-hot samples of the rated items' softmaxes (zeros elsewhere); ``rated``: (nnz, 2) indices.
-
-        Only the rated cells are sampled (a few percent of batch x items), by the Gumbel-max trick.
-        """
+    def _sample_values(self, logits):
+        """Rating indices sampled from softmax rows (Gumbel-max), or the softmax itself in mean-field mode."""
         if self.reconstruction == "mean":
-            return ops.softmax(logits, axis=-1) * mask[..., None]
-        sel = tf.gather_nd(logits, rated)
-        u = keras.random.uniform(ops.shape(sel), minval=1e-7, maxval=1.0 - 1e-7, seed=self.seed_generator)
-        pick = ops.one_hot(ops.argmax(sel - ops.log(-ops.log(u)), axis=-1), self.n_values, dtype="float32")
-        return tf.scatter_nd(rated, pick, tf.shape(logits, out_type=tf.int64))
+            return ops.softmax(logits, axis=-1)
+        u = keras.random.uniform(ops.shape(logits), minval=1e-7, maxval=1.0 - 1e-7, seed=self.seed_generator)
+        return ops.cast(ops.argmax(logits - ops.log(-ops.log(u)), axis=-1), "int32")
 
     # ----------------------------------------------------------------------------------------------
     # Contrastive divergence
 
-    def cd_statistics(self, v, mask, r, k):
+    def cd_statistics(self, batch, k):
         """CD-k estimates of the log-likelihood gradient (data term minus model term), averaged over cases.
 
         Returns (list of gradients matching ``self.params``, RMSE of the first reconstruction's expected
         rating on the rated items, mean hidden probability).
         """
-        n = ops.shape(v)[0]
+        n, rows, cols, values = batch["n"], batch["rows"], batch["cols"], batch["values"]
         nf = ops.cast(n, "float32")
-        ph0 = self.hidden_probs(v, r)
-        h = self._bernoulli(ph0)
         joint = self.rated_vector == "joint"
-        logits = self.visible_logits(h)
-        rated = tf.where(mask > 0)
-        expected = ops.sum(ops.softmax(tf.gather_nd(logits, rated), axis=-1) * self.value_vector, axis=-1)
-        truth = ops.sum(tf.gather_nd(v, rated) * self.value_vector, axis=-1)
-        recon = ops.sqrt(ops.mean((expected - truth) ** 2))
-        state = self._negative(h, logits, mask, r, rated)
-        vs, rs, ph = ops.fori_loop(1, k, lambda _, s: self._step(s, mask, r, rated), state)
-        v2, vs2 = ops.reshape(v, (n, -1)), ops.reshape(vs, (n, -1))
-        grads = [  # data minus model statistics of W in one matmul: [v; vs]^T [ph0; -ph]
-            ops.matmul(ops.transpose(ops.concatenate([v2, vs2], 0)), ops.concatenate([ph0, -ph], 0)) / nf,
-            ops.sum(v - vs, axis=0) / nf,
-            ops.mean(ph0 - ph, axis=0),
-        ]
-        if self.rated_vector != "none":
-            if joint:
-                grads.append((ops.matmul(ops.transpose(r), ph0) - ops.matmul(ops.transpose(rs), ph)) / nf)
-                grads.append(ops.mean(r - rs, axis=0))
+        r_dense = self.dense_rated(batch) if joint else None
+        fixed = self.hbias + (0.0 if joint else self.rated_input(batch))  # the given part of the hidden input
+        x0 = self.rating_input(n, rows, cols, values) + (self.hbias + self.rated_input(batch) if joint else fixed)
+        ph0 = ops.sigmoid(x0)
+        h = self._bernoulli(ph0)
+        weights = self.pair_weights(cols)  # gathered once, used by every Gibbs step
+        logits = self.pair_logits(h, rows, cols, weights)
+        expected = ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
+        recon = ops.sqrt(ops.mean((expected - ops.take(self.value_vector, values)) ** 2))
+
+        def negative(h, logits):
+            vs = self._sample_values(logits)
+            if self.reconstruction == "mean":
+                x = fixed + self._segment_sum(ops.einsum("pk,pkf->pf", vs, weights[0]), rows, n)
             else:
-                grads.append(ops.matmul(ops.transpose(r), ph0 - ph) / nf)
-        return grads, recon, ops.mean(ph0)
+                x = fixed + self.rating_input(n, rows, cols, vs)
+            rs = ops.zeros((0, self.n_visible))
+            if joint:
+                ps = ops.sigmoid(ops.matmul(h, ops.transpose(self.D)) + self.rbias)
+                rs = ps if self.reconstruction == "mean" else self._bernoulli(ps)
+                x = x + ops.matmul(rs, self.D)
+            return vs, rs, ops.sigmoid(x)
 
-    def _negative(self, h, logits, mask, r, rated):
-        """From hidden states and their visible logits: sampled V (and r), then p(h | V, r)."""
-        vs = self._sample_visible(logits, mask, rated)
-        if self.rated_vector == "joint":
-            ps = ops.sigmoid(ops.matmul(h, ops.transpose(self.D)) + self.rbias)
-            rs = ps if self.reconstruction == "mean" else self._bernoulli(ps)
+        def step(_, state):
+            h = self._bernoulli(state[2])
+            return negative(h, self.pair_logits(h, rows, cols, weights))
+
+        vs, rs, ph = ops.fori_loop(1, k, step, negative(h, logits))
+        mk = self.n_visible * self.n_values
+        data_idx = cols * self.n_values + values
+        ph0_p, ph_p = ops.take(ph0, rows, axis=0), ops.take(ph, rows, axis=0)
+        if self.reconstruction == "mean":
+            grad_w = (self._segment_sum(ph0_p, data_idx, mk) - ops.reshape(
+                self._segment_sum(ops.einsum("pk,pf->pkf", vs, ph_p), cols, self.n_visible), (mk, self.n_hidden))) / nf
+            grad_b = (ops.reshape(self._segment_sum(ops.ones_like(ph0_p[:, 0]), data_idx, mk), (self.n_visible, self.n_values))
+                      - self._segment_sum(vs, cols, self.n_visible)) / nf
         else:
-            rs = r if r is not None else ops.zeros_like(mask)
-        return vs, rs, self.hidden_probs(vs, rs if self.rated_vector != "none" else None)
-
-    def _step(self, state, mask, r, rated):
-        """One more Gibbs step h -> V (-> r) -> h of the negative chain."""
-        h = self._bernoulli(state[2])
-        return self._negative(h, self.visible_logits(h), mask, r, rated)
+            model_idx = cols * self.n_values + vs
+            both = ops.concatenate([data_idx, model_idx], 0)
+            grad_w = self._segment_sum(ops.concatenate([ph0_p, -ph_p], 0), both, mk) / nf
+            signs = ops.concatenate([ops.ones_like(data_idx, dtype="float32"), -ops.ones_like(model_idx, dtype="float32")], 0)
+            grad_b = ops.reshape(self._segment_sum(signs, both, mk), (self.n_visible, self.n_values)) / nf
+        grads = [grad_w, grad_b, ops.mean(ph0 - ph, axis=0)]
+        if joint:
+            grads.append((ops.matmul(ops.transpose(r_dense), ph0) - ops.matmul(ops.transpose(rs), ph)) / nf)
+            grads.append(ops.mean(r_dense - rs, axis=0))
+        elif self.rated_vector == "conditional":
+            r_rows, r_cols = self._rated_pairs(batch)
+            grads.append(self._segment_sum(ops.take(ph0 - ph, r_rows, axis=0), r_cols, self.n_visible) / nf)
+        return grads, recon, ops.mean(ph0)
 
     def train_step(self, batch):
         """One CD-k update with momentum and weight decay; returns the tracked figures."""
-        v, mask, r = self.dense_batch(batch)
-        grads, recon, hmean = self.cd_statistics(v, mask, r, self.cd_steps)
+        grads, recon, hmean = self.cd_statistics(batch, self.cd_steps)
         decayed = {id(self.W)}
         if self.rated_vector != "none":
             decayed.add(id(self.D))
@@ -250,8 +291,7 @@ class RBM(keras.Model):
 
     def predict_batch(self, batch, cols=None):
         """Expected ratings (n, M) — or (n, len(cols)) — and, for the joint model, p(rated) of the same cells."""
-        v, mask, r = self.dense_batch(batch)
-        ph = self.hidden_probs(v, r)
+        ph = self.hidden_probs(batch)
         probs = ops.softmax(self.visible_logits(ph, cols), axis=-1)
         expected = ops.sum(probs * self.value_vector, axis=-1)
         seen = self.seen_probs(ph, cols) if self.rated_vector == "joint" else ops.ones_like(expected)
@@ -260,10 +300,7 @@ class RBM(keras.Model):
     def predict_pairs(self, batch, rows, cols):
         """Expected ratings of single cells (case ``rows[p]`` of the batch, visible unit ``cols[p]``): only the
         needed softmaxes are computed, so scoring held-out pairs costs pairs x K x F, not batch x items x K."""
-        v, _, r = self.dense_batch(batch)
-        ph = ops.take(self.hidden_probs(v, r), rows, axis=0)
-        w = ops.take(ops.reshape(self.W, (self.n_visible, self.n_values, self.n_hidden)), cols, axis=0)
-        logits = ops.einsum("pkf,pf->pk", w, ph) + ops.take(self.vbias, cols, axis=0)
+        logits = self.pair_logits(self.hidden_probs(batch), rows, cols)
         return ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
 
     def call(self, batch):

@@ -78,6 +78,10 @@ class Cases:
         if seen_case is None:
             seen_case = np.zeros(0, np.int32)
             seen_col = np.zeros(0, np.int32)
+        else:  # the which-rated vector counts each (case, item) once: drop seen pairs that are ratings
+            keep = ~np.isin(seen_case.astype(np.int64) * n_visible + seen_col,
+                            case.astype(np.int64) * n_visible + col)
+            seen_case, seen_col = seen_case[keep], seen_col[keep]
         sorder = np.argsort(seen_case, kind="stable")
         sindptr = np.concatenate(([0], np.cumsum(np.bincount(seen_case, minlength=n_cases)))).astype(np.int64)
         return cls(n_cases, n_visible, indptr, col[order].astype(np.int32), vals[order].astype(np.int32),

@@ -110,8 +110,7 @@ def batch_of(cases, copies):
 def test_long_cd_chains_match_the_exact_gradient(rated_vector):
     model = random_model(rated_vector)
     exact = exact_gradient(model, CASES)
-    v, mask, r = model.dense_batch(batch_of(CASES, 2000))
-    grads, _, _ = model.cd_statistics(v, mask, r, 20)
+    grads, _, _ = model.cd_statistics(batch_of(CASES, 2000), 20)
     got = [np.asarray(g) for g in grads]
     names = ["W", "b", "c"] + (["D"] if rated_vector != "none" else []) + (["e"] if rated_vector == "joint" else [])
     for name, g in zip(names, got, strict=True):
@@ -125,8 +124,8 @@ def test_cd1_is_biased_where_long_chains_are_not():
     model = random_model("none", seed=1)
     model.W.assign(np.random.default_rng(5).normal(0, 1.0, (M * K, F)).astype(np.float32))  # slower mixing
     exact = exact_gradient(model, CASES)["W"].reshape(-1, F)
-    v, mask, r = model.dense_batch(batch_of(CASES, 2000))
-    err = [np.abs(np.asarray(model.cd_statistics(v, mask, r, k)[0][0]) - exact).max() for k in (1, 20)]
+    batch = batch_of(CASES, 2000)
+    err = [np.abs(np.asarray(model.cd_statistics(batch, k)[0][0]) - exact).max() for k in (1, 20)]
     assert err[1] < 0.03 and err[0] > 0.06
 
 
@@ -134,17 +133,34 @@ def test_unrated_items_are_absent():
     """An unrated item changes nothing: not the hidden units, not its own gradient."""
     model = random_model("none", seed=2)
     b1 = batch_of([(np.array([0, 1]), np.array([2, 1]), np.zeros(M))], 1)
-    v, mask, _ = model.dense_batch(b1)
+    v, mask = model.dense_batch(b1)
     assert np.array_equal(np.asarray(mask)[0], [1, 1, 0, 0]) and np.asarray(v)[0, 2:].sum() == 0
-    grads, _, _ = model.cd_statistics(v, mask, None, 3)
+    grads, _, _ = model.cd_statistics(b1, 3)
     gW = np.asarray(grads[0]).reshape(M, K, F)
     assert np.all(gW[2:] == 0) and np.all(np.asarray(grads[1])[2:] == 0)
-    # changing the weights of unrated items does not move the hidden probabilities
-    before = np.asarray(model.hidden_probs(v, None))
+    # the hidden probabilities are those of the dense one-hot ratings...
     W = model.W.numpy().reshape(M, K, F)
+    dense = sigmoid(model.hbias.numpy() + np.einsum("mk,mkf->f", np.asarray(v)[0], W))
+    before = np.asarray(model.hidden_probs(b1))
+    assert np.allclose(before[0], dense, atol=1e-6)
+    # ...and changing the weights of unrated items does not move them
     W[2:] += 5.0
     model.W.assign(W.reshape(M * K, F))
-    assert np.allclose(np.asarray(model.hidden_probs(v, None)), before)
+    assert np.allclose(np.asarray(model.hidden_probs(b1)), before)
+
+
+def test_mean_field_reconstruction_runs_and_differs_from_sampling():
+    sampled = random_model("conditional", seed=4)
+    mean = RBM(M, [1, 2, 3], n_hidden=F, rated_vector="conditional", reconstruction="mean", seed=4)
+    mean.set_weights(sampled.get_weights())
+    batch = batch_of(CASES, 50)
+    g_s = [np.asarray(g) for g in sampled.cd_statistics(batch, 1)[0]]
+    g_m = [np.asarray(g) for g in mean.cd_statistics(batch, 1)[0]]
+    assert all(a.shape == b.shape for a, b in zip(g_s, g_m, strict=True))
+    assert all(np.isfinite(g).all() for g in g_m) and not np.allclose(g_s[0], g_m[0])
+    # the data term is the same: the visible-bias gradients differ only by the model term, which sums
+    # to the number of rated cells either way
+    assert np.isclose(g_s[1].sum(), g_m[1].sum(), atol=1e-4)
 
 
 def test_save_and_load_give_the_same_predictions(tmp_path):
