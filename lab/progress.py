@@ -22,6 +22,7 @@ class Progress:
         self._last_line = 0.0
         self._last_frac = -1.0
         self._t0 = time.time()
+        self._closed = False
         if not quiet and self.stream.isatty():
             from tqdm.auto import tqdm
 
@@ -56,6 +57,9 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif not self.quiet and not self._closed and self.n and self._last_frac < (self.n / self.total if self.total else 1):
+            self._line()  # where the loop ended (it may stop early, before the next 10% line)
+        self._closed = True
 
     def __enter__(self):
         return self
