@@ -90,6 +90,13 @@ class VaeModel(Section):
     filters: list[int] = Field([16, 32], description="conv: filters of the two stride-2 convolutions of the "
                                "encoder; the decoder mirrors them.")
     activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
+    prior: Literal["standard", "mog", "vamp"] = Field(
+        "standard", description="p(z): standard (N(0, I), closed-form KL), mog (a mixture of prior_components "
+        "diagonal Gaussians with trainable means, variances and weights) or vamp (the VampPrior: the mixture of the "
+        "encoder's posteriors at prior_components trainable pseudo-inputs). Learned priors are trained with the "
+        "model (KL by Monte Carlo); the ELBO, log p(x) and the samples all use the same prior.")
+    prior_components: int = Field(10, ge=1, le=1000, description="Components of a mog prior, or pseudo-inputs of "
+                                  "a vamp prior (ignored by standard).")
 
     @model_validator(mode="after")
     def _shapes(self):
@@ -118,8 +125,8 @@ class VaeEvaluation(Section):
 
 class Sampling(Section):
     grid: int = Field(64, ge=1, le=1024, description="Samples from the prior drawn in samples.png.")
-    temperature: float = Field(1.0, gt=0, le=10, description="Scale of the prior's standard deviation for sampling: "
-                               "z ~ N(0, temperature^2 I).")
+    temperature: float = Field(1.0, gt=0, le=10, description="Scale of the prior's standard deviations for sampling: "
+                               "z ~ N(0, temperature^2 I) for the standard prior; for a mixture, each component's.")
 
 
 class Quality(Section):

@@ -55,6 +55,12 @@ def log_normal(z, mean, log_var):
     return -0.5 * ops.sum(LOG_2PI + log_var + ops.square(z - mean) / ops.exp(log_var), axis=-1)
 
 
+def log_mixture(z, means, log_vars, log_weights):
+    """log sum_k w_k N(z; mean_k, exp(log_var_k)) per row of z (B, L); components (K, L), log weights (K,)."""
+    per = log_normal(z[:, None, :], means[None], log_vars[None]) + log_weights[None]  # (B, K)
+    return ops.logsumexp(per, axis=-1)
+
+
 def kl_weight(epoch: int, beta: float, warmup_epochs: int) -> float:
     """The KL weight during ``epoch`` (0-based): rises linearly to ``beta`` over ``warmup_epochs`` epochs."""
     if warmup_epochs <= 0:
@@ -82,6 +88,37 @@ class Sampling(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+
+PRIORS = ("standard", "mog", "vamp")
+
+
+@keras.saving.register_keras_serializable(package="lab")
+class Prior(layers.Layer):
+    """The weights of p(z). ``standard``: N(0, I), no weights. ``mog``: a mixture of ``components`` diagonal
+    Gaussians with trainable means, log-variances and mixing logits. ``vamp``: the VampPrior (Tomczak and
+    Welling, 2018), the equally weighted mixture of the encoder's posteriors q(z|u_k) at ``components``
+    trainable pseudo-inputs u_k = sigmoid(pseudo_logits_k) in (0, 1)^784 (the VAE computes those posteriors)."""
+
+    def __init__(self, kind: str = "standard", components: int = 1, latent_size: int = 1,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in PRIORS:
+            raise ValueError(f"prior kind must be one of {PRIORS} (got {kind!r})")
+        self.kind, self.components, self.latent_size, self.seed = kind, int(components), int(latent_size), seed
+        k, lat = self.components, self.latent_size
+        if kind == "mog":
+            self.means = self.add_weight((k, lat), keras.initializers.RandomNormal(0.0, 1.0, seed=seed), name="means")
+            self.log_vars = self.add_weight((k, lat), "zeros", name="log_vars")
+            self.logits = self.add_weight((k,), "zeros", name="logits")
+        elif kind == "vamp":
+            self.pseudo_logits = self.add_weight(
+                (k, 784), keras.initializers.RandomNormal(-1.0, 1.0, seed=seed), name="pseudo_logits")
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "components": self.components,
+                "latent_size": self.latent_size, "seed": self.seed}
 
 
 def build_encoder(kind: str, latent_size: int, hidden: list[int], filters: list[int], activation: str = "relu"):
@@ -122,12 +159,17 @@ def build_decoder(kind: str, latent_size: int, hidden: list[int], filters: list[
 class VAE(keras.Model):
     """Encoder + Sampling + decoder with a Bernoulli likelihood; trains on binary (N, 784) pixels."""
 
-    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int | None = None,
+                 prior: str = "standard", prior_components: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.beta = float(beta)
         self.seed = seed
+        self.prior_kind = prior
+        self.prior_components = int(prior_components) if prior != "standard" else 1
+        latent = int(decoder.inputs[0].shape[-1])
+        self.prior = Prior(prior, self.prior_components, latent, seed=seed, name="prior")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.kl_weight = keras.Variable(float(beta), trainable=False, name="kl_weight", dtype="float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -159,12 +201,34 @@ class VAE(keras.Model):
         z = self.sampling([z_mean, z_log_var]) if training else z_mean
         return self.decoder(z, training=training)
 
+    def prior_parameters(self, training=False):
+        """(means (K, L), log-variances (K, L), log weights (K,)) of a mixture prior; None for ``standard``."""
+        p = self.prior
+        if p.kind == "mog":
+            return p.means, p.log_vars, ops.log_softmax(p.logits)
+        if p.kind == "vamp":
+            means, log_vars = self.encoder(ops.sigmoid(p.pseudo_logits), training=training)
+            return means, log_vars, ops.full((p.components,), -math.log(p.components), dtype=means.dtype)
+        return None
+
+    def log_prior(self, z, training=False):
+        """log p(z) per row of z (B, L)."""
+        params = self.prior_parameters(training=training)
+        if params is None:
+            return -0.5 * ops.sum(LOG_2PI + ops.square(z), axis=-1)
+        return log_mixture(z, *params)
+
     def terms(self, x, training=False):
-        """Per-digit (reconstruction = -log p(x|z) for one sampled z, KL in closed form)."""
+        """Per-digit (reconstruction = -log p(x|z) for one sampled z, KL): the KL in closed form for the
+        standard prior, else its one-sample Monte Carlo estimate log q(z|x) - log p(z) at the same z."""
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var])
         logits = self.decoder(z, training=training)
-        return -bernoulli_log_likelihood(x, logits), kl_normal(z_mean, z_log_var)
+        if self.prior_kind == "standard":
+            kl = kl_normal(z_mean, z_log_var)
+        else:
+            kl = log_normal(z, z_mean, z_log_var) - self.log_prior(z, training=training)
+        return -bernoulli_log_likelihood(x, logits), kl
 
     def _update(self, loss, reconstruction, kl):
         self.loss_tracker.update_state(loss)
@@ -197,6 +261,8 @@ class VAE(keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "beta": self.beta,
             "seed": self.seed,
+            "prior": self.prior_kind,
+            "prior_components": self.prior_components,
         }
 
     @classmethod
@@ -228,15 +294,30 @@ class VAE(keras.Model):
         """Pixel probabilities of the reconstruction through the mean of q(z|x)."""
         return self.decode(self.encode(x)[0])
 
+    def sample_latent(self, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """``n`` codes z from the prior with its standard deviations scaled by ``temperature``: N(0, T^2 I)
+        for ``standard``; for a mixture, a component k drawn by its weight, then z ~ N(mean_k, T^2 var_k)."""
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((n, self.latent_size)).astype(np.float32) * temperature
+        params = self.prior_parameters()
+        if params is None:
+            return eps
+        means, log_vars, log_weights = (ops.convert_to_numpy(a).astype(np.float64) for a in params)
+        w = np.exp(log_weights - log_weights.max())
+        k = rng.choice(len(w), size=n, p=w / w.sum())
+        return (means[k] + np.exp(0.5 * log_vars[k]) * eps).astype(np.float32)
+
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """``n`` digits decoded from z ~ N(0, temperature^2 I), as pixel probabilities."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_size)).astype(np.float32) * temperature
-        return self.decode(z)
+        """``n`` digits decoded from codes of the prior (:meth:`sample_latent`), as pixel probabilities."""
+        return self.decode(self.sample_latent(n, seed, temperature))
 
 
 def build_vae(model_cfg, beta: float = 1.0, seed: int | None = None) -> VAE:
     args = (model_cfg.kind, model_cfg.latent_size, list(model_cfg.hidden), list(model_cfg.filters), model_cfg.activation)
-    model = VAE(build_encoder(*args), build_decoder(*args), beta=beta, seed=seed, name=f"vae_{model_cfg.kind}")
+    prior = getattr(model_cfg, "prior", "standard")
+    components = getattr(model_cfg, "prior_components", 1)
+    model = VAE(build_encoder(*args), build_decoder(*args), beta=beta, seed=seed, prior=prior,
+                prior_components=components, name=f"vae_{model_cfg.kind}")
     model(np.zeros((1, 784), np.float32))  # builds the model, so that a saved file records its input shape
     return model
 
@@ -244,7 +325,7 @@ def build_vae(model_cfg, beta: float = 1.0, seed: int | None = None) -> VAE:
 def load_vae(path, compile: bool = True) -> VAE:
     """A saved VAE (``.keras``), loaded with ``safe_mode=True`` (``compile``: with its optimizer state)."""
     return keras.models.load_model(path, safe_mode=True, compile=compile,
-                                   custom_objects={"lab>VAE": VAE, "lab>Sampling": Sampling})
+                                   custom_objects={"lab>VAE": VAE, "lab>Sampling": Sampling, "lab>Prior": Prior})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,42 +333,50 @@ def load_vae(path, compile: bool = True) -> VAE:
 
 
 def importance_weighted(model: VAE, x_bin: np.ndarray, k: int, seed: int = 0, batch_digits: int = 50) -> dict:
-    """Per-digit ELBO and importance-weighted log p(x) estimates (nats) on binary digits.
+    """Per-digit ELBO and importance-weighted log p(x) estimates (nats) on binary digits, under the model's prior.
 
     For each digit, k draws z_i ~ q(z|x): ``log p(x) ~= logsumexp_i(log p(x|z_i) + log p(z_i) - log q(z_i|x)) - log k``.
-    The ELBO uses the same draws for its reconstruction term and the closed-form KL. Returns arrays
-    ``elbo``, ``iw`` (both (N,)), and ``log_w`` of the last batch (for tests).
+    The ELBO uses the same draws for its reconstruction term; its KL is the closed form for the standard prior
+    and the mean of log q(z_i|x) - log p(z_i) over the k draws for a mixture prior. Returns arrays ``elbo``,
+    ``iw``, ``kl`` (all (N,)), and ``log_w`` of the last batch (for tests).
     """
     import tensorflow as tf
 
     latent = model.latent_size
     decoder = model.decoder
+    standard = model.prior_kind == "standard"
 
     @tf.function(reduce_retracing=True)
     def batch_terms(x, z_mean, z_log_var, eps):
         # eps: (k, B, L); z: (k, B, L)
         z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
         kk, b = tf.shape(eps)[0], tf.shape(eps)[1]
-        logits = tf.reshape(decoder(tf.reshape(z, (-1, latent)), training=False), (kk, b, 784))
+        flat_z = tf.reshape(z, (-1, latent))
+        logits = tf.reshape(decoder(flat_z, training=False), (kk, b, 784))
         log_px_z = tf.reduce_sum(x[None] * logits - tf.nn.softplus(logits), axis=-1)
-        log_pz = -0.5 * tf.reduce_sum(LOG_2PI + tf.square(z), axis=-1)
+        log_pz = tf.reshape(model.log_prior(flat_z), (kk, b))
         log_qz = -0.5 * tf.reduce_sum(LOG_2PI + z_log_var[None] + tf.square(eps), axis=-1)
         log_w = log_px_z + log_pz - log_qz
         iw = tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(tf.cast(kk, log_w.dtype))
-        kl = 0.5 * tf.reduce_sum(tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var, axis=-1)
+        if standard:
+            kl = 0.5 * tf.reduce_sum(tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var, axis=-1)
+        else:
+            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
         elbo = tf.reduce_mean(log_px_z, axis=0) - kl
-        return elbo, iw, log_w
+        return elbo, iw, kl, log_w
 
     rng = np.random.default_rng([seed, 4242])
-    elbos, iws, log_w = [], [], None
+    elbos, iws, kls, log_w = [], [], [], None
     for i in range(0, len(x_bin), batch_digits):
         xb = np.asarray(x_bin[i:i + batch_digits], dtype=np.float32)
         z_mean, z_log_var = model.encode(xb)
         eps = rng.standard_normal((k, len(xb), latent)).astype(np.float32)
-        e, w, log_w = batch_terms(tf.constant(xb), tf.constant(z_mean), tf.constant(z_log_var), tf.constant(eps))
+        e, w, kl, log_w = batch_terms(tf.constant(xb), tf.constant(z_mean), tf.constant(z_log_var), tf.constant(eps))
         elbos.append(e.numpy())
         iws.append(w.numpy())
-    return {"elbo": np.concatenate(elbos), "iw": np.concatenate(iws), "log_w": None if log_w is None else log_w.numpy()}
+        kls.append(kl.numpy())
+    return {"elbo": np.concatenate(elbos), "iw": np.concatenate(iws), "kl": np.concatenate(kls),
+            "log_w": None if log_w is None else log_w.numpy()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,7 +436,8 @@ def run(cfg, ctx) -> dict:
                                        "train_cpu_seconds": train_cpu_seconds, "data_path": data_abs})
             bar.update(1, elbo=figures["elbo"], test_elbo=figures["test_elbo"])
 
-    summary = {"task": "vae", "model": cfg.model.kind, "latent_size": cfg.model.latent_size, "epochs": t.epochs,
+    summary = {"task": "vae", "model": cfg.model.kind, "latent_size": cfg.model.latent_size,
+               "prior": cfg.model.prior, "prior_components": model.prior_components, "epochs": t.epochs,
                "train_digits": len(x_train), "test_digits": len(x_test)}
     summary.update(evaluate(model, x_test_bin, cfg, ctx))
     x_samples = model.sample(cfg.sampling.grid, seed=cfg.seed, temperature=cfg.sampling.temperature)
@@ -368,8 +458,8 @@ def run(cfg, ctx) -> dict:
     ], note="The IW estimate is a tighter lower bound on log p(x) than the ELBO. On full MNIST a "
             "one-stochastic-layer VAE reaches about -86 to -89 nats (IWAE paper); figures on a subset are not comparable.")
     ctx.report.image("Samples from the prior", "artifacts/samples.png",
-                     f"{cfg.sampling.grid} digits decoded from z ~ N(0, {cfg.sampling.temperature:g}^2 I) "
-                     "(pixel probabilities).")
+                     f"{cfg.sampling.grid} digits decoded from codes drawn from the {prior_text(cfg.model)} "
+                     f"(standard deviations scaled by T={cfg.sampling.temperature:g}; pixel probabilities).")
     if cfg.quality.enabled:
         summary.update(sample_quality(model, data, x_train, x_test, x_test_bin, cfg, ctx))
     ctx.report.image("Reconstructions", "artifacts/reconstructions.png",
@@ -381,14 +471,21 @@ def run(cfg, ctx) -> dict:
     return summary
 
 
+def prior_text(model_cfg) -> str:
+    if model_cfg.prior == "mog":
+        return f"learned mixture-of-{model_cfg.prior_components}-Gaussians prior"
+    if model_cfg.prior == "vamp":
+        return f"VampPrior ({model_cfg.prior_components} pseudo-inputs)"
+    return "standard normal prior N(0, I)"
+
+
 def evaluate(model: VAE, x_test_bin: np.ndarray, cfg, ctx) -> dict:
     ev = cfg.evaluation
     x = x_test_bin[:ev.iw_digits]
     t0 = time.perf_counter()
     est = importance_weighted(model, x, ev.iw_samples, seed=cfg.seed, batch_digits=ev.batch_digits)
-    z_mean, z_log_var = model.encode(x)
-    kl_dims = 0.5 * np.mean(z_mean**2 + np.exp(z_log_var) - 1 - z_log_var, axis=0)
-    kl = float(np.mean(np.sum(0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var), axis=1)))
+    z_mean, _ = model.encode(x)
+    kl = float(est["kl"].mean())
     elbo = float(est["elbo"].mean())
     out = {
         "test_elbo": elbo,
@@ -397,7 +494,8 @@ def evaluate(model: VAE, x_test_bin: np.ndarray, cfg, ctx) -> dict:
         "test_log_likelihood_iw": float(est["iw"].mean()),
         "iw_samples": ev.iw_samples,
         "iw_digits": len(x),
-        "active_latent_dims": int(np.sum(kl_dims > 0.01)),
+        # Active units (Burda et al., 2016): dimensions whose posterior mean varies across digits (any prior).
+        "active_latent_dims": int(np.sum(np.var(z_mean, axis=0) > 0.01)),
         "evaluation_seconds": round(time.perf_counter() - t0, 3),
     }
     ctx.log(f"test ELBO {out['test_elbo']:.2f} nats, IW log p(x) {out['test_log_likelihood_iw']:.2f} nats (k={ev.iw_samples})")
@@ -435,7 +533,7 @@ def sample_quality(model: VAE, data, x_train, x_test, x_test_bin, cfg, ctx) -> d
         "classifier_seconds": round(classifier_seconds, 3),
     }
     ctx.report.table("Sample quality", [
-        {"images": f"{q.samples} prior samples (T={cfg.sampling.temperature:g})",
+        {"images": f"{q.samples} prior samples ({cfg.model.prior}, T={cfg.sampling.temperature:g})",
          f"confidence >= {q.confidence:g}": s["confident_share"], "smallest class": s["class_share_min"],
          "largest class": s["class_share_max"], "Fréchet distance to test digits": s["frechet_distance"]},
         {"images": f"{len(x_test)} real test digits (reference)", f"confidence >= {q.confidence:g}": ref["confident_share"],
