@@ -96,9 +96,10 @@ class TitleIndex:
             more = f" and {len(exact) - 10} more" if len(exact) > 10 else ""
             raise UsageError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
                              "add the year, e.g. \"Title (1995)=5\"")
-        near = difflib.get_close_matches(q, self.norm, n=3, cutoff=0.6)
+        near = difflib.get_close_matches(q, sorted(set(self.norm)), n=3, cutoff=0.6)
         if near:
-            idx = [self.norm.index(n) for n in near]
+            idx = [i for n in near for i in sorted((i for i, t in enumerate(self.norm) if t == n),
+                                                   key=lambda i: -self.popularity[i])][:5]
             raise UsageError(f"no movie called {query!r}; did you mean {self._describe(idx)}?")
         raise UsageError(f"no movie called {query!r} in this run's data ({self.r.name})")
 

@@ -868,12 +868,18 @@ _PLACES = (
 _NAMES = ("Annie", "Jack", "Marlowe", "Sophie", "Max", "Rosa", "Elliot", "Nora", "Frankie", "Otis", "Lola", "Walter")
 
 
+def _plural(noun: str) -> str:
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
 def _make_title(rng: np.random.Generator) -> str:
     a, n, n2 = rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_NOUNS)
     pattern = int(rng.integers(8))
     return [
         f"The {a} {n}", f"{a} {n}", f"{n} of the {n2}", f"{'An' if n[0] in 'AEIOU' else 'A'} {n} in {rng.choice(_PLACES)}",
-        f"{rng.choice(_NAMES)}'s {n}", f"{n}s, {n2}s and Other Stories", f"The {n}", f"{a} {n}: Return to {rng.choice(_PLACES)}",
+        f"{rng.choice(_NAMES)}'s {n}", f"{_plural(n)}, {_plural(n2)} and Other Stories", f"The {n}", f"{a} {n}: Return to {rng.choice(_PLACES)}",
     ][pattern]
 
 
