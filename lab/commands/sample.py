@@ -8,7 +8,9 @@ HELP = "draw digits from a VAE run: prior samples, interpolations, traversals, t
 DESCRIPTION = """Draw pictures from a finished (or checkpointed) `vae` run and print the path of the PNG written.
 
 Modes (one at a time; default: samples from the prior):
-  (none)             -n digits decoded from z ~ N(0, T^2 I) as a square grid (--seed, --temperature T)
+  (none)             -n digits decoded from codes drawn from the run's prior as a square grid (--seed,
+                     --temperature T): z ~ N(0, T^2 I) for the standard prior; for a learned mixture
+                     prior (mog, vamp), a component drawn by its weight and its spread scaled by T
   --interpolate A B  a strip of --steps digits decoded along the straight line between two latent codes.
                      A and B are test-digit indices (e.g. 17 42: the means of q(z|x) of those digits)
                      or digit classes written cN (e.g. c3 c8: the average latent mean of all test
@@ -33,7 +35,7 @@ def add_arguments(p):
     p.add_argument("-n", "--num", type=int, default=64, help="prior samples, or digits to reconstruct (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
     p.add_argument("--temperature", type=float, default=1.0,
-                   help="scale of the prior's standard deviation for samples (default 1.0)")
+                   help="scale of the prior's standard deviations for samples (default 1.0)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--interpolate", nargs=2, metavar=("A", "B"),
                       help="interpolate between two test digits (indices) or classes (c0-c9)")
