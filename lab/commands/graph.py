@@ -1,5 +1,6 @@
 """``lab graph RUN [--model NAME] [--format dot|png|svg]``: draw the Keras models of a run."""
 
+USES_TENSORFLOW = True
 HELP = "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)"
 DESCRIPTION = """Draw every Keras model (.keras) saved in a run folder (checkpoints/ and artifacts/): one box per
 layer, the tensor shapes on the edges. Writes artifacts/graph-<model>.dot in the run folder and, for

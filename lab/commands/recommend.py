@@ -1,5 +1,6 @@
 """``lab recommend RUN (--user ID | --rate "Title=5, Title=4") [--top N] [--json]``."""
 
+USES_TENSORFLOW = True
 HELP = "top-N movies from a finished RBM run, for a user of its data or for a new person"
 DESCRIPTION = """Recommend movies with the RBM of a finished `rbm` run.
 
