@@ -106,12 +106,14 @@ class DQNAgent:
         obs_high: upper bound of the observation space, for ``network.input_scale: auto``.
         seed: seeds the initial weights (the same seed gives the same network).
         jit_compile: XLA for the update: True, False or "auto" (True).
-        act_jit_compile: XLA for acting (False by default: for small batches plain graphs are as fast).
+        act_jit_compile: XLA for acting; None (default): on for a vin (its ~100-step value iteration loop runs
+            4x faster under XLA: 1.9 ms instead of 7.7 ms for 16 mazes of 15 x 15 tiles), off otherwise (for
+            small batches plain graphs are as fast). XLA compiles once per batch size.
     """
 
     def __init__(self, obs_shape, n_actions: int, config: DQNConfig | None = None, *, obs_dtype="float32",
                  obs_high: float | None = None, seed: int = 0, jit_compile: bool | str = "auto",
-                 act_jit_compile: bool = False):
+                 act_jit_compile: bool | None = None):
         self.config = config if config is not None else DQNConfig()
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.obs_dtype = np.dtype(obs_dtype)
@@ -125,6 +127,12 @@ class DQNAgent:
                 f"agent.network.kind: cnn needs grid observations of shape (H, W) or (H, W, C); this env gives "
                 f"{_obs_kind(self.obs_shape)} observations of shape {self.obs_shape}: use kind mlp (or auto), "
                 f"or grid observations"
+            )
+        if self.network_kind == "vin" and (len(self.obs_shape) != 3 or self.obs_shape[-1] != 3):
+            raise ScenarioError(
+                f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal planes; "
+                f"this env gives {_obs_kind(self.obs_shape)} observations of shape {self.obs_shape}: set "
+                f"env.observation: grid, or use kind mlp or cnn"
             )
         self.env_steps = 0  # kept by the training loop; saved with the agent
         self.extra: dict = {}  # the training loop's own state, saved with the agent
@@ -145,6 +153,8 @@ class DQNAgent:
         self.optimizer.build(self.online.trainable_variables)
         self._updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
 
+        if act_jit_compile is None:
+            act_jit_compile = self.network_kind == "vin"
         spec = tf.TensorSpec((None, *self.obs_shape), tf.as_dtype(self.obs_dtype))
         self._greedy_fn = tf.function(self._greedy, input_signature=[spec], jit_compile=act_jit_compile)
         self._q_fn = tf.function(self._q, input_signature=[spec], jit_compile=act_jit_compile)

@@ -20,18 +20,28 @@ from lab.scenario import Section
 
 
 class NetworkConfig(Section):
-    """The Q-network: an MLP for vector observations, a small CNN for (H, W, C) grids."""
+    """The Q-network: an MLP for vector observations, a small CNN for (H, W, C) grids, or a value iteration
+    network (vin) that plans on the maze's walls/agent/goal planes."""
 
-    kind: Literal["auto", "mlp", "cnn"] = Field(
-        "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp or cnn."
+    kind: Literal["auto", "mlp", "cnn", "vin"] = Field(
+        "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp, cnn, or vin "
+        "(value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it generalises to unseen mazes)."
     )
     hidden: list[int] = Field(
-        [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn)."
+        [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the head after the "
+        "read-out for a vin)."
     )
     conv_filters: list[int] = Field(
-        [16, 32], description="Filters of each 'same'-padded convolution of the cnn (ignored by the mlp)."
+        [16, 32], description="Filters of each 'same'-padded convolution of the cnn, or of the vin's convolutions that "
+        "turn the walls and goal planes into its reward (and cost) maps (ignored by the mlp)."
     )
-    kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn.")
+    kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn and of the vin's maps.")
+    vin_iterations: int | None = Field(
+        None, ge=1, le=1_000,
+        description="vin only. Value iteration steps K: values travel one tile per step, so K must reach the longest "
+        "route from the goal to any start (null: rows * cols // 2, enough for any perfect maze on the grid, e.g. 112 "
+        "for 7 x 7 cells).",
+    )
     activation: Literal["relu", "elu", "gelu", "tanh", "silu"] = Field(
         "relu", description="Activation of every hidden layer."
     )
@@ -41,6 +51,13 @@ class NetworkConfig(Section):
         description="Observations are multiplied by this before the first layer; auto divides by the observation "
         "space's upper bound when it is above 1 (e.g. 1/255 for 0..255 images), else 1.",
     )
+
+    @model_validator(mode="after")
+    def _vin_has_no_dueling_head(self):
+        if self.kind == "vin" and self.dueling:
+            raise ValueError("dueling does not apply to a vin: its head scores each move from that move's neighbour "
+                             "value, one small head shared by the 4 actions; set dueling: false")
+        return self
 
     @field_validator("hidden")
     @classmethod
