@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.dqn.config import DQNConfig
-from agents.dqn.networks import build_q_network, resolve_kind
+from agents.dqn.networks import AGENT, MAPS_LAYER, build_q_network, move_passability_logits, resolve_kind
 from lab.errors import RunError, ScenarioError
 
 CHECKPOINT_FORMAT = 1
@@ -84,6 +84,19 @@ def td_loss(q_taken, targets, weights, delta: float = 1.0):
 
 # --------------------------------------------------------------------------------------------------
 # The agent
+
+
+def passability_loss(maps, obs, next_obs, actions):
+    """The vin's auxiliary loss: binary cross-entropy between the passability logit of the tile each taken
+    move aimed at and whether the agent moved (its plane changed from ``obs`` to ``next_obs``, one step
+    later). Learned from the agent's own experience, it teaches the planner what blocks a route far
+    sooner than TD errors do: their gradient cannot reach a wall that lies on the agent's planned route
+    (the values of the agent and of all its neighbours then go through that wall and move together)."""
+    agent_now = tf.cast(obs[..., AGENT], tf.float32)
+    agent_next = tf.cast(next_obs[..., AGENT], tf.float32)
+    moved = tf.cast(tf.reduce_sum(tf.abs(agent_next - agent_now), axis=(1, 2)) > 0, tf.float32)
+    logits = tf.gather(move_passability_logits(maps, obs), actions, batch_dims=1)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=moved, logits=logits))
 
 
 def _obs_kind(shape) -> str:
@@ -143,6 +156,13 @@ class DQNAgent:
         self.target = build_q_network(self.obs_shape, self.n_actions, net, self.obs_dtype, self.obs_high,
                                       seed=self.seed, name="target_network")
         self.target.set_weights(self.online.get_weights())
+        # A vin's planner also learns from the agent's moves: the online network with its maps as a second
+        # output (same layers, same weights) feeds the passability loss.
+        self._aux_weight = self.config.passability_loss if self.network_kind == "vin" else 0.0
+        self._online_with_maps = (
+            keras.Model(self.online.input, [self.online.output, self.online.get_layer(MAPS_LAYER).output])
+            if self._aux_weight > 0 else None
+        )
         self.optimizer = keras.optimizers.Adam(
             learning_rate=self.config.learning_rate, epsilon=self.config.adam_epsilon,
             global_clipnorm=self.config.max_grad_norm,
@@ -233,9 +253,14 @@ class DQNAgent:
             targets = dqn_targets(rewards, dones, discounts, q_next_target)
         targets = tf.stop_gradient(targets)
         with tf.GradientTape() as tape:
-            q = self.online(obs, training=True)
+            if self._online_with_maps is None:
+                q = self.online(obs, training=True)
+            else:
+                q, maps = self._online_with_maps(obs, training=True)
             q_taken = tf.gather(q, actions, batch_dims=1)
             loss, td = td_loss(q_taken, targets, weights, cfg.huber_delta)
+            if self._online_with_maps is not None:
+                loss = loss + self._aux_weight * passability_loss(maps, obs, next_obs, actions)
             scaled = self.optimizer.scale_loss(loss)
         variables = self.online.trainable_variables
         grads = tape.gradient(scaled, variables)

@@ -148,6 +148,21 @@ class DQNConfig(Section):
     gradient_steps: int = Field(1, ge=1, description="Gradient updates per round (fused into one compiled call).")
     huber_delta: float = Field(1.0, gt=0.0, description="Huber loss threshold: quadratic below it, linear above.")
     max_grad_norm: float | None = Field(10.0, gt=0.0, description="Clip the global gradient norm to this (null: no clipping).")
+    passability_loss: float = Field(
+        1.0, ge=0.0,
+        description="vin only: weight of the auxiliary loss that teaches the planner's passability map from the "
+        "agent's own moves (a move that left the agent where it was hit something: its target tile is blocked). "
+        "Needs n_step 1 (a move's own outcome). 0 turns it off.",
+    )
+
+    @model_validator(mode="after")
+    def _passability_needs_one_step(self):
+        if self.network.kind == "vin" and self.passability_loss > 0 and self.n_step != 1:
+            raise ValueError(
+                f"a vin's passability loss learns from each move's own outcome, which n_step {self.n_step} "
+                f"transitions do not keep: set n_step: 1, or passability_loss: 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_fits(self):

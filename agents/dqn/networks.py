@@ -6,26 +6,29 @@ as uint8) followed by a ``Rescaling`` layer that casts and scales it, so a saved
 self-contained and loads with ``safe_mode=True`` (no lambdas; the custom layers below are registered as
 serialisable).
 
-The VIN (``kind: vin``; Tamar et al. 2016, "Value Iteration Networks") plans instead of memorising: a
-CNN or MLP that has seen a few thousand mazes still has to guess on a new one, whereas value iteration
-computes, for any maze, how far every tile is from the goal. Its parts:
+The VIN (``kind: vin``; after Tamar et al. 2016, "Value Iteration Networks") plans instead of
+memorising: a CNN or MLP that has seen a few thousand mazes still has to guess on a new one, whereas
+value iteration computes, for any maze, how far every tile is from the goal. Its parts:
 
 * maps: 'same' convolutions of the walls and goal planes only (the agent plane is left out, so the maps
-  are the same wherever the agent stands) give a reward map and, for ``max_plus``, a cost map;
-* ``K`` steps of value iteration on the tile grid (:class:`ValueIteration`), one tile per step;
-* read-out: the result at the agent's tile (multiply by the agent plane, sum over space,
-  :class:`TileReadout`), then dense layers to the Q-values.
+  are the same wherever the agent stands) give a reward map and a cost map;
+* ``K`` steps of value iteration on the tile grid (:class:`ValueIteration`), one tile per step:
+  ``u <- max(u0, -cost + max(u_N, u_E, u_S, u_W))``. The transitions are fixed to the maze's four moves
+  (value propagation in log space, as in Nardelli et al. 2019's MVProp) and only what the tiles are
+  worth is learned; once walls cost more than any detour this is exactly a shortest-path computation.
+  Tamar et al.'s learned 3x3 transition convolution (2 -> Q channels, max over channels) was measured
+  here at 590 ms per update for K = 112 on 2 CPU cores, against ~25 ms for this one;
+* read-out at the agent's tile (multiply by the agent plane, sum over space, :class:`TileReadout`) of
+  the values of the tile and of its four neighbours, turned into per-move features
+  (:class:`MoveFeatures`), then one small MLP shared by the four moves, so what it learns about "north"
+  holds for every direction.
 
-``vin_backup: max_plus`` (the default) fixes the transition structure to the maze's four moves and
-learns only what the tiles are worth: ``u <- max(u, log p + max(u_N, u_E, u_S, u_W))`` with
-``u_0`` the reward map and ``log p = -softplus(cost) <= 0``; this is value propagation in log space
-(MVProp, Nardelli et al. 2019) and, once walls get ``log p << 0``, exactly a shortest-path computation.
-The head then scores each move from its neighbour's value (``u_a - u``, ``u``) with one small MLP
-shared by the four actions, so what it learns about "north" holds for every direction. One step is a
-pad, four slices and three maxima on a (B, H, W, 1) map: 112 steps cost a few ms per update on 2 CPU
-cores. ``vin_backup: conv`` is the paper's VIN: a learned 3x3 convolution of ``[reward, value]`` into
-``vin_channels`` Q-channels, the next value being their maximum; the Q-channels at the agent's tile go
-through the dense head.
+One step is a pad, four slices and three maxima on a (B, H, W, 1) map, run 4 per trip of a graph loop;
+the backward pass is one more propagation (:func:`propagate`). What had to be right for DQN to learn it
+on random 7 x 7-cell mazes (each found by a run that failed without it) is written where it is done:
+the exact gradient (:func:`propagate`), values in units of moves and the goal as the source at the start
+(:class:`ValueIteration`), and features that are differences and do not send the distance's gradient
+into the map (:class:`MoveFeatures`).
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ class DuelingQ(layers.Layer):
 
 # Planes of the maze's grid observation (envs.maze: walls, agent, goal).
 WALLS, AGENT, GOAL = 0, 1, 2
-# Value of the tiles outside the grid in max_plus propagation: far below any reachable value.
-OFF_GRID = -1.0e4
+# Name of a vin's map layer: (B, H, W, 2) = reward, passability logit.
+MAPS_LAYER = "reward_cost"
+# Value of the tiles outside the grid in the propagation: far below any reachable value.
+OFF_GRID = -1.0e9
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -124,12 +129,12 @@ def propagate(u0, log_p, iterations: int):
     """
     ops = keras.ops
 
-    def step(u):
-        n, e, s, w = _neighbours(u, OFF_GRID)
-        return ops.maximum(u0, log_p + ops.maximum(ops.maximum(n, e), ops.maximum(s, w)))
-
     @ops.custom_gradient
     def run(u0, log_p):
+        def step(u):
+            n, e, s, w = _neighbours(u, OFF_GRID)
+            return ops.maximum(u0, log_p + ops.maximum(ops.maximum(n, e), ops.maximum(s, w)))
+
         u = _repeat(step, u0, iterations)
 
         def grad(*args, upstream=None):
@@ -160,27 +165,25 @@ MAX_LOG_EXTRA = 20.0
 class ValueIteration(layers.Layer):
     """``iterations`` steps of max-plus value iteration on the tile grid (:func:`propagate`), in moves.
 
-    Inputs ``[maps (B, H, W, 2), grid (B, H, W, planes)]``: the maps are a learned reward ``r`` and
-    extra cost ``c``. The reward map is ``u0 = r + goal_gain * goal plane``; entering a tile costs one move
-    plus its learned extra, ``-log p = 1 + exp(c + cost_offset)``. Output (B, H, W, 5) =
-    ``[u_N, u_E, u_S, u_W, u]``: the final value of each tile's four neighbours (``OFF_GRID`` beyond the
-    border) and of the tile itself.
+    Inputs ``[maps (B, H, W, 2), grid (B, H, W, planes)]``: the maps are a learned reward ``r`` and a
+    passability logit ``z`` (high: the agent can enter the tile). The reward map is
+    ``u0 = r + goal_gain * goal plane``; entering a tile costs one move plus an extra
+    ``exp(min(cost_offset - block_gain * z, 20))``. Output (B, H, W, 5) = ``[u_N, u_E, u_S, u_W, u]``: the
+    final value of each tile's four neighbours (``OFF_GRID`` beyond the border) and of the tile itself.
 
-    Once the extras of walls are large and those of floors small, ``goal_gain - u`` is the BFS distance
-    to the goal: the one-move unit fixes the scale of the values (otherwise a free gauge, which drifted
-    and wrecked policies here), ``exp`` lets a wall's extra grow by factors (blocking routes of ~100
-    moves needs an extra above 100), and the two constants set where learning starts, nothing more (the
-    convolutions can undo either): ``goal_gain`` (the builder uses 2 x the tiles of the grid, more than
-    any route costs at the start) makes the goal the tile values spread from, and ``cost_offset`` (-3)
-    starts every extra at ~0.05. Without them the network has to discover both and mostly does not:
-    with a reward map that does not single out the goal, values spread from whichever tiles score
-    highest and only the few tiles between two such basins tell the gradient which one is right (seen
-    here: runs of 120k env steps that never solved an unseen maze, and one that did and then lost it).
-    Always computed in float32 (K additions in float16 would lose the one-move differences).
+    Once ``z`` is high on floors and low on walls, ``goal_gain - u`` is the BFS distance to the goal: the
+    one-move unit fixes the scale of the values (otherwise a free gauge, which drifted and wrecked
+    policies here), and ``exp`` lets a wall's extra grow by factors (blocking routes of ~100 moves needs
+    an extra above 100: ``z = -3`` with ``block_gain`` 2 gives 400). ``goal_gain`` (the builder uses 2 x
+    the tiles of the grid, more than any route costs at the start) makes the goal the tile values spread
+    from; without it the network has to discover that too and mostly does not (seen here: with a reward
+    map that does not single out the goal, values spread from whichever tiles score highest). ``z`` is
+    what the agent's passability loss trains (see :mod:`agents.dqn.agent`). Always computed in float32
+    (K additions in float16 would lose the one-move differences).
     """
 
-    def __init__(self, iterations: int, goal_gain: float = 1_000.0, cost_offset: float = -3.0, goal_plane: int = GOAL,
-                 **kwargs):
+    def __init__(self, iterations: int, goal_gain: float = 1_000.0, cost_offset: float = 0.0, block_gain: float = 2.0,
+                 goal_plane: int = GOAL, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if int(iterations) < 1:
@@ -188,6 +191,7 @@ class ValueIteration(layers.Layer):
         self.iterations = int(iterations)
         self.goal_gain = float(goal_gain)
         self.cost_offset = float(cost_offset)
+        self.block_gain = float(block_gain)
         self.goal_plane = int(goal_plane)
 
     def call(self, inputs):
@@ -196,8 +200,8 @@ class ValueIteration(layers.Layer):
         maps = ops.cast(maps, "float32")
         goal = ops.cast(grid[..., self.goal_plane:self.goal_plane + 1], "float32")
         u0 = maps[..., 0:1] + self.goal_gain * goal
-        extra = ops.exp(ops.minimum(maps[..., 1:2] + self.cost_offset, MAX_LOG_EXTRA))
-        u = propagate(u0, -1.0 - extra, self.iterations)
+        log_extra = ops.minimum(self.cost_offset - self.block_gain * maps[..., 1:2], MAX_LOG_EXTRA)
+        u = propagate(u0, -1.0 - ops.exp(log_extra), self.iterations)
         return ops.concatenate([*_neighbours(u, OFF_GRID), u], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -205,7 +209,7 @@ class ValueIteration(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "goal_gain": self.goal_gain,
-                "cost_offset": self.cost_offset, "goal_plane": self.goal_plane}
+                "cost_offset": self.cost_offset, "block_gain": self.block_gain, "goal_plane": self.goal_plane}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -234,30 +238,52 @@ class TileReadout(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MoveFeatures(layers.Layer):
-    """``[at agent (B, 5) = [u_N, u_E, u_S, u_W, u], at goal (B, 5)] -> (B, 4, 2)``: for each move, its
-    neighbour's value minus the agent's, clipped to [-clip, clip] (about +1 towards the goal, -1 away from
-    it, far below for a wall), and the agent's value minus the goal's divided by ``scale`` (minus the
-    distance to the goal, in units of ``scale`` moves): the input of the head shared by the four actions.
-    Both are differences, so the head never sees the values' level."""
+    """``[at agent (B, 5), at goal (B, 5)] -> (B, 4, 2)``, the input of the head shared by the four moves
+    (the (B, 5) rows are :class:`ValueIteration`'s ``[u_N, u_E, u_S, u_W, u]`` read at the agent's and at
+    the goal's tile).
 
-    def __init__(self, scale: float = 1.0, clip: float = 2.0, **kwargs):
+    For each move: ``symlog(u_a - u)``, the planner's verdict (about +0.7 for a step towards the goal,
+    -0.7 for one away from it, far below for a wall; ``symlog(x) = sign(x) log(1 + |x|)`` keeps a
+    gradient for walls whose cost is already large, where a clip would stop them learning to block),
+    and the agent's value minus the goal's divided by ``scale`` (minus the distance to the goal in units
+    of ``scale`` moves). Both are differences, so the head never sees the values' level (a free offset,
+    which drifted and wrecked policies here). The distance reaches the head but sends no gradient back
+    into the maps: its gradient touches every tile of the way and, measured here, drowned the
+    comparisons and drove every cost, walls' too, towards zero."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.scale = float(scale)
-        self.clip = float(clip)
 
     def call(self, inputs):
         ops = keras.ops
         agent, goal = inputs
         here = agent[:, 4:5]
-        step = ops.clip(agent[:, 0:4] - here, -self.clip, self.clip)
-        return ops.stack([step, ops.repeat((here - goal[:, 4:5]) / self.scale, 4, axis=1)], axis=-1)
+        diff = agent[:, 0:4] - here
+        step = ops.sign(diff) * ops.log1p(ops.abs(diff))
+        distance = ops.repeat(ops.stop_gradient((here - goal[:, 4:5]) / self.scale), 4, axis=1)
+        return ops.stack([step, distance], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 4, 2)
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale, "clip": self.clip}
+        return {**super().get_config(), "scale": self.scale}
+
+
+# Logit given to moves off the grid by :func:`move_passability_logits` (they never succeed).
+OFF_GRID_LOGIT = -20.0
+
+
+def move_passability_logits(maps, grid):
+    """``[maps (B, H, W, 2) of a vin, grid (B, H, W, planes)] -> (B, 4)``: the passability logit ``z`` of the
+    tile each move N, E, S, W of the agent would enter (``OFF_GRID_LOGIT`` beyond the border)."""
+    ops = keras.ops
+    z = ops.cast(maps[..., 1:2], "float32")
+    ahead = ops.concatenate(_neighbours(z, OFF_GRID_LOGIT), axis=-1)  # (B, H, W, 4)
+    agent = ops.cast(grid[..., AGENT:AGENT + 1], "float32")
+    return ops.sum(ahead * agent, axis=(1, 2))
 
 
 def resolve_kind(kind: str, obs_shape) -> str:
@@ -333,7 +359,7 @@ def _vin(inputs, grid, obs_shape, n_actions, cfg, init, name) -> keras.Model:
         x = layers.Conv2D(filters, cfg.kernel_size, padding="same", activation=cfg.activation,
                           kernel_initializer=init(), name=f"map_conv{i}")(x)
     maps = layers.Conv2D(2, cfg.kernel_size, padding="same", kernel_initializer=init(), dtype="float32",
-                         name="reward_cost")(x)
+                         name=MAPS_LAYER)(x)
     k = vin_iterations(cfg, obs_shape)
     tiles = obs_shape[0] * obs_shape[1]
     planned = ValueIteration(k, goal_gain=2.0 * tiles, name="value_iteration")([maps, grid])

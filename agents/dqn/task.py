@@ -24,6 +24,10 @@ class TrainingConfig(Section):
                             "unseen maze seeds starting at eval_seed_start.")
     eval_seed_start: int | None = Field(
         None, ge=0, description="First maze seed of the evaluation set (default: env.train_maze_seeds' end, so never seen in training).")
+    test_mazes: int = Field(
+        0, ge=0, le=100_000, description="Random mazes only: after training, evaluate the final policy once on this many "
+        "further unseen maze seeds, right after the evaluation set's (never used to stop or to pick anything, so an honest "
+        "held-out figure: test_success_rate / test_path_ratio in summary.json); 0: none.")
     stop_after_perfect: int = Field(
         3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the BFS-optimal length); 0: never.")
     stop_at_success: float | None = Field(
@@ -48,6 +52,9 @@ class MazeDQNScenario(Scenario):
                     "on; set training.eval_mazes: 1 or env.mazes: random")
             if t.eval_seed_start is not None:
                 raise ValueError("training.eval_seed_start is only used with env.mazes: random")
+            if t.test_mazes:
+                raise ValueError("training.test_mazes is only used with env.mazes: random (a fixed maze has no unseen "
+                                 "mazes to test on); set it to 0")
         else:
             lo, hi = env.train_maze_seeds
             start = hi if t.eval_seed_start is None else t.eval_seed_start
@@ -58,6 +65,14 @@ class MazeDQNScenario(Scenario):
                     f"evaluated on mazes it may have trained on; use training.eval_seed_start >= {hi}")
             if end - 1 > MAX_SEED:
                 raise ValueError(f"the evaluation seeds [{start}, {end}) go past the largest maze seed {MAX_SEED}")
+            if t.test_mazes:
+                test_end = end + t.test_mazes
+                if end < hi and test_end > lo:
+                    raise ValueError(
+                        f"the test seeds [{end}, {test_end}) (right after the evaluation seeds) overlap env.train_maze_seeds "
+                        f"[{lo}, {hi}): move training.eval_seed_start so that both sets lie outside the training seeds")
+                if test_end - 1 > MAX_SEED:
+                    raise ValueError(f"the test seeds [{end}, {test_end}) go past the largest maze seed {MAX_SEED}")
         if t.eval_every > t.env_steps:
             raise ValueError(f"training.eval_every ({t.eval_every}) is larger than training.env_steps ({t.env_steps}): "
                              "the run would never be evaluated")
@@ -74,3 +89,10 @@ class MazeDQNScenario(Scenario):
             return None
         start = self.env.train_maze_seeds[1] if self.training.eval_seed_start is None else self.training.eval_seed_start
         return list(range(start, start + self.training.eval_mazes))
+
+    def test_seeds(self) -> list[int]:
+        """Maze seeds of the held-out test set: right after the evaluation set's (empty when test_mazes is 0)."""
+        seeds = self.eval_seeds()
+        if seeds is None or not self.training.test_mazes:
+            return []
+        return list(range(seeds[-1] + 1, seeds[-1] + 1 + self.training.test_mazes))

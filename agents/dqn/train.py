@@ -220,15 +220,27 @@ def run_maze_dqn(cfg, ctx) -> dict:
         "env_steps": env_steps,
         "episodes": trainer.episodes,
         "updates": trainer.agent.updates,
+        **test_figures(cfg, trainer),
         "stop_reason": last.get("stop_reason", "budget"),
         "train_seconds": round(trainer.train_seconds, 3),
         "env_steps_per_second": round(env_steps / max(trainer.train_seconds, 1e-9), 1),
     }
-    write_pictures(cfg, ctx, trainer, final)
+    write_pictures(cfg, ctx, trainer, final, summary)
     return summary
 
 
-def write_pictures(cfg, ctx, trainer, final) -> None:
+def test_figures(cfg, trainer) -> dict:
+    """The final greedy policy on the held-out test mazes (``training.test_mazes``), or nothing."""
+    seeds = cfg.test_seeds()
+    if not seeds:
+        return {}
+    result = Evaluator(cfg.env, seeds).run(trainer.agent.greedy_actions)
+    return {"test_success_rate": result.success_rate, "test_path_ratio": result.path_ratio,
+            "test_optimal_share": result.as_dict()["eval_optimal_share"], "test_mazes": len(seeds),
+            "test_seeds": [seeds[0], seeds[-1] + 1]}
+
+
+def write_pictures(cfg, ctx, trainer, final, summary: dict | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,10 +277,12 @@ def write_pictures(cfg, ctx, trainer, final) -> None:
     ctx.report.image("Final policy", "artifacts/policy.png",
                      "Greedy action of every cell (arrows), max-Q as a heatmap (yellow high), and the greedy route "
                      "from the start (trail), on the first evaluation maze.")
-    ctx.report.table("Final evaluation", [{
-        "mazes": trainer.evaluator.size, "success rate": final.success_rate, "path ratio": final.path_ratio,
-        "optimal share": final.as_dict()["eval_optimal_share"],
-    }])
+    rows = [{"set": "evaluation (stopping)", "mazes": trainer.evaluator.size, "success rate": final.success_rate,
+             "path ratio": final.path_ratio, "optimal share": final.as_dict()["eval_optimal_share"]}]
+    if summary and "test_mazes" in summary:
+        rows.append({"set": "held-out test", "mazes": summary["test_mazes"], "success rate": summary["test_success_rate"],
+                     "path ratio": summary["test_path_ratio"], "optimal share": summary["test_optimal_share"]})
+    ctx.report.table("Final evaluation", rows)
 
 
 def policy_frame(agent, env_cfg, evaluator) -> np.ndarray:

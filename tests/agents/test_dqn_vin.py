@@ -1,59 +1,224 @@
-"""The value-iteration Q-network (network.kind: vin): planning maths, read-out, save/load."""
+"""The value iteration network (``network.kind: vin``): its planner computes BFS distances with an exact
+gradient, the read-out picks the agent's tile, the model saves and loads with safe_mode, and hand-set
+weights walk every tile of unseen mazes towards the goal."""
+
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
 
-from agents.dqn.config import NetworkConfig  # noqa: E402
-from agents.dqn.networks import OFF_GRID, TileReadout, build_q_network, propagate  # noqa: E402
-from envs.maze.config import MazeEnvConfig  # noqa: E402
-from envs.maze.env import MazeEnv  # noqa: E402
-
-
-def test_max_plus_propagation_gives_bfs_distances():
-    maze = MazeEnvConfig(width=4, height=3, maze_seed=5).build_maze()
-    walls = maze.walls.astype(np.float32)
-    rows, cols = walls.shape
-    gain = 1000.0
-    u0 = np.full((1, rows, cols, 1), -1e4, np.float32)
-    u0[0, maze.goal[0], maze.goal[1], 0] = gain
-    log_p = (-1.0 - 1e6 * walls)[None, ..., None].astype(np.float32)  # one move per floor tile, walls blocked
-    u = keras.ops.convert_to_numpy(propagate(keras.ops.convert_to_tensor(u0), keras.ops.convert_to_tensor(log_p),
-                                             rows * cols))[0, ..., 0]
-    floor = ~maze.walls
-    assert np.allclose(gain - u[floor], maze.distance[floor]), "values are not the BFS distances"
-    assert OFF_GRID < -1e3
+from agents.dqn.agent import DQNAgent, passability_loss  # noqa: E402
+from agents.dqn.config import DQNConfig, NetworkConfig  # noqa: E402
+from agents.dqn.networks import (  # noqa: E402
+    OFF_GRID,
+    OFF_GRID_LOGIT,
+    TileReadout,
+    _neighbours,
+    build_q_network,
+    move_passability_logits,
+    propagate,
+    vin_iterations,
+)
+from envs.maze.config import env_config  # noqa: E402
+from envs.maze.env import tables_for  # noqa: E402
+from lab.errors import ScenarioError  # noqa: E402
 
 
-def test_readout_picks_the_marked_tile():
-    maps = np.arange(2 * 5 * 5 * 3, dtype=np.float32).reshape(2, 5, 5, 3)
-    grid = np.zeros((2, 5, 5, 3), np.float32)
-    grid[0, 1, 2, 1] = 1
-    grid[1, 4, 0, 1] = 1
-    out = keras.ops.convert_to_numpy(TileReadout(1)([maps, grid]))
-    assert np.array_equal(out, np.stack([maps[0, 1, 2], maps[1, 4, 0]]))
+def _np(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
 
 
-def test_vin_q_network_shapes_and_safe_load_round_trip(tmp_path):
-    env = MazeEnv(MazeEnvConfig(width=3, height=3, maze_seed=1, obs_dtype="uint8"))
-    env.reset(seed=0)
-    _, obs = env.unwrapped.cell_observations()
-    cfg = NetworkConfig(kind="vin", vin_iterations=12, conv_filters=[4], hidden=[8])
-    net = build_q_network(obs.shape[1:], 4, cfg, obs_dtype="uint8", obs_high=1.0, seed=3)
-    q = keras.ops.convert_to_numpy(net(obs))
-    assert q.shape == (len(obs), 4) and np.isfinite(q).all()
-    again = build_q_network(obs.shape[1:], 4, cfg, obs_dtype="uint8", obs_high=1.0, seed=3)
-    assert np.array_equal(q, keras.ops.convert_to_numpy(again(obs))), "same seed, different network"
-    path = tmp_path / "vin.keras"
-    net.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
-    assert np.array_equal(q, keras.ops.convert_to_numpy(loaded(obs)))
+def _maze_cfg(cells=3):
+    return env_config(dict(width=cells, height=cells, mazes="random", observation="grid", obs_dtype="uint8"))
 
 
-def test_vin_needs_the_maze_grid():
-    cfg = NetworkConfig(kind="vin", vin_iterations=4)
-    with pytest.raises(ValueError, match="grid observations"):
-        build_q_network((27,), 4, cfg)
-    with pytest.raises(ValueError, match="dueling"):
+def _vin_cfg(**kw):
+    return NetworkConfig(kind="vin", **{"conv_filters": [4], "hidden": [8], **kw})
+
+
+def test_vin_shapes_and_iterations():
+    cfg = _vin_cfg()
+    model = build_q_network((7, 7, 3), 4, cfg, obs_dtype="uint8", seed=0)
+    obs = np.zeros((5, 7, 7, 3), np.uint8)
+    obs[:, 3, 3, 1] = 1
+    obs[:, 5, 5, 2] = 1
+    assert _np(model(obs)).shape == (5, 4)
+    assert model.get_layer("value_iteration").iterations == vin_iterations(cfg, (7, 7, 3)) == 24  # 7 * 7 // 2
+    assert vin_iterations(_vin_cfg(vin_iterations=9), (15, 15, 3)) == 9
+    # the maps see the walls and goal planes only: moving the agent changes no map value
+    maps = keras.Model(model.input, model.get_layer("reward_cost").output)
+    moved = obs.copy()
+    moved[:, 3, 3, 1] = 0
+    moved[:, 1, 1, 1] = 1
+    np.testing.assert_array_equal(_np(maps(obs)), _np(maps(moved)))
+
+
+def test_vin_needs_the_maze_grid_and_has_no_dueling_head():
+    with pytest.raises(ValueError, match=r"vin needs the maze's grid observations \(H, W, 3\)"):
+        build_q_network((7, 7, 2), 4, _vin_cfg())
+    with pytest.raises(ValueError, match="scores the 4 moves"):
+        build_q_network((7, 7, 3), 5, _vin_cfg())
+    with pytest.raises(ScenarioError, match=r"vin plans on the maze's grid observations .* shape \(4,\)"):
+        DQNAgent((4,), 4, DQNConfig(network={"kind": "vin"}, n_step=1))
+    with pytest.raises(ValueError, match="dueling does not apply to a vin"):
         NetworkConfig(kind="vin", dueling=True)
+
+
+def test_readout_picks_the_agents_tile():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(3, 6, 5, 4)).astype(np.float32)
+    grid = np.zeros((3, 6, 5, 3), np.float32)
+    where = [(0, 0), (2, 3), (5, 4)]
+    for b, (r, c) in enumerate(where):
+        grid[b, r, c, 1] = 1  # agent
+        grid[b, (r + 1) % 6, c, 2] = 1  # a goal elsewhere: ignored
+    out = _np(TileReadout(1)([maps, grid]))
+    np.testing.assert_allclose(out, np.stack([maps[b, r, c] for b, (r, c) in enumerate(where)]), rtol=1e-6)
+
+
+def test_propagation_gives_bfs_distances_on_a_maze():
+    maze = _maze_cfg(5).build_maze(17)
+    walls = maze.walls.astype(np.float32)[None, :, :, None]
+    goal = np.zeros_like(walls)
+    goal[0, maze.goal[0], maze.goal[1], 0] = 1
+    gain = 1_000.0
+    u = _np(propagate(gain * goal, -1.0 - 1e6 * walls, iterations=60))[0, ..., 0]
+    floor = ~maze.walls
+    np.testing.assert_allclose(gain - u[floor], maze.distance[floor], atol=1e-3)
+    # with too few iterations the far tiles keep their own (here: zero) reward
+    u_short = _np(propagate(gain * goal, -1.0 - 1e6 * walls, iterations=3))[0, ..., 0]
+    assert u_short[maze.start] == 0.0
+
+
+def _propagate_by_autodiff(u0, log_p, iterations):
+    u = u0
+    for _ in range(iterations):
+        n, e, s, w = _neighbours(u, OFF_GRID)
+        u = tf.maximum(u0, log_p + tf.maximum(tf.maximum(n, e), tf.maximum(s, w)))
+    return u
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_propagation_gradient_equals_differentiating_the_loop(jit):
+    rng = np.random.default_rng(1)
+    u0 = tf.constant(3 * rng.normal(size=(2, 6, 7, 1)).astype(np.float32))
+    log_p = tf.constant(-rng.uniform(0.1, 2.0, size=(2, 6, 7, 1)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(2, 6, 7, 1)).astype(np.float32))
+
+    def grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([u0, log_p])
+            y = tf.reduce_sum(fn(u0, log_p, 30) * weights)
+        return tape.gradient(y, [u0, log_p])
+
+    expected = grads(_propagate_by_autodiff)
+    got = tf.function(lambda: grads(propagate), jit_compile=jit)()
+    assert float(tf.reduce_sum(tf.abs(expected[1]))) > 1.0  # the costs do get a gradient
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(_np(g), _np(e), atol=1e-5)
+
+
+def test_save_load_round_trip_with_safe_mode_gives_identical_q_values(tmp_path):
+    cfg = _maze_cfg(3)
+    model = build_q_network((7, 7, 3), 4, _vin_cfg(), obs_dtype="uint8", seed=3)
+    tables = tables_for(cfg.build_maze(5), cfg)
+    obs = tables.obs_batch(tables.floor)
+    path = tmp_path / "vin.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_array_equal(_np(loaded(obs)), _np(model(obs)))
+    # the same seed builds the same network, another seed another one
+    again = build_q_network((7, 7, 3), 4, _vin_cfg(), obs_dtype="uint8", seed=3)
+    other = build_q_network((7, 7, 3), 4, _vin_cfg(), obs_dtype="uint8", seed=4)
+    np.testing.assert_array_equal(_np(again(obs)), _np(model(obs)))
+    assert not np.allclose(_np(other(obs)), _np(model(obs)))
+
+
+def test_hand_set_weights_walk_every_tile_of_unseen_mazes_towards_the_goal():
+    """The architecture can express the optimal policy of any maze: a wall costs far more than any route,
+    and Q(move) = symlog(value of the neighbour - value here)."""
+    cfg = _maze_cfg(5)
+    model = build_q_network((11, 11, 3), 4, _vin_cfg(conv_filters=[], hidden=[], kernel_size=1),
+                            obs_dtype="uint8", seed=0)
+    maps = model.get_layer("reward_cost")
+    kernel = np.zeros((1, 1, 2, 2), np.float32)  # inputs: walls, goal planes -> reward, passability logit
+    kernel[0, 0, 0, 1] = -30.0  # walls: logit -20, extra cost exp(2 * 20) capped at exp(20)
+    maps.set_weights([kernel, np.array([0.0, 10.0], np.float32)])  # floors: logit 10, extra exp(-20)
+    head = model.get_layer("move_q")
+    head.set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
+    for seed in (1_000_000, 1_000_001, 1_000_002):
+        tables = tables_for(cfg.build_maze(seed), cfg)
+        floor = tables.floor[tables.floor != tables.goal]
+        actions = _np(model(tables.obs_batch(floor))).argmax(axis=1)
+        nxt = tables.move[floor, actions]
+        np.testing.assert_array_equal(tables.distance[nxt], tables.distance[floor] - 1)
+
+
+def test_agent_with_a_vin_trains_and_acts():
+    agent = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(), batch_size=8, n_step=1), obs_dtype="uint8",
+                     seed=0, jit_compile=False)
+    cfg = _maze_cfg(3)
+    tables = tables_for(cfg.build_maze(2), cfg)
+    obs = tables.obs_batch(tables.floor[:8])
+    before = [w.copy() for w in agent.online.get_weights()]
+    out = agent.train_step({"obs": obs, "actions": np.arange(8) % 4, "rewards": np.ones(8), "next_obs": obs,
+                            "dones": np.zeros(8), "discounts": np.full(8, 0.9), "weights": np.ones(8)})
+    assert np.isfinite(out["loss"])
+    changed = [not np.array_equal(a, b) for a, b in zip(before, agent.online.get_weights(), strict=True)]
+    assert all(changed)  # every weight, the map convolutions included, got a gradient
+    assert agent.greedy_actions(obs).shape == (8,)
+
+
+def test_passability_loss_is_the_cross_entropy_of_the_aimed_at_tile_against_whether_the_agent_moved():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    obs = np.zeros((3, 5, 5, 3), np.float32)
+    nxt = np.zeros_like(obs)
+    obs[0, 2, 2, 1] = 1
+    nxt[0, 1, 2, 1] = 1  # moved north
+    obs[1, 2, 2, 1] = 1
+    nxt[1, 2, 2, 1] = 1  # tried east, stayed
+    obs[2, 0, 3, 1] = 1
+    nxt[2, 0, 3, 1] = 1  # tried north off the grid, stayed
+    actions = np.array([0, 1, 0], np.int32)
+    z = np.array([maps[0, 1, 2, 1], maps[1, 2, 3, 1], OFF_GRID_LOGIT])
+    moved = np.array([1.0, 0.0, 0.0])
+    p = 1 / (1 + np.exp(-z))
+    expected = -np.mean(moved * np.log(p) + (1 - moved) * np.log(1 - p))
+    got = float(passability_loss(tf.constant(maps), tf.constant(obs), tf.constant(nxt), tf.constant(actions)))
+    assert got == pytest.approx(expected, rel=1e-5)
+    logits = _np(move_passability_logits(maps, obs))
+    np.testing.assert_allclose(logits[1], [maps[1, 1, 2, 1], maps[1, 2, 3, 1], maps[1, 3, 2, 1], maps[1, 2, 1, 1]])
+
+
+def test_passability_loss_needs_one_step_transitions():
+    with pytest.raises(ValueError, match="n_step: 1, or passability_loss: 0"):
+        DQNConfig(network={"kind": "vin"}, n_step=3)
+    DQNConfig(network={"kind": "vin"}, n_step=3, passability_loss=0.0)
+    DQNConfig(network={"kind": "cnn"}, n_step=3)  # other networks ignore it
+
+
+def test_moves_teach_the_planner_that_walls_block():
+    """From random moves on one small maze (no reward at all), the passability loss alone makes walls
+    impassable and floors open in the planner's map."""
+    cfg = _maze_cfg(3)
+    tables = tables_for(cfg.build_maze(2), cfg)
+    agent = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(kernel_size=1), batch_size=64, n_step=1,
+                                             learning_rate=0.01), obs_dtype="uint8", seed=0, jit_compile=False)
+    rng = np.random.default_rng(0)
+    maps_of = keras.Model(agent.online.input, agent.online.get_layer("reward_cost").output)
+    for _ in range(60):
+        tiles = rng.choice(tables.floor, 64)
+        actions = rng.integers(0, 4, 64)
+        batch = {"obs": tables.obs_batch(tiles), "actions": actions, "rewards": np.zeros(64),
+                 "next_obs": tables.obs_batch(tables.move[tiles, actions]), "dones": np.zeros(64),
+                 "discounts": np.full(64, 0.9), "weights": np.ones(64)}
+        agent.train_step(batch)
+    z = _np(maps_of(tables.obs_batch(tables.floor[:1])))[0, ..., 1]
+    walls = cfg.build_maze(2).walls
+    # every wall now costs exp(2 * 1.5) = 20 times more extra than any floor tile, and more than 1 move
+    assert z[walls].max() < -1.0
+    assert z[~walls].min() > z[walls].max() + 1.5

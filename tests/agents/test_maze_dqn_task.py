@@ -142,6 +142,11 @@ def test_evaluator_fails_looping_policies_quickly():
     ({"training": {"eval_mazes": 5}}, "only one maze to evaluate"),
     ({"env": {"mazes": "random", "train_maze_seeds": [0, 100]}, "training": {"eval_mazes": 10, "eval_seed_start": 95}},
      "overlap env.train_maze_seeds"),
+    ({"env": {"mazes": "random", "train_maze_seeds": [100, 200]}, "training": {"eval_mazes": 10, "eval_seed_start": 80,
+                                                                                   "test_mazes": 50}},
+     r"test seeds \[90, 140\) .* overlap env.train_maze_seeds"),
+    ({"training": {"test_mazes": 5}}, "test_mazes is only used with env.mazes: random"),
+    ({"agent": {"network": {"kind": "vin"}, "n_step": 3}}, "n_step: 1, or passability_loss: 0"),
     ({"agent": {"gamma": 1.0}}, "agent.gamma"),
     ({"agent": {"batch_size": 128, "replay": {"capacity": 100}}}, "larger than replay.capacity"),
     ({"training": {"env_steps": 500, "eval_every": 100}, "agent": {"learning_starts": 1000}}, "never learn"),
@@ -152,3 +157,36 @@ def test_bad_hyperparameters(tmp_path, change, message):
     data.update(change)
     with pytest.raises(ScenarioError, match=message):
         scenario.load_scenario(write(tmp_path, data))
+
+
+def test_test_seeds_follow_the_evaluation_seeds():
+    from agents.dqn.task import MazeDQNScenario
+
+    cfg = MazeDQNScenario.model_validate({"name": "t", "task": "maze-dqn", "env": {"mazes": "random", "train_maze_seeds": [0, 50]},
+                                          "training": {"eval_mazes": 4, "test_mazes": 3}})
+    assert cfg.eval_seeds() == [50, 51, 52, 53]
+    assert cfg.test_seeds() == [54, 55, 56]
+    assert MazeDQNScenario.model_validate({"name": "t", "task": "maze-dqn"}).test_seeds() == []
+
+
+RANDOM_VIN = {
+    "name": "tiny-random-vin", "task": "maze-dqn", "seed": 0, "strategy": "cpu",
+    "env": {"width": 3, "height": 3, "mazes": "random", "train_maze_seeds": [0, 1000], "observation": "grid",
+            "obs_dtype": "uint8", "exploring_starts": True, "tile_pixels": 8,
+            "rewards": {"wall": -0.2, "shaping": True, "shaping_gamma": 1.0}},
+    "agent": {"network": {"kind": "vin", "conv_filters": [8], "kernel_size": 1, "hidden": [16]}, "n_step": 1,
+              "gamma": 0.95, "learning_starts": 500, "train_freq": 8, "target": {"every": 100},
+              "epsilon": {"decay_steps": 2000}, "replay": {"capacity": 10000}},
+    "training": {"env_steps": 12000, "num_envs": 8, "eval_every": 1000, "eval_mazes": 30, "test_mazes": 100,
+                 "stop_after_perfect": 2, "checkpoint_every": 10000},
+}
+
+
+def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
+    """Trained on random 3 x 3-cell mazes, the vin agent solves 100 mazes it never saw, none of which
+    decided when to stop."""
+    run = execute(str(write(tmp_path, RANDOM_VIN)), out=str(tmp_path / "runs"), quiet=True)
+    s = run.summary()
+    assert s["test_mazes"] == 100 and s["test_seeds"] == [1030, 1130]
+    assert s["test_success_rate"] >= 0.95 and s["test_path_ratio"] <= 1.05, s
+    assert "held-out test" in run.report_path.read_text()
