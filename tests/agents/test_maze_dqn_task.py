@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,19 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     assert s["test_mazes"] == 100 and s["test_seeds"] == [1030, 1130]
     assert s["test_success_rate"] >= 0.95 and s["test_path_ratio"] <= 1.05, s
     assert "held-out test" in run.report_path.read_text()
+    # the generalisation benchmark plays unseen mazes of other kinds with this run's agent
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
+    out = subprocess.run([sys.executable, str(bench), str(run.path), "--mazes", "10"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert len(rows) == 7 and all(float(r.split("|")[2]) > 0.5 for r in rows), out.stdout
+    clash = subprocess.run([sys.executable, str(bench), str(run.path), "--seed-start", "1000"], capture_output=True,
+                           text=True, timeout=300)
+    assert clash.returncode == 2 and "overlap" in clash.stderr
+
+
+def test_generalisation_benchmark_refuses_a_fixed_maze_run(tiny_run):
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
+    out = subprocess.run([sys.executable, str(bench), str(tiny_run.path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "fixed maze" in out.stderr and "Traceback" not in out.stderr
