@@ -6,7 +6,8 @@ RUN is a finished ``maze-dqn`` run trained on random mazes (e.g. ``lab run maze_
 row plays ``--mazes`` mazes of the run's size that it never saw (seeds from ``--seed-start``, beyond the
 run's evaluation and test seeds), greedily and from the real start, changing one thing against the
 training distribution each time: the generator (prim, kruskal, wilson instead of dfs), loops (several
-routes: the path ratio then shows whether the agent takes a shortest one), random start and goal cells.
+routes: the path ratio then shows whether the agent takes a shortest one), random start and goal cells,
+and (``--sizes``, vin agents only: their layers do not depend on the grid's size) larger mazes.
 A maze counts as solved when the goal is reached within the episode limit; the path ratio is steps over
 the BFS optimum, averaged over the solved mazes. One evaluation per row (greedy play is deterministic).
 """
@@ -38,16 +39,23 @@ def main() -> int:
     parser.add_argument("run", help="a finished maze-dqn run folder trained on random mazes")
     parser.add_argument("--mazes", type=int, default=500, help="unseen mazes per row")
     parser.add_argument("--seed-start", type=int, default=2_000_000, help="first maze seed of every row")
+    parser.add_argument("--sizes", default="10x10,15x15,20x20",
+                        help="also other maze sizes in cells, comma-separated (vin agents only; '' for none)")
     args = parser.parse_args()
 
     from agents.dqn.evaluate import Evaluator
-    from agents.dqn.watch import load_run
+    from agents.dqn.watch import load_run, resize_run
+    from lab.commands.play import parse_size
     from lab.errors import LabError
     from lab.runs import RunDir
 
     try:
+        sizes = [parse_size(text.strip()) for text in args.sizes.split(",") if text.strip()]
         run = RunDir.open(args.run)
         cfg, agent = load_run(run)
+        if sizes and agent.network_kind != "vin":
+            print(f"note: {agent.network_kind} network: its dense layers fit one grid size, so no --sizes rows")
+            sizes = []
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -69,10 +77,17 @@ def main() -> int:
     print(f"{args.mazes} unseen mazes per row, seeds [{seeds[0]}, {seeds[-1] + 1})\n")
     print(f"| {'variant':<30} | success | path ratio | optimal share | seconds |")
     print(f"|{'-' * 32}|---------|------------|---------------|---------|")
-    for name, change in VARIANTS:
-        variant = env.model_copy(update=change)
+    rows = [(name, env.model_copy(update=change), agent) for name, change in VARIANTS]
+    for width, height in sizes:
+        try:
+            resized, other = resize_run(cfg, agent, (width, height))
+        except LabError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        rows.append((f"size {width} x {height} cells", resized.env, other))
+    for name, variant, player in rows:
         t0 = time.perf_counter()
-        res = Evaluator(variant, seeds).run(agent.greedy_actions)
+        res = Evaluator(variant, seeds).run(player.greedy_actions)
         optimal = res.as_dict()["eval_optimal_share"]
         print(f"| {name:<30} | {res.success_rate:7.3f} | {res.path_ratio:10.3f} | {optimal:13.3f} | "
               f"{time.perf_counter() - t0:7.1f} |", flush=True)

@@ -34,7 +34,14 @@ import numpy as np
 import tensorflow as tf
 
 from agents.dqn.config import DQNConfig
-from agents.dqn.networks import AGENT, MAPS_LAYER, build_q_network, move_passability_logits, resolve_kind
+from agents.dqn.networks import (
+    AGENT,
+    MAPS_LAYER,
+    build_q_network,
+    move_passability_logits,
+    resolve_kind,
+    vin_iterations,
+)
 from lab.errors import RunError, ScenarioError
 
 CHECKPOINT_FORMAT = 1
@@ -333,6 +340,29 @@ class DQNAgent:
                 f"(now {self.config.max_grad_norm}) or check that rewards are finite"
             )
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
+
+    def resized(self, obs_shape) -> DQNAgent:
+        """This agent on grids of another size, for greedy play. A vin's layers do not depend on the grid's
+        size (convolutions, value iteration, a read-out at the agent's tile), so its weights plan on larger
+        or smaller mazes than it trained on; K becomes the larger of the trained K and ``rows * cols // 2``
+        of the new grid, enough for any route on it. Other networks end in dense layers sized for the
+        trained grid: ValueError."""
+        obs_shape = tuple(int(s) for s in obs_shape)
+        if obs_shape == self.obs_shape:
+            return self
+        if self.network_kind != "vin":
+            raise ValueError(f"only a vin plans on mazes of another size; this agent's network is a {self.network_kind}, "
+                             f"whose dense layers fit its {self.obs_shape[0]} x {self.obs_shape[1]} grid only")
+        if len(obs_shape) != 3 or obs_shape[-1] != self.obs_shape[-1]:
+            raise ValueError(f"a vin needs (H, W, {self.obs_shape[-1]}) grids, got shape {obs_shape}")
+        k = max(vin_iterations(self.config.network, self.obs_shape), obs_shape[0] * obs_shape[1] // 2)
+        config = self.config.model_copy(update={"network": self.config.network.model_copy(update={"vin_iterations": k})})
+        other = DQNAgent(obs_shape, self.n_actions, config, obs_dtype=self.obs_dtype, obs_high=self.obs_high,
+                         seed=self.seed, jit_compile=self.jit_compile)
+        other.online.set_weights(self.online.get_weights())
+        other.target.set_weights(self.target.get_weights())
+        other.env_steps = self.env_steps
+        return other
 
     def sync_target(self) -> None:
         """Copy the online weights into the target network now."""

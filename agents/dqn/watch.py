@@ -54,6 +54,23 @@ def load_run(run):
                    f"train it with `lab run --resume {run.path}`")
 
 
+def resize_run(cfg, agent, size: tuple[int, int]):
+    """(scenario with the maze resized to ``size`` = (width, height) cells, agent for that grid); UsageError
+    when the run's maze is a fixed layout or its network cannot plan on another size."""
+    from envs.maze.config import env_config
+    from envs.maze.env import observation_space
+
+    width, height = size
+    if cfg.env.has_layout:
+        raise UsageError(f"--size {width}x{height}: this run plays a fixed layout, whose size is set by its text")
+    env = env_config(cfg.env.model_dump(), source=f"--size {width}x{height}", width=width, height=height)
+    try:
+        agent = agent.resized(observation_space(env).shape)
+    except ValueError as exc:
+        raise UsageError(f"--size {width}x{height}: {exc}") from None
+    return cfg.model_copy(update={"env": env}), agent
+
+
 def episode_frames(agent, env, options=None, label: str = ""):
     """Yield the frames of one greedy episode (the last one shows where it ended), then its result."""
     from agents.dqn.evaluate import policy_overlay
@@ -91,13 +108,14 @@ def episode_frames(agent, env, options=None, label: str = ""):
 
 
 def watch(run, episodes: int = 3, record: str | Path | None = None, fps: int | None = None, seed: int | None = None,
-          window: bool | None = None, log=print) -> dict:
+          window: bool | None = None, size: tuple[int, int] | None = None, log=print) -> dict:
     """Play ``episodes`` greedy episodes of a run's agent; show them in a window and/or record them.
 
     ``window``: None = a window when a display is available. Without a window and without ``record`` the
     recording goes to ``<run>/artifacts/watch.gif``. ``seed``: for random mazes, episode i plays the maze
     of seed ``seed + i`` (default: the run's first evaluation mazes, never seen in training); a fixed maze
-    is the same in every episode.
+    is the same in every episode. ``size``: (width, height) in cells to play mazes of another size than
+    the run trained on (a vin only: it plans on any size; see :meth:`DQNAgent.resized`).
     """
     from agents.dqn.evaluate import eval_env_config
     from envs.maze import render as rnd
@@ -109,6 +127,8 @@ def watch(run, episodes: int = 3, record: str | Path | None = None, fps: int | N
         raise UsageError(f"--fps must be between 1 and 240, got {fps}")
     record_path = check_record_path(str(record)) if record is not None else None
     cfg, agent = load_run(run)
+    if size is not None:
+        cfg, agent = resize_run(cfg, agent, size)
     fps = fps or cfg.env.render_fps
     if window is None:
         window = rnd.display_problem() is None

@@ -1,4 +1,4 @@
-"""``lab watch SCENARIO_OR_RUN [--episodes N] [--record FILE.gif|.mp4] [--fps F] [--seed S]``."""
+"""``lab watch SCENARIO_OR_RUN [--episodes N] [--record FILE.gif|.mp4] [--fps F] [--seed S] [--size WxH]``."""
 
 USES_TENSORFLOW = True
 HELP = "watch a DQN agent solve mazes (trains first when given a scenario)"
@@ -16,6 +16,8 @@ def add_arguments(p):
     p.add_argument("--record", metavar="FILE", help="also record to FILE (.gif, or .mp4 with the `video` extra)")
     p.add_argument("--fps", type=int, help="frames per second (default: the scenario's env.render_fps)")
     p.add_argument("--seed", type=int, help="random mazes: play the mazes of seeds S, S+1, ... (default: unseen evaluation mazes)")
+    p.add_argument("--size", metavar="WxH", help="play mazes of another size in cells, e.g. 15x15 (vin agents only: "
+                   "they plan on any size)")
     p.add_argument("--no-window", action="store_true", help="never open a window: record only")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario field before training (scenario files only)")
@@ -30,6 +32,11 @@ def main(args) -> int:
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
+    size = None
+    if args.size:
+        from lab.commands.play import parse_size
+
+        size = parse_size(args.size)
     target = Path(args.target)
     if target.is_dir():
         from lab.runs import RunDir
@@ -60,7 +67,7 @@ def main(args) -> int:
     from agents.dqn.watch import watch
 
     result = watch(run, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
-                   window=False if args.no_window else None)
+                   window=False if args.no_window else None, size=size)
     for i, r in enumerate(result["results"], 1):
         state = "solved" if r["success"] else "not solved"
         print(f"episode {i}: {state} in {r['steps']} steps (optimal {r['optimal']})")

@@ -222,3 +222,24 @@ def test_moves_teach_the_planner_that_walls_block():
     # every wall now costs exp(2 * 1.5) = 20 times more extra than any floor tile, and more than 1 move
     assert z[walls].max() < -1.0
     assert z[~walls].min() > z[walls].max() + 1.5
+
+
+def test_a_resized_vin_keeps_its_weights_and_plans_on_larger_mazes():
+    small = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(conv_filters=[], hidden=[], kernel_size=1), n_step=1),
+                     obs_dtype="uint8", seed=0, jit_compile=False)
+    kernel = np.zeros((1, 1, 2, 2), np.float32)
+    kernel[0, 0, 0, 1] = -30.0  # walls block, as in the hand-set test above
+    small.online.get_layer("reward_cost").set_weights([kernel, np.array([0.0, 10.0], np.float32)])
+    small.online.get_layer("move_q").set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
+    big = small.resized((13, 13, 3))
+    assert small.resized((7, 7, 3)) is small
+    assert big.online.get_layer("value_iteration").iterations == 13 * 13 // 2
+    for a, b in zip(small.online.get_weights(), big.online.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    cfg = _maze_cfg(6)
+    tables = tables_for(cfg.build_maze(1_000_003), cfg)
+    floor = tables.floor[tables.floor != tables.goal]
+    nxt = tables.move[floor, big.greedy_actions(tables.obs_batch(floor))]
+    np.testing.assert_array_equal(tables.distance[nxt], tables.distance[floor] - 1)
+    with pytest.raises(ValueError, match="only a vin plans on mazes of another size"):
+        DQNAgent((7, 7, 3), 4, DQNConfig(network={"kind": "cnn"}), obs_dtype="uint8").resized((9, 9, 3))

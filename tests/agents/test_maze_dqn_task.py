@@ -85,6 +85,9 @@ def test_watch_rejects_bad_input(tiny_run, tmp_path):
         watch(other, episodes=1, window=False)
     proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "maze-dqn" in proc.stderr and "Traceback" not in proc.stderr
+    # another maze size needs a network that plans on any size
+    with pytest.raises(UsageError, match=r"--size 6x6: only a vin plans on mazes of another size; .* is a mlp"):
+        watch(tiny_run, episodes=1, window=False, size=(6, 6))
 
 
 def test_checkpoint_from_another_observation_mode_is_refused(tiny_run):
@@ -193,11 +196,21 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     assert "held-out test" in run.report_path.read_text()
     # the generalisation benchmark plays unseen mazes of other kinds with this run's agent
     bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
-    out = subprocess.run([sys.executable, str(bench), str(run.path), "--mazes", "10"], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, str(bench), str(run.path), "--mazes", "10", "--sizes", "4x4"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "variant" not in line]
-    assert len(rows) == 7 and all(float(r.split("|")[2]) > 0.5 for r in rows), out.stdout
+    assert len(rows) == 8 and rows[-1].startswith("| size 4 x 4 cells"), out.stdout
+    assert all(float(r.split("|")[2]) > 0.5 for r in rows[:7]), out.stdout
+    # the same weights play mazes larger than any it trained on
+    from agents.dqn.watch import watch
+
+    shown = watch(run, episodes=2, window=False, size=(4, 4), record=tmp_path / "big.gif")
+    assert shown["episodes"] == 2 and (tmp_path / "big.gif").exists()
+    from PIL import Image
+
+    with Image.open(tmp_path / "big.gif") as gif:
+        assert gif.size[0] >= 9 * 8  # 9 tiles of 8 pixels: the 4 x 4-cell maze, not the 3 x 3 one it trained on
     clash = subprocess.run([sys.executable, str(bench), str(run.path), "--seed-start", "1000"], capture_output=True,
                            text=True, timeout=300)
     assert clash.returncode == 2 and "overlap" in clash.stderr
