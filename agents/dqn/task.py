@@ -37,6 +37,15 @@ class TrainingConfig(Section):
     save_replay: bool = Field(True, description="Include the replay buffer in checkpoints, so --resume continues exactly where it was.")
 
 
+def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int], fix: str, where: str = "") -> None:
+    """ValueError when the maze seeds [start, end) overlap the training seeds or pass the largest seed."""
+    lo, hi = train
+    if start < hi and end > lo:
+        raise ValueError(f"{what} [{start}, {end}){where} overlap env.train_maze_seeds [{lo}, {hi}): {fix}")
+    if end - 1 > MAX_SEED:
+        raise ValueError(f"{what} [{start}, {end}) go past the largest maze seed {MAX_SEED}")
+
+
 class MazeDQNScenario(Scenario):
     env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")
     agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")
@@ -59,20 +68,13 @@ class MazeDQNScenario(Scenario):
             lo, hi = env.train_maze_seeds
             start = hi if t.eval_seed_start is None else t.eval_seed_start
             end = start + t.eval_mazes
-            if start < hi and end > lo:
-                raise ValueError(
-                    f"the evaluation seeds [{start}, {end}) overlap env.train_maze_seeds [{lo}, {hi}): the agent would be "
-                    f"evaluated on mazes it may have trained on; use training.eval_seed_start >= {hi}")
-            if end - 1 > MAX_SEED:
-                raise ValueError(f"the evaluation seeds [{start}, {end}) go past the largest maze seed {MAX_SEED}")
+            _check_unseen_seeds("the evaluation seeds", start, end, (lo, hi),
+                                "the agent would be evaluated on mazes it may have trained on; use "
+                                f"training.eval_seed_start >= {hi}")
             if t.test_mazes:
-                test_end = end + t.test_mazes
-                if end < hi and test_end > lo:
-                    raise ValueError(
-                        f"the test seeds [{end}, {test_end}) (right after the evaluation seeds) overlap env.train_maze_seeds "
-                        f"[{lo}, {hi}): move training.eval_seed_start so that both sets lie outside the training seeds")
-                if test_end - 1 > MAX_SEED:
-                    raise ValueError(f"the test seeds [{end}, {test_end}) go past the largest maze seed {MAX_SEED}")
+                _check_unseen_seeds("the test seeds", end, end + t.test_mazes, (lo, hi),
+                                    "move training.eval_seed_start so that both sets lie outside the training seeds",
+                                    where=" (right after the evaluation seeds)")
         if t.eval_every > t.env_steps:
             raise ValueError(f"training.eval_every ({t.eval_every}) is larger than training.env_steps ({t.env_steps}): "
                              "the run would never be evaluated")
