@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lab.dot import keras_model_to_dot, render_dot
 from lab.errors import ScenarioError
-from lab.graph import Graph, format_value, keras_model_to_dot, render_dot
+from supervised.graph import Graph, format_value
 
 # --------------------------------------------------------------------------------------------------
 # Shared helpers

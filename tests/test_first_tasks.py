@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
+from lab.dot import parse_dot
 from lab.errors import ScenarioError
 from lab.execute import execute, is_timing_key
-from lab.graph import parse_dot
 from lab.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent

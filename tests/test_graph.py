@@ -1,5 +1,5 @@
-"""lab.graph: the explicit computation graph, DOT writing and reading, Keras models as DOT, rendering,
-and the `lab graph` command."""
+"""supervised.graph (the teaching computation graph) and lab.dot (DOT writing and reading, Keras models as
+DOT, rendering), and the `lab graph` command that draws a run's models with them."""
 
 import shutil
 import stat
@@ -8,8 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from lab import graph as lg
-from lab.graph import DOT_MISSING_NOTE, Graph, GraphError, keras_model_to_dot, parse_dot, render_dot
+from lab import dot as lab_dot
+from lab.dot import DOT_MISSING_NOTE, keras_model_to_dot, parse_dot, render_dot
+from supervised.graph import Graph, GraphError
 
 # --------------------------------------------------------------------------------------------------
 # Building and evaluating graphs
@@ -185,7 +186,7 @@ def _fake_dot(folder, body: str):
 
 
 def test_render_without_graphviz_writes_dot_and_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(lg.shutil, "which", lambda name: None)
+    monkeypatch.setattr(lab_dot.shutil, "which", lambda name: None)
     out = render_dot("digraph g { a -> b; }\n", tmp_path / "pic.png")
     assert out.image is None and out.note == DOT_MISSING_NOTE
     assert "apt-get install graphviz" in out.note
@@ -247,7 +248,7 @@ def run_with_model(tmp_path):
 def test_lab_graph_draws_every_model_of_a_run(run_with_model, capsys, monkeypatch):
     from lab.cli import main
 
-    monkeypatch.setattr(lg.shutil, "which", lambda name: None)
+    monkeypatch.setattr(lab_dot.shutil, "which", lambda name: None)
     assert main(["graph", str(run_with_model.path)]) == 0
     out, err = capsys.readouterr()
     printed = out.split()

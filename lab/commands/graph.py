@@ -50,7 +50,7 @@ def main(args) -> int:
     import keras
 
     from lab import registry
-    from lab.graph import keras_model_to_dot, render_dot
+    from lab.dot import keras_model_to_dot, render_dot
 
     # The task's runner module registers the custom layers and models its runs save (Keras looks them
     # up by name when loading), so import it first.
