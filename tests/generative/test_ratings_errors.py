@@ -6,6 +6,7 @@ import urllib.error
 import pytest
 
 from lab.data import ratings as R
+from lab.data.ratings import download, parse
 from lab.errors import DataError
 
 
@@ -29,7 +30,8 @@ def test_malformed_line_found_past_a_chunk_boundary(tmp_path, monkeypatch):
     lines = [f"{u}\t{i}\t4\t88125{u:04d}" for u in range(1, 40) for i in (1, 2)]
     lines[57] = "oops"
     write(tmp_path / "u.data", "\n".join(lines) + "\n")
-    monkeypatch.setattr(R, "CHUNK_BYTES", 128)
+    monkeypatch.setattr(parse, "CHUNK_BYTES", 128)
+    assert len(list(parse._chunks(tmp_path / "u.data"))) > 2  # the patch reaches the tokenizer
     with pytest.raises(DataError, match=r"u\.data:58: malformed line 'oops'"):
         R.load_ratings(tmp_path)
 
@@ -98,7 +100,7 @@ def test_offline_download_says_how_to_point_at_local_files(tmp_path, monkeypatch
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(R.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(DataError, match="could not download") as err:
         R.load_ratings(tmp_path / "ml-100k", source="movielens-100k", download=True, cache=tmp_path / "cache")
     assert "data.path" in str(err.value)
@@ -116,7 +118,7 @@ def test_download_with_a_wrong_checksum_is_rejected(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(R.urllib.request, "urlopen", lambda *a, **k: Response(b"not the real zip"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Response(b"not the real zip"))
     with pytest.raises(DataError, match="md5 .* is not the published 0e33842e24a9c977be4e0107933c0723"):
         R.download_movielens("movielens-100k", tmp_path / "cache")
     assert (tmp_path / "cache" / "ml-100k.zip.bad").exists()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lab.data import ratings as R
+from lab.data.ratings import parse
 
 
 def write(path, text, encoding="utf-8"):
@@ -138,7 +139,8 @@ def test_chunked_parsing_matches_whole_file(tmp_path, monkeypatch):
     R.write_netflix(r, tmp_path / "nf", n_files=2)
     R.write_movielens_100k(r, tmp_path / "ml")
     whole_nf, whole_ml = R.read_netflix(tmp_path / "nf"), R.read_movielens_100k(tmp_path / "ml")
-    monkeypatch.setattr(R, "CHUNK_BYTES", 97)
+    monkeypatch.setattr(parse, "CHUNK_BYTES", 97)
+    assert len(list(parse._chunks(tmp_path / "ml" / "u.data"))) > 2  # the patch reaches the tokenizer
     small_nf, small_ml = R.read_netflix(tmp_path / "nf"), R.read_movielens_100k(tmp_path / "ml")
     for a, b in ((whole_nf, small_nf), (whole_ml, small_ml)):
         for name in ("user", "item", "rating", "time", "user_ids", "item_ids"):
