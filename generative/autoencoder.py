@@ -14,13 +14,13 @@ same run (numpy: eigenvectors of the scatter matrix, i.e. the SVD's right singul
 scored on the test digits with the mean squared error and the binary cross-entropy per pixel;
 ``mse_ratio_vs_pca`` < 1 means the autoencoder wins.
 
-Checkpoints: ``checkpoints/autoencoder.keras`` and ``autoencoder_state.json`` (epoch, time) after every
-epoch, ``checkpoints/strips.npz`` (the strips so far); ``lab run --resume`` continues from them.
+Training runs on the shared epoch loop (:mod:`lab.loop`): a checkpoint after every epoch holds the model
+with its optimizer state and the strips so far (``checkpoints/autoencoder.json`` names it); ``lab run
+--resume`` continues from it and ends with the numbers of a run that never stopped.
 """
 
 from __future__ import annotations
 
-import io
 import time
 
 import keras
@@ -28,12 +28,10 @@ import numpy as np
 from keras import layers
 
 from generative import images as img
-from generative.data import epoch_rng, flat, load_digits
-from lab.runs import atomic_write_bytes
+from generative.data import flat, load_digits
+from lab.loop import EpochLoop
 
-MODEL_FILE = "autoencoder.keras"
-STATE_FILE = "autoencoder_state.json"
-STRIPS_FILE = "strips.npz"
+STRIPS_PART = "strips.npz"
 EPS = 1e-7
 
 
@@ -97,15 +95,8 @@ def pca_reconstruct(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.nd
     return (x - mean) @ comps.T @ comps + mean
 
 
-def _save_strips(ctx, strips: list[np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, strips=np.stack(strips))
-    atomic_write_bytes(ctx.run.checkpoint(STRIPS_FILE), buf.getvalue())
-
-
-def _load_strips(ctx) -> list[np.ndarray]:
-    path = ctx.run.checkpoints / STRIPS_FILE
-    if not path.exists():
+def _load_strips(path) -> list[np.ndarray]:
+    if path is None:
         return []
     with np.load(path) as f:
         return list(f["strips"])
@@ -125,44 +116,28 @@ def run(cfg, ctx) -> dict:
     m, t, pics = cfg.model, cfg.training, cfg.pictures
     fixed = x_test[:pics.strip_digits]
 
-    state = ctx.load_state(STATE_FILE) if ctx.resume else None
-    model_path = ctx.run.checkpoints / MODEL_FILE
-    with ctx.model_scope():
-        if state is not None and model_path.exists():
-            model = keras.models.load_model(model_path, safe_mode=True)
-            start_epoch, train_seconds = int(state["epoch"]), float(state["train_seconds"])
-            train_cpu_seconds = float(state.get("train_cpu_seconds", 0.0))
-            strips = _load_strips(ctx)[:start_epoch]
-            ctx.metrics.truncate_after(start_epoch)
-            ctx.log(f"resuming after epoch {start_epoch} of {t.epochs}")
-        else:
-            model, _, _ = build_autoencoder(m)
-            loss = keras.losses.BinaryCrossentropy() if m.loss == "bce" else keras.losses.MeanSquaredError()
-            model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss, jit_compile=ctx.jit_compile)
-            start_epoch, train_seconds, train_cpu_seconds, strips = 0, 0.0, 0.0, []
+    loss = keras.losses.BinaryCrossentropy() if m.loss == "bce" else keras.losses.MeanSquaredError()
 
-    with ctx.progress(t.epochs, "autoencoder epochs", unit="epoch") as bar:
-        bar.update(start_epoch)
-        for epoch in range(start_epoch, t.epochs):
-            rng = epoch_rng(cfg.seed, epoch + 1)
-            order = rng.permutation(len(x_train))
-            target = x_train[order]
-            inputs = corrupt(target, m.denoising.noise, m.denoising.amount, rng)
-            t0, c0 = time.perf_counter(), time.process_time()
+    def build():
+        model, _, _ = build_autoencoder(m)
+        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss, jit_compile=ctx.jit_compile)
+        return model
+
+    loop = EpochLoop(ctx, "autoencoder", epochs=t.epochs, seed=cfg.seed, describe="autoencoder epochs")
+    model = loop.restore(build)
+    strips: list[np.ndarray] = _load_strips(loop.files.get(STRIPS_PART))[:loop.state.epoch]
+    loop.parts[STRIPS_PART] = lambda path: np.savez_compressed(path, strips=np.stack(strips))
+    for epoch in loop:
+        order = epoch.rng.permutation(len(x_train))
+        target = x_train[order]
+        inputs = corrupt(target, m.denoising.noise, m.denoising.amount, epoch.rng)
+        with loop.timed(samples=len(x_train)):
             hist = model.fit(inputs, target, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
-            train_seconds += time.perf_counter() - t0
-            train_cpu_seconds += time.process_time() - c0
-            rec_test = _predict(model, x_test)
-            figures = {"loss": float(hist.history["loss"][-1]), "test_mse": mse(x_test, rec_test),
-                       "test_bce": bce(x_test, rec_test)}
-            strips.append(img.to_uint8(rec_test[:pics.strip_digits]))
-            ctx.log_metrics(epoch + 1, **figures)
-            ctx.save_model(model, MODEL_FILE)
-            _save_strips(ctx, strips)
-            img.save_png(strips_picture(fixed, strips), ctx.artifact("training_strips.png"))
-            ctx.save_state(STATE_FILE, {"epoch": epoch + 1, "train_seconds": train_seconds,
-                                       "train_cpu_seconds": train_cpu_seconds})
-            bar.update(1, loss=figures["loss"], test_mse=figures["test_mse"])
+        rec_test = _predict(model, x_test)
+        strips.append(img.to_uint8(rec_test[:pics.strip_digits]))
+        img.save_png(strips_picture(fixed, strips), ctx.artifact("training_strips.png"))
+        loop.end_epoch({"loss": float(hist.history["loss"][-1]), "test_mse": mse(x_test, rec_test),
+                        "test_bce": bce(x_test, rec_test)}, show=("loss", "test_mse"))
 
     rec_test = _predict(model, x_test)
     t0 = time.perf_counter()
@@ -182,9 +157,7 @@ def run(cfg, ctx) -> dict:
         "pca_explained_variance": explained,
     }
     summary["mse_ratio_vs_pca"] = summary["test_mse"] / summary["pca_test_mse"]
-    summary["train_seconds"] = round(train_seconds, 3)
-    summary["train_cpu_seconds"] = round(train_cpu_seconds, 3)  # all threads: compare with cores x wall time
-    summary["seconds_per_epoch"] = round(train_seconds / max(1, t.epochs), 3)
+    summary.update(loop.finish())
     summary["pca_seconds"] = round(pca_seconds, 3)
     ctx.log(f"test MSE {summary['test_mse']:.5f} vs PCA({m.code_size}) {summary['pca_test_mse']:.5f} "
             f"(ratio {summary['mse_ratio_vs_pca']:.3f})")

@@ -26,11 +26,13 @@ import numpy as np
 from lab.data import ratings as ratings_mod
 from lab.data.ratings import Ratings, Split
 from lab.errors import DataError
+from lab.loop import EpochLoop
 
-MODEL_FILE = "rbm.keras"
+MODEL_FILE = "rbm.keras"  # artifacts/: the first split's model, which `lab recommend` loads
+CHECKPOINT = "rbm"  # checkpoints/rbm.json: the shared loop's last checkpoint (its stage is the fold)
 RATINGS_FILE = "ratings.npz"
 META_FILE = "recommender.json"
-STATE_FILE = "rbm_state.json"
+STATE_FILE = "rbm_folds.json"  # checkpoints/: the figures of the finished folds
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,18 +307,13 @@ def build_model(cfg, n_visible: int, values):
                seed=cfg.seed, name="rbm")
 
 
-def _after_epoch(fold: int, epoch: int) -> None:
-    """Hook called after each epoch is checkpointed (tests use it to interrupt a run part way)."""
-
-
 # --------------------------------------------------------------------------------------------------
 # One split
 
 
-def run_split(cfg, ctx, r: Ratings, split: Split, fold: int, state: dict, step0: int) -> dict:
-    """Fit baselines and the RBM on one split; returns its figures (and leaves the model checkpointed)."""
-    import keras
-
+def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
+    """Fit baselines and the RBM on one split (on the shared epoch loop, whose checkpoint stage is the
+    fold); returns its figures."""
     ec, rc = cfg.evaluation, cfg.rbm
     k = ec.top_k
     tr, te = split.train, split.test
@@ -346,52 +343,41 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int, state: dict, step0:
     if rc.rated_vector != "none" and rc.seen_includes_test:
         seen_case, seen_col, _, _ = orient(r, te, rc.orientation)
     cases = Cases.build(case, col, vals, n_cases, n_visible, seen_case, seen_col)
-    ckpt = ctx.run.checkpoints / MODEL_FILE
-    start_epoch = state.get("epoch", 0) if state.get("fold") == fold else 0
-    if start_epoch > 0 and ckpt.exists():
-        model = keras.models.load_model(ckpt, safe_mode=True)
-        ctx.log(f"{split.name}: resuming the RBM after epoch {start_epoch}")
-    else:
-        start_epoch = 0
-        with ctx.model_scope():
-            model = build_model(cfg, n_visible, r.scale)
+
+    def build():
+        model = build_model(cfg, n_visible, r.scale)
         counts = np.zeros((n_visible, len(r.scale)))
         np.add.at(counts, (col, vals), 1)
         model.init_visible_biases(counts, np.bincount(col, minlength=n_visible) / max(1, n_cases))
+        return model
+
+    loop = EpochLoop(ctx, CHECKPOINT, epochs=rc.epochs, seed=cfg.seed, stage=f"fold{fold}", rng_key=(fold,),
+                     step_offset=fold * rc.epochs, describe=f"rbm {split.name}")
+    model = loop.restore(build)
     machine = Machine(model, ctx.jit_compile, rank_kind(rc), ec.relevant)
     te_case, te_col, _, _ = orient(r, te, rc.orientation)
-    history = list(state.get("history", [])) if state.get("fold") == fold else []
-    train_seconds = float(state.get("train_seconds", 0.0)) if state.get("fold") == fold else 0.0
-    with ctx.progress(rc.epochs, f"rbm {split.name}", unit="epoch") as bar:
-        bar.update(start_epoch)
-        for epoch in range(start_epoch, rc.epochs):
-            lr, momentum, cd = schedule(rc, epoch)
-            model.set_schedule(lr, momentum, cd)
-            for m in model.metrics:
-                m.reset_state()
-            order = np.random.default_rng([cfg.seed, fold, epoch]).permutation(n_cases)
-            t1 = time.time()
+    history = loop.extra.setdefault("history", [])
+    for epoch in loop:
+        lr, momentum, cd = schedule(rc, epoch.index)
+        model.set_schedule(lr, momentum, cd)
+        for m in model.metrics:
+            m.reset_state()
+        order = epoch.rng.permutation(n_cases)
+        with loop.timed(samples=n_cases):
             for s in range(0, n_cases, rc.batch_size):
                 out = machine.train_step(cases.batch(order[s:s + rc.batch_size]))
-            train_seconds += time.time() - t1
-            row = {"fold": fold, "epoch": epoch + 1, "recon_rmse": float(out["recon_rmse"]),
-                   "hidden_prob": float(out["hidden_prob"]), "learning_rate": lr, "cd_k": cd,
-                   "epoch_seconds": time.time() - t1}
-            if (epoch + 1) % ec.every == 0 or epoch + 1 == rc.epochs:
-                row["test_rmse"] = rmse(predict_pairs(machine, cases, te_case, te_col, ec.batch_size), truth)
-            history.append(row)
-            ctx.log_metrics(step0 + epoch + 1, **row)
-            bar.update(1, **{key: row[key] for key in ("recon_rmse", "test_rmse") if key in row}, k=cd)
-            ctx.save_model(model, MODEL_FILE)
-            ctx.save_state(STATE_FILE, {**state, "fold": fold, "epoch": epoch + 1, "history": history,
-                                        "train_seconds": train_seconds})
-            _after_epoch(fold, epoch + 1)
+        row = {"fold": fold, "epoch": epoch.number, "recon_rmse": float(out["recon_rmse"]),
+               "hidden_prob": float(out["hidden_prob"]), "learning_rate": lr, "cd_k": cd}
+        if epoch.number % ec.every == 0 or epoch.number == rc.epochs:
+            row["test_rmse"] = rmse(predict_pairs(machine, cases, te_case, te_col, ec.batch_size), truth)
+        history.append(row)
+        loop.end_epoch(row, show=("recon_rmse", "test_rmse", "cd_k"))
     pred = predict_pairs(machine, cases, te_case, te_col, ec.batch_size)
     res["rmse"], res["mae"] = rmse(pred, truth), mae(pred, truth)
     t2 = time.time()
     res.update(rbm_ranking(machine, cases, task, rc.orientation, k, ec.batch_size))
     res["ranking_seconds"] = time.time() - t2
-    res["train_seconds"] = train_seconds
+    res["train_seconds"] = loop.state.train_seconds
     res["history"] = history
     res["_model"] = model
     return res
@@ -417,24 +403,19 @@ def run(cfg, ctx) -> dict:
     splits = ratings_mod.make_splits(r, s.method, s.folds, s.own, s.n, None if s.n else s.fraction, cfg.seed)
     if s.run_folds:
         splits = splits[: s.run_folds]
-    state = (ctx.load_state(STATE_FILE) or {}) if ctx.resume else {}
-    done: list[dict] = list(state.get("done", []))
-    if ctx.resume and state:
-        ctx.metrics.truncate_after(len(done) * cfg.rbm.epochs + (state.get("epoch", 0) if state.get("fold") == len(done) else 0))
+    done: list[dict] = list((ctx.load_state(STATE_FILE) or {}).get("done", [])) if ctx.resume else []
     load_seconds = time.time() - t0
     first_model = None
     for fold, split in enumerate(splits):
         if fold < len(done):
             continue
-        fold_state = {"done": done, **({k: v for k, v in state.items() if k != "done"} if state.get("fold") == fold else {})}
-        res = run_split(cfg, ctx, r, split, fold, fold_state, fold * cfg.rbm.epochs)
+        res = run_split(cfg, ctx, r, split, fold)
         model = res.pop("_model")
         if fold == 0:
             first_model = model
             _save_recommender(cfg, ctx, r, split, model)
         done.append(res)
-        state = {"done": done, "fold": fold + 1, "epoch": 0}
-        ctx.save_state(STATE_FILE, state)
+        ctx.save_state(STATE_FILE, {"done": done})
     if first_model is None and not (ctx.run.artifacts / MODEL_FILE).exists():
         raise DataError("no split was trained")
     summary = _summarise(cfg, r, done)

@@ -31,3 +31,71 @@ def mnist10k() -> Path:
     if not MNIST10K.exists():
         pytest.skip(f"{MNIST10K} is absent (the shared offline MNIST subset)")
     return MNIST10K
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared fixtures of the run contract: interrupt a run, resume it, compare it with one that never stopped.
+
+
+def same_figures(a: dict, b: dict) -> dict:
+    """The keys of two summaries whose values differ, timing figures excepted (empty: the same run)."""
+    from lab.execute import is_timing_key
+
+    keys = {k for k in set(a) | set(b) if not is_timing_key(k)}
+    return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
+
+
+@pytest.fixture
+def interrupt_after(monkeypatch):
+    """``interrupt_after(epoch, name=None, stage=None)``: the shared loop (lab.loop) raises
+    KeyboardInterrupt, as Ctrl-C would, right after it checkpoints ``epoch`` (of the loop called
+    ``name``, in ``stage``); ``interrupt_after.disarm()`` undoes it."""
+    from lab import loop as loop_mod
+
+    original = loop_mod.after_checkpoint
+
+    class Arm:
+        def __call__(self, epoch: int, name: str | None = None, stage: str | None = None) -> None:
+            def hook(loop, n):
+                if n == epoch and name in (None, loop.name) and stage in (None, loop.stage):
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(loop_mod, "after_checkpoint", hook)
+
+        def disarm(self) -> None:
+            monkeypatch.setattr(loop_mod, "after_checkpoint", original)
+
+    return Arm()
+
+
+@pytest.fixture
+def killed_and_resumed(tmp_path, interrupt_after):
+    """``killed_and_resumed(scenario_file, epoch, ...)`` runs the scenario straight through, then again
+    interrupted after ``epoch`` and resumed; checks that the second ends with the same summary.json
+    (timing keys excepted) and the same metrics.csv steps, and returns ``(full, resumed)`` run folders."""
+    import csv
+
+    from lab.execute import execute
+    from lab.runs import RunDir
+
+    def check(scenario_file, epoch: int, name: str | None = None, stage: str | None = None, overrides=()):
+        full = execute(str(scenario_file), list(overrides), out=str(tmp_path / "full"), quiet=True)
+        interrupt_after(epoch, name, stage)
+        with pytest.raises(KeyboardInterrupt):
+            execute(str(scenario_file), list(overrides), out=str(tmp_path / "cut"), quiet=True)
+        interrupt_after.disarm()
+        (folder,) = list((tmp_path / "cut").iterdir())
+        assert RunDir(folder).status == "interrupted"
+        assert not RunDir(folder).summary_path.exists()
+        resumed = execute(None, resume=str(folder), quiet=True)
+        assert resumed.status == "complete"
+        assert same_figures(full.summary(), resumed.summary()) == {}
+
+        def steps(run):
+            with open(run.metrics_path, newline="") as fh:
+                return [row["step"] for row in csv.DictReader(fh)]
+
+        assert steps(resumed) == steps(full)
+        return full, resumed
+
+    return check

@@ -8,11 +8,13 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from conftest import same_figures  # noqa: E402
+
 from generative import recommender as rec  # noqa: E402
-from generative.recommend import Recommender, normalise_title, parse_rate  # noqa: E402
+from generative.recommend import Recommender, RecommendError, normalise_title, parse_rate  # noqa: E402
 from lab.cli import main as lab_main  # noqa: E402
-from lab.errors import RunError, UsageError  # noqa: E402
-from lab.execute import execute, is_timing_key  # noqa: E402
+from lab.errors import RunError  # noqa: E402
+from lab.execute import execute  # noqa: E402
 from lab.runs import RunDir  # noqa: E402
 from lab.scenario import load_scenario  # noqa: E402
 
@@ -63,7 +65,7 @@ def test_run_folder_summary_report_and_curve(fitted):
     assert len(rows) == 1 + 14 and "test_rmse" in rows[0] and "recon_rmse" in rows[0]
     for name in ("rbm.keras", "ratings.npz", "recommender.json"):
         assert (run.artifacts / name).exists()
-    assert (run.checkpoints / "rbm.keras").exists()
+    assert (run.checkpoints / "rbm.json").exists() and (run.checkpoints / "rbm_folds.json").exists()
 
 
 def test_rbm_beats_the_bias_baseline_and_recovers_planted_tastes(fitted):
@@ -88,28 +90,19 @@ def _items_kidx(r2, u):
     return items, r2._value_index(values)
 
 
-def test_interrupted_run_resumes_to_the_same_figures(tmp_path, monkeypatch, fitted):
+def test_interrupted_run_resumes_to_the_same_figures(tmp_path, interrupt_after, fitted):
     path = scenario(tmp_path, epochs=14)
-    calls = []
-
-    def stop(fold, epoch):
-        calls.append(epoch)
-        if epoch == 6:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(rec, "_after_epoch", stop)
+    interrupt_after(6)
     with pytest.raises(KeyboardInterrupt):
         execute(str(path), out=str(tmp_path / "runs"), quiet=True)
     (folder,) = list((tmp_path / "runs").iterdir())
     assert RunDir(folder).status == "interrupted"
     with pytest.raises(RunError, match="no fitted recommender yet"):
         Recommender.open(folder)
-    monkeypatch.setattr(rec, "_after_epoch", lambda fold, epoch: None)
+    interrupt_after.disarm()
     resumed = execute(None, resume=str(folder), quiet=True)
-    full = fitted[1].summary()
-    strip = lambda s: {k: v for k, v in s.items() if not is_timing_key(k)}  # noqa: E731
-    assert strip(resumed.summary()) == strip(full)
-    assert len(resumed.metrics_path.read_text().splitlines()) == 1 + 14
+    assert same_figures(resumed.summary(), fitted[1].summary()) == {}
+    assert resumed.metrics_path.read_text().splitlines() == fitted[1].metrics_path.read_text().splitlines()
 
 
 def run_cli(capsys, *argv):
@@ -179,16 +172,16 @@ def test_title_matching_is_forgiving_but_not_careless(fitted):
     assert index.find(f"{first} ({r2.ratings.years[0]})") == 0
     word = "River"
     if sum(f" {word.lower()}" in f" {t}" for t in index.norm) > 1:
-        with pytest.raises(UsageError, match=rf"'{word}' matches \d+ movies: .*add the year"):
+        with pytest.raises(RecommendError, match=rf"'{word}' matches \d+ movies: .*add the year"):
             index.find(word)
     typo = first[:-1] + ("x" if first[-1] != "x" else "y")
-    with pytest.raises(UsageError, match="did you mean"):
+    with pytest.raises(RecommendError, match="did you mean"):
         index.find(typo)
-    with pytest.raises(UsageError, match="no movie called 'Qqqq Zzzz Wwww'"):
+    with pytest.raises(RecommendError, match="no movie called 'Qqqq Zzzz Wwww'"):
         index.find("Qqqq Zzzz Wwww")
-    with pytest.raises(UsageError, match="outside the rating scale"):
+    with pytest.raises(RecommendError, match="outside the rating scale"):
         parse_rate("Heat=6", np.arange(1, 6.0))
-    with pytest.raises(UsageError, match="not a number"):
+    with pytest.raises(RecommendError, match="not a number"):
         parse_rate("Heat=great", np.arange(1, 6.0))
     assert parse_rate("Usual Suspects, The=5; Heat=4", np.arange(1, 6.0)) == [("Usual Suspects, The", 5.0),
                                                                               ("Heat", 4.0)]
@@ -197,9 +190,11 @@ def test_title_matching_is_forgiving_but_not_careless(fitted):
 def test_recommend_errors(fitted, capsys, tmp_path):
     _, run = fitted
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "99999")
-    assert code == 2 and "user 99999 is not in this run's data" in err and "nearest ids: 498, 499, 500" in err
+    assert code == 2 and "--user: user 99999 is not in this run's data" in err and "nearest ids: 498, 499, 500" in err
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "abc")
     assert code == 2 and "whole numbers" in err
+    code, _, err = run_cli(capsys, "recommend", str(run.path), "--rate", "Heat=great")
+    assert code == 2 and "--rate: the rating of 'Heat' is 'great', not a number" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "3", "--top", "0")
     assert code == 2 and "--top 0" in err
     other = RunDir.create(tmp_path, "vae_run", "vae")
@@ -218,7 +213,7 @@ def test_item_oriented_run_recommends_for_users_but_not_new_people(tmp_path, cap
     code, out, _ = run_cli(capsys, "recommend", str(run.path), "--user", "4", "--json")
     assert code == 0 and len(json.loads(out)["picks"]) == 10
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--rate", "Anything=5")
-    assert code == 2 and "item-oriented" in err
+    assert code == 2 and "--rate: this run's RBM is item-oriented" in err
 
 
 def test_shipped_scenarios_validate_without_their_data(capsys, root):

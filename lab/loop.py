@@ -1,0 +1,331 @@
+"""The shared epoch loop: what every epoch-based task repeats, written once.
+
+A runner of an epoch-based task (autoencoder, VAE, RBM, classifiers, language models) reads::
+
+    loop = EpochLoop(ctx, "vae", epochs=t.epochs, seed=cfg.seed)
+    model = loop.restore(build=make_and_compile)        # the checkpoint's model on --resume
+    for epoch in loop:                                   # epoch.index (0-based), epoch.number, epoch.rng
+        with loop.timed(samples=len(x_train)):
+            history = model.fit(...)
+        loop.end_epoch({"loss": ..., "test_elbo": ...}, show=("loss", "test_elbo"))
+    summary.update(loop.finish())                        # timing figures (and early stopping's)
+
+What the loop owns, so that no task writes it again:
+
+* **the epoch counter and resume**: :meth:`restore` loads the last checkpoint's model (with its
+  optimizer state: ``.keras`` files carry it) and the loop's state when the run is resumed, or calls
+  ``build()``; iteration continues after the checkpoint's epoch; rows of ``metrics.csv`` logged after
+  that checkpoint (epochs that ran but were never checkpointed) are dropped, so the file reads as if
+  the run had never stopped.
+* **a random generator per epoch**, ``numpy.random.default_rng([seed, *rng_key, epoch + 1, 0])``: it
+  depends only on the seed and the epoch, so a resumed run draws the same shuffles and noise as one
+  that never stopped, and the two end with the same numbers (the tests check it for every task).
+* **checkpoints** every ``checkpoint_every`` epochs and after the last one: the model, the loop's
+  state, the task's JSON ``extra`` and any files the task registers in ``parts`` — one atomic unit
+  (:mod:`lab.checkpoints`).
+* **the progress bar** (epochs, with the figures named in ``show``), **timing figures**
+  (``train_seconds``, ``train_cpu_seconds``, ``epoch_seconds``, ``samples_per_second``: time spent in
+  :meth:`timed` blocks only, summed over resumes) and **a NaN guard**: a figure that is NaN or
+  infinite stops the run with a :class:`TrainingError` naming the figure and the epoch (the last
+  checkpoint, from before it, stays).
+* **early stopping** (:class:`EarlyStopping`): the best epoch of a monitored figure, its weights kept
+  (and checkpointed), training stopped after ``patience`` epochs without improvement, the best
+  weights restored by :meth:`finish`.
+* **Ctrl-C**: a ``KeyboardInterrupt`` leaves the last checkpoint whole; the loop says which epoch a
+  resume starts after, and the driver marks the run ``interrupted``.
+
+Tests interrupt a run at a chosen point by replacing :func:`after_checkpoint` (the fixture
+``interrupt_after`` in ``tests/conftest.py`` does it): it is called after every checkpoint with the
+loop and the epoch number just saved, and raising ``KeyboardInterrupt`` there is exactly a Ctrl-C
+between two epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lab.checkpoints import CheckpointStore, Writer
+from lab.errors import LabError, RunError
+
+MODEL_PART = "model.keras"
+BEST_PART = "best.weights.h5"
+
+
+class TrainingError(LabError):
+    """Training went wrong in a way the settings can fix (a loss that became NaN or infinite)."""
+
+
+def after_checkpoint(loop: EpochLoop, epoch: int) -> None:
+    """Called after every checkpoint with the epoch number just saved. Does nothing; tests replace it
+    to interrupt a run at a chosen point (``raise KeyboardInterrupt`` = Ctrl-C between epochs)."""
+
+
+def epoch_rng(seed: int, epoch: int, *key: int, purpose: int = 0) -> np.random.Generator:
+    """The generator of ``epoch`` (0-based; ``key`` separates loops of one run, e.g. folds)."""
+    return np.random.default_rng([int(seed), *map(int, key), int(epoch) + 1, int(purpose)])
+
+
+@dataclass
+class EarlyStopping:
+    """Keep the best epoch of ``monitor``; stop after ``patience`` epochs without improvement."""
+
+    monitor: str
+    mode: Literal["min", "max"] = "min"
+    patience: int | None = None  # None: never stop early, only keep (and restore) the best weights
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def improved(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
+
+
+@dataclass
+class Epoch:
+    index: int  # 0-based
+    rng: np.random.Generator
+
+    @property
+    def number(self) -> int:
+        """1-based: the epoch's row in metrics.csv (plus the loop's step offset)."""
+        return self.index + 1
+
+
+@dataclass
+class LoopState:
+    """What a checkpoint records about the loop itself (the task's own state goes in ``extra``)."""
+
+    stage: str = ""
+    epoch: int = 0  # epochs finished
+    train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0
+    samples: int = 0
+    best_value: float | None = None
+    best_epoch: int = 0
+    best_seconds: float = 0.0
+    stopped_early: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: Path) -> LoopState:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise RunError(f"{source}: corrupt loop state in the checkpoint manifest ({exc})") from None
+
+
+class EpochLoop:
+    """One task's epochs: see the module docstring.
+
+    Args:
+        ctx: the runner's :class:`~lab.context.RunContext`.
+        name: names the checkpoint (``checkpoints/<name>.json``) and the progress bar.
+        epochs: how many epochs the loop runs in all (resumed runs included).
+        seed: the scenario's seed (per-epoch generators).
+        stage: for runners with several loops in a row under one name (folds): a checkpoint of another
+            stage is not resumed from.
+        rng_key: extra integers of the per-epoch generators (e.g. the fold).
+        step_offset: added to the epoch number for metrics.csv rows (e.g. fold x epochs).
+        checkpoint_every: epochs between checkpoints (the last epoch is always checkpointed).
+        early_stopping: keep the best epoch of a figure and stop when it stops improving.
+        describe: text of the progress bar (default: ``name``).
+    """
+
+    def __init__(self, ctx, name: str, *, epochs: int, seed: int, stage: str = "", rng_key: tuple[int, ...] = (),
+                 step_offset: int = 0, checkpoint_every: int = 1, early_stopping: EarlyStopping | None = None,
+                 describe: str | None = None):
+        self.ctx = ctx
+        self.name = name
+        self.epochs = int(epochs)
+        self.seed = int(seed)
+        self.stage = stage
+        self.rng_key = tuple(rng_key)
+        self.step_offset = int(step_offset)
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        self.early_stopping = early_stopping
+        self.describe = describe or name
+        self.store = CheckpointStore(ctx.run.checkpoints, name)
+        self.state = LoopState(stage=stage)
+        self.model = None
+        self.files: dict[str, Path] = {}  # the parts of the checkpoint resumed from
+        self.parts: dict[str, Writer] = {}  # the task's extra files, written at every checkpoint
+        self.resumed = False
+        self._best_weights: list | None = None
+        self._best_file: Path | None = None
+        self._bar = None
+        self._open_epoch: int | None = None
+        self._last_checkpoint = 0
+
+    # the task's own JSON state, saved with every checkpoint ---------------------------------------
+    @property
+    def extra(self) -> dict:
+        return self.state.extra
+
+    # resume ----------------------------------------------------------------------------------------
+    def restore(self, build: Callable[[], Any], load: Callable[[Path], Any] | None = None):
+        """The model to train: on ``--resume`` the last checkpoint's (``load(path)``, by default
+        ``keras.models.load_model(path, safe_mode=True)``), else ``build()``. Both run in the strategy's
+        scope. Returns the model (also kept as ``loop.model``)."""
+        checkpoint = self.store.load() if self.ctx.resume else None
+        with self.ctx.model_scope():
+            if checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]:
+                state, files = checkpoint
+                self.state = LoopState.from_dict(state, self.store.manifest)
+                self.files = files
+                self.model = _load(load, files[MODEL_PART])
+                self.resumed = True
+                self._last_checkpoint = self.state.epoch
+                if BEST_PART in files:
+                    self._best_file = files[BEST_PART]
+                    current = self.model.get_weights()
+                    self.model.load_weights(files[BEST_PART])
+                    self._best_weights = self.model.get_weights()
+                    self.model.set_weights(current)
+                self.ctx.log(f"{self.describe}: resuming after epoch {self.state.epoch} of {self.epochs}")
+            else:
+                self.model = build()
+        if self.ctx.resume:
+            self.ctx.metrics.truncate_after(self.step_offset + self.state.epoch)
+        return self.model
+
+    # the epochs ------------------------------------------------------------------------------------
+    def rng(self, epoch: int, purpose: int = 0) -> np.random.Generator:
+        return epoch_rng(self.seed, epoch, *self.rng_key, purpose=purpose)
+
+    @property
+    def done(self) -> bool:
+        return self.state.epoch >= self.epochs or self.state.stopped_early
+
+    def __iter__(self):
+        if self.model is None:
+            raise RuntimeError("call EpochLoop.restore(build) before iterating")
+        with self.ctx.progress(self.epochs, self.describe, unit="epoch") as bar:
+            self._bar = bar
+            bar.update(self.state.epoch)
+            try:
+                while not self.done:
+                    self._open_epoch = self.state.epoch
+                    yield Epoch(self.state.epoch, self.rng(self.state.epoch))
+                    if self._open_epoch is not None:
+                        raise RuntimeError(f"{self.name}: end_epoch() was not called for epoch {self._open_epoch + 1}")
+            except KeyboardInterrupt:
+                self.ctx.log(f"{self.describe}: interrupted during epoch {self.state.epoch + 1}; a resume starts "
+                             f"after epoch {self._last_checkpoint}")
+                raise
+            finally:
+                self._bar = None
+
+    @contextlib.contextmanager
+    def timed(self, samples: int = 0):
+        """Count the time of the block as training time (wall and CPU) and ``samples`` as processed."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.state.train_seconds += time.perf_counter() - t0
+            self.state.train_cpu_seconds += time.process_time() - c0
+            self.state.samples += int(samples)
+
+    def end_epoch(self, figures: dict[str, float], show: tuple[str, ...] = ()) -> None:
+        """Finish the current epoch: check the figures, log them, keep the best, checkpoint when due."""
+        if self._open_epoch is None:
+            raise RuntimeError(f"{self.name}: end_epoch() outside an epoch")
+        number = self._open_epoch + 1
+        figures = {k: _plain(v) for k, v in figures.items()}
+        bad = {k: v for k, v in figures.items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            what = ", ".join(f"{k} = {v}" for k, v in bad.items())
+            raise TrainingError(
+                f"{self.describe}: {what} at epoch {number}: training diverged. Lower the learning rate (or clip "
+                f"gradients) and start again; the last checkpoint (after epoch {self._last_checkpoint}) is kept")
+        self.state.epoch = number
+        self._open_epoch = None
+        if self.early_stopping is not None:
+            self._track_best(figures, number)
+        self.ctx.log_metrics(self.step_offset + number, **figures)
+        if number % self.checkpoint_every == 0 or self.done:
+            self.checkpoint()
+        if self._bar is not None:
+            self._bar.update(1, **{k: figures[k] for k in show if k in figures})
+
+    def _track_best(self, figures: dict, number: int) -> None:
+        es = self.early_stopping
+        if es.monitor not in figures:
+            raise RuntimeError(f"{self.name}: early stopping monitors {es.monitor!r}, which the epoch did not report")
+        value = float(figures[es.monitor])
+        if es.improved(value, self.state.best_value):
+            self.state.best_value, self.state.best_epoch = value, number
+            self.state.best_seconds = self.state.train_seconds
+            self._best_weights = self.model.get_weights()
+            self._best_file = None  # changed: written again at the next checkpoint
+        elif es.patience is not None and number - self.state.best_epoch >= es.patience:
+            self.state.stopped_early = True
+            self.ctx.log(f"{self.describe}: {es.monitor} has not improved for {es.patience} epochs (best "
+                         f"{self.state.best_value:.5g} at epoch {self.state.best_epoch}); stopping")
+
+    def checkpoint(self) -> None:
+        """Save the model, the loop state, ``extra`` and ``parts`` as one checkpoint."""
+        parts: dict[str, Writer | Path] = {MODEL_PART: self.model.save, **self.parts}
+        if self._best_weights is not None:
+            parts[BEST_PART] = self._best_file if self._best_file is not None else self._write_best
+        written = self.store.save(asdict(self.state), parts)
+        if BEST_PART in written:
+            self._best_file = written[BEST_PART]
+        self._last_checkpoint = self.state.epoch
+        after_checkpoint(self, self.state.epoch)
+
+    def _write_best(self, path: Path) -> None:
+        current = self.model.get_weights()
+        self.model.set_weights(self._best_weights)
+        self.model.save_weights(path)
+        self.model.set_weights(current)
+
+    # the end ---------------------------------------------------------------------------------------
+    def finish(self) -> dict:
+        """Restore the best weights (early stopping) and return the loop's figures for summary.json."""
+        es = self.early_stopping
+        if es is not None and es.restore_best and self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+        return self.figures()
+
+    def figures(self) -> dict:
+        s = self.state
+        out = {"epochs_run": s.epoch, "train_seconds": round(s.train_seconds, 3),
+               "train_cpu_seconds": round(s.train_cpu_seconds, 3),  # all threads: compare with cores x wall time
+               "epoch_seconds": round(s.train_seconds / max(1, s.epoch), 3)}
+        if s.samples:
+            out["samples_per_second"] = round(s.samples / max(s.train_seconds, 1e-9), 1)
+        if self.early_stopping is not None and s.best_value is not None:
+            out.update({f"best_{self.early_stopping.monitor}": s.best_value, "best_epoch": s.best_epoch,
+                        "best_epoch_train_seconds": round(s.best_seconds, 3), "stopped_early": s.stopped_early})
+        return out
+
+
+def _load(load, path: Path):
+    if load is None:
+        import keras
+
+        def load(p):
+            return keras.models.load_model(p, safe_mode=True)
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: the checkpoint's model cannot be loaded ({type(exc).__name__}: {exc}); this run "
+                       "cannot be resumed (start it again)") from None
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, (np.floating,)):
+        v = float(v)
+    return v
