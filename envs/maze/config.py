@@ -36,7 +36,6 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from envs.maze import generate as gen
-from lab.errors import LabError, ScenarioError
 from lab.scenario import Section, closest
 
 PlaceSpec = Literal["corner", "random"] | tuple[int, int]
@@ -191,7 +190,7 @@ class MazeEnvConfig(Section):
 def _check(fn, prefix: str = "") -> None:
     try:
         fn()
-    except LabError as exc:
+    except gen.MazeError as exc:
         text = prefix + (exc.message if not exc.problems else exc.message + ": " + "; ".join(exc.problems))
         raise ValueError(text) from None
 
@@ -251,7 +250,7 @@ class _EnvOnly(Section):
 
 def env_config(data: dict | MazeEnvConfig | None = None, source: str = "env", lines: dict | None = None,
                **overrides: Any) -> MazeEnvConfig:
-    """Validate a mapping (plus keyword overrides) as an ``env:`` section; ScenarioError lists every problem."""
+    """Validate a mapping (plus keyword overrides) as an ``env:`` section; MazeError lists every problem."""
     from lab.scenario import describe_errors
 
     if isinstance(data, MazeEnvConfig):
@@ -261,18 +260,22 @@ def env_config(data: dict | MazeEnvConfig | None = None, source: str = "env", li
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: env: must be a mapping of settings (width: 5, ...), not a {type(data).__name__}")
+        raise gen.MazeError(f"{source}: env: must be a mapping of settings (width: 5, ...), not a {type(data).__name__}")
     merged = {**data, **overrides}
     try:
         return _EnvOnly.model_validate({"env": merged}).env
     except ValidationError as exc:
         problems = describe_errors(exc, _EnvOnly, source, lines or {})
         noun = "problem" if len(problems) == 1 else "problems"
-        raise ScenarioError(f"{source}: {len(problems)} {noun} in the env section", problems) from None
+        raise gen.MazeError(f"{source}: {len(problems)} {noun} in the env section", problems) from None
 
 
 def load_env_config(path: str | Path) -> MazeEnvConfig:
-    """The ``env:`` section of a scenario file (defaults when it has none); the task need not exist."""
+    """The ``env:`` section of a scenario file (defaults when it has none); the task need not exist.
+
+    MazeError when the section does not validate; reading the file is :func:`lab.scenario.read_yaml`'s
+    (its ScenarioError when the file is missing or not YAML).
+    """
     from lab.scenario import read_yaml
 
     data, lines = read_yaml(path)

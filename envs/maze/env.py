@@ -12,8 +12,7 @@ from gymnasium import spaces
 
 from envs.maze import render as rnd
 from envs.maze.config import BoundedCache, MazeEnvConfig, env_config
-from envs.maze.generate import MOVES, Maze
-from lab.errors import ScenarioError
+from envs.maze.generate import MOVES, Maze, MazeError
 
 ACTIONS = ("north", "east", "south", "west")
 RENDER_MODES = ("human", "rgb_array", "ansi")
@@ -188,7 +187,7 @@ def check_options(options: dict | None, allowed: Sequence[str] = ("maze_seed", "
     opts = dict(options or {})
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ScenarioError(f"unknown reset option(s) {', '.join(map(repr, unknown))}; known: {', '.join(allowed)}")
+        raise MazeError(f"unknown reset option(s) {', '.join(map(repr, unknown))}; known: {', '.join(allowed)}")
     return opts
 
 
@@ -197,9 +196,9 @@ def episode_setup(cfg: MazeEnvConfig, rng: np.random.Generator, opts: dict, fixe
     maze_seed = opts.get("maze_seed")
     if maze_seed is not None:
         if cfg.has_layout:
-            raise ScenarioError("reset option maze_seed: this env plays a fixed layout, which has no seeds")
+            raise MazeError("reset option maze_seed: this env plays a fixed layout, which has no seeds")
         if isinstance(maze_seed, bool) or not isinstance(maze_seed, (int, np.integer)) or maze_seed < 0:
-            raise ScenarioError(f"reset option maze_seed must be a whole number >= 0, got {maze_seed!r}")
+            raise MazeError(f"reset option maze_seed must be a whole number >= 0, got {maze_seed!r}")
         maze = cfg.build_maze(int(maze_seed))
     elif cfg.mazes == "random":
         lo, hi = cfg.train_maze_seeds
@@ -212,9 +211,9 @@ def episode_setup(cfg: MazeEnvConfig, rng: np.random.Generator, opts: dict, fixe
         try:
             r, c = (int(v) for v in start)
         except (TypeError, ValueError):
-            raise ScenarioError(f"reset option start must be (row, col) of a tile, got {start!r}") from None
+            raise MazeError(f"reset option start must be (row, col) of a tile, got {start!r}") from None
         if not (0 <= r < tables.rows and 0 <= c < tables.cols) or maze.walls[r, c] or (r, c) == maze.goal:
-            raise ScenarioError(f"reset option start {(r, c)} is not a floor tile of the {tables.rows} x {tables.cols} "
+            raise MazeError(f"reset option start {(r, c)} is not a floor tile of the {tables.rows} x {tables.cols} "
                                 "grid other than the goal")
         return tables, r * tables.cols + c
     if cfg.exploring_starts:
@@ -299,7 +298,7 @@ class MazeEnv(gym.Env):
     def __init__(self, config: MazeEnvConfig | dict | None = None, render_mode: str | None = None, **settings: Any):
         self.config = cfg = env_config(config, source="MazeEnv", **settings)
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ScenarioError(f"render_mode {render_mode!r} does not exist; choose one of {', '.join(RENDER_MODES)} "
+            raise MazeError(f"render_mode {render_mode!r} does not exist; choose one of {', '.join(RENDER_MODES)} "
                                 "(or None)")
         if render_mode == "human":
             rnd.require_display("render_mode='human'")

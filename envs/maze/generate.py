@@ -27,8 +27,6 @@ from typing import Literal
 
 import numpy as np
 
-from lab.errors import ScenarioError
-
 ALGORITHMS = ("dfs", "prim", "kruskal", "wilson")
 Algorithm = Literal["dfs", "prim", "kruskal", "wilson"]
 
@@ -47,8 +45,21 @@ Position = tuple[int, int]
 PlaceSpec = Literal["corner", "random"] | Sequence[int]
 
 
-class MazeError(ScenarioError):
-    """A maze cannot be built as asked: size out of range, a bad text layout, an impossible start or goal."""
+class MazeError(ValueError):
+    """A maze or a maze env cannot be made as asked: size out of range, a bad text layout, an impossible start
+    or goal, an invalid ``env:`` setting or reset option.
+
+    A ``ValueError``, as Gymnasium envs raise for bad arguments; ``problems`` lists every problem when there are
+    several (``str()`` shows them one per line). The ``lab`` commands turn it into their own user errors.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+    def __str__(self) -> str:
+        return "\n".join([self.message] + [f"  - {p}" for p in self.problems])
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.errors import LabError
-
 FLOOR = (238, 238, 232)
 WALL = (44, 48, 58)
 START = (164, 196, 236)
@@ -32,8 +30,8 @@ HEAT_ALPHA = 0.75
 ARROWS = "^>v<"  # N, E, S, W
 
 
-class NoDisplayError(LabError):
-    """A window was asked for on a machine with no screen."""
+class NoDisplayError(RuntimeError):
+    """A window was asked for on a machine with no screen (the `lab` commands report it as a user error)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,7 +255,7 @@ RENDER_HINT = "Use render_mode='rgb_array' (frames as arrays) or 'ansi' (text), 
 
 
 def require_display(purpose: str = "human rendering", hint: str = RENDER_HINT) -> None:
-    """Raise NoDisplayError (a LabError) when no window can be opened."""
+    """Raise NoDisplayError when no window can be opened."""
     problem = display_problem()
     if problem:
         raise NoDisplayError(f"{purpose} needs a screen, but {problem}. {hint}")

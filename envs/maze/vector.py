@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -24,8 +25,7 @@ from gymnasium.vector.utils import batch_space
 from envs.maze import render as rnd
 from envs.maze.config import MazeEnvConfig, env_config
 from envs.maze.env import MazeTables, check_options, episode_setup, observation_space, tables_for
-from envs.maze.generate import Maze
-from lab.errors import ScenarioError
+from envs.maze.generate import Maze, MazeError
 
 OBS_TABLE_BYTES = 256 * 2**20  # largest precomputed (env, tile) -> observation table for local/coords
 
@@ -42,12 +42,12 @@ class MazeVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, config: MazeEnvConfig | dict | None = None, render_mode: str | None = None,
                  max_episode_steps: int | None = None, **settings: Any):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ScenarioError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
+            raise MazeError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
         if max_episode_steps is not None:
             settings["max_episode_steps"] = max_episode_steps
         self.config = cfg = env_config(config, source="MazeVectorEnv", **settings)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ScenarioError(f"render_mode {render_mode!r} is not available for the vector env; choose rgb_array "
+            raise MazeError(f"render_mode {render_mode!r} is not available for the vector env; choose rgb_array "
                                 "or ansi (or None), or render one MazeEnv in human mode")
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "render_fps": cfg.render_fps}
@@ -129,7 +129,7 @@ class MazeVectorEnv(VectorEnv):
         else:
             seeds = list(seed)
             if len(seeds) != n:
-                raise ScenarioError(f"reset(seed=[...]) needs {n} seeds (one per env), got {len(seeds)}")
+                raise MazeError(f"reset(seed=[...]) needs {n} seeds (one per env), got {len(seeds)}")
         opts = check_options(options, ("maze_seed", "start", "reset_mask"))
         mask = opts.pop("reset_mask", None)
         if mask is None:
@@ -137,7 +137,7 @@ class MazeVectorEnv(VectorEnv):
         else:
             mask = np.asarray(mask)
             if mask.shape != (n,) or mask.dtype != bool:
-                raise ScenarioError(f"reset option reset_mask must be a bool array of shape ({n},)")
+                raise MazeError(f"reset option reset_mask must be a bool array of shape ({n},)")
         for i in np.flatnonzero(mask):
             if seeds[i] is not None or self._rngs[i] is None:
                 self._rngs[i], _ = seeding.np_random(seeds[i])
@@ -172,7 +172,7 @@ class MazeVectorEnv(VectorEnv):
 
     def step(self, actions):
         if not self._started:
-            raise ScenarioError("call reset() before step()")
+            raise ResetNeeded("call reset() before step()")
         a = np.asarray(actions)
         # One reduction checks the range: the bitwise OR of the actions is in 0..3 only if every action is.
         if a.shape != (self.num_envs,) or a.dtype.kind not in "iu" or not 0 <= np.bitwise_or.reduce(a) <= 3:

@@ -1,5 +1,7 @@
 """``lab play [SCENARIO] [--size WxH] [--seed S]``: walk a maze yourself (pygame window)."""
 
+from contextlib import contextmanager
+
 HELP = "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)"
 DESCRIPTION = (
     "Play the maze of a scenario's `env:` section (or the default 5 x 5 maze) in a window.\n"
@@ -24,18 +26,35 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+@contextmanager
+def maze_errors(kind):
+    """Re-raise the maze env's own errors (MazeError, a ValueError; NoDisplayError) as the LabError ``kind``
+    (NoDisplayError: UsageError), same message, so the CLI prints ``error: ...`` and no traceback."""
+    from envs.maze.generate import MazeError
+    from envs.maze.render import NoDisplayError
+    from lab.errors import UsageError
+
+    try:
+        yield
+    except MazeError as exc:
+        raise kind(exc.message, exc.problems) from None
+    except NoDisplayError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(args) -> int:
     from envs.maze.config import env_config, load_env_config
-    from lab.errors import UsageError
+    from lab.errors import ScenarioError, UsageError
     from lab.scenario import resolve_scenario_path
 
     source = "lab play"
-    if args.scenario:
-        path = resolve_scenario_path(args.scenario)
-        cfg = load_env_config(path)
-        source = str(path)
-    else:
-        cfg = env_config(source=source)
+    with maze_errors(ScenarioError):
+        if args.scenario:
+            path = resolve_scenario_path(args.scenario)
+            cfg = load_env_config(path)
+            source = str(path)
+        else:
+            cfg = env_config(source=source)
     overrides = {}
     if args.size:
         if cfg.has_layout:
@@ -46,8 +65,10 @@ def main(args) -> int:
             raise UsageError(f"--seed {args.seed}: a seed is a whole number >= 0")
         overrides["maze_seed"] = args.seed
     if overrides:
-        cfg = env_config(cfg.model_dump(), source=f"{source} (with --size/--seed)", **overrides)
+        with maze_errors(UsageError):
+            cfg = env_config(cfg.model_dump(), source=f"{source} (with --size/--seed)", **overrides)
 
     from envs.maze.play import play
 
-    return play(cfg)
+    with maze_errors(ScenarioError):
+        return play(cfg)

@@ -65,9 +65,13 @@ def main(args) -> int:
         print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
               f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
     from agents.dqn.watch import watch
+    from lab.commands.play import maze_errors
+    from lab.errors import ScenarioError
 
-    result = watch(run, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
-                   window=False if args.no_window else None, size=size)
+    # The maze env's own errors: of --size when it is given (the resized maze), else of the run's scenario.
+    with maze_errors(UsageError if size else ScenarioError):
+        result = watch(run, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
+                       window=False if args.no_window else None, size=size)
     for i, r in enumerate(result["results"], 1):
         state = "solved" if r["success"] else "not solved"
         print(f"episode {i}: {state} in {r['steps']} steps (optimal {r['optimal']})")

@@ -3,7 +3,7 @@
 import pytest
 
 from envs.maze.config import MazeEnvConfig, MazeRewards, env_config, load_env_config
-from lab.errors import ScenarioError
+from envs.maze.generate import MazeError
 from lab.scenario import field_docs
 
 
@@ -26,7 +26,7 @@ def test_defaults():
 
 
 def problems(**settings) -> str:
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(MazeError) as info:
         env_config(**settings)
     return str(info.value)
 
@@ -81,7 +81,7 @@ def test_mazes_are_cached_and_seeded():
 def test_load_env_config_names_file_and_line(tmp_path):
     f = tmp_path / "s.yaml"
     f.write_text("name: t\ntask: not-yet-a-task\nenv:\n  width: 7\n  loops: 2\n")
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(MazeError) as info:
         load_env_config(f)
     assert f"{f}:5: env.loops" in str(info.value)
     f.write_text("name: t\ntask: whatever\nenv:\n  width: 7\n  height: 3\n")
@@ -90,7 +90,7 @@ def test_load_env_config_names_file_and_line(tmp_path):
     f.write_text("name: t\ntask: whatever\n")
     assert load_env_config(f) == MazeEnvConfig()
     f.write_text("name: t\nenv: [1, 2]\n")
-    with pytest.raises(ScenarioError, match="must be a mapping"):
+    with pytest.raises(MazeError, match="must be a mapping"):
         load_env_config(f)
 
 

@@ -11,8 +11,7 @@ from gymnasium.utils.env_checker import check_env
 import envs  # noqa: F401  (registers lab/Maze-v0)
 from envs.maze import render as rnd
 from envs.maze.env import MazeEnv
-from envs.maze.generate import MOVES, shortest_path
-from lab.errors import LabError, ScenarioError
+from envs.maze.generate import MOVES, MazeError, shortest_path
 
 CORRIDOR = "#######\n#S...G#\n#######"
 
@@ -178,14 +177,14 @@ def test_start_options_and_exploring_starts():
     env = MazeEnv(width=5, height=5)
     _, info = env.reset(seed=0, options={"start": (3, 3)})
     assert env.agent_pos == (3, 3) and info["optimal_length"] == env.maze.distance[3, 3]
-    with pytest.raises(ScenarioError, match="not a floor tile"):
+    with pytest.raises(MazeError, match="not a floor tile"):
         env.reset(options={"start": (0, 0)})
-    with pytest.raises(ScenarioError, match="unknown reset option"):
+    with pytest.raises(MazeError, match="unknown reset option"):
         env.reset(options={"begin": (1, 1)})
     explore = MazeEnv(width=5, height=5, exploring_starts=True)
     starts = {explore.reset(seed=s)[1]["optimal_length"] and explore.agent_pos for s in range(30)}
     assert len(starts) > 10 and explore.maze.goal not in starts
-    with pytest.raises(ScenarioError, match="no seeds"):
+    with pytest.raises(MazeError, match="no seeds"):
         MazeEnv(layout=CORRIDOR).reset(options={"maze_seed": 3})
 
 
@@ -237,11 +236,11 @@ def test_observations_are_fresh_arrays():
 
 
 def test_bad_construction_arguments():
-    with pytest.raises(ScenarioError, match="render_mode 'video' does not exist"):
+    with pytest.raises(MazeError, match="render_mode 'video' does not exist"):
         MazeEnv(render_mode="video")
-    with pytest.raises(ScenarioError, match="did you mean `grid`"):
+    with pytest.raises(MazeError, match="did you mean `grid`"):
         MazeEnv(observation="grids")
-    with pytest.raises(ScenarioError, match="too small"):
+    with pytest.raises(MazeError, match="too small"):
         gym.make("lab/Maze-v0", width=1, height=1)
     env = MazeEnv()
     env.reset(seed=0)
@@ -306,12 +305,12 @@ def test_ansi_text():
     assert env.render() == "#######\n#SoA.G#\n#######\n"
 
 
-def test_human_mode_without_display_is_a_lab_error(monkeypatch):
+def test_human_mode_without_display_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
     if sys.platform.startswith("linux"):
-        with pytest.raises(LabError, match="needs a screen, but neither DISPLAY nor WAYLAND_DISPLAY is set"):
+        with pytest.raises(rnd.NoDisplayError, match="needs a screen, but neither DISPLAY nor WAYLAND_DISPLAY is set"):
             MazeEnv(render_mode="human")
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
@@ -347,3 +346,15 @@ print("pygame" in sys.modules, "tensorflow" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_env_errors_are_value_errors_and_envs_know_no_lab_errors(root):
+    """Gymnasium-style errors: the `lab` commands, not the env, turn them into user errors."""
+    from lab.errors import LabError
+
+    assert issubclass(MazeError, ValueError) and not issubclass(MazeError, LabError)
+    assert not issubclass(rnd.NoDisplayError, LabError)
+    with pytest.raises(ValueError, match="unknown reset option"):
+        MazeEnv().reset(options={"begin": (1, 1)})
+    offenders = [str(p) for p in (root / "envs").rglob("*.py") if "lab.errors" in p.read_text()]
+    assert offenders == []

@@ -73,3 +73,14 @@ def test_a_scripted_game(monkeypatch):
     assert solved.startswith(f"steps {len(keys)} / optimal {maze.optimal_length}") and "optimal!" in solved
     assert captions[-1].startswith("steps 0 / optimal") and "maze seed 6" in captions[-1]
     assert not pygame.display.get_init()
+
+
+def test_maze_errors_become_the_commands_lab_errors():
+    from lab.commands.play import maze_errors
+    from lab.errors import ScenarioError, UsageError
+
+    with pytest.raises(ScenarioError) as info, maze_errors(ScenarioError):
+        env_config(width=1, observation="pixels")
+    assert "2 problems in the env section" in info.value.message and len(info.value.problems) == 2
+    with pytest.raises(UsageError, match="needs a screen"), maze_errors(ScenarioError):
+        raise rnd.NoDisplayError("lab play needs a screen, but there is none")

@@ -3,12 +3,13 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import envs  # noqa: F401
 from envs.maze.env import MazeEnv
+from envs.maze.generate import MazeError
 from envs.maze.vector import MazeVectorEnv
-from lab.errors import ScenarioError
 
 SETTINGS = [
     {"observation": "grid"},
@@ -128,16 +129,16 @@ def test_render_frames_and_text():
 
 
 def test_bad_vector_arguments():
-    with pytest.raises(ScenarioError, match="num_envs must be"):
+    with pytest.raises(MazeError, match="num_envs must be"):
         MazeVectorEnv(0)
-    with pytest.raises(ScenarioError, match="not available for the vector env"):
+    with pytest.raises(MazeError, match="not available for the vector env"):
         MazeVectorEnv(2, render_mode="human")
     vec = MazeVectorEnv(2)
-    with pytest.raises(ScenarioError, match="call reset"):
+    with pytest.raises(ResetNeeded, match="call reset"):
         vec.step(np.array([0, 0]))
     vec.reset(seed=0)
     for bad in (np.array([0, 4]), np.array([-1, 0]), np.array([0, 1, 2]), np.array([0.0, 1.0])):
         with pytest.raises(ValueError, match="actions must be 2 integers"):
             vec.step(bad)
-    with pytest.raises(ScenarioError, match="needs 2 seeds"):
+    with pytest.raises(MazeError, match="needs 2 seeds"):
         vec.reset(seed=[1, 2, 3])
