@@ -1,6 +1,11 @@
 """What ``lab sample`` draws from a VAE run: prior samples, interpolations, traversals, the 2-D manifold,
 the latent scatter and reconstructions. Each function writes one PNG and returns its path; the layout of the
 digit grids is :mod:`generative.images`' (28-pixel tiles, 2-pixel gaps, integer scale).
+
+Everything takes plain values (counts, paths, ``(kind, value)`` endpoints, dimension pairs). A request the
+model or the run's test digits cannot satisfy raises :class:`ExploreError`, which names the setting it is
+about (``interpolation``, ``manifold``, ``manifold dimensions``) so that a caller such as ``lab sample``
+can say which of its options to change.
 """
 
 from __future__ import annotations
@@ -12,10 +17,20 @@ from statistics import NormalDist
 import numpy as np
 
 from generative import images as img
-from lab.errors import DataError, RunError, UsageError
+from lab.errors import DataError, RunError
 from lab.runs import atomic_path
 
 SCATTER_INCHES, SCATTER_DPI = 6, 100  # the scatter plot is 600 x 600 pixels
+
+
+class ExploreError(ValueError):
+    """A picture this model or these test digits cannot give. ``setting`` names what was asked for
+    (``"interpolation"``, ``"manifold"``, ``"manifold dimensions"``), ``detail`` says what is wrong."""
+
+    def __init__(self, setting: str, detail: str):
+        super().__init__(f"{setting}: {detail}")
+        self.setting = setting
+        self.detail = detail
 
 
 @dataclass
@@ -61,21 +76,23 @@ def load_run_test_digits(run) -> TestDigits:
     return TestDigits(grey, encoder_inputs(grey, cfg.data.binarize, cfg.seed), data.y_test)
 
 
-def output_path(run, args, mode: str) -> Path:
-    if args.out:
-        out = Path(args.out)
-        if out.suffix.lower() != ".png":
-            raise UsageError(f"--out {args.out}: the picture is a PNG; give a path ending in .png")
-        return out
+def endpoint_text(kind: str, value: int) -> str:
+    """``("index", 17)`` -> ``"17"``; ``("class", 3)`` -> ``"c3"``."""
+    return f"c{value}" if kind == "class" else str(value)
+
+
+def default_path(run, mode: str, *, n: int = 64, seed: int = 0, temperature: float = 1.0,
+                 endpoints=None, dims: tuple[int, int] | None = None) -> Path:
+    """Where a picture goes unless told otherwise: ``RUN/artifacts/samples/<mode and its settings>.png``."""
     folder = run.artifacts / "samples"
     if mode == "prior":
-        name = f"prior-n{args.num}-seed{args.seed}-t{args.temperature:g}.png"
+        name = f"prior-n{n}-seed{seed}-t{temperature:g}.png"
     elif mode == "interpolate":
-        name = f"interpolate-{args.interpolate[0]}-{args.interpolate[1]}.png"
+        name = "interpolate-" + "-".join(endpoint_text(kind, value) for kind, value in endpoints) + ".png"
     elif mode == "manifold":
-        name = "manifold" + (f"-d{args.dims[0]}-d{args.dims[1]}" if args.dims else "") + ".png"
+        name = "manifold" + (f"-d{dims[0]}-d{dims[1]}" if dims else "") + ".png"
     elif mode == "reconstruct":
-        name = f"reconstruct-n{args.num}.png"
+        name = f"reconstruct-n{n}.png"
     else:
         name = f"{mode}.png"
     return folder / name
@@ -100,20 +117,23 @@ def traverse(model, path: Path, steps: int, span: float, scale: int = 2) -> Path
     return _write(img.tile(model.decode(z.reshape(-1, latent)), latent, steps, scale), path)
 
 
-def manifold_dims(latent: int, dims) -> tuple[int, int]:
+def manifold_dims(latent: int, dims: tuple[int, int] | None) -> tuple[int, int]:
+    """The two latent dimensions a manifold is drawn over: ``dims`` checked against a latent of size
+    ``latent``, or (0, 1) when ``dims`` is None and the latent has exactly two."""
     if latent < 2:
-        raise UsageError(f"--manifold needs a latent of at least 2 dimensions; this model's latent has {latent}")
+        raise ExploreError("manifold", f"needs a latent of at least 2 dimensions; this model's latent has {latent}")
     if dims is None:
         if latent == 2:
             return 0, 1
-        raise UsageError(f"this model's latent has {latent} dimensions: choose the two to draw with --dims I J "
-                         f"(0 ... {latent - 1}), e.g. --dims 0 1")
+        raise ExploreError("manifold dimensions", f"this model's latent has {latent} dimensions: choose the two to "
+                           f"draw (two of 0 ... {latent - 1}, e.g. 0 1)")
     i, j = dims
     for d in (i, j):
         if not 0 <= d < latent:
-            raise UsageError(f"--dims {i} {j}: dimension {d} is out of range (the latent has dimensions 0 ... {latent - 1})")
+            raise ExploreError("manifold dimensions", f"dimension {d} is out of range (the latent has dimensions "
+                               f"0 ... {latent - 1})")
     if i == j:
-        raise UsageError(f"--dims {i} {j}: choose two different dimensions")
+        raise ExploreError("manifold dimensions", f"{i} and {j} are the same dimension: choose two different dimensions")
     return i, j
 
 
@@ -132,16 +152,18 @@ def _endpoint_code(model, test: TestDigits, kind: str, value: int) -> np.ndarray
     n = len(test.grey)
     if kind == "index":
         if not 0 <= value < n:
-            raise UsageError(f"--interpolate: test index {value} is out of range: the run's test set has {n} digits "
-                             f"(0 ... {n - 1})")
+            raise ExploreError("interpolation", f"test index {value} is out of range: the run's test set has {n} "
+                               f"digits (0 ... {n - 1})")
         return model.encode(test.encoded[value:value + 1])[0][0]
     members = np.flatnonzero(test.labels == value)
     if members.size == 0:
-        raise UsageError(f"--interpolate: no test digit of class {value} in the run's {n} test digits")
+        raise ExploreError("interpolation", f"no test digit of class {value} in the run's {n} test digits")
     return model.encode(test.encoded[members])[0].mean(0)
 
 
 def interpolate(model, test: TestDigits, path: Path, endpoints, steps: int, scale: int = 2) -> Path:
+    """A strip of ``steps`` digits along the line between two codes; each endpoint is ``("index", i)`` (the
+    latent mean of test digit i) or ``("class", c)`` (the average latent mean of the test digits of class c)."""
     a, b = (_endpoint_code(model, test, kind, value) for kind, value in endpoints)
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return _write(img.tile(model.decode((1 - t) * a + t * b), 1, steps, scale), path)

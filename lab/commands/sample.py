@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 USES_TENSORFLOW = True
 HELP = "draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a latent scatter"
@@ -29,6 +30,7 @@ Grids use 28-pixel tiles with 2-pixel gaps, scaled by --scale. Pictures go to RU
 unless --out says otherwise. Modes that need test digits read them from the run's data.path."""
 
 MODES = ("interpolate", "traverse", "manifold", "scatter", "reconstruct")
+FLAGS = {"interpolation": "--interpolate", "manifold": "--manifold", "manifold dimensions": "--dims"}
 
 
 def add_arguments(p):
@@ -67,6 +69,8 @@ def _check_args(args, mode: str):
         raise UsageError("--dims only applies to --manifold")
     if not args.span > 0:
         raise UsageError(f"--range must be positive (got {args.span})")
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: the picture is a PNG; give a path ending in .png")
 
 
 def parse_endpoint(text: str):
@@ -92,12 +96,27 @@ def main(args) -> int:
     run = RunDir.open(args.run)
     run.require_task("vae", command="lab sample")
 
+    from generative.explore import ExploreError
+    from lab.errors import UsageError
+
+    try:
+        print(_draw(run, args, mode, endpoints))
+    except ExploreError as exc:  # the same complaint, worded with the option to change
+        raise UsageError(f"{FLAGS.get(exc.setting, exc.setting)}: {exc.detail}") from None
+    return 0
+
+
+def _draw(run, args, mode: str, endpoints) -> Path:
+    """Write the picture the options ask for; returns its path."""
     from generative import explore
 
     model = explore.load_run_model(run)
-    if mode == "manifold":
-        dims = explore.manifold_dims(model.latent_size, args.dims)
-    path = explore.output_path(run, args, mode)
+    dims = explore.manifold_dims(model.latent_size, args.dims) if mode == "manifold" else None
+    if args.out:
+        path = Path(args.out)
+    else:
+        path = explore.default_path(run, mode, n=args.num, seed=args.seed, temperature=args.temperature,
+                                    endpoints=endpoints, dims=dims if args.dims else None)
     if mode == "prior":
         explore.prior_grid(model, path, args.num, args.seed, args.temperature, args.scale)
     elif mode == "traverse":
@@ -112,5 +131,4 @@ def main(args) -> int:
             explore.scatter(model, test, path)
         else:
             explore.reconstruct(model, test, path, args.num, args.scale)
-    print(path)
-    return 0
+    return path

@@ -141,10 +141,10 @@ def test_out_option_and_seeded_samples(vae_run, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--interpolate", "3", "120"], "test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
+    (["--interpolate", "3", "120"], "--interpolate: test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
     (["--interpolate", "x3", "4"], "give a test-digit index (e.g. 17) or a digit class (c0 ... c9)"),
     (["--interpolate", "c12", "4"], "digit classes are c0 ... c9"),
-    (["--manifold", "--dims", "0", "2"], "dimension 2 is out of range"),
+    (["--manifold", "--dims", "0", "2"], "--dims: dimension 2 is out of range"),
     (["--manifold", "--dims", "1", "1"], "choose two different dimensions"),
     (["--traverse", "--dims", "0", "1"], "--dims only applies to --manifold"),
     (["-n", "0"], "-n must be between 1 and 10000"),
@@ -169,7 +169,7 @@ def test_manifold_on_a_latent_of_size_one(vae_run, capsys, tmp_path):
     keras.utils.set_random_seed(0)
     V.build_vae(VaeModel(latent_size=1, hidden=[16])).save(folder / "checkpoints" / "vae.keras")
     code, _, err = sample(capsys, folder, "--manifold")
-    assert code == 2 and "--manifold needs a latent of at least 2 dimensions; this model's latent has 1" in err
+    assert code == 2 and "--manifold: needs a latent of at least 2 dimensions; this model's latent has 1" in err
     code, out, _ = sample(capsys, folder, "--scatter")  # a 1-D latent still has a scatter (z against the class)
     assert code == 0 and png_size(out) == (600, 600)
 
