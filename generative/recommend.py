@@ -12,9 +12,11 @@ compiled graph):
 - **item-oriented RBM**: each movie's hidden probabilities come from everyone's ratings of it; the
   person's visible unit turns them into a rating distribution. Why: the person's top-rated movies whose
   hidden representation is closest (cosine) to the pick's. A new person has no unit in this model, so
-  ``--rate`` needs a user-oriented run.
+  recommending from a new person's ratings needs a user-oriented run.
 
-Movies the person rated are never recommended.
+Movies the person rated are never recommended. A person or ratings the run cannot take (an unknown user
+id, a title that matches no movie or several, a rating off the scale) raise :class:`RecommendError`;
+``lab recommend`` reports it against the option it came from.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.data.ratings import Ratings
-from lab.errors import RunError, UsageError
+from lab.errors import RunError
 from lab.runs import RunDir
+
+
+class RecommendError(ValueError):
+    """A user id, title or rating this run's data cannot take; the message says which and why."""
 
 
 def _sigmoid(x):
@@ -77,7 +83,7 @@ class TitleIndex:
     def find(self, query: str) -> int:
         q = normalise_title(query)
         if not q:
-            raise UsageError(f"empty title in {query!r}")
+            raise RecommendError(f"empty title in {query!r}")
         year = _year_of(query)
         pool = np.arange(self.r.n_items)
         if year is not None:
@@ -94,30 +100,30 @@ class TitleIndex:
                 return int(max(exact, key=lambda i: self.popularity[i]))
             exact = sorted(exact, key=lambda i: -self.popularity[i])
             more = f" and {len(exact) - 10} more" if len(exact) > 10 else ""
-            raise UsageError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
+            raise RecommendError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
                              "add the year, e.g. \"Title (1995)=5\"")
         near = difflib.get_close_matches(q, sorted(set(self.norm)), n=3, cutoff=0.6)
         if near:
             idx = [i for n in near for i in sorted((i for i, t in enumerate(self.norm) if t == n),
                                                    key=lambda i: -self.popularity[i])][:5]
-            raise UsageError(f"no movie called {query!r}; did you mean {self._describe(idx)}?")
-        raise UsageError(f"no movie called {query!r} in this run's data ({self.r.name})")
+            raise RecommendError(f"no movie called {query!r}; did you mean {self._describe(idx)}?")
+        raise RecommendError(f"no movie called {query!r} in this run's data ({self.r.name})")
 
 
 def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
     """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", 5.0), ("Usual Suspects, The", 4.0)]."""
     pairs = re.findall(r"\s*(.+?)\s*=\s*([^,;]*)\s*(?:[,;]|$)", text)
     if not pairs:
-        raise UsageError(f"--rate {text!r}: expected \"Title=rating, Title=rating\", e.g. \"Toy Story=5, Heat=4\"")
+        raise RecommendError(f"expected \"Title=rating, Title=rating\" (e.g. \"Toy Story=5, Heat=4\"), not {text!r}")
     out = []
     for title, value in pairs:
         title = title.strip().strip("\"'")
         try:
             v = float(value)
         except ValueError:
-            raise UsageError(f"--rate: the rating of {title!r} is {value!r}, not a number") from None
+            raise RecommendError(f"the rating of {title!r} is {value!r}, not a number") from None
         if not np.isclose(scale, v).any():
-            raise UsageError(f"--rate: {title!r}={value} is outside the rating scale "
+            raise RecommendError(f"{title!r}={value} is outside the rating scale "
                              f"({', '.join(f'{s:g}' for s in scale)})")
         out.append((title, v))
     return out
@@ -177,17 +183,18 @@ class Recommender:
         return cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
 
     # people -------------------------------------------------------------------------------------
-    def user_index(self, user_id: str) -> int:
+    def user_index(self, user_id: int | str) -> int:
+        """The row of the user with this id in the run's data (an id given as text is read as a number)."""
         r = self.ratings
         try:
             uid = int(str(user_id).strip())
         except ValueError:
-            raise UsageError(f"--user {user_id!r}: user ids in this run are whole numbers "
-                             f"({r.user_ids[0]}..{r.user_ids[-1]})") from None
+            raise RecommendError(f"user ids in this run are whole numbers ({r.user_ids[0]}..{r.user_ids[-1]}), "
+                                 f"not {user_id!r}") from None
         u = r.user_index(uid)
         if u is None:
             near = r.user_ids[np.argsort(np.abs(r.user_ids - uid), kind="stable")[:3]]
-            raise UsageError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids {r.user_ids[0]}.."
+            raise RecommendError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids {r.user_ids[0]}.."
                              f"{r.user_ids[-1]}); nearest ids: {', '.join(str(int(x)) for x in sorted(near))}")
         return u
 
@@ -197,13 +204,14 @@ class Recommender:
 
     def parse_person(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if self.orientation != "user":
-            raise UsageError("this run's RBM is item-oriented (one RBM per movie over users): a new person has no "
-                             "visible unit in it, so --rate needs a run with rbm.orientation: user; use --user ID")
+            raise RecommendError("this run's RBM is item-oriented (one RBM per movie over users): a new person has no "
+                                 "visible unit in it, so their ratings need a run with rbm.orientation: user; "
+                                 "recommend for one of the run's users instead")
         items, values = [], []
         for title, value in parse_rate(text, self.values):
             i = self.titles.find(title)
             if i in items:
-                raise UsageError(f"--rate: {self.ratings.display_title(i)} is rated twice")
+                raise RecommendError(f"{self.ratings.display_title(i)} is rated twice")
             items.append(i)
             values.append(value)
         return np.asarray(items, np.int64), np.asarray(values, np.float64)
@@ -304,7 +312,7 @@ class Recommender:
             reasons = self.explain_item_oriented(items, values, picks)
         return [Pick(int(q), float(expected[q]), float(score[q]), why) for q, why in zip(picks, reasons, strict=True)]
 
-    def for_user(self, user_id: str, top: int = 10) -> tuple[int, list[Pick]]:
+    def for_user(self, user_id: int | str, top: int = 10) -> tuple[int, list[Pick]]:
         u = self.user_index(user_id)
         items, values = self.user_ratings(u)
         return u, self.recommend(items, values, top, user=u)

@@ -29,17 +29,23 @@ def main(args) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top {args.top}: give a number of movies >= 1")
-    from generative.recommend import Recommender
+    from generative.recommend import Recommender, RecommendError
 
     rec = Recommender.open(args.run)
     r = rec.ratings
+    flag = "--user" if args.user is not None else "--rate"
+    try:
+        if args.user is not None:
+            u, picks = rec.for_user(args.user, args.top)
+        else:
+            (items, values), picks = rec.for_ratings(args.rate, args.top)
+    except RecommendError as exc:  # the same complaint, worded with the option it came from
+        raise UsageError(f"{flag}: {exc}") from None
     if args.user is not None:
-        u, picks = rec.for_user(args.user, args.top)
         items, values = rec.user_ratings(u)
         who = f"user {int(r.user_ids[u])} ({len(items)} ratings)"
         person = {"user": int(r.user_ids[u]), "n_ratings": int(len(items))}
     else:
-        (items, values), picks = rec.for_ratings(args.rate, args.top)
         who = "you (" + ", ".join(f"{r.display_title(i)}={v:g}" for i, v in zip(items, values, strict=True)) + ")"
         person = {"rated": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": float(v)}
                             for i, v in zip(items, values, strict=True)]}
