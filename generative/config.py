@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lab.scenario import Scenario, Section
+from lab.scenario import Scenario, Section, Supports
 
 ACTIVATIONS = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "swish", "leaky_relu", "linear"]
 
@@ -74,6 +74,8 @@ class AutoencoderPictures(Section):
 
 
 class AutoencoderScenario(Scenario):
+    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
+                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
     data: MnistData = Field(default_factory=MnistData, description="Where the MNIST digits come from.")
     model: AutoencoderModel = Field(default_factory=AutoencoderModel, description="The autoencoder's layers and loss.")
     training: Training = Field(default_factory=Training, description="How the autoencoder is trained.")
@@ -139,6 +141,8 @@ class Quality(Section):
 
 
 class VaeScenario(Scenario):
+    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
+                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
     data: VaeData = Field(default_factory=VaeData, description="Where the MNIST digits come from and how they are "
                           "binarised.")
     model: VaeModel = Field(default_factory=VaeModel, description="Encoder and decoder architecture.")

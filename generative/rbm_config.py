@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Scenario, Section
+from lab.scenario import Scenario, Section, Supports
 
 
 class SyntheticSection(Section):
@@ -146,6 +146,10 @@ class EvaluationSection(Section):
 
 
 class RBMScenario(Scenario):
+    supports = Supports(strategies=("auto", "cpu", "gpu"), precisions=("float32",), xla="never",
+                        why="its CD updates run on one device, in float32",
+                        xla_why="every batch holds a different number of ratings, and XLA compiles a new program "
+                                "for every shape")
     """A recommender experiment: data, split, the RBM, the baselines, the evaluation."""
 
     data: DataSection = Field(default_factory=DataSection, description="Where the ratings come from.")

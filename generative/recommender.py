@@ -390,12 +390,8 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
 def run(cfg, ctx) -> dict:
     import json
 
-    from lab.errors import StrategyError
     from lab.runs import atomic_write_json
 
-    if ctx.distributed:
-        raise StrategyError("the rbm task trains on one device (its CD updates are not distributed); use strategy: "
-                            "auto, cpu or gpu")
     t0 = time.time()
     r = load_data(cfg)
     ctx.log(r.describe())

@@ -62,13 +62,13 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 class RunContext:
     def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False, resume: bool = False,
-                 jit_compile: str | bool = "auto"):
+                 jit_compile: bool = False):
         self.run = run
         self.strategy = strategy
         self.strategy_info = strategy_info
         self.quiet = quiet
         self.resume = resume
-        self.jit_compile = jit_compile
+        self.jit_compile = jit_compile  # resolved: lab.strategy.resolve_jit_compile
         self.report = Report()
         self.metrics = MetricsCSV(run.metrics_path)
         self._tb = None

@@ -57,7 +57,7 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
     from lab import seeding, strategy
 
     strategy.prepare_process(cfg.strategy)
-    strat, info = strategy.select(cfg.strategy, cfg.precision, cfg.jit_compile)
+    strat, info = strategy.select(cfg.strategy, cfg.precision, cfg.jit_compile, type(cfg).supports)
     seeding.seed_everything(cfg.seed, cfg.deterministic)
     env = {
         "packages": package_versions(),
@@ -72,7 +72,7 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
     if resume and run.env_path.exists():
         env["resumed"] = True
     atomic_write_json(run.env_path, env)
-    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=cfg.jit_compile)
+    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=info.jit_compile)
 
 
 def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
@@ -125,7 +125,8 @@ def write_report(cfg, run: RunDir, ctx: RunContext, summary: dict) -> None:
         cfg.description or "",
         "",
         f"- task: `{cfg.task}` ({registry.spec(cfg.task).summary})",
-        f"- seed: {cfg.seed}; strategy: {info.requested} -> {info.chosen} ({info.reason}); precision: {info.precision}",
+        f"- seed: {cfg.seed}; strategy: {info.requested} -> {info.chosen} ({info.reason}); precision: {info.precision}; "
+        f"XLA: {'on' if info.jit_compile else 'off'} ({info.jit_reason})",
         f"- resolved scenario: [{run.scenario_path.name}]({run.scenario_path.name}); environment: [env.json](env.json)",
         "",
         "## Final figures",

@@ -15,8 +15,9 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,21 +34,58 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass(frozen=True)
+class Supports:
+    """What a task can honour of the common fields. A scenario asking for anything else is refused at
+    validation, naming what the task supports and why; nothing is silently ignored.
+
+    ``xla`` is what ``jit_compile: auto`` means for the task (:func:`lab.strategy.resolve_jit_compile`
+    applies it): ``gpu`` (the rule: XLA on a single GPU, off on the CPU and under distribution),
+    ``always`` or ``never``. ``why`` says why a task refuses a strategy or precision, ``xla_why`` why its
+    ``auto`` differs from the rule.
+    """
+
+    strategies: tuple[str, ...] = ("auto", "cpu", "gpu")
+    precisions: tuple[str, ...] = PRECISIONS
+    xla: Literal["gpu", "always", "never"] = "gpu"
+    why: str = ""  # why some strategies or precisions are refused
+    xla_why: str = ""  # why `auto` differs from the rule
+
+    def describe(self) -> str:
+        xla = XLA_RULES[self.xla] + (f" ({self.xla_why})" if self.xla_why else "")
+        refused = [s for s in STRATEGIES if s not in self.strategies] + [p for p in PRECISIONS if p not in self.precisions]
+        why = f"; refuses {', '.join(refused)}" + (f": {self.why}" if self.why else "") if refused else ""
+        return (f"strategy {' | '.join(self.strategies)}; precision {' | '.join(self.precisions)}; "
+                f"jit_compile auto: {xla}{why}")
+
+
+XLA_RULES = {"gpu": "XLA on one GPU, off on the CPU and when distributed", "always": "XLA on, also on the CPU",
+             "never": "XLA off"}
+
+
 class Scenario(Section):
-    """The keys every scenario has. Task models subclass this and add their sections."""
+    """The keys every scenario has. Task models subclass this and add their sections; a task that
+    cannot honour every strategy or precision says so in its ``supports``."""
+
+    supports: ClassVar[Supports] = Supports()
 
     name: str = Field(description="Short name of the experiment; the run folder is runs/<UTC time>-<name>.")
     description: str = Field("", description="One line saying what the scenario does (shown by `lab list`).")
     task: str = Field(description="Which task runs this scenario (see `lab list --tasks`).")
-    seed: int = Field(0, ge=0, description="Seeds Python, NumPy, Keras and every random part of the task.")
-    strategy: Literal["auto", "cpu", "gpu", "mirrored", "multi-worker"] = Field(
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy, Keras and every random part of the task "
+                      "(0 ... 4294967295).")
+    strategy: Literal[STRATEGIES] = Field(
         "auto", description="Device strategy: auto (GPU when present), cpu, gpu, mirrored (local GPUs), multi-worker (TF_CONFIG)."
     )
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+    precision: Literal[PRECISIONS] = Field(
         "float32", description="Keras dtype policy for every model of the task."
     )
     jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA compilation of compiled steps: auto (Keras decides), true or false."
+        "auto", description="XLA compilation of compiled steps: true, false, or auto (the task's rule: `lab list --tasks`)."
     )
     deterministic: bool = Field(False, description="Turn on TensorFlow's op determinism (slower, bit-exact).")
     output: str = Field("runs", description="Folder under which the run folder is created.")
@@ -61,6 +99,23 @@ class Scenario(Section):
                 f"or '-'), not a path: got {value!r}"
             )
         return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _supported_strategy(cls, value: str) -> str:
+        return _supported(cls, "strategy", value, cls.supports.strategies)
+
+    @field_validator("precision")
+    @classmethod
+    def _supported_precision(cls, value: str) -> str:
+        return _supported(cls, "precision", value, cls.supports.precisions)
+
+
+def _supported(model: type[Scenario], what: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        why = f" ({model.supports.why})" if model.supports.why else ""
+        raise ValueError(f"this task supports {what} {' | '.join(allowed)}, not {value!r}{why}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------

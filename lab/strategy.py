@@ -17,8 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from lab.errors import StrategyError
-
-STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
+from lab.scenario import STRATEGIES, XLA_RULES, Supports
 
 
 @dataclass
@@ -28,7 +27,8 @@ class StrategyInfo:
     devices: list[str] = field(default_factory=list)
     reason: str = ""
     precision: str = "float32"
-    jit_compile: str | bool = "auto"
+    jit_compile: bool = False
+    jit_reason: str = ""
     num_replicas: int = 1
 
     def as_dict(self) -> dict:
@@ -54,8 +54,31 @@ def prepare_process(strategy: str) -> None:
             raise StrategyError(f"TF_CONFIG is not valid JSON: {exc.msg} at character {exc.pos}") from None
 
 
-def select(strategy: str, precision: str = "float32", jit_compile: str | bool = "auto"):
-    """Return ``(tf.distribute.Strategy, StrategyInfo)`` for the requested strategy."""
+def resolve_jit_compile(requested: str | bool, rule: str, device: str, distributed: bool) -> tuple[bool, str]:
+    """The one meaning of ``jit_compile``: ``(use XLA, why)``.
+
+    ``true`` / ``false`` are honoured as asked. ``auto`` follows the task's rule (its
+    :class:`~lab.scenario.Supports`): ``gpu``, the default, turns XLA on for a single GPU and off on the
+    CPU and under a distribution strategy — what Keras' own "auto" does, because on a CPU the compile
+    time of short steps outweighs the gain and tf.distribute steps do not use XLA; ``always`` and
+    ``never`` are for tasks that measured otherwise (their ``why`` says what).
+    """
+    if isinstance(requested, bool):
+        return requested, "set in the scenario"
+    if rule == "always":
+        return True, f"auto: {XLA_RULES[rule]} for this task"
+    if rule == "never":
+        return False, f"auto: {XLA_RULES[rule]} for this task"
+    if distributed:
+        return False, "auto: off under a distribution strategy"
+    return device == "gpu", f"auto: {'on a single GPU' if device == 'gpu' else 'off on the CPU'}"
+
+
+def select(strategy: str, precision: str = "float32", jit_compile: str | bool = "auto",
+           supports: Supports | None = None):
+    """Return ``(tf.distribute.Strategy, StrategyInfo)`` for the requested strategy; ``supports`` is the
+    task's (its rule for ``jit_compile: auto``)."""
+    supports = supports or Supports()
     prepare_process(strategy)
     with quiet_native_stderr():
         import tensorflow as tf
@@ -104,7 +127,11 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
                             f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")
     info.num_replicas = int(strat.num_replicas_in_sync)
     info.precision = set_precision(precision, bool(gpus) and strategy != "cpu")
-    info.jit_compile = jit_compile
+    device = "gpu" if info.chosen in ("gpu", "mirrored") and gpus else "cpu"
+    info.jit_compile, info.jit_reason = resolve_jit_compile(jit_compile, supports.xla, device,
+                                                            info.chosen in ("mirrored", "multi-worker"))
+    if supports.xla_why and not isinstance(jit_compile, bool):
+        info.jit_reason += f" ({supports.xla_why})"
     return strat, info
 
 

@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Scenario, Section
+from lab.scenario import Scenario, Section, Supports
+
+LESSONS = Supports(xla="never", xla_why="the lessons' graphs are tiny: compiling them costs more than running them")
 
 # Keras 3 optimizer classes that take a learning rate and train on their own (the wrappers
 # LossScaleOptimizer and MultiOptimizer are left out). Checked against keras.optimizers by the tests,
@@ -41,6 +43,7 @@ class GraphSection(Section):
 
 
 class GraphBasicsScenario(Scenario):
+    supports = LESSONS
     graph: GraphSection = Field(default_factory=GraphSection, description="The values of the chapter-1 programs.")
 
 
@@ -68,6 +71,7 @@ class ActivationsSection(Section):
 
 
 class FirstNetworkScenario(Scenario):
+    supports = LESSONS
     training: FirstNetworkTraining = Field(default_factory=FirstNetworkTraining, description="How the single layer is trained.")
     activations: ActivationsSection = Field(default_factory=ActivationsSection, description="The activation gallery.")
 
@@ -149,6 +153,7 @@ class NetworkProblem(Section):
 
 
 class OptimizersScenario(Scenario):
+    supports = LESSONS
     optimizers: list[OptimizerSpec] = Field(default_factory=_default_optimizers, description="Optimizers compared (any Keras optimizer).")
     surfaces: SurfaceSection = Field(default_factory=SurfaceSection, description="The 2-D test surfaces.")
     network: NetworkProblem = Field(default_factory=NetworkProblem, description="The small network problem.")

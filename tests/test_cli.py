@@ -30,6 +30,14 @@ def test_list_shows_descriptions(root):
         assert path.stem in proc.stdout
 
 
+def test_list_tasks_shows_what_each_task_supports():
+    proc = run_lab(["list", "--tasks"])
+    assert proc.returncode == 0
+    rbm = proc.stdout.split("\nrbm ")[1].split("\n")[1]
+    assert "supports: strategy auto | cpu | gpu; precision float32;" in rbm and "refuses mirrored, multi-worker" in rbm
+    assert "jit_compile auto: XLA on, also on the CPU" in proc.stdout  # the DQN's own rule
+
+
 def test_bad_scenario_exit_2_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntask: first-network\ntraining:\n  learning_rat: 0.1\n")

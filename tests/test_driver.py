@@ -85,6 +85,43 @@ def test_strategy_selection_without_gpu():
     assert info.chosen == "mirrored" and info.num_replicas == 1
 
 
+def test_jit_compile_auto_has_one_rule():
+    from lab.strategy import resolve_jit_compile as resolve
+
+    assert resolve(True, "never", "cpu", False) == (True, "set in the scenario")
+    assert resolve(False, "always", "gpu", False)[0] is False
+    assert resolve("auto", "gpu", "cpu", False) == (False, "auto: off on the CPU")
+    assert resolve("auto", "gpu", "gpu", False) == (True, "auto: on a single GPU")
+    assert resolve("auto", "gpu", "gpu", True)[0] is False  # distributed
+    assert resolve("auto", "always", "cpu", False)[0] is True
+    assert resolve("auto", "never", "gpu", False)[0] is False
+
+
+@pytest.mark.parametrize("task", registry.task_names())
+def test_every_task_refuses_at_validation_what_it_cannot_honour(task):
+    from lab.scenario import PRECISIONS, STRATEGIES, validate
+
+    supports = registry.config_model(task).supports
+    base = {"name": "x", "task": task}
+    for field, choices, allowed in (("strategy", STRATEGIES, supports.strategies),
+                                    ("precision", PRECISIONS, supports.precisions)):
+        for value in choices:
+            if value in allowed:
+                assert getattr(validate({**base, field: value}, "s.yaml", {(field,): 3}), field) == value
+            else:
+                with pytest.raises(ScenarioError) as err:
+                    validate({**base, field: value}, "s.yaml", {(field,): 3})
+                assert f"s.yaml:3: {field}: this task supports {field} {' | '.join(allowed)}, not {value!r}" in str(err.value)
+    assert supports.xla in ("gpu", "always", "never") and (supports.xla == "gpu" or supports.xla_why)
+
+
+def test_env_json_records_the_resolved_xla_and_why(tmp_path, counter_task):
+    run = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True)
+    env = json.loads(run.env_path.read_text())
+    assert env["strategy"]["jit_compile"] is False and env["strategy"]["jit_reason"] == "auto: off on the CPU"
+    assert "XLA: off (auto: off on the CPU)" in run.report_path.read_text()
+
+
 def test_multi_worker_needs_tf_config(monkeypatch):
     from lab import strategy
 

@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from agents.dqn.config import DQNConfig
 from envs.maze.config import MazeEnvConfig
-from lab.scenario import Scenario, Section
+from lab.scenario import Scenario, Section, Supports
 
 MAX_SEED = 2**32 - 1
 
@@ -47,6 +47,8 @@ def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int],
 
 
 class MazeDQNScenario(Scenario):
+    supports = Supports(strategies=("auto", "cpu", "gpu"), xla="always", why="one agent acts and learns on one device",
+                        xla_why="measured: XLA cut the CPU time of its fused updates by 40-50%")
     env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")
     agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="The training loop and its evaluation.")

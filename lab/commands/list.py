@@ -4,7 +4,8 @@ HELP = "list the shipped scenarios (and, with --tasks, the tasks)"
 
 
 def add_arguments(p):
-    p.add_argument("--tasks", action="store_true", help="list the tasks a scenario can name instead")
+    p.add_argument("--tasks", action="store_true", help="list the tasks a scenario can name, with the strategies, "
+                   "precisions and XLA rule each supports")
     p.add_argument("--runs", metavar="DIR", nargs="?", const="runs", help="list the run folders under DIR (default runs/)")
 
 
@@ -18,6 +19,7 @@ def main(args) -> int:
         width = max(len(n) for n in registry.task_names())
         for name in registry.task_names():
             print(f"{name:<{width}}  {registry.spec(name).summary}")
+            print(f"{'':<{width}}  supports: {registry.config_model(name).supports.describe()}")
         return 0
     if args.runs:
         from lab.runs import find_runs
