@@ -6,9 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lab.scenario import Scenario, Section, Supports
-
-ACTIVATIONS = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "swish", "leaky_relu", "linear"]
+from lab.scenario import Activation, Scenario, Section, Supports, Widths
 
 
 class MnistData(Section):
@@ -45,12 +43,12 @@ class Denoising(Section):
 
 
 class AutoencoderModel(Section):
-    hidden: list[int] = Field([128], description="Widths of the encoder's hidden layers; the decoder mirrors them "
+    hidden: Widths = Field([128], description="Widths of the encoder's hidden layers; the decoder mirrors them "
                               "(the book's 784-128-64-128-784 is hidden [128], code_size 64).")
     code_size: int = Field(64, ge=1, le=784, description="Width of the code (bottleneck) layer; also the PCA "
                            "baseline's number of components.")
-    activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
-    code_activation: ACTIVATIONS = Field("linear", description="Activation of the code layer.")
+    activation: Activation = Field("relu", description="Activation of the hidden layers.")
+    code_activation: Activation = Field("linear", description="Activation of the code layer.")
     output_activation: Literal["sigmoid", "linear"] = Field("sigmoid", description="Activation of the 784 outputs.")
     loss: Literal["bce", "mse"] = Field("bce", description="Training loss: binary cross-entropy or mean squared error "
                                         "per pixel (both are reported on the test digits).")
@@ -58,9 +56,7 @@ class AutoencoderModel(Section):
                                  "autoencoder).")
 
     @model_validator(mode="after")
-    def _widths(self):
-        if any(w < 1 or w > 65_536 for w in self.hidden):
-            raise ValueError(f"hidden widths must be between 1 and 65536 (got {self.hidden})")
+    def _bce_needs_sigmoid(self):
         if self.loss == "bce" and self.output_activation != "sigmoid":
             raise ValueError("loss bce needs output_activation sigmoid (outputs must lie in (0, 1))")
         return self
@@ -87,11 +83,11 @@ class VaeModel(Section):
     kind: Literal["dense", "conv"] = Field("dense", description="dense: the book's 784-256-128 encoder and 128-256-784 "
                                            "decoder; conv: strided convolutions and transposed convolutions.")
     latent_size: int = Field(8, ge=1, le=512, description="Dimensions of the latent code z.")
-    hidden: list[int] = Field([256, 128], description="dense: widths of the encoder's hidden layers (the decoder "
+    hidden: Widths = Field([256, 128], min_length=1, description="dense: widths of the encoder's hidden layers (the decoder "
                               "mirrors them); conv: width of the dense layer after the convolutions (first entry).")
-    filters: list[int] = Field([16, 32], description="conv: filters of the two stride-2 convolutions of the "
+    filters: Widths = Field([16, 32], min_length=2, max_length=2, description="conv: filters of the two stride-2 convolutions of the "
                                "encoder; the decoder mirrors them.")
-    activation: ACTIVATIONS = Field("relu", description="Activation of the hidden layers.")
+    activation: Activation = Field("relu", description="Activation of the hidden layers.")
     prior: Literal["standard", "mog", "vamp"] = Field(
         "standard", description="p(z): standard (N(0, I), closed-form KL), mog (a mixture of prior_components "
         "diagonal Gaussians with trainable means, variances and weights) or vamp (the VampPrior: the mixture of the "
@@ -99,14 +95,6 @@ class VaeModel(Section):
         "model (KL by Monte Carlo); the ELBO, log p(x) and the samples all use the same prior.")
     prior_components: int = Field(10, ge=1, le=1000, description="Components of a mog prior, or pseudo-inputs of "
                                   "a vamp prior (ignored by standard).")
-
-    @model_validator(mode="after")
-    def _shapes(self):
-        if not self.hidden or any(w < 1 or w > 65_536 for w in self.hidden):
-            raise ValueError(f"hidden needs at least one width between 1 and 65536 (got {self.hidden})")
-        if len(self.filters) != 2 or any(f < 1 or f > 1024 for f in self.filters):
-            raise ValueError(f"filters must be two counts between 1 and 1024 (got {self.filters})")
-        return self
 
 
 class VaeTraining(Training):

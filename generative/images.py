@@ -79,10 +79,9 @@ def save_grid(images, path: str | Path, rows: int | None = None, cols: int | Non
 
 def plot_curves(ctx, series: dict[str, str], ylabel: str, name: str, logy: bool = False):
     """A line per metrics.csv column in ``series`` (column -> label) against the step; saved as ``name``."""
-    import matplotlib
+    from lab.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = ctx.metrics.rows()
     if not rows:

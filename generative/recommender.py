@@ -458,10 +458,9 @@ def _summarise(cfg, r: Ratings, done: list[dict]) -> dict:
 
 
 def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
-    import matplotlib
+    from lab.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = cfg.evaluation.top_k
     folds = len(done)

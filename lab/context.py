@@ -136,7 +136,9 @@ class RunContext:
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure into artifacts/ atomically and close it."""
-        import matplotlib.pyplot as plt
+        from lab.plots import pyplot
+
+        plt = pyplot()
 
         path = self.artifact(name)
         with atomic_path(path) as tmp:

@@ -17,7 +17,7 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +33,16 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+
+# --------------------------------------------------------------------------------------------------
+# The schema vocabulary every task's config shares
+
+Width = Annotated[int, Field(ge=1, le=65_536)]
+Widths = Annotated[list[Width], Field(max_length=64)]
+"""Widths of a stack of layers (units or filters): each 1 ... 65536, at most 64 layers."""
+Activation = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "silu", "swish", "leaky_relu",
+                     "linear"]
+"""A Keras activation by name."""
 
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

@@ -289,7 +289,9 @@ def activation_curves(names, x) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def activation_figure(curves, x):
-    import matplotlib.pyplot as plt
+    from lab.plots import pyplot
+
+    plt = pyplot()
 
     n = len(curves)
     cols = min(4, n)
@@ -335,7 +337,9 @@ def run_first_network(cfg, ctx) -> dict:
                 "raise training.max_epochs or training.learning_rate")
     ctx.save_model(model, "first_network.keras")
 
-    import matplotlib.pyplot as plt
+    from lab.plots import pyplot
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot(np.arange(len(losses)), losses, lw=1.8)
@@ -595,7 +599,9 @@ def run_optimizers(cfg, ctx) -> dict:
 
 
 def surface_figure(surface: str, cfg, paths: dict[str, np.ndarray]):
-    import matplotlib.pyplot as plt
+    from lab.plots import pyplot
+
+    plt = pyplot()
     from matplotlib.colors import LogNorm
 
     _, minimum, (x0, x1, y0, y1) = SURFACES[surface]
@@ -625,7 +631,9 @@ def surface_figure(surface: str, cfg, paths: dict[str, np.ndarray]):
 
 
 def network_figure(cfg, losses: dict[str, list]):
-    import matplotlib.pyplot as plt
+    from lab.plots import pyplot
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, curve in losses.items():

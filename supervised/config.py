@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Scenario, Section, Supports
+from lab.scenario import Activation, Scenario, Section, Supports, Widths
 
 LESSONS = Supports(xla="never", xla_why="the lessons' graphs are tiny: compiling them costs more than running them")
 
@@ -139,17 +139,10 @@ class SurfaceSection(Section):
 
 class NetworkProblem(Section):
     samples: int = Field(512, ge=8, le=100_000, description="Points of the synthetic two-moons classification problem.")
-    hidden: list[int] = Field([16, 16], description="Hidden layer widths of the small network.")
-    activation: Literal["tanh", "relu", "sigmoid", "gelu"] = Field("tanh", description="Activation of the hidden layers.")
+    hidden: Widths = Field([16, 16], description="Hidden layer widths of the small network.")
+    activation: Activation = Field("tanh", description="Activation of the hidden layers.")
     epochs: int = Field(200, ge=1, le=10_000, description="Full-batch epochs per optimizer (same budget for all).")
     noise: float = Field(0.15, ge=0, le=2, description="Gaussian noise on the two moons.")
-
-    @field_validator("hidden")
-    @classmethod
-    def _widths(cls, value: list[int]) -> list[int]:
-        if any(w < 1 or w > 4096 for w in value):
-            raise ValueError(f"hidden widths must be between 1 and 4096, got {value}")
-        return value
 
 
 class OptimizersScenario(Scenario):
