@@ -43,13 +43,14 @@ class Evaluator:
     """Runs the greedy policy on the evaluation mazes, all at once in one vector env."""
 
     def __init__(self, env_cfg, maze_seeds: list[int] | None):
-        from envs.maze.config import make_vector_env
+        from envs.maze.make import make_vector_env
+        from envs.maze.mazes import episode_limit
 
         self.cfg = eval_env_config(env_cfg)
         self.maze_seeds = maze_seeds
         m = 1 if maze_seeds is None else len(maze_seeds)
         self.env = make_vector_env(self.cfg, m)
-        self.limit = self.cfg.episode_limit()
+        self.limit = episode_limit(self.cfg)
 
     @property
     def size(self) -> int:

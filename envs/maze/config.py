@@ -25,11 +25,14 @@ or a fixed layout::
 Seeds of training mazes are drawn from ``train_maze_seeds = [lo, hi)``; an evaluation can then use
 seeds outside that range (``reset(options={"maze_seed": s})`` with ``s >= hi``) to measure how an
 agent does on mazes it never saw.
+
+This module is the schema only: the pydantic models, their checks, and the two ways in
+(:func:`env_config` for a mapping, :func:`load_env_config` for a scenario file). The mazes a section asks
+for are built in :mod:`envs.maze.mazes`; envs are made in :mod:`envs.maze.make`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -156,35 +159,10 @@ class MazeEnvConfig(Section):
                 raise ValueError(f"start and goal are the same cell {list(start)}: give them different cells")
         return self
 
-    # ---- what the env needs ----------------------------------------------------------------------
-
     @property
     def has_layout(self) -> bool:
+        """True when the maze is a fixed text layout (``layout`` or ``layout_file``)."""
         return self.layout is not None or self.layout_file is not None
-
-    def build_maze(self, seed: int | None = None) -> gen.Maze:
-        """The layout's maze, or the generated maze of ``seed`` (default: ``maze_seed``)."""
-        if self.layout is not None:
-            return _cached(("layout", self.layout), lambda: gen.parse_layout(self.layout, source="env.layout"))
-        if self.layout_file is not None:
-            path = Path(self.layout_file)
-            stamp = path.stat().st_mtime_ns if path.exists() else None
-            return _cached(("file", str(path.resolve()), stamp), lambda: gen.read_layout_file(path))
-        return _generated(self.width, self.height, self.algorithm, self.loops, self.start, self.goal,
-                          self.maze_seed if seed is None else int(seed))
-
-    def grid_shape(self) -> tuple[int, int]:
-        """(rows, cols) of the tile grid (the layout's, or (2*height+1, 2*width+1))."""
-        if self.has_layout:
-            return self.build_maze().shape
-        return gen.grid_shape(self.width, self.height)
-
-    def episode_limit(self) -> int:
-        """max_episode_steps, or 4 x the tiles of the grid when it is not set."""
-        if self.max_episode_steps is not None:
-            return self.max_episode_steps
-        rows, cols = self.grid_shape()
-        return 4 * rows * cols
 
 
 def _check(fn, prefix: str = "") -> None:
@@ -193,51 +171,6 @@ def _check(fn, prefix: str = "") -> None:
     except gen.MazeError as exc:
         text = prefix + (exc.message if not exc.problems else exc.message + ": " + "; ".join(exc.problems))
         raise ValueError(text) from None
-
-
-class BoundedCache:
-    """A least-recently-used cache holding at most ``budget`` bytes of values (sizes given on insertion)."""
-
-    def __init__(self, budget: int):
-        self.budget = budget
-        self.used = 0
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-
-    def get(self, key):
-        hit = self._items.get(key)
-        if hit is None:
-            return None
-        self._items.move_to_end(key)
-        return hit[0]
-
-    def put(self, key, value, nbytes: int) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.used -= old[1]
-        while self._items and self.used + nbytes > self.budget:
-            _, (_, size) = self._items.popitem(last=False)
-            self.used -= size
-        self._items[key] = (value, nbytes)
-        self.used += nbytes
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-_MAZES = BoundedCache(64 * 2**20)  # mazes are immutable and pure functions of their key
-
-
-def _cached(key: tuple, make) -> gen.Maze:
-    maze = _MAZES.get(key)
-    if maze is None:
-        maze = make()
-        _MAZES.put(key, maze, maze.walls.nbytes + maze.distance.nbytes + 200)
-    return maze
-
-
-def _generated(width, height, algorithm, loops, start, goal, seed) -> gen.Maze:
-    return _cached((width, height, algorithm, loops, start, goal, seed),
-                   lambda: gen.generate(width, height, algorithm, seed=seed, loops=loops, start=start, goal=goal))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,26 +213,3 @@ def load_env_config(path: str | Path) -> MazeEnvConfig:
 
     data, lines = read_yaml(path)
     return env_config(data.get("env"), source=str(path), lines=lines)
-
-
-# --------------------------------------------------------------------------------------------------
-# Making envs
-
-
-def make_env(cfg: MazeEnvConfig | dict | None = None, render_mode: str | None = None):
-    """``gymnasium.make("lab/Maze-v0")`` for this section (wrappers included, as any Gymnasium user gets)."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers lab/Maze-v0)
-
-    return gymnasium.make("lab/Maze-v0", config=env_config(cfg), render_mode=render_mode)
-
-
-def make_vector_env(cfg: MazeEnvConfig | dict | None, num_envs: int, render_mode: str | None = None):
-    """``num_envs`` mazes stepped together in NumPy (:class:`envs.maze.vector.MazeVectorEnv`, via make_vec)."""
-    import gymnasium
-
-    import envs  # noqa: F401
-
-    return gymnasium.make_vec("lab/Maze-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
-                              config=env_config(cfg), render_mode=render_mode)

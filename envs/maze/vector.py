@@ -26,6 +26,7 @@ from envs.maze import render as rnd
 from envs.maze.config import MazeEnvConfig, env_config
 from envs.maze.env import MazeTables, check_options, episode_setup, observation_space, tables_for
 from envs.maze.generate import Maze, MazeError
+from envs.maze.mazes import build_maze, episode_limit
 
 OBS_TABLE_BYTES = 256 * 2**20  # largest precomputed (env, tile) -> observation table for local/coords
 
@@ -56,13 +57,13 @@ class MazeVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, n)
         self.single_observation_space = observation_space(cfg)
         self.observation_space = batch_space(self.single_observation_space, n)
-        self.max_episode_steps = cfg.episode_limit()
+        self.max_episode_steps = episode_limit(cfg)
         r = cfg.rewards
         self._goal_r, self._step_r, self._wall_r = float(r.goal), float(r.step), float(r.wall)
         self._shaping = bool(r.shaping)
         self._scale, self._gamma = float(r.shaping_scale), float(r.shaping_gamma)
 
-        self._fixed = cfg.build_maze()
+        self._fixed = build_maze(cfg)
         t = tables_for(self._fixed, cfg)
         self._rows, self._cols, self._n = t.rows, t.cols, t.n
         self._tables: list[MazeTables] = [t] * n

@@ -24,6 +24,7 @@ from agents.dqn.networks import (  # noqa: E402
 )
 from envs.maze.config import env_config  # noqa: E402
 from envs.maze.env import tables_for  # noqa: E402
+from envs.maze.mazes import build_maze  # noqa: E402
 from lab.errors import ScenarioError  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def test_readout_picks_the_agents_tile():
 
 
 def test_propagation_gives_bfs_distances_on_a_maze():
-    maze = _maze_cfg(5).build_maze(17)
+    maze = build_maze(_maze_cfg(5), 17)
     walls = maze.walls.astype(np.float32)[None, :, :, None]
     goal = np.zeros_like(walls)
     goal[0, maze.goal[0], maze.goal[1], 0] = 1
@@ -124,7 +125,7 @@ def test_propagation_gradient_equals_differentiating_the_loop(jit):
 def test_save_load_round_trip_with_safe_mode_gives_identical_q_values(tmp_path):
     cfg = _maze_cfg(3)
     model = build_q_network((7, 7, 3), 4, _vin_cfg(), obs_dtype="uint8", seed=3)
-    tables = tables_for(cfg.build_maze(5), cfg)
+    tables = tables_for(build_maze(cfg, 5), cfg)
     obs = tables.obs_batch(tables.floor)
     path = tmp_path / "vin.keras"
     model.save(path)
@@ -150,7 +151,7 @@ def test_hand_set_weights_walk_every_tile_of_unseen_mazes_towards_the_goal():
     head = model.get_layer("move_q")
     head.set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
     for seed in (1_000_000, 1_000_001, 1_000_002):
-        tables = tables_for(cfg.build_maze(seed), cfg)
+        tables = tables_for(build_maze(cfg, seed), cfg)
         floor = tables.floor[tables.floor != tables.goal]
         actions = _np(model(tables.obs_batch(floor))).argmax(axis=1)
         nxt = tables.move[floor, actions]
@@ -161,7 +162,7 @@ def test_agent_with_a_vin_trains_and_acts():
     agent = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(), batch_size=8, n_step=1), obs_dtype="uint8",
                      seed=0, jit_compile=False)
     cfg = _maze_cfg(3)
-    tables = tables_for(cfg.build_maze(2), cfg)
+    tables = tables_for(build_maze(cfg, 2), cfg)
     obs = tables.obs_batch(tables.floor[:8])
     before = [w.copy() for w in agent.online.get_weights()]
     out = agent.train_step({"obs": obs, "actions": np.arange(8) % 4, "rewards": np.ones(8), "next_obs": obs,
@@ -205,7 +206,7 @@ def test_moves_teach_the_planner_that_walls_block():
     """From random moves on one small maze (no reward at all), the passability loss alone makes walls
     impassable and floors open in the planner's map."""
     cfg = _maze_cfg(3)
-    tables = tables_for(cfg.build_maze(2), cfg)
+    tables = tables_for(build_maze(cfg, 2), cfg)
     agent = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(kernel_size=1), batch_size=64, n_step=1,
                                              learning_rate=0.01), obs_dtype="uint8", seed=0, jit_compile=False)
     rng = np.random.default_rng(0)
@@ -218,7 +219,7 @@ def test_moves_teach_the_planner_that_walls_block():
                  "discounts": np.full(64, 0.9), "weights": np.ones(64)}
         agent.train_step(batch)
     z = _np(maps_of(tables.obs_batch(tables.floor[:1])))[0, ..., 1]
-    walls = cfg.build_maze(2).walls
+    walls = build_maze(cfg, 2).walls
     # every wall now costs exp(2 * 1.5) = 20 times more extra than any floor tile, and more than 1 move
     assert z[walls].max() < -1.0
     assert z[~walls].min() > z[walls].max() + 1.5
@@ -237,7 +238,7 @@ def test_a_resized_vin_keeps_its_weights_and_plans_on_larger_mazes():
     for a, b in zip(small.online.get_weights(), big.online.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     cfg = _maze_cfg(6)
-    tables = tables_for(cfg.build_maze(1_000_003), cfg)
+    tables = tables_for(build_maze(cfg, 1_000_003), cfg)
     floor = tables.floor[tables.floor != tables.goal]
     nxt = tables.move[floor, big.greedy_actions(tables.obs_batch(floor))]
     np.testing.assert_array_equal(tables.distance[nxt], tables.distance[floor] - 1)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from envs.maze.mazes import build_maze
 from lab import scenario
 from lab.errors import RunError, ScenarioError, UsageError
 from lab.execute import execute
@@ -68,7 +69,7 @@ def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
     im.seek(im.n_frames - 1)
     last = np.asarray(im.convert("RGB"))
     cfg = scenario.validate(tiny_run.read_scenario())
-    goal = cfg.env.build_maze().goal
+    goal = build_maze(cfg.env).goal
     t = cfg.env.tile_pixels
     centre = last[goal[0] * t + t // 2, goal[1] * t + t // 2]
     assert np.abs(centre.astype(int) - np.array(AGENT)).max() <= 8, f"goal tile centre is {centre}, not the agent"

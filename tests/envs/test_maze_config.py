@@ -4,6 +4,7 @@ import pytest
 
 from envs.maze.config import MazeEnvConfig, MazeRewards, env_config, load_env_config
 from envs.maze.generate import MazeError
+from envs.maze.mazes import build_maze, episode_limit, grid_shape
 from lab.scenario import field_docs
 
 
@@ -18,9 +19,9 @@ def test_every_field_has_a_description_and_a_default():
 def test_defaults():
     cfg = env_config()
     assert (cfg.width, cfg.height, cfg.algorithm, cfg.observation, cfg.mazes) == (5, 5, "dfs", "grid", "fixed")
-    assert cfg.grid_shape() == (11, 11)
-    assert cfg.episode_limit() == 4 * 11 * 11
-    assert env_config(max_episode_steps=50).episode_limit() == 50
+    assert grid_shape(cfg) == (11, 11)
+    assert episode_limit(cfg) == 4 * 11 * 11
+    assert episode_limit(env_config(max_episode_steps=50)) == 50
     lo, hi = cfg.train_maze_seeds
     assert 0 <= lo < hi
 
@@ -63,19 +64,19 @@ def test_all_problems_at_once():
 
 def test_layout_config_builds_that_maze(tmp_path):
     cfg = env_config(layout="#######\n#S..G.#\n#######")
-    assert cfg.has_layout and cfg.grid_shape() == (3, 7)
-    assert cfg.build_maze().optimal_length == 3
+    assert cfg.has_layout and grid_shape(cfg) == (3, 7)
+    assert build_maze(cfg).optimal_length == 3
     f = tmp_path / "m.txt"
     f.write_text("#####\n#S#G#\n#...#\n#####\n")
     cfg = env_config(layout_file=str(f))
-    assert cfg.build_maze().optimal_length == 4
+    assert build_maze(cfg).optimal_length == 4
 
 
 def test_mazes_are_cached_and_seeded():
     cfg = env_config(width=6, height=4)
-    assert cfg.build_maze(3) is cfg.build_maze(3)
-    assert cfg.build_maze(3).walls.tobytes() != cfg.build_maze(4).walls.tobytes()
-    assert cfg.build_maze().walls.tobytes() == cfg.build_maze(cfg.maze_seed).walls.tobytes()
+    assert build_maze(cfg, 3) is build_maze(cfg, 3)
+    assert build_maze(cfg, 3).walls.tobytes() != build_maze(cfg, 4).walls.tobytes()
+    assert build_maze(cfg).walls.tobytes() == build_maze(cfg, cfg.maze_seed).walls.tobytes()
 
 
 def test_load_env_config_names_file_and_line(tmp_path):
@@ -98,14 +99,14 @@ def test_config_module_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys, envs.maze.config; "
+    code = ("import sys, envs.maze.config, envs.maze.mazes, envs.maze.make; "
             "bad = [m for m in ('tensorflow', 'keras', 'pygame', 'PIL') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_bounded_cache_keeps_the_recent_within_its_budget():
-    from envs.maze.config import BoundedCache
+    from envs.maze.mazes import BoundedCache
 
     cache = BoundedCache(100)
     for k in range(5):

@@ -10,6 +10,7 @@ from envs.maze import play as play_module
 from envs.maze import render as rnd
 from envs.maze.config import env_config
 from envs.maze.generate import MOVES, shortest_path
+from envs.maze.mazes import build_maze
 from lab import cli
 
 
@@ -55,7 +56,7 @@ def test_a_scripted_game(monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     monkeypatch.setattr(rnd, "display_problem", lambda: None)
     cfg = env_config(width=4, height=3, maze_seed=5, render_fps=240)
-    maze = cfg.build_maze(5)
+    maze = build_maze(cfg, 5)
     path = shortest_path(maze)
     arrow = {0: pygame.K_UP, 1: pygame.K_RIGHT, 2: pygame.K_DOWN, 3: pygame.K_LEFT}
     keys = [arrow[MOVES.index((r2 - r1, c2 - c1))] for (r1, c1), (r2, c2) in zip(path, path[1:], strict=False)]

@@ -96,7 +96,8 @@ def test_make_vec_uses_the_native_vector_env():
 
 
 def test_config_object_and_helpers():
-    from envs.maze.config import env_config, make_env, make_vector_env
+    from envs.maze.config import env_config
+    from envs.maze.make import make_env, make_vector_env
 
     cfg = env_config(width=4, height=4, observation="coords")
     single = make_env(cfg, render_mode="rgb_array")
