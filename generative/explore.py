@@ -41,11 +41,12 @@ class TestDigits:
 
 
 def load_run_model(run):
-    from generative.vae import MODEL_FILE, load_vae
+    """The trained model of a finished run, or the last checkpoint's of a run still training."""
+    from generative.vae import load_vae, run_model
 
-    path = run.checkpoints / MODEL_FILE
-    if not path.exists():
-        raise RunError(f"{run.path}: no model yet ({path.relative_to(run.path)} is written after the first epoch); "
+    path, _ = run_model(run)
+    if path is None:
+        raise RunError(f"{run.path}: no model yet (the first checkpoint is written after the first epoch); "
                        f"let the run train, or continue it with `lab run --resume {run.path}`")
     try:
         return load_vae(path, compile=False)
@@ -57,15 +58,13 @@ def load_run_test_digits(run) -> TestDigits:
     """The run's test digits, from its data.path (or, if that relative path is not found from here, the
     absolute path recorded at training time)."""
     from generative.data import flat
-    from generative.vae import STATE_FILE, encoder_inputs
+    from generative.vae import encoder_inputs, run_model
     from lab import scenario
     from lab.data.mnist import load_mnist
-    from lab.runs import read_json
 
     cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
     path = cfg.data.path
-    state_path = run.checkpoints / STATE_FILE
-    recorded = read_json(state_path, "state").get("data_path") if state_path.exists() else None
+    recorded = run_model(run)[1].get("data_path")
     if path is not None and not Path(path).expanduser().exists() and recorded and Path(recorded).exists():
         path = recorded
     try:

@@ -12,8 +12,9 @@ estimate of log p(x) with k samples of q(z|x) (Burda et al., 2016), both in nats
 binarised test digits; the IW estimate is a tighter lower bound than the ELBO and approaches log p(x) as
 k grows. Samples from the prior are scored by a classifier (:mod:`generative.quality`).
 
-Run folder: ``checkpoints/vae.keras`` (the model, saved after every epoch; loaded with ``safe_mode=True``),
-``checkpoints/vae_state.json`` (epoch, time), ``checkpoints/classifier.keras``; ``artifacts/samples.png``,
+Run folder: the shared loop's checkpoint after every epoch (``checkpoints/vae.json`` names it: the model
+with its optimizer state, loaded with ``safe_mode=True``, and the data path ``lab sample`` needs),
+``checkpoints/classifier.keras``; ``artifacts/samples.png``,
 ``artifacts/reconstructions.png``, ``artifacts/training_curves.png``. ``lab sample RUN`` explores it.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -29,10 +31,11 @@ from keras import layers, ops
 from generative import images as img
 from generative import quality
 from generative.data import absolute_data_path, binarize, epoch_rng, flat, load_digits
+from lab.loop import EpochLoop
 
 LOG_2PI = math.log(2 * math.pi)
-MODEL_FILE = "vae.keras"
-STATE_FILE = "vae_state.json"
+CHECKPOINT = "vae"  # checkpoints/vae.json names the last checkpoint (lab.checkpoints)
+FINAL_MODEL = "vae.keras"  # artifacts/: the trained model, what `lab sample` draws from
 CLASSIFIER_FILE = "classifier.keras"
 
 
@@ -398,43 +401,27 @@ def run(cfg, ctx) -> dict:
         if cfg.data.binarize != "dynamic" else None
 
     t = cfg.training
-    state = ctx.load_state(STATE_FILE) if ctx.resume else None
-    model_path = ctx.run.checkpoints / MODEL_FILE
-    with ctx.model_scope():
-        if state is not None and model_path.exists():
-            model = load_vae(model_path)
-            start_epoch, train_seconds = int(state["epoch"]), float(state["train_seconds"])
-            train_cpu_seconds = float(state.get("train_cpu_seconds", 0.0))
-            ctx.metrics.truncate_after(start_epoch)
-            ctx.log(f"resuming after epoch {start_epoch} of {t.epochs}")
-        else:
-            model = build_vae(cfg.model, beta=t.beta, seed=cfg.seed)
-            model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), jit_compile=ctx.jit_compile)
-            start_epoch, train_seconds, train_cpu_seconds = 0, 0.0, 0.0
-    data_abs = absolute_data_path(cfg.data.path)
 
-    with ctx.progress(t.epochs, "vae epochs", unit="epoch") as bar:
-        bar.update(start_epoch)
-        for epoch in range(start_epoch, t.epochs):
-            rng = epoch_rng(cfg.seed, epoch + 1)
-            x_epoch = static_train if static_train is not None else binarize(x_train, cfg.data.binarize, rng)
-            x_epoch = x_epoch[rng.permutation(len(x_epoch))]
-            model.kl_weight.assign(kl_weight(epoch, t.beta, t.kl_warmup_epochs))
-            model.reseed(cfg.seed, epoch + 1)
-            t0, c0 = time.perf_counter(), time.process_time()
+    def build():
+        model = build_vae(cfg.model, beta=t.beta, seed=cfg.seed)
+        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), jit_compile=ctx.jit_compile)
+        return model
+
+    loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, describe="vae epochs")
+    model = loop.restore(build, load=load_vae)
+    loop.extra["data_path"] = absolute_data_path(cfg.data.path)  # `lab sample` finds the digits from anywhere
+    for epoch in loop:
+        x_epoch = static_train if static_train is not None else binarize(x_train, cfg.data.binarize, epoch.rng)
+        x_epoch = x_epoch[epoch.rng.permutation(len(x_epoch))]
+        model.kl_weight.assign(kl_weight(epoch.index, t.beta, t.kl_warmup_epochs))
+        model.reseed(cfg.seed, epoch.number)
+        with loop.timed(samples=len(x_epoch)):
             hist = model.fit(x_epoch, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
-            train_seconds += time.perf_counter() - t0
-            train_cpu_seconds += time.process_time() - c0
-            train = {k: float(v[-1]) for k, v in hist.history.items()}
-            test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
-            figures = {"loss": train["loss"], "elbo": train["elbo"], "reconstruction": train["reconstruction"],
-                       "kl": train["kl"], "kl_weight": kl_weight(epoch, t.beta, t.kl_warmup_epochs),
-                       "test_elbo": float(test["elbo"])}
-            ctx.log_metrics(epoch + 1, **figures)
-            ctx.save_model(model, MODEL_FILE)
-            ctx.save_state(STATE_FILE, {"epoch": epoch + 1, "train_seconds": train_seconds,
-                                       "train_cpu_seconds": train_cpu_seconds, "data_path": data_abs})
-            bar.update(1, elbo=figures["elbo"], test_elbo=figures["test_elbo"])
+        train = {k: float(v[-1]) for k, v in hist.history.items()}
+        test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
+        loop.end_epoch({"loss": train["loss"], "elbo": train["elbo"], "reconstruction": train["reconstruction"],
+                        "kl": train["kl"], "kl_weight": kl_weight(epoch.index, t.beta, t.kl_warmup_epochs),
+                        "test_elbo": float(test["elbo"])}, show=("elbo", "test_elbo"))
 
     summary = {"task": "vae", "model": cfg.model.kind, "latent_size": cfg.model.latent_size,
                "prior": cfg.model.prior, "prior_components": model.prior_components, "epochs": t.epochs,
@@ -465,10 +452,24 @@ def run(cfg, ctx) -> dict:
     ctx.report.image("Reconstructions", "artifacts/reconstructions.png",
                      "Test digits (left of each pair) and their reconstructions through the mean of q(z|x).")
     ctx.report.image("Training", "artifacts/training_curves.png", "ELBO per epoch (train and test, nats).")
-    summary["train_seconds"] = round(train_seconds, 3)
-    summary["train_cpu_seconds"] = round(train_cpu_seconds, 3)  # all threads: compare with cores x wall time
-    summary["seconds_per_epoch"] = round(train_seconds / max(1, t.epochs), 3)
+    summary.update(loop.figures())
+    ctx.save_model(model, FINAL_MODEL, where="artifacts")
     return summary
+
+
+def run_model(run) -> tuple[Path | None, dict]:
+    """``(path of the model to explore, the recorded loop state's extra)`` of a VAE run folder: the
+    trained model (``artifacts/vae.keras``) of a finished run, else the last checkpoint's of one still
+    training or interrupted; ``(None, {})`` before the first checkpoint."""
+    from lab.checkpoints import CheckpointStore
+    from lab.loop import MODEL_PART
+
+    checkpoint = CheckpointStore(run.checkpoints, CHECKPOINT).load()
+    extra = dict(checkpoint[0].get("extra") or {}) if checkpoint else {}
+    final = run.artifacts / FINAL_MODEL
+    if final.exists():
+        return final, extra
+    return (checkpoint[1].get(MODEL_PART) if checkpoint else None), extra
 
 
 def prior_text(model_cfg) -> str:

@@ -4,7 +4,7 @@ functions and optimizers (chapter 2).
 Three runners, one per task of the registry:
 
 - :func:`run_graph_basics` (``graph-basics``): the chapter-1 programs on an explicit graph
-  (:class:`lab.graph.Graph`): x + y, W.x, W.x + b, the gradients of W.x + b, and the same affine map as
+  (:class:`supervised.graph.Graph`): x + y, W.x, W.x + b, the gradients of W.x + b, and the same affine map as
   a Keras ``Dense`` layer; every graph drawn as DOT.
 - :func:`run_first_network` (``first-network``): one sigmoid layer learns y = [0, 0, 1, 1] from the
   book's X by full-batch gradient descent, until its predictions round to y; plus a gallery of

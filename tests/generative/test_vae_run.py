@@ -2,15 +2,16 @@
 every mode writes a PNG of the expected size, and every bad input is an error without a traceback."""
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import same_figures
 from PIL import Image
 
 from lab import cli
-from lab.context import RunContext
 from lab.execute import execute
 from lab.runs import RunDir, atomic_write_text
 
@@ -75,23 +76,15 @@ def test_training_lowers_the_loss_on_real_digits(vae_run):
     assert (vae_run.checkpoints / "classifier.keras").exists()
 
 
-def test_resume_continues_exactly(vae_run, tmp_path, monkeypatch):
+def test_resume_continues_exactly(vae_run, tmp_path, interrupt_after):
     """Interrupted after epoch 2, resumed: the same model as the run that never stopped."""
-    real_save_state = RunContext.save_state
-
-    def interrupt_after_two(self, name, state):
-        path = real_save_state(self, name, state)
-        if state.get("epoch") == 2:
-            raise KeyboardInterrupt
-        return path
-
     path = scenario(tmp_path, "")
     text = path.read_text().replace("quality: {samples: 100, classifier_epochs: 1}", "quality: {enabled: false}")
     path.write_text(text)
-    monkeypatch.setattr(RunContext, "save_state", interrupt_after_two)
+    interrupt_after(2)
     with pytest.raises(KeyboardInterrupt):
         execute(str(path), out=str(tmp_path / "runs"), quiet=True)
-    monkeypatch.setattr(RunContext, "save_state", real_save_state)
+    interrupt_after.disarm()
     (folder,) = list((tmp_path / "runs").iterdir())
     assert RunDir(folder).status == "interrupted"
     resumed = execute(None, resume=str(folder), quiet=True)
@@ -99,6 +92,7 @@ def test_resume_continues_exactly(vae_run, tmp_path, monkeypatch):
     a, b = vae_run.summary(), resumed.summary()
     assert b["test_elbo"] == a["test_elbo"] and b["test_log_likelihood_iw"] == a["test_log_likelihood_iw"]
     assert "sample_confident_share" not in b
+    assert {k: v for k, v in same_figures(a, b).items() if k in b} == {}  # a also has the sample-quality figures
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,7 +161,7 @@ def test_manifold_on_a_latent_of_size_one(vae_run, capsys, tmp_path):
     folder = tmp_path / "one"
     shutil.copytree(vae_run.path, folder)
     keras.utils.set_random_seed(0)
-    V.build_vae(VaeModel(latent_size=1, hidden=[16])).save(folder / "checkpoints" / "vae.keras")
+    V.build_vae(VaeModel(latent_size=1, hidden=[16])).save(folder / "artifacts" / "vae.keras")
     code, _, err = sample(capsys, folder, "--manifold")
     assert code == 2 and "--manifold: needs a latent of at least 2 dimensions; this model's latent has 1" in err
     code, out, _ = sample(capsys, folder, "--scatter")  # a 1-D latent still has a scatter (z against the class)
@@ -186,7 +180,8 @@ def test_not_a_vae_run_and_not_a_run(capsys, tmp_path):
 def test_run_without_a_model_yet(vae_run, capsys, tmp_path):
     folder = tmp_path / "early"
     shutil.copytree(vae_run.path, folder)
-    (folder / "checkpoints" / "vae.keras").unlink()
+    (folder / "artifacts" / "vae.keras").unlink()  # the trained model: a run still in its first epoch has none
+    shutil.rmtree(folder / "checkpoints")  # ... nor any checkpoint
     code, _, err = sample(capsys, folder)
     assert code == 2 and "no model yet" in err and "--resume" in err
 
@@ -196,6 +191,8 @@ def test_missing_test_data_is_a_data_error(vae_run, capsys, tmp_path):
     shutil.copytree(vae_run.path, folder)
     text = (folder / "scenario.yaml").read_text().replace(str(MNIST10K), str(tmp_path / "gone.npz"))
     (folder / "scenario.yaml").write_text(text)
-    (folder / "checkpoints" / "vae_state.json").write_text('{"epoch": 3, "train_seconds": 1, "data_path": null}')
+    manifest = json.loads((folder / "checkpoints" / "vae.json").read_text())
+    manifest["state"]["extra"]["data_path"] = None
+    (folder / "checkpoints" / "vae.json").write_text(json.dumps(manifest))
     code, _, err = sample(capsys, folder, "--reconstruct")
     assert code == 2 and "the test digits of" in err and "no such file or folder" in err
