@@ -39,9 +39,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from envs.maze import generate as gen
+from envs.maze.generate import PlaceSpec
 from lab.scenario import Section, closest
 
-PlaceSpec = Literal["corner", "random"] | tuple[int, int]
 OBSERVATIONS = ("grid", "local", "coords")
 
 
@@ -63,7 +63,7 @@ class MazeEnvConfig(Section):
 
     width: int = Field(5, description=f"Maze width in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*width+1 tile columns.")
     height: int = Field(5, description=f"Maze height in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*height+1 tile rows.")
-    algorithm: Literal["dfs", "prim", "kruskal", "wilson"] = Field(
+    algorithm: gen.Algorithm = Field(
         "dfs", description="Maze generator: dfs (long corridors), prim (many short dead ends), kruskal, wilson (uniform).")
     loops: float = Field(0.0, ge=0, le=1, description="Fraction of dead ends opened into loops (0: perfect maze, one route; 1: no dead ends).")
     start: PlaceSpec = Field("corner", description="Start cell: corner (top-left), random (drawn with the maze), or [row, col] in cells.")
@@ -96,27 +96,19 @@ class MazeEnvConfig(Section):
     @field_validator("width", "height")
     @classmethod
     def _size(cls, value: int, info) -> int:
-        if value < gen.MIN_CELLS:
-            raise ValueError(f"{info.field_name} {value} is too small: the smallest maze is {gen.MIN_CELLS} x "
-                             f"{gen.MIN_CELLS} cells (with fewer there is no choice to make, so nothing to learn)")
-        if value > gen.MAX_CELLS:
-            raise ValueError(f"{info.field_name} {value} is too large: the limit is {gen.MAX_CELLS} cells, because "
-                             + gen.SIZE_REASON)
+        problem = gen.size_problem(info.field_name, value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("start", "goal", mode="before")
     @classmethod
-    def _place(cls, value: Any, info) -> Any:
-        if isinstance(value, str):
-            if value not in ("corner", "random"):
-                guess = closest(value, ["corner", "random"])
-                hint = f"; did you mean `{guess}`?" if guess else ""
-                raise ValueError(f"must be corner, random or [row, col] in cells, got {value!r}{hint}")
-            return value
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-            return tuple(value)
-        raise ValueError(f"must be corner, random or [row, col] (two whole numbers >= 0, in cells), got {value!r}")
+    def _place(cls, value: Any) -> Any:
+        problem = gen.place_problem(value)
+        if problem:
+            guess = closest(value, gen.PLACES) if isinstance(value, str) else None
+            raise ValueError(problem + (f"; did you mean `{guess}`?" if guess else ""))
+        return value if isinstance(value, str) else (int(value[0]), int(value[1]))
 
     @field_validator("local_size")
     @classmethod
@@ -148,15 +140,9 @@ class MazeEnvConfig(Section):
             raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} observations are "
                              "fractions, use float32")
         if not self.has_layout:
-            for what in ("start", "goal"):
-                spec = getattr(self, what)
-                if isinstance(spec, tuple) and not (spec[0] < self.height and spec[1] < self.width):
-                    raise ValueError(f"{what} [{spec[0]}, {spec[1]}] is outside the {self.width} x {self.height}-cell "
-                                     f"maze: rows go from 0 to {self.height - 1}, columns from 0 to {self.width - 1}")
-            start = (0, 0) if self.start == "corner" else self.start
-            goal = (self.height - 1, self.width - 1) if self.goal == "corner" else self.goal
-            if start != "random" and start == goal:
-                raise ValueError(f"start and goal are the same cell {list(start)}: give them different cells")
+            problem = gen.placement_problem(self.start, self.goal, self.width, self.height)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @property

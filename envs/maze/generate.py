@@ -42,7 +42,10 @@ SIZE_REASON = (
 WALL, FLOOR, START, GOAL = "#", ".", "S", "G"
 
 Position = tuple[int, int]
-PlaceSpec = Literal["corner", "random"] | Sequence[int]
+PLACES = ("corner", "random")
+PlaceSpec = Literal["corner", "random"] | tuple[int, int]
+"""Where a start or a goal goes, in cells: ``corner`` (the start top-left, the goal bottom-right), ``random``
+(drawn with the maze) or ``(row, col)`` (a list works too). Checked by :func:`place_problem`."""
 
 
 class MazeError(ValueError):
@@ -112,22 +115,56 @@ class Maze:
 
 
 # --------------------------------------------------------------------------------------------------
-# Sizes
+# The maze's vocabulary: sizes and places. One check each, used by the generator, the env: section's
+# validation and the commands' arguments (lab play / lab watch --size), so they all say the same thing.
+
+
+def size_problem(name: str, value) -> str | None:
+    """Why ``value`` cannot be a maze's ``name`` (``width`` or ``height``) in cells; None when it can."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return f"{name} must be a whole number of cells, got {value!r}"
+    if value < MIN_CELLS:
+        return (f"{name} {value} is too small: the smallest maze is {MIN_CELLS} x {MIN_CELLS} cells (with fewer "
+                "there is no choice to make, so nothing to learn)")
+    if value > MAX_CELLS:
+        return f"{name} {value} is too large: the limit is {MAX_CELLS} cells, because " + SIZE_REASON
+    return None
 
 
 def check_size(width: int, height: int) -> None:
     """Raise MazeError unless ``width x height`` cells is within [MIN_CELLS, MAX_CELLS] on both sides."""
     for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-            raise MazeError(f"maze {name} must be a whole number of cells, got {value!r}")
-    if width < MIN_CELLS or height < MIN_CELLS:
-        raise MazeError(
-            f"maze size {width} x {height} cells is too small: the smallest is {MIN_CELLS} x {MIN_CELLS} "
-            "(with fewer cells on a side there is no choice to make, so nothing to learn)"
-        )
-    if width > MAX_CELLS or height > MAX_CELLS:
-        raise MazeError(f"maze size {width} x {height} cells is too large: the limit is {MAX_CELLS} x {MAX_CELLS}, because "
-                        + SIZE_REASON)
+        problem = size_problem(name, value)
+        if problem:
+            raise MazeError(problem)
+
+
+def place_problem(spec) -> str | None:
+    """Why ``spec`` is not a :data:`PlaceSpec` (the text follows the field name: "must be ..."); None when it is."""
+    if isinstance(spec, str):
+        return None if spec in PLACES else f"must be corner, random or [row, col] in cells, got {spec!r}"
+    if isinstance(spec, (list, tuple)) and len(spec) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in spec):
+        return None
+    return f"must be corner, random or [row, col] (two whole numbers >= 0, in cells), got {spec!r}"
+
+
+def placement_problem(start: PlaceSpec, goal: PlaceSpec, width: int, height: int) -> str | None:
+    """Why valid place specs cannot go in a ``width x height``-cell maze (a cell outside it, or the start on
+    the goal); None when they can. Random places are always drawn inside the maze and apart."""
+    for what, spec in (("start", start), ("goal", goal)):
+        if not isinstance(spec, str):
+            r, c = (int(v) for v in spec)
+            if not (0 <= r < height and 0 <= c < width):
+                return (f"{what} [{r}, {c}] is outside the {width} x {height}-cell maze: rows go from 0 to "
+                        f"{height - 1}, columns from 0 to {width - 1} (cell coordinates, not tiles)")
+    if isinstance(start, str) and start == "random" or isinstance(goal, str) and goal == "random":
+        return None
+    s = (0, 0) if isinstance(start, str) else tuple(int(v) for v in start)
+    g = (height - 1, width - 1) if isinstance(goal, str) else tuple(int(v) for v in goal)
+    if s == g:
+        return f"start and goal are the same cell [{s[0]}, {s[1]}]: give them different cells"
+    return None
 
 
 def grid_shape(width: int, height: int) -> tuple[int, int]:
@@ -327,28 +364,18 @@ def _as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _place(spec: PlaceSpec, what: str, width: int, height: int, rng: np.random.Generator,
-           corner: tuple[int, int], avoid: int | None) -> int:
-    """Cell index of a start or goal given as 'corner', 'random' or (row, col) in cells."""
+def _place(spec: PlaceSpec, width: int, height: int, rng: np.random.Generator, corner: tuple[int, int],
+           avoid: int | None) -> int:
+    """Cell index of a start or goal (a spec already checked); ``random`` never draws the cell ``avoid``."""
     if isinstance(spec, str):
         if spec == "corner":
             return corner[0] * width + corner[1]
-        if spec == "random":
-            n = width * height
-            k = int(rng.integers(n - (avoid is not None)))
-            if avoid is not None and k >= avoid:
-                k += 1
-            return k
-        raise MazeError(f"{what} must be 'corner', 'random' or [row, col] in cells, got {spec!r}")
-    if len(spec) != 2:
-        raise MazeError(f"{what} must be [row, col] in cells, got {list(spec)!r}")
-    r, c = (int(v) for v in spec)
-    if not (0 <= r < height and 0 <= c < width):
-        raise MazeError(
-            f"{what} [{r}, {c}] is outside the maze: rows go from 0 to {height - 1} and columns from 0 to {width - 1} "
-            "(cell coordinates, not tiles)"
-        )
-    return r * width + c
+        n = width * height
+        k = int(rng.integers(n - (avoid is not None)))
+        if avoid is not None and k >= avoid:
+            k += 1
+        return k
+    return int(spec[0]) * width + int(spec[1])
 
 
 def generate(
@@ -367,7 +394,7 @@ def generate(
         algorithm: ``dfs``, ``prim``, ``kruskal`` or ``wilson`` (all give perfect mazes).
         seed: an int (the maze is a pure function of it), a NumPy Generator (consumed), or None (fresh entropy).
         loops: fraction in [0, 1] of dead ends that get one more wall opened, making cycles.
-        start: ``corner`` (top-left cell), ``random``, or (row, col) in cells.
+        start: ``corner`` (top-left cell), ``random``, or (row, col) in cells (a :data:`PlaceSpec`).
         goal: ``corner`` (bottom-right cell), ``random`` (different from the start), or (row, col) in cells.
     """
     check_size(width, height)
@@ -375,13 +402,22 @@ def generate(
         raise MazeError(f"unknown maze algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if not 0.0 <= loops <= 1.0:
         raise MazeError(f"loops must be a fraction between 0 and 1, got {loops!r}")
+    for what, spec in (("start", start), ("goal", goal)):
+        problem = place_problem(spec)
+        if problem:
+            raise MazeError(f"{what} {problem}")
+    problem = placement_problem(start, goal, width, height)
+    if problem:
+        raise MazeError(problem)
     rng = _as_rng(seed)
     passages = _CARVERS[algorithm](width, height, rng)
     passages = _add_loops(width, height, passages, loops, rng)
-    g = _place(goal, "goal", width, height, rng, (height - 1, width - 1), None)
-    s = _place(start, "start", width, height, rng, (0, 0), g if start == "random" else None)
-    if s == g:
-        raise MazeError(f"start and goal are the same cell ({s // width}, {s % width}): give them different cells")
+    g = _place(goal, width, height, rng, (height - 1, width - 1), None)
+    if goal == "random" and start != "random":
+        fixed_start = _place(start, width, height, rng, (0, 0), None)
+        while g == fixed_start:  # draw again (the goals drawn elsewhere stay those of earlier versions)
+            g = _place(goal, width, height, rng, (height - 1, width - 1), None)
+    s = _place(start, width, height, rng, (0, 0), g if start == "random" else None)
     return _build(width, height, passages, s, g, seed if isinstance(seed, (int, np.integer)) else None)
 
 

@@ -18,12 +18,19 @@ def add_arguments(p):
 
 
 def parse_size(text: str) -> tuple[int, int]:
+    """(width, height) in cells from ``--size WxH``, within the maze's own size limits; UsageError otherwise."""
+    from envs.maze.generate import size_problem
     from lab.errors import UsageError
 
     parts = text.lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
         raise UsageError(f"--size {text}: expected WIDTHxHEIGHT in cells, e.g. --size 12x8")
-    return int(parts[0]), int(parts[1])
+    width, height = int(parts[0]), int(parts[1])
+    for name, value in (("width", width), ("height", height)):
+        problem = size_problem(name, value)
+        if problem:
+            raise UsageError(f"--size {text}: {problem}")
+    return width, height
 
 
 @contextmanager

@@ -117,3 +117,25 @@ def test_bounded_cache_keeps_the_recent_within_its_budget():
     assert cache.get(3) is None and cache.get(2) == "2" and cache.get(5) == "5"
     cache.put(6, "6", 500)  # larger than the budget: kept alone
     assert len(cache) == 1 and cache.get(6) == "6"
+
+
+def test_one_size_check_and_one_place_spec_for_config_generator_and_commands():
+    from envs.maze import generate as gen
+    from lab.commands.play import parse_size
+    from lab.errors import UsageError
+
+    for width, height, name, value in ((1, 5, "width", 1), (5, 101, "height", 101)):
+        said = gen.size_problem(name, value)
+        assert said and said in problems(width=width, height=height)
+        with pytest.raises(MazeError) as info:
+            gen.generate(width, height, seed=0)
+        assert str(info.value) == said
+        with pytest.raises(UsageError) as usage:
+            parse_size(f"{width}x{height}")
+        assert str(usage.value) == f"--size {width}x{height}: {said}"
+    assert parse_size("12x8") == (12, 8)
+    assert MazeEnvConfig.model_fields["start"].annotation == gen.PlaceSpec
+    assert MazeEnvConfig.model_fields["goal"].annotation == gen.PlaceSpec
+    said = gen.placement_problem((9, 0), "corner", 5, 5)
+    assert said and said in problems(start=[9, 0])
+    assert env_config(start=[1, 2]).start == (1, 2)

@@ -101,16 +101,27 @@ def test_start_and_goal_placement():
         r = gen.generate(3, 3, seed=seed, start="random", goal="random")
         assert r.start != r.goal
         assert r.start[0] % 2 == 1 and r.goal[1] % 2 == 1
-    with pytest.raises(MazeError, match="outside the maze"):
+    with pytest.raises(MazeError, match="outside the 4 x 4-cell maze"):
         gen.generate(4, 4, seed=0, goal=(4, 0))
     with pytest.raises(MazeError, match="same cell"):
         gen.generate(4, 4, seed=0, start=(3, 3))
+    with pytest.raises(MazeError, match="start must be corner, random or"):
+        gen.generate(4, 4, seed=0, start="middle")
+
+
+def test_a_random_goal_never_lands_on_a_fixed_start():
+    """It used to fail with "same cell" once in width x height seeds; the goals drawn elsewhere are unchanged."""
+    for seed in range(100):
+        m = gen.generate(2, 2, seed=seed, goal="random")
+        assert m.start == (1, 1) and m.goal != m.start
+        m = gen.generate(3, 2, seed=seed, start=(1, 2), goal="random")
+        assert m.start == (3, 5) and m.goal != m.start
 
 
 @pytest.mark.parametrize("size,match", [
-    ((1, 5), "too small: the smallest is 2 x 2"),
-    ((5, 0), "too small"),
-    ((101, 5), "too large: the limit is 100 x 100, because .* random walk"),
+    ((1, 5), "width 1 is too small: the smallest maze is 2 x 2 cells"),
+    ((5, 0), "height 0 is too small"),
+    ((101, 5), "width 101 is too large: the limit is 100 cells, because .* random walk"),
 ])
 def test_sizes_out_of_range_say_the_limit_and_why(size, match):
     with pytest.raises(MazeError, match=match):
