@@ -264,11 +264,32 @@ def test_lab_graph_draws_every_model_of_a_run(run_with_model, capsys, monkeypatc
     assert out.split() == [str(expected[0])] and err == ""
 
 
+def test_lab_graph_finds_models_inside_checkpoint_folders(run_with_model, capsys, monkeypatch):
+    """The shared loop keeps a checkpoint's model in checkpoints/<name>-<serial>/model.keras and the DQN its
+    networks in checkpoints/agent/: lab graph finds them and names them after their checkpoint."""
+    import shutil
+
+    from lab.cli import main
+    from lab.commands.graph import find_models
+
+    monkeypatch.setattr(lab_dot.shutil, "which", lambda name: None)
+    ckpt = run_with_model.checkpoints
+    (ckpt / "vae-00003").mkdir()
+    (ckpt / "agent").mkdir()
+    (ckpt / ".vae-00004.tmp").mkdir()  # a checkpoint being written: skipped
+    for target in ("vae-00003/model.keras", "agent/online.keras", ".vae-00004.tmp/model.keras"):
+        shutil.copy(ckpt / "tiny.keras", ckpt / target)
+    names = [name for name, _ in find_models(run_with_model)]
+    assert names == ["agent-online", "tiny", "vae", "artifacts-other"]
+    assert main(["graph", str(run_with_model.path), "--model", "vae", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.split() == [str(run_with_model.artifacts / "graph-vae.dot")]
+
+
 def test_lab_graph_mistakes(run_with_model, tmp_path, capsys):
     from lab.cli import main
 
     assert main(["graph", str(run_with_model.path), "--model", "nope"]) == 2
-    assert "no model named 'nope'; this run has: other, tiny" in capsys.readouterr().err
+    assert "no model named 'nope'; this run has: artifacts-other, tiny" in capsys.readouterr().err
     assert main(["graph", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     for p in list(run_with_model.checkpoints.iterdir()) + list(run_with_model.artifacts.iterdir()):

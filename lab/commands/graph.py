@@ -11,18 +11,35 @@ graphviz); without it the DOT file is written and a note says so. Prints the pat
 def add_arguments(p):
     p.add_argument("run", help="a run folder (runs/<time>-<name>)")
     p.add_argument("--model", metavar="NAME",
-                   help="draw only this model: its file name, with or without .keras (default: every model of the run)")
+                   help="draw only this model: the name printed in the list of models (a checkpoint's name, e.g. "
+                        "vae), or its file name with or without .keras (default: every model of the run)")
     p.add_argument("--format", choices=("dot", "png", "svg"), default="png",
                    help="png or svg: draw with Graphviz's dot when installed (DOT is always written); dot: DOT only "
                         "(default: png)")
 
 
 def find_models(run) -> list:
-    """The .keras files of a run: checkpoints/ first, then artifacts/ (sorted by name in each)."""
+    """``(name, path)`` of the .keras files of a run, at any depth: checkpoints/ first, then artifacts/.
+
+    A checkpoint's model is named after its checkpoint (``checkpoints/vae-00003/model.keras`` -> ``vae``;
+    other parts keep their own name: ``checkpoints/agent/online.keras`` -> ``agent-online``); hidden files
+    and folders (a checkpoint being written) are skipped.
+    """
+    import re
+
     found = []
     for folder in (run.checkpoints, run.artifacts):
-        if folder.is_dir():
-            found += sorted(p for p in folder.glob("*.keras") if p.is_file() and not p.name.startswith("."))
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.keras")):
+            rel = path.relative_to(folder)
+            if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            parts = [re.sub(r"-\d{5}$", "", p) for p in rel.parent.parts]
+            if path.stem != "model" or not parts:
+                parts.append(path.stem)
+            name = "-".join(parts)
+            found.append((name if folder == run.checkpoints else f"artifacts-{name}", path))
     return found
 
 
@@ -39,10 +56,10 @@ def main(args) -> int:
                        "is nothing to draw")
     if args.model:
         wanted = args.model.removesuffix(".keras")
-        chosen = [p for p in models if p.stem == wanted]
+        chosen = [(n, p) for n, p in models if wanted in (n, p.stem, n.removeprefix("artifacts-"))]
         if not chosen:
             raise RunError(f"{run.path}: no model named {args.model!r}; this run has: "
-                           f"{', '.join(sorted({p.stem for p in models}))}")
+                           f"{', '.join(sorted(n for n, _ in models))}")
         models = chosen
 
     import importlib
@@ -62,14 +79,14 @@ def main(args) -> int:
                   file=sys.stderr)
 
     notes = set()
-    for path in models:
+    for name, path in models:
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # a corrupt file or a class this Keras cannot rebuild safely
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RunError(f"{path}: cannot load this model with safe_mode=True: {first}") from None
-        where = path.parent.name
-        stem = f"graph-{path.stem}" if where == "checkpoints" else f"graph-{where}-{path.stem}"
+        where = path.relative_to(run.path).parent.as_posix()
+        stem = f"graph-{name}"
         try:
             params = f", {model.count_params():,} parameters"
         except ValueError:  # a model that was never built
