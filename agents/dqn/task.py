@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from pydantic import Field, model_validator
 
 from agents.dqn.config import DQNConfig
@@ -85,6 +87,20 @@ class MazeDQNScenario(Scenario):
                              f"({t.env_steps}): the agent would never learn")
         if self.agent.replay.capacity < self.agent.batch_size:
             raise ValueError("agent.replay.capacity must hold at least one batch")
+        return self
+
+    @model_validator(mode="after")
+    def _shaping_matches_the_discount(self):
+        """Potential-based shaping F = scale * (gamma_s * phi(s') - phi(s)) keeps the optimal policy when
+        gamma_s is the agent's discount (Ng, Harada & Russell 1999): the env's shaping terms then telescope
+        under the agent's discounting. Any other gamma_s is allowed (it can be the better choice in
+        practice), but the guarantee is gone, so the user is told."""
+        r = self.env.rewards
+        if r.shaping and r.shaping_gamma != self.agent.gamma:
+            warnings.warn(
+                "potential-based shaping keeps the optimal policy only when its gamma equals the agent's; "
+                f"env.rewards.shaping_gamma is {r.shaping_gamma}, agent.gamma is {self.agent.gamma}; set them equal",
+                UserWarning, stacklevel=2)
         return self
 
     def eval_seeds(self) -> list[int] | None:

@@ -55,7 +55,8 @@ class MazeRewards(Section):
                                              "(Ng et al. 1999: it keeps the optimal policy).")
     shaping_scale: float = Field(0.1, gt=0, description="Reward per tile of progress towards the goal when shaping is on.")
     shaping_gamma: float = Field(0.99, gt=0, le=1, description="Discount used in the shaping term; set it to the "
-                                                               "agent's gamma so the optimal policy is kept exactly.")
+                                                               "agent's gamma so the optimal policy is kept exactly "
+                                                               "(maze-dqn warns when they differ).")
 
 
 class MazeEnvConfig(Section):
