@@ -16,16 +16,20 @@ def caption(steps: int, optimal: int, maze_label: str, state: str = "") -> str:
     return f"{text}\n{HELP_LINE}"
 
 
-def play(cfg: MazeEnvConfig) -> int:
-    """Open the window and play until Esc or the window is closed. Returns 0."""
+def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
+    """Open the window and play until Esc or the window is closed. Returns 0.
+
+    ``name`` titles the window and the NoDisplayError raised where there is no screen (a command passes
+    its own name, e.g. ``lab play``).
+    """
     # Before anything is drawn: a clear error, not a pygame crash.
-    rnd.require_display("lab play", hint="Run it on a machine with a screen (or over ssh -X).")
+    rnd.require_display(name, hint="Run it on a machine with a screen (or over ssh -X).")
     import pygame
 
     from envs.maze.env import MazeEnv
 
     env = MazeEnv(cfg, render_mode="rgb_array")
-    window = rnd.Window("lab play: find the green goal", fps=30)
+    window = rnd.Window(f"{name}: find the green goal", fps=30)
     keys = {pygame.K_UP: 0, pygame.K_RIGHT: 1, pygame.K_DOWN: 2, pygame.K_LEFT: 3,
             pygame.K_w: 0, pygame.K_d: 1, pygame.K_s: 2, pygame.K_a: 3}
     seed = cfg.maze_seed

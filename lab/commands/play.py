@@ -78,4 +78,4 @@ def main(args) -> int:
     from envs.maze.play import play
 
     with maze_errors(ScenarioError):
-        return play(cfg)
+        return play(cfg, name="lab play")
