@@ -423,12 +423,3 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def _load_extra(self, meta: dict) -> None:
         self.max_priority = float(meta["max_priority"])
-
-
-def make_replay(cfg, obs_shape, obs_dtype, *, n_envs: int, n_step: int, gamma: float,
-                autoreset_mode: str = "next_step", seed: int | None = None) -> ReplayBuffer:
-    """The buffer described by an :class:`agents.dqn.config.ReplayConfig`."""
-    common = dict(n_envs=n_envs, n_step=n_step, gamma=gamma, autoreset_mode=autoreset_mode, seed=seed)
-    if cfg.prioritized:
-        return PrioritizedReplayBuffer(cfg.capacity, obs_shape, obs_dtype, alpha=cfg.alpha, eps=cfg.eps, **common)
-    return ReplayBuffer(cfg.capacity, obs_shape, obs_dtype, **common)

@@ -16,7 +16,6 @@ from agents.dqn.replay import (
     ReplayBuffer,
     SumTree,
     Transitions,
-    make_replay,
 )
 from agents.dqn.schedules import beta_at, epsilon_at, exponential_schedule, linear_schedule, updates_due
 from lab.errors import RunError
@@ -315,25 +314,21 @@ def test_new_transitions_get_the_largest_priority_and_uniform_when_alpha_is_zero
     np.testing.assert_allclose(flat.sample(16)["weights"], 1.0)
 
 
-def test_make_replay_and_save_load_round_trip(tmp_path):
-    from agents.dqn.config import ReplayConfig
-
-    cfg = ReplayConfig(capacity=20, prioritized=True, alpha=0.7)
-    buf = make_replay(cfg, (3,), np.uint8, n_envs=2, n_step=3, gamma=0.9, seed=5)
-    assert isinstance(buf, PrioritizedReplayBuffer) and buf.alpha == 0.7
+def test_save_load_round_trip(tmp_path):
+    buf = PrioritizedReplayBuffer(20, (3,), np.uint8, alpha=0.7, n_envs=2, n_step=3, gamma=0.9, seed=5)
     rng = np.random.default_rng(0)
     for _ in range(15):
         o = rng.integers(0, 255, (2, 3), dtype=np.uint8)
         buf.add(o, rng.integers(0, 4, 2), rng.normal(size=2), o, rng.random(2) < 0.2, np.zeros(2, bool))
     buf.update_priorities(np.arange(5), np.arange(1.0, 6.0))
     path = buf.save(tmp_path / "replay.npz")
-    again = make_replay(cfg, (3,), np.uint8, n_envs=2, n_step=3, gamma=0.9, seed=99)
+    again = PrioritizedReplayBuffer(20, (3,), np.uint8, alpha=0.7, n_envs=2, n_step=3, gamma=0.9, seed=99)
     again.load(path)
     a, b = buf.sample(7, beta=0.5), again.sample(7, beta=0.5)  # same contents, priorities and RNG
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     np.testing.assert_array_equal(buf.nstep.obs, again.nstep.obs)
-    other = make_replay(ReplayConfig(capacity=30), (3,), np.uint8, n_envs=2, n_step=3, gamma=0.9)
+    other = PrioritizedReplayBuffer(30, (3,), np.uint8, alpha=0.7, n_envs=2, n_step=3, gamma=0.9)
     with pytest.raises(RunError, match="does not fit") as exc:
         other.load(path)
     assert "capacity 20 in the checkpoint, 30 here" in str(exc.value)
