@@ -67,9 +67,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def entry() -> None:  # pragma: no cover
-    sys.exit(main())
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
