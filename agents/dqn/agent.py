@@ -45,6 +45,11 @@ from agents.dqn.networks import (
 from lab.errors import RunError, ScenarioError
 
 CHECKPOINT_FORMAT = 1
+# Where a maze-dqn run keeps its agent: checkpoints/AGENT_DIR (with checkpoints/REPLAY_FILE) while it trains,
+# FINAL_DIR when it is done.
+AGENT_DIR = "agent"
+REPLAY_FILE = "replay.npz"
+FINAL_DIR = "final_agent"
 META_FILE = "agent.json"
 ONLINE_FILE = "q_network.keras"
 TARGET_FILE = "target_network.keras"
@@ -364,14 +369,7 @@ class DQNAgent:
         other.env_steps = self.env_steps
         return other
 
-    def sync_target(self) -> None:
-        """Copy the online weights into the target network now."""
-        self.target.set_weights(self.online.get_weights())
-
     # ------------------------------------------------------------------ checkpoints
-    def describe_obs(self) -> str:
-        return f"{_obs_kind(self.obs_shape)} observations of shape {self.obs_shape} ({self.obs_dtype})"
-
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Write the agent into ``directory`` (replaced as a whole, never half-written):
         ``q_network.keras`` and ``target_network.keras`` (load with ``safe_mode=True``), ``optimizer.npz``
