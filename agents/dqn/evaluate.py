@@ -1,4 +1,5 @@
-"""Greedy evaluation of a DQN agent on a fixed set of mazes, and what it believes about every cell."""
+"""Greedy evaluation of a DQN agent on a fixed set of mazes, what it believes about every cell, and the
+frames of a greedy episode (for ``lab watch`` and the run's policy picture)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,14 @@ class EvalResult:
         """Every maze solved at exactly its BFS-optimal length."""
         return bool(self.success.all() and (self.steps == self.optimal).all())
 
+    @property
+    def optimal_share(self) -> float:
+        """Share of the mazes solved at exactly their BFS-optimal length."""
+        return float((self.success & (self.steps == self.optimal)).mean())
+
     def as_dict(self) -> dict:
         return {"eval_success_rate": self.success_rate, "eval_path_ratio": self.path_ratio,
-                "eval_optimal_share": float((self.success & (self.steps == self.optimal)).mean())}
+                "eval_optimal_share": self.optimal_share}
 
 
 def eval_env_config(env_cfg):
@@ -122,3 +128,50 @@ def policy_overlay(agent, env) -> tuple[np.ndarray, np.ndarray]:
     values[goal] = np.nan
     actions[goal] = -1
     return values, actions
+
+
+def episode_frames(agent, env, options=None, label: str = ""):
+    """Yield the frames of one greedy episode on ``env`` (a MazeEnv in rgb_array mode; the last frame shows
+    where it ended), then return its result: ``{"steps", "optimal", "success"}``."""
+    obs, info = env.reset(options=options)
+    optimal = int(info["optimal_length"])
+    values, actions = policy_overlay(agent, env)
+    steps, terminated, truncated = 0, False, False
+
+    def frame(note=""):
+        caption = f"{label}steps {steps} / optimal {optimal}{note}"
+        env.set_overlay(values=values, actions=actions, trail=True, caption=caption)
+        return env.render()
+
+    yield frame()
+    visited = {tuple(env.unwrapped.agent_pos)}
+    looping = False
+    while not (terminated or truncated or looping):
+        a = int(agent.greedy_actions(obs[None])[0])
+        obs, _, terminated, truncated, info = env.step(a)
+        steps += 1
+        pos = tuple(env.unwrapped.agent_pos)
+        # The greedy policy depends only on the tile, so a tile seen before means an endless loop.
+        looping = pos in visited and not terminated
+        visited.add(pos)
+        note = ""
+        if terminated:
+            note = "  - solved" + (" at the optimal length" if steps == optimal else "")
+        elif looping:
+            note = "  - caught in a loop, not solved"
+        elif truncated:
+            note = "  - time limit, not solved"
+        yield frame(note)
+    return {"steps": steps, "optimal": optimal, "success": bool(terminated)}
+
+
+def policy_frame(agent, env_cfg, evaluator: Evaluator) -> np.ndarray:
+    """A picture of the greedy policy on the first evaluation maze: the last frame of a greedy episode."""
+    from envs.maze.env import MazeEnv
+
+    env = MazeEnv(eval_env_config(env_cfg), render_mode="rgb_array")
+    env.reset(seed=0)
+    seeds = evaluator.maze_seeds
+    *_, last = episode_frames(agent, env, {"maze_seed": seeds[0]} if seeds else None)
+    env.close()
+    return last
