@@ -3,21 +3,85 @@ set of mazes, with checkpoints, ``--resume``, metrics, a learning-curve plot and
 
 The loop, per vector step of N envs: one batched compiled ``act`` call, one NumPy env step, one replay
 ``add`` (n-step returns; NEXT_STEP autoreset steps skipped); every ``train_freq`` env steps,
-``gradient_steps`` updates fused in one compiled call; evaluation every ``eval_every`` env steps.
+``gradient_steps`` updates fused in one compiled call; evaluation every ``eval_every`` env steps. In
+:meth:`Trainer.train` these are ``_collect``, ``_update``, ``_evaluate``, then ``_maybe_checkpoint`` and
+``_should_stop``; each evaluation is an :class:`EvalRecord`.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from agents.dqn.evaluate import Evaluator
+from agents.dqn.evaluate import Evaluator, policy_frame
 from agents.dqn.schedules import beta_at, epsilon_at, updates_due
 
-AGENT_DIR = "agent"
-REPLAY_FILE = "replay.npz"
-FINAL_DIR = "final_agent"
+# The figures of an evaluation that metrics.csv and summary.json prefix with ``eval_``.
+_EVAL_FIGURES = ("success_rate", "path_ratio", "optimal_share")
+
+
+@dataclass
+class EvalRecord:
+    """One greedy evaluation during training: an entry of :attr:`Trainer.history` and a row of metrics.csv.
+
+    ``loss``, ``train_return`` and ``train_success`` average what training did since the previous
+    evaluation (NaN when it did nothing of the kind: no update yet, no episode ended).
+    """
+
+    env_steps: int
+    success_rate: float
+    path_ratio: float
+    optimal_share: float
+    epsilon: float
+    loss: float = math.nan
+    train_return: float = math.nan
+    train_success: float = math.nan
+    episodes: int = 0
+    updates: int = 0
+    train_seconds: float = math.nan
+
+    @property
+    def perfect(self) -> bool:
+        """Every maze solved at exactly its BFS-optimal length."""
+        return self.optimal_share == 1.0
+
+    def as_row(self) -> dict:
+        """The record under the names of metrics.csv (and of checkpoints' history): ``env_steps``,
+        ``eval_success_rate``, ``eval_path_ratio``, ``eval_optimal_share``, then the other fields."""
+        return {f"eval_{k}" if k in _EVAL_FIGURES else k: v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_row(cls, row: dict) -> EvalRecord:
+        """Back from :meth:`as_row` (a checkpoint's history); figures the row lacks are NaN."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k.removeprefix("eval_"): v for k, v in row.items() if k.removeprefix("eval_") in names})
+
+
+@dataclass
+class _Loop:
+    """What one call of :meth:`Trainer.train` keeps that checkpoints do not: the envs' current observations,
+    the returns of the episodes in flight and what happened since the last evaluation."""
+
+    obs: np.ndarray
+    ep_return: np.ndarray  # (N,) return so far of each env's episode
+    resetting: np.ndarray  # (N,) bool: NEXT_STEP autoreset, the next step only resets these envs
+    next_eval: int
+    next_ckpt: int
+    t0: float  # perf_counter() when training started, less the training time of earlier sessions
+    epsilon: float  # of the last collect step
+    returns: list[float] = field(default_factory=list)  # of the episodes ended since the last evaluation
+    successes: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # of the update rounds since the last evaluation
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
 
 
 def build_agent(cfg, obs_space, jit_compile="auto"):
@@ -42,7 +106,7 @@ class Trainer:
     """Owns the loop; :func:`run_maze_dqn` wires it to a run folder."""
 
     def __init__(self, cfg, ctx=None, jit_compile="auto"):
-        from envs.maze.config import make_vector_env
+        from envs.maze.make import make_vector_env
 
         self.cfg = cfg
         self.ctx = ctx
@@ -57,28 +121,30 @@ class Trainer:
         self.episodes = 0
         self.perfect_streak = 0
         self.train_seconds = 0.0
-        self.history: list[dict] = []
-        self.best = None
+        self.history: list[EvalRecord] = []
         self.reset_seed = cfg.seed
 
     # ---- state for checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
+        """The loop's counters, RNG states and history (JSON), saved with the agent in each checkpoint."""
         return {"env_steps": self.env_steps, "episodes": self.episodes, "perfect_streak": self.perfect_streak,
-                "train_seconds": self.train_seconds, "history": self.history,
+                "train_seconds": self.train_seconds, "history": [r.as_row() for r in self.history],
                 "rng": self.rng.bit_generator.state, "buffer_rng": self.buffer.rng.bit_generator.state}
 
     def load_state(self, state: dict) -> None:
+        """Put back what :meth:`state` saved; the envs will restart with the seed of :meth:`try_resume`."""
         self.env_steps = int(state["env_steps"])
         self.episodes = int(state["episodes"])
         self.perfect_streak = int(state["perfect_streak"])
         self.train_seconds = float(state["train_seconds"])
-        self.history = list(state["history"])
+        self.history = [EvalRecord.from_row(row) for row in state["history"]]
         self.rng.bit_generator.state = state["rng"]
         self.buffer.rng.bit_generator.state = state["buffer_rng"]
-        # In-flight episodes are not saved: the envs restart from fresh episodes with a new seed.
         self.reset_seed = self.cfg.seed + 7919 * (1 + self.env_steps)
 
     def save_checkpoint(self) -> None:
+        from agents.dqn.agent import AGENT_DIR, REPLAY_FILE
+
         run = self.ctx.run
         self.agent.env_steps = self.env_steps
         self.agent.save(run.checkpoint(AGENT_DIR), extra=self.state())
@@ -86,7 +152,21 @@ class Trainer:
             self.buffer.save(run.checkpoint(REPLAY_FILE))
 
     def try_resume(self) -> bool:
-        from agents.dqn.agent import DQNAgent
+        """Continue from the run folder's last checkpoint, if it has one (False when it has none).
+
+        Restored: the agent (online and target networks, the optimizer's state, its update counter), the
+        replay buffer (when ``training.save_replay``, else it starts empty; its unfinished n-step windows
+        are dropped), the counters (env steps, episodes, perfect-evaluation streak, training seconds), the
+        acting and replay RNG states and the evaluation history; metrics.csv loses the rows logged after
+        the checkpoint.
+
+        Not restored: the episodes in flight. The envs start fresh episodes, reset with a new seed,
+        ``seed + 7919 * (1 + env_steps)``, so that a resumed run does not replay the mazes and starts of
+        its first episodes. A resumed run is therefore a valid continuation of the interrupted one, with
+        the same budget, schedules and evaluation points, but not bit-identical to a run that was never
+        interrupted (its transitions from here on differ).
+        """
+        from agents.dqn.agent import AGENT_DIR, REPLAY_FILE, DQNAgent
 
         run = self.ctx.run
         path = run.checkpoints / AGENT_DIR
@@ -102,104 +182,129 @@ class Trainer:
 
     # ---- the loop -----------------------------------------------------------------------------------
     def evaluate(self):
+        """The greedy policy on the evaluation mazes (an :class:`agents.dqn.evaluate.EvalResult`)."""
         return self.evaluator.run(self.agent.greedy_actions)
 
-    def train(self, progress=None, log=None) -> dict:
-        t, a = self.cfg.training, self.cfg.agent
-        n = t.num_envs
-        envs, agent, buffer = self.envs, self.agent, self.buffer
-        obs, _ = envs.reset(seed=self.reset_seed)
-        buffer.reset_pending()  # n-step windows never join episodes across this reset (matters on resume)
-        ep_return = np.zeros(n)
-        ep_len = np.zeros(n, dtype=np.int64)
-        recent_returns: list[float] = []
-        recent_success: list[float] = []
-        losses: list[float] = []
-        resetting = np.zeros(n, dtype=bool)  # NEXT_STEP: this step only resets those envs
-        next_eval = (self.env_steps // t.eval_every + 1) * t.eval_every
-        next_ckpt = (self.env_steps // t.checkpoint_every + 1) * t.checkpoint_every
-        t0 = time.perf_counter() - self.train_seconds
-        stop_reason = "budget"
-        last = self.history[-1] if self.history else {}
-        while self.env_steps < t.env_steps:
-            eps = epsilon_at(self.env_steps, a.epsilon, t.env_steps)
-            actions = agent.act(obs, eps, self.rng)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
-            live = ~resetting
-            ep_return += np.where(live, rewards, 0.0)
-            ep_len += live
-            ended = (terminated | truncated) & live
-            if ended.any():
-                recent_returns.extend(ep_return[ended].tolist())
-                recent_success.extend(terminated[ended].astype(float).tolist())
-                self.episodes += int(ended.sum())
-                ep_return[ended] = 0.0
-                ep_len[ended] = 0
-            resetting = terminated | truncated
-            obs = next_obs
-            self.env_steps += n
-            if progress is not None:
-                progress.update(n)
-            k = updates_due(self.env_steps - n, self.env_steps, a.learning_starts, a.train_freq, a.gradient_steps)
-            if k and len(buffer) >= a.batch_size:
-                beta = beta_at(self.env_steps, a.replay.beta0, a.replay.beta_steps)
-                batch = buffer.sample(a.batch_size, n_batches=k, beta=beta)
-                out = agent.train_step(batch)
-                if buffer.prioritized:
-                    buffer.update_priorities(batch["indices"], out["td_errors"])
-                losses.append(out["loss"])
-            if self.env_steps >= next_eval or self.env_steps >= t.env_steps:
-                next_eval += t.eval_every
-                self.train_seconds = time.perf_counter() - t0
-                result = self.evaluate()
-                last = {
-                    "env_steps": self.env_steps,
-                    **result.as_dict(),
-                    "epsilon": eps,
-                    "loss": float(np.mean(losses)) if losses else float("nan"),
-                    "train_return": float(np.mean(recent_returns)) if recent_returns else float("nan"),
-                    "train_success": float(np.mean(recent_success)) if recent_success else float("nan"),
-                    "episodes": self.episodes,
-                    "updates": agent.updates,
-                    "train_seconds": round(self.train_seconds, 3),
-                }
-                self.history.append(last)
-                losses.clear()
-                recent_returns.clear()
-                recent_success.clear()
-                if self.ctx is not None:
-                    self.ctx.log_metrics(self.env_steps, **{k: v for k, v in last.items() if k != "env_steps"})
-                if progress is not None:
-                    progress.set(success=last["eval_success_rate"], path_ratio=last["eval_path_ratio"], eps=eps)
-                if log is not None:
-                    log(last)
-                self.perfect_streak = self.perfect_streak + 1 if result.perfect else 0
-                if t.stop_after_perfect and self.perfect_streak >= t.stop_after_perfect:
-                    stop_reason = f"perfect in {self.perfect_streak} evaluations in a row"
-                    break
-                if (t.stop_at_success is not None and result.success_rate >= t.stop_at_success
-                        and result.path_ratio <= t.stop_at_path_ratio):
-                    stop_reason = f"success {result.success_rate:.3f} >= {t.stop_at_success}"
-                    break
-            if self.ctx is not None and self.env_steps >= next_ckpt:
-                next_ckpt += t.checkpoint_every
-                self.train_seconds = time.perf_counter() - t0
-                self.save_checkpoint()
-            if t.time_limit_seconds is not None and time.perf_counter() - t0 >= t.time_limit_seconds:
-                stop_reason = f"time limit {t.time_limit_seconds:.0f} s"
-                if not self.history or self.history[-1]["env_steps"] != self.env_steps:
-                    result = self.evaluate()
-                    last = {"env_steps": self.env_steps, **result.as_dict(), "epsilon": eps, "episodes": self.episodes,
-                            "updates": agent.updates}
-                    self.history.append(last)
-                break
-        self.train_seconds = time.perf_counter() - t0
-        return {"stop_reason": stop_reason, **last}
+    def train(self, progress=None, log=None) -> str:
+        """Collect and learn until the budget of env steps, a stopping rule or the time limit; returns why
+        it stopped. ``progress``: a bar (``update(n)``, ``set(**figures)``); ``log``: called with each
+        :class:`EvalRecord`. Continues from the counters of :meth:`try_resume`, if it was called."""
+        loop = self._start()
+        stop_reason = None
+        while stop_reason is None and self.env_steps < self.cfg.training.env_steps:
+            self._collect(loop, progress)
+            self._update(loop)
+            record = self._evaluate(loop, progress, log)
+            self._maybe_checkpoint(loop)
+            stop_reason = self._should_stop(record, loop)
+        if not self.history or self.history[-1].env_steps != self.env_steps:
+            self.history.append(self._record(loop))  # the time limit struck between two evaluations
+        self.train_seconds = loop.seconds()
+        return stop_reason or "budget"
+
+    def _start(self) -> _Loop:
+        """Fresh episodes in every env (on resume too: see :meth:`try_resume`) and the next due steps."""
+        t = self.cfg.training
+        obs, _ = self.envs.reset(seed=self.reset_seed)
+        self.buffer.reset_pending()  # n-step windows never join episodes across this reset (matters on resume)
+        return _Loop(obs=obs, ep_return=np.zeros(t.num_envs), resetting=np.zeros(t.num_envs, dtype=bool),
+                     next_eval=(self.env_steps // t.eval_every + 1) * t.eval_every,
+                     next_ckpt=(self.env_steps // t.checkpoint_every + 1) * t.checkpoint_every,
+                     t0=time.perf_counter() - self.train_seconds,
+                     epsilon=epsilon_at(self.env_steps, self.cfg.agent.epsilon, t.env_steps))
+
+    def _collect(self, loop: _Loop, progress) -> None:
+        """One epsilon-greedy step of every env into the replay buffer, and the episodes that ended."""
+        n = self.cfg.training.num_envs
+        loop.epsilon = epsilon_at(self.env_steps, self.cfg.agent.epsilon, self.cfg.training.env_steps)
+        actions = self.agent.act(loop.obs, loop.epsilon, self.rng)
+        next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
+        self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated)
+        live = ~loop.resetting  # an autoreset step belongs to no episode
+        loop.ep_return += np.where(live, rewards, 0.0)
+        ended = (terminated | truncated) & live
+        if ended.any():
+            loop.returns.extend(loop.ep_return[ended].tolist())
+            loop.successes.extend(terminated[ended].astype(float).tolist())
+            self.episodes += int(ended.sum())
+            loop.ep_return[ended] = 0.0
+        loop.resetting = terminated | truncated
+        loop.obs = next_obs
+        self.env_steps += n
+        if progress is not None:
+            progress.update(n)
+
+    def _update(self, loop: _Loop) -> None:
+        """The gradient steps due after the last collect step, fused in one compiled call."""
+        a, buffer = self.cfg.agent, self.buffer
+        k = updates_due(self.env_steps - self.cfg.training.num_envs, self.env_steps, a.learning_starts, a.train_freq,
+                        a.gradient_steps)
+        if not k or len(buffer) < a.batch_size:
+            return
+        batch = buffer.sample(a.batch_size, n_batches=k, beta=beta_at(self.env_steps, a.replay.beta0, a.replay.beta_steps))
+        out = self.agent.train_step(batch)
+        if buffer.prioritized:
+            buffer.update_priorities(batch["indices"], out["td_errors"])
+        loop.losses.append(out["loss"])
+
+    def _evaluate(self, loop: _Loop, progress, log) -> EvalRecord | None:
+        """Every ``eval_every`` env steps and at the end of the budget: a greedy evaluation, kept in the
+        history and logged (metrics.csv, the progress bar, ``log``); None when none is due."""
+        t = self.cfg.training
+        if self.env_steps < loop.next_eval and self.env_steps < t.env_steps:
+            return None
+        loop.next_eval += t.eval_every
+        record = self._record(loop)
+        self.history.append(record)
+        self.perfect_streak = self.perfect_streak + 1 if record.perfect else 0
+        loop.losses.clear()
+        loop.returns.clear()
+        loop.successes.clear()
+        if self.ctx is not None:
+            row = record.as_row()
+            self.ctx.log_metrics(row.pop("env_steps"), **row)
+        if progress is not None:
+            progress.set(success=record.success_rate, path_ratio=record.path_ratio, eps=record.epsilon)
+        if log is not None:
+            log(record)
+        return record
+
+    def _record(self, loop: _Loop) -> EvalRecord:
+        """Evaluate the greedy policy now, with the figures of training since the last evaluation."""
+        self.train_seconds = loop.seconds()
+        result = self.evaluate()
+        return EvalRecord(
+            env_steps=self.env_steps, success_rate=result.success_rate, path_ratio=result.path_ratio,
+            optimal_share=result.optimal_share, epsilon=loop.epsilon, loss=_mean(loop.losses),
+            train_return=_mean(loop.returns), train_success=_mean(loop.successes), episodes=self.episodes,
+            updates=self.agent.updates, train_seconds=round(self.train_seconds, 3))
+
+    def _maybe_checkpoint(self, loop: _Loop) -> None:
+        """Every ``checkpoint_every`` env steps (with a run folder): agent, replay buffer and counters."""
+        if self.ctx is None or self.env_steps < loop.next_ckpt:
+            return
+        loop.next_ckpt += self.cfg.training.checkpoint_every
+        self.train_seconds = loop.seconds()
+        self.save_checkpoint()
+
+    def _should_stop(self, record: EvalRecord | None, loop: _Loop) -> str | None:
+        """Why training stops now (None: it goes on). ``record``: this step's evaluation, if there was one."""
+        t = self.cfg.training
+        if record is not None:
+            if t.stop_after_perfect and self.perfect_streak >= t.stop_after_perfect:
+                return f"perfect in {self.perfect_streak} evaluations in a row"
+            if (t.stop_at_success is not None and record.success_rate >= t.stop_at_success
+                    and record.path_ratio <= t.stop_at_path_ratio):
+                return f"success {record.success_rate:.3f} >= {t.stop_at_success}"
+        if t.time_limit_seconds is not None and loop.seconds() >= t.time_limit_seconds:
+            return f"time limit {t.time_limit_seconds:.0f} s"
+        return None
 
 
 def run_maze_dqn(cfg, ctx) -> dict:
     """Runner of the ``maze-dqn`` task."""
+    from agents.dqn.agent import FINAL_DIR
+
     trainer = Trainer(cfg, ctx, jit_compile=ctx.jit_compile)
     resumed = ctx.resume and trainer.try_resume()
     if resumed:
@@ -207,7 +312,7 @@ def run_maze_dqn(cfg, ctx) -> dict:
     t = cfg.training
     with ctx.progress(t.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
         bar.update(trainer.env_steps)
-        last = trainer.train(bar)
+        stop_reason = trainer.train(bar)
     trainer.save_checkpoint()
     trainer.agent.save(ctx.run.path / FINAL_DIR, extra={"env_steps": trainer.env_steps})
     final = trainer.evaluate()
@@ -215,13 +320,13 @@ def run_maze_dqn(cfg, ctx) -> dict:
     summary = {
         "eval_success_rate": final.success_rate,
         "eval_path_ratio": final.path_ratio,
-        "eval_optimal_share": final.as_dict()["eval_optimal_share"],
+        "eval_optimal_share": final.optimal_share,
         "eval_mazes": trainer.evaluator.size,
         "env_steps": env_steps,
         "episodes": trainer.episodes,
         "updates": trainer.agent.updates,
         **test_figures(cfg, trainer),
-        "stop_reason": last.get("stop_reason", "budget"),
+        "stop_reason": stop_reason,
         "train_seconds": round(trainer.train_seconds, 3),
         "env_steps_per_second": round(env_steps / max(trainer.train_seconds, 1e-9), 1),
     }
@@ -236,7 +341,7 @@ def test_figures(cfg, trainer) -> dict:
         return {}
     result = Evaluator(cfg.env, seeds).run(trainer.agent.greedy_actions)
     return {"test_success_rate": result.success_rate, "test_path_ratio": result.path_ratio,
-            "test_optimal_share": result.as_dict()["eval_optimal_share"], "test_mazes": len(seeds),
+            "test_optimal_share": result.optimal_share, "test_mazes": len(seeds),
             "test_seeds": [seeds[0], seeds[-1] + 1]}
 
 
@@ -248,15 +353,15 @@ def write_pictures(cfg, ctx, trainer, final, summary: dict | None = None) -> Non
 
     hist = trainer.history
     if hist:
-        steps = [h["env_steps"] for h in hist]
+        steps = [h.env_steps for h in hist]
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-        axes[0].plot(steps, [h["eval_success_rate"] for h in hist], marker=".")
+        axes[0].plot(steps, [h.success_rate for h in hist], marker=".")
         axes[0].set_ylim(-0.05, 1.05)
         axes[0].set_title("greedy success rate")
-        axes[1].plot(steps, [h["eval_path_ratio"] for h in hist], marker=".", color="tab:orange")
+        axes[1].plot(steps, [h.path_ratio for h in hist], marker=".", color="tab:orange")
         axes[1].axhline(1.0, color="grey", lw=0.8, ls="--")
         axes[1].set_title("path length / BFS optimum (solved mazes)")
-        axes[2].plot(steps, [h.get("loss", np.nan) for h in hist], marker=".", color="tab:red")
+        axes[2].plot(steps, [h.loss for h in hist], marker=".", color="tab:red")
         axes[2].set_yscale("log")
         axes[2].set_title("TD loss")
         for ax in axes:
@@ -278,22 +383,8 @@ def write_pictures(cfg, ctx, trainer, final, summary: dict | None = None) -> Non
                      "Greedy action of every cell (arrows), max-Q as a heatmap (yellow high), and the greedy route "
                      "from the start (trail), on the first evaluation maze.")
     rows = [{"set": "evaluation (stopping)", "mazes": trainer.evaluator.size, "success rate": final.success_rate,
-             "path ratio": final.path_ratio, "optimal share": final.as_dict()["eval_optimal_share"]}]
+             "path ratio": final.path_ratio, "optimal share": final.optimal_share}]
     if summary and "test_mazes" in summary:
         rows.append({"set": "held-out test", "mazes": summary["test_mazes"], "success rate": summary["test_success_rate"],
                      "path ratio": summary["test_path_ratio"], "optimal share": summary["test_optimal_share"]})
     ctx.report.table("Final evaluation", rows)
-
-
-def policy_frame(agent, env_cfg, evaluator) -> np.ndarray:
-    """A picture of the greedy policy on the first evaluation maze: the last frame of a greedy episode."""
-    from agents.dqn.evaluate import eval_env_config
-    from agents.dqn.watch import episode_frames
-    from envs.maze.env import MazeEnv
-
-    env = MazeEnv(eval_env_config(env_cfg), render_mode="rgb_array")
-    env.reset(seed=0)
-    seeds = evaluator.maze_seeds
-    *_, last = episode_frames(agent, env, {"maze_seed": seeds[0]} if seeds else None)
-    env.close()
-    return last

@@ -2,6 +2,9 @@
 
 Every frame shows the maze, the agent, its trail, the greedy action of every cell (arrows), max-Q as a
 heatmap and a caption with the steps taken against the BFS-optimal length.
+
+Settings that cannot work (an unknown recording format, a size the agent cannot plan on, ...) raise
+:class:`WatchError`, which names the setting in words; ``lab watch`` reports it against its option.
 """
 
 from __future__ import annotations
@@ -10,36 +13,56 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.errors import RunError, UsageError
+from lab.errors import RunError
 
 FORMATS = (".gif", ".mp4")
 TASK = "maze-dqn"
 HOLD_FRAMES = 6  # frames the end of an episode stays on screen / in the recording
 
 
-def check_record_path(record: str | None) -> Path | None:
-    """Refuse an unsupported recording format before anything long happens."""
+class WatchError(ValueError):
+    """A watch setting that cannot work. ``setting`` names it in words (``"record file"``, ``"maze size"``,
+    ``"episodes"``, ``"frames per second"``), ``value`` is what was given (None: not worth repeating) and
+    ``detail`` says what is wrong."""
+
+    def __init__(self, setting: str, value, detail: str):
+        super().__init__(f"{setting}{'' if value is None else f' {value}'}: {detail}")
+        self.setting, self.value, self.detail = setting, value, detail
+
+
+def check_settings(episodes: int = 1, fps: int | None = None, record: str | Path | None = None) -> Path | None:
+    """Refuse settings that cannot work before anything long happens (WatchError); returns the recording's
+    path (None: no recording asked for)."""
+    if episodes < 1:
+        raise WatchError("episodes", episodes, "must be at least 1")
+    if fps is not None and not 1 <= fps <= 240:
+        raise WatchError("frames per second", fps, "must be between 1 and 240")
+    return check_record_path(record)
+
+
+def check_record_path(record: str | Path | None) -> Path | None:
+    """Refuse an unsupported recording format, or a folder that does not exist (WatchError)."""
     if record is None:
         return None
     path = Path(record)
     if path.suffix.lower() not in FORMATS:
-        raise UsageError(f"--record {record}: unsupported format {path.suffix or '(none)'!r}; use a .gif or .mp4 file name")
+        raise WatchError("record file", record, f"unsupported format {path.suffix or '(none)'!r}; "
+                         "use a .gif or .mp4 file name")
     if path.suffix.lower() == ".mp4":
         try:
             import imageio.v2  # noqa: F401
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
-            raise UsageError("--record .mp4 needs imageio with ffmpeg: pip install 'the-lab[video]' "
-                             "(or record a .gif, which needs nothing more)") from None
+            raise WatchError("record file", record, "an .mp4 needs imageio with ffmpeg: pip install "
+                             "'the-lab[video]' (or record a .gif, which needs nothing more)") from None
     if path.parent and not path.parent.exists():
-        raise UsageError(f"--record {record}: the folder {path.parent} does not exist")
+        raise WatchError("record file", record, f"the folder {path.parent} does not exist")
     return path
 
 
 def load_run(run):
     """(scenario config, agent) of a finished or interrupted maze-dqn run."""
-    from agents.dqn.agent import DQNAgent
-    from agents.dqn.train import AGENT_DIR, FINAL_DIR
+    from agents.dqn.agent import AGENT_DIR, FINAL_DIR, DQNAgent
     from envs.maze.env import observation_space
     from lab import scenario
 
@@ -55,56 +78,25 @@ def load_run(run):
 
 
 def resize_run(cfg, agent, size: tuple[int, int]):
-    """(scenario with the maze resized to ``size`` = (width, height) cells, agent for that grid); UsageError
-    when the run's maze is a fixed layout or its network cannot plan on another size."""
+    """(scenario with the maze resized to ``size`` = (width, height) cells, agent for that grid); WatchError
+    when the run's maze is a fixed layout, the size is out of range or the network cannot plan on another size."""
     from envs.maze.config import env_config
     from envs.maze.env import observation_space
+    from envs.maze.generate import MazeError
 
     width, height = size
     if cfg.env.has_layout:
-        raise UsageError(f"--size {width}x{height}: this run plays a fixed layout, whose size is set by its text")
-    env = env_config(cfg.env.model_dump(), source=f"--size {width}x{height}", width=width, height=height)
+        raise WatchError("maze size", f"{width}x{height}", "this run plays a fixed layout, whose size is set by its text")
+    try:
+        env = env_config(cfg.env.model_dump(), source="resized", width=width, height=height)
+    except MazeError as exc:
+        detail = "; ".join(p.removeprefix("resized: ") for p in exc.problems) or str(exc)
+        raise WatchError("maze size", f"{width}x{height}", detail) from None
     try:
         agent = agent.resized(observation_space(env).shape)
     except ValueError as exc:
-        raise UsageError(f"--size {width}x{height}: {exc}") from None
+        raise WatchError("maze size", f"{width}x{height}", str(exc)) from None
     return cfg.model_copy(update={"env": env}), agent
-
-
-def episode_frames(agent, env, options=None, label: str = ""):
-    """Yield the frames of one greedy episode (the last one shows where it ended), then its result."""
-    from agents.dqn.evaluate import policy_overlay
-
-    obs, info = env.reset(options=options)
-    optimal = int(info["optimal_length"])
-    values, actions = policy_overlay(agent, env)
-    steps, terminated, truncated = 0, False, False
-
-    def frame(note=""):
-        caption = f"{label}steps {steps} / optimal {optimal}{note}"
-        env.set_overlay(values=values, actions=actions, trail=True, caption=caption)
-        return env.render()
-
-    yield frame()
-    visited = {tuple(env.unwrapped.agent_pos)}
-    looping = False
-    while not (terminated or truncated or looping):
-        a = int(agent.greedy_actions(obs[None])[0])
-        obs, _, terminated, truncated, info = env.step(a)
-        steps += 1
-        pos = tuple(env.unwrapped.agent_pos)
-        # The greedy policy depends only on the tile, so a tile seen before means an endless loop.
-        looping = pos in visited and not terminated
-        visited.add(pos)
-        note = ""
-        if terminated:
-            note = "  - solved" + (" at the optimal length" if steps == optimal else "")
-        elif looping:
-            note = "  - caught in a loop, not solved"
-        elif truncated:
-            note = "  - time limit, not solved"
-        yield frame(note)
-    return {"steps": steps, "optimal": optimal, "success": bool(terminated)}
 
 
 def watch(run, episodes: int = 3, record: str | Path | None = None, fps: int | None = None, seed: int | None = None,
@@ -117,15 +109,11 @@ def watch(run, episodes: int = 3, record: str | Path | None = None, fps: int | N
     is the same in every episode. ``size``: (width, height) in cells to play mazes of another size than
     the run trained on (a vin only: it plans on any size; see :meth:`DQNAgent.resized`).
     """
-    from agents.dqn.evaluate import eval_env_config
+    from agents.dqn.evaluate import episode_frames, eval_env_config
     from envs.maze import render as rnd
     from envs.maze.env import MazeEnv
 
-    if episodes < 1:
-        raise UsageError(f"--episodes must be at least 1, got {episodes}")
-    if fps is not None and not 1 <= fps <= 240:
-        raise UsageError(f"--fps must be between 1 and 240, got {fps}")
-    record_path = check_record_path(str(record)) if record is not None else None
+    record_path = check_settings(episodes, fps, record)
     cfg, agent = load_run(run)
     if size is not None:
         cfg, agent = resize_run(cfg, agent, size)

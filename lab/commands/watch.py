@@ -25,13 +25,28 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def main(args) -> int:
-    from pathlib import Path
+# lab watch's option for each setting that agents.dqn.watch.WatchError names
+FLAGS = {"record file": "--record", "maze size": "--size", "episodes": "--episodes", "frames per second": "--fps"}
 
+
+def main(args) -> int:
+    from agents.dqn.watch import WatchError
     from lab.errors import UsageError
 
-    if args.episodes < 1:
-        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
+    try:
+        return _watch(args)
+    except WatchError as exc:  # the same complaint, worded with the option it came from
+        flag = FLAGS.get(exc.setting, exc.setting)
+        raise UsageError(f"{flag}{'' if exc.value is None else f' {exc.value}'}: {exc.detail}") from exc
+
+
+def _watch(args) -> int:
+    from pathlib import Path
+
+    from agents.dqn.watch import check_settings, watch
+    from lab.errors import UsageError
+
+    check_settings(args.episodes, args.fps, args.record)  # before any training
     size = None
     if args.size:
         from lab.commands.play import parse_size
@@ -45,16 +60,11 @@ def main(args) -> int:
             raise UsageError("--set applies to scenario files; a run folder keeps its own scenario")
         run = RunDir.open(target)
         run.require_task("maze-dqn", command="lab watch")
-        from agents.dqn.watch import check_record_path
-
-        check_record_path(args.record)
     else:
-        from agents.dqn.watch import check_record_path
         from lab import scenario
         from lab.errors import ScenarioError
         from lab.execute import prepare, run_prepared
 
-        check_record_path(args.record)
         checked = scenario.load_scenario(scenario.resolve_scenario_path(args.target), args.overrides)
         if checked.task != "maze-dqn":
             raise ScenarioError(f"{args.target}: a {checked.task} scenario; lab watch needs a maze-dqn scenario "
@@ -64,7 +74,6 @@ def main(args) -> int:
         summary = run.summary()
         print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
               f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
-    from agents.dqn.watch import watch
     from lab.commands.play import maze_errors
     from lab.errors import ScenarioError
 
