@@ -85,21 +85,24 @@ class MazeDQNScenario(Scenario):
         if self.agent.learning_starts >= t.env_steps:
             raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below training.env_steps "
                              f"({t.env_steps}): the agent would never learn")
-        if self.agent.replay.capacity < self.agent.batch_size:
-            raise ValueError("agent.replay.capacity must hold at least one batch")
         return self
 
     @model_validator(mode="after")
     def _shaping_matches_the_discount(self):
         """Potential-based shaping F = scale * (gamma_s * phi(s') - phi(s)) keeps the optimal policy when
         gamma_s is the agent's discount (Ng, Harada & Russell 1999): the env's shaping terms then telescope
-        under the agent's discounting. Any other gamma_s is allowed (it can be the better choice in
-        practice), but the guarantee is gone, so the user is told."""
+        under the agent's discounting. gamma_s = 1 is also safe with this env's potential (minus the BFS
+        distance): F is then +scale for a step towards the goal and -scale (or 0 into a wall) otherwise,
+        so the shortest route earns the largest reward at every step and reaches the goal first, which
+        keeps it optimal for any agent discount (and F telescopes exactly over an episode). The shipped
+        maze scenarios use 1.0: with 0.99 the far side of big mazes paid agents to step away and back.
+        Any other gamma_s is allowed, but the guarantee is gone, so the user is told."""
         r = self.env.rewards
-        if r.shaping and r.shaping_gamma != self.agent.gamma:
+        if r.shaping and r.shaping_gamma not in (self.agent.gamma, 1.0):
             warnings.warn(
-                "potential-based shaping keeps the optimal policy only when its gamma equals the agent's; "
-                f"env.rewards.shaping_gamma is {r.shaping_gamma}, agent.gamma is {self.agent.gamma}; set them equal",
+                "potential-based shaping keeps the optimal policy only when its gamma equals the agent's (or is 1 "
+                f"with this env's BFS potential); env.rewards.shaping_gamma is {r.shaping_gamma}, agent.gamma is "
+                f"{self.agent.gamma}; set them equal",
                 UserWarning, stacklevel=2)
         return self
 
