@@ -36,7 +36,7 @@ EPS = 1e-7
 
 
 def build_autoencoder(model_cfg):
-    """(autoencoder, encoder, decoder) for an ``AutoencoderModel`` section."""
+    """(autoencoder, encoder, decoder) for an ``AutoencoderModelConfig`` section."""
     act = model_cfg.activation
     x = keras.Input((784,), name="pixels")
     h = x

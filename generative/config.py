@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from lab.scenario import Activation, Scenario, Section, Supports, Widths
 
 
-class MnistData(Section):
+class MnistDataConfig(Section):
     path: str | None = Field(
         None,
         description="MNIST location: null downloads through keras.datasets (cached in ~/.keras/datasets; an error "
@@ -20,7 +20,7 @@ class MnistData(Section):
     test_limit: int | None = Field(None, ge=1, description="Use only the first N test digits (null: all).")
 
 
-class VaeData(MnistData):
+class VaeDataConfig(MnistDataConfig):
     binarize: Literal["dynamic", "static", "threshold"] = Field(
         "dynamic",
         description="How grey digits become the binary pixels of the Bernoulli likelihood: dynamic (a fresh "
@@ -29,20 +29,20 @@ class VaeData(MnistData):
     )
 
 
-class Training(Section):
+class MnistTrainingConfig(Section):
     epochs: int = Field(30, ge=1, le=10_000, description="Passes over the training digits.")
     batch_size: int = Field(128, ge=1, le=65_536, description="Digits per gradient step.")
     learning_rate: float = Field(1e-3, gt=0, le=10, description="Adam's learning rate.")
 
 
-class Denoising(Section):
+class DenoisingConfig(Section):
     noise: Literal["none", "gaussian", "masking"] = Field(
         "none", description="Corruption of the training inputs: none, gaussian (added N(0, amount^2), clipped to "
         "[0, 1]) or masking (each pixel zeroed with probability amount). The target stays the clean digit.")
     amount: float = Field(0.3, ge=0, le=1, description="Standard deviation (gaussian) or drop probability (masking).")
 
 
-class AutoencoderModel(Section):
+class AutoencoderModelConfig(Section):
     hidden: Widths = Field([128], description="Widths of the encoder's hidden layers; the decoder mirrors them "
                               "(the book's 784-128-64-128-784 is hidden [128], code_size 64).")
     code_size: int = Field(64, ge=1, le=784, description="Width of the code (bottleneck) layer; also the PCA "
@@ -52,7 +52,7 @@ class AutoencoderModel(Section):
     output_activation: Literal["sigmoid", "linear"] = Field("sigmoid", description="Activation of the 784 outputs.")
     loss: Literal["bce", "mse"] = Field("bce", description="Training loss: binary cross-entropy or mean squared error "
                                         "per pixel (both are reported on the test digits).")
-    denoising: Denoising = Field(default_factory=Denoising, description="Optional input corruption (a denoising "
+    denoising: DenoisingConfig = Field(default_factory=DenoisingConfig, description="Optional input corruption (a denoising "
                                  "autoencoder).")
 
     @model_validator(mode="after")
@@ -62,7 +62,7 @@ class AutoencoderModel(Section):
         return self
 
 
-class AutoencoderPictures(Section):
+class AutoencoderPicturesConfig(Section):
     strip_digits: int = Field(10, ge=1, le=64, description="Test digits of the fixed batch reconstructed after every "
                               "epoch (one strip per epoch in training_strips.png).")
     pairs: int = Field(32, ge=1, le=512, description="Test digits shown beside their reconstructions in "
@@ -72,14 +72,14 @@ class AutoencoderPictures(Section):
 class AutoencoderScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
                         why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
-    data: MnistData = Field(default_factory=MnistData, description="Where the MNIST digits come from.")
-    model: AutoencoderModel = Field(default_factory=AutoencoderModel, description="The autoencoder's layers and loss.")
-    training: Training = Field(default_factory=Training, description="How the autoencoder is trained.")
-    pictures: AutoencoderPictures = Field(default_factory=AutoencoderPictures,
+    data: MnistDataConfig = Field(default_factory=MnistDataConfig, description="Where the MNIST digits come from.")
+    model: AutoencoderModelConfig = Field(default_factory=AutoencoderModelConfig, description="The autoencoder's layers and loss.")
+    training: MnistTrainingConfig = Field(default_factory=MnistTrainingConfig, description="How the autoencoder is trained.")
+    pictures: AutoencoderPicturesConfig = Field(default_factory=AutoencoderPicturesConfig,
                                           description="What the training and final pictures show.")
 
 
-class VaeModel(Section):
+class VaeModelConfig(Section):
     kind: Literal["dense", "conv"] = Field("dense", description="dense: the book's 784-256-128 encoder and 128-256-784 "
                                            "decoder; conv: strided convolutions and transposed convolutions.")
     latent_size: int = Field(8, ge=1, le=512, description="Dimensions of the latent code z.")
@@ -97,14 +97,14 @@ class VaeModel(Section):
                                   "a vamp prior (ignored by standard).")
 
 
-class VaeTraining(Training):
+class VaeTrainingConfig(MnistTrainingConfig):
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term in the training loss (1: the ELBO; "
                         "the reported ELBO always uses 1).")
     kl_warmup_epochs: int = Field(0, ge=0, le=10_000, description="Epochs over which the KL weight rises linearly "
                                   "from beta/warmup to beta (0: no warm-up).")
 
 
-class VaeEvaluation(Section):
+class VaeEvaluationConfig(Section):
     iw_samples: int = Field(500, ge=1, le=100_000, description="k of the importance-weighted estimate of log p(x) "
                             "(samples of q(z|x) per test digit).")
     iw_digits: int | None = Field(None, ge=1, description="Test digits used for the ELBO and log p(x) estimates "
@@ -113,13 +113,13 @@ class VaeEvaluation(Section):
                               "batch_digits x iw_samples decodes at once).")
 
 
-class Sampling(Section):
+class VaeSamplingConfig(Section):
     grid: int = Field(64, ge=1, le=1024, description="Samples from the prior drawn in samples.png.")
     temperature: float = Field(1.0, gt=0, le=10, description="Scale of the prior's standard deviations for sampling: "
                                "z ~ N(0, temperature^2 I) for the standard prior; for a mixture, each component's.")
 
 
-class Quality(Section):
+class VaeQualityConfig(Section):
     enabled: bool = Field(True, description="Score samples with a small MNIST classifier (trained in the run).")
     samples: int = Field(2000, ge=10, le=100_000, description="Prior samples scored.")
     confidence: float = Field(0.9, gt=0, lt=1, description="A sample counts as confident when the classifier's top "
@@ -131,11 +131,11 @@ class Quality(Section):
 class VaeScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
                         why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
-    data: VaeData = Field(default_factory=VaeData, description="Where the MNIST digits come from and how they are "
+    data: VaeDataConfig = Field(default_factory=VaeDataConfig, description="Where the MNIST digits come from and how they are "
                           "binarised.")
-    model: VaeModel = Field(default_factory=VaeModel, description="Encoder and decoder architecture.")
-    training: VaeTraining = Field(default_factory=VaeTraining, description="How the VAE is trained.")
-    evaluation: VaeEvaluation = Field(default_factory=VaeEvaluation, description="Test ELBO and importance-weighted "
+    model: VaeModelConfig = Field(default_factory=VaeModelConfig, description="Encoder and decoder architecture.")
+    training: VaeTrainingConfig = Field(default_factory=VaeTrainingConfig, description="How the VAE is trained.")
+    evaluation: VaeEvaluationConfig = Field(default_factory=VaeEvaluationConfig, description="Test ELBO and importance-weighted "
                                       "log-likelihood.")
-    sampling: Sampling = Field(default_factory=Sampling, description="The grid of prior samples.")
-    quality: Quality = Field(default_factory=Quality, description="Sample quality measured by a classifier.")
+    sampling: VaeSamplingConfig = Field(default_factory=VaeSamplingConfig, description="The grid of prior samples.")
+    quality: VaeQualityConfig = Field(default_factory=VaeQualityConfig, description="Sample quality measured by a classifier.")

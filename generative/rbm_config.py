@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from lab.scenario import Scenario, Section, Supports
 
 
-class SyntheticSection(Section):
+class SyntheticRatingsConfig(Section):
     users: int = Field(2000, ge=2, description="Number of synthetic users.")
     items: int = Field(1000, ge=2, description="Number of synthetic movies.")
     mean_ratings: float = Field(60.0, gt=0, description="Average number of ratings per user (log-normal spread).")
@@ -24,7 +24,7 @@ class SyntheticSection(Section):
     popularity_exponent: float = Field(0.9, ge=0, description="Power-law exponent of movie popularity (0: uniform).")
 
 
-class DataSection(Section):
+class RatingsDataConfig(Section):
     source: Literal["synthetic", "auto", "movielens-100k", "movielens-1m", "movielens-latest", "netflix"] = Field(
         "synthetic",
         description="synthetic (generated, offline), auto (layout detected in data.path), movielens-100k, "
@@ -40,7 +40,7 @@ class DataSection(Section):
     max_files: int | None = Field(None, ge=1, description="Netflix: read only the first N rating files.")
     sample_users: int | None = Field(None, ge=2, description="Keep a random sample of this many users (None: all).")
     min_user_ratings: int = Field(1, ge=1, description="Drop users with fewer ratings than this after loading.")
-    synthetic: SyntheticSection = Field(default_factory=SyntheticSection, description="The generated data set.")
+    synthetic: SyntheticRatingsConfig = Field(default_factory=SyntheticRatingsConfig, description="The generated data set.")
 
     @model_validator(mode="after")
     def _path_needed(self):
@@ -52,7 +52,7 @@ class DataSection(Section):
         return self
 
 
-class SplitSection(Section):
+class SplitConfig(Section):
     method: Literal["kfold", "own", "holdout", "temporal"] = Field(
         "holdout",
         description="kfold (random folds), own (the dataset's u1..u5/ua/ub/probe), holdout (random per user) "
@@ -67,7 +67,7 @@ class SplitSection(Section):
     fraction: float = Field(0.2, gt=0, lt=1, description="holdout/temporal: share of each user's ratings held out.")
 
 
-class RBMSection(Section):
+class RBMConfig(Section):
     orientation: Literal["user", "item"] = Field(
         "user",
         description="user: one RBM per user over movies (the paper; supports --rate); item: one per movie over users.",
@@ -129,13 +129,13 @@ class RBMSection(Section):
         return self
 
 
-class BaselineSection(Section):
+class BaselinesConfig(Section):
     user_reg: float = Field(15.0, ge=0, description="Regularisation of user biases (Surprise's BaselineOnly: 15).")
     item_reg: float = Field(10.0, ge=0, description="Regularisation of item biases (Surprise's BaselineOnly: 10).")
     iterations: int = Field(10, ge=1, description="ALS sweeps for the biases.")
 
 
-class EvaluationSection(Section):
+class RBMEvaluationConfig(Section):
     top_k: int = Field(10, ge=1, description="N of precision@N, recall@N and nDCG@N.")
     relevant: float = Field(4.0, description="A held-out rating at least this is relevant for ranking.")
     ranking_users: int | None = Field(
@@ -152,8 +152,8 @@ class RBMScenario(Scenario):
                                 "for every shape")
     """A recommender experiment: data, split, the RBM, the baselines, the evaluation."""
 
-    data: DataSection = Field(default_factory=DataSection, description="Where the ratings come from.")
-    split: SplitSection = Field(default_factory=SplitSection, description="How ratings are held out.")
-    rbm: RBMSection = Field(default_factory=RBMSection, description="The restricted Boltzmann machine.")
-    baselines: BaselineSection = Field(default_factory=BaselineSection, description="The baselines fitted alongside.")
-    evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="Accuracy and ranking.")
+    data: RatingsDataConfig = Field(default_factory=RatingsDataConfig, description="Where the ratings come from.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="How ratings are held out.")
+    rbm: RBMConfig = Field(default_factory=RBMConfig, description="The restricted Boltzmann machine.")
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig, description="The baselines fitted alongside.")
+    evaluation: RBMEvaluationConfig = Field(default_factory=RBMEvaluationConfig, description="Accuracy and ranking.")

@@ -22,7 +22,7 @@ KERAS_OPTIMIZERS = (
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
-class GraphSection(Section):
+class GraphConfig(Section):
     x: float = Field(2.0, description="First scalar of the chapter-1 addition (x + y).")
     y: float = Field(2.5, description="Second scalar of the chapter-1 addition (x + y).")
     weights: list[list[float]] = Field([[0.9, 0.7], [0.4, 0.2]], description="Matrix W of W.x and W.x + b.")
@@ -44,10 +44,10 @@ class GraphSection(Section):
 
 class GraphBasicsScenario(Scenario):
     supports = LESSONS
-    graph: GraphSection = Field(default_factory=GraphSection, description="The values of the chapter-1 programs.")
+    graph: GraphConfig = Field(default_factory=GraphConfig, description="The values of the chapter-1 programs.")
 
 
-class FirstNetworkTraining(Section):
+class FirstNetworkTrainingConfig(Section):
     learning_rate: float = Field(1.0, gt=0, description="Step size of plain gradient descent.")
     max_epochs: int = Field(10000, ge=1, le=1_000_000, description="Upper bound on full-batch gradient steps.")
     target_loss: float = Field(0.01, gt=0, description="Stop once the mean squared error is below this (and predictions round to y).")
@@ -55,7 +55,7 @@ class FirstNetworkTraining(Section):
     use_bias: bool = Field(False, description="Add a bias to the layer (the book's X already carries a constant-1 column as its bias).")
 
 
-class ActivationsSection(Section):
+class ActivationsConfig(Section):
     functions: list[Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "softmax", "selu", "swish"]] = Field(
         ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "softmax"],
         description="Activation functions drawn in the gallery (value and derivative).",
@@ -72,11 +72,11 @@ class ActivationsSection(Section):
 
 class FirstNetworkScenario(Scenario):
     supports = LESSONS
-    training: FirstNetworkTraining = Field(default_factory=FirstNetworkTraining, description="How the single layer is trained.")
-    activations: ActivationsSection = Field(default_factory=ActivationsSection, description="The activation gallery.")
+    training: FirstNetworkTrainingConfig = Field(default_factory=FirstNetworkTrainingConfig, description="How the single layer is trained.")
+    activations: ActivationsConfig = Field(default_factory=ActivationsConfig, description="The activation gallery.")
 
 
-class OptimizerSpec(Section):
+class OptimizerConfig(Section):
     name: str = Field(description="Label in figures and summary keys (letters, digits, '_', '.', '-').")
     optimizer: str = Field(description="Keras optimizer class name, e.g. SGD, Adam, RMSprop, Adagrad, Nadam, AdamW (case does not matter).")
     learning_rate: float = Field(0.001, gt=0, description="Learning rate on the 2-D surfaces.")
@@ -114,30 +114,30 @@ class OptimizerSpec(Section):
         return self.network_learning_rate if self.network_learning_rate is not None else self.learning_rate
 
 
-def _default_optimizers() -> list[OptimizerSpec]:
+def _default_optimizers() -> list[OptimizerConfig]:
     # Each at a learning rate that suits it (tuned by hand on these problems: plain GD at 0.001 is at
     # its stability limit on Rosenbrock from (-1.5, 2), where the curvature is about 1900), so that
     # the comparison is between methods rather than between badly chosen step sizes.
     return [
-        OptimizerSpec(name="gd", optimizer="SGD", learning_rate=0.001, network_learning_rate=1.0),
-        OptimizerSpec(name="momentum", optimizer="SGD", learning_rate=0.001, network_learning_rate=0.1,
+        OptimizerConfig(name="gd", optimizer="SGD", learning_rate=0.001, network_learning_rate=1.0),
+        OptimizerConfig(name="momentum", optimizer="SGD", learning_rate=0.001, network_learning_rate=0.1,
                       options={"momentum": 0.9}),
-        OptimizerSpec(name="nesterov", optimizer="SGD", learning_rate=0.001, network_learning_rate=0.1,
+        OptimizerConfig(name="nesterov", optimizer="SGD", learning_rate=0.001, network_learning_rate=0.1,
                       options={"momentum": 0.9, "nesterov": True}),
-        OptimizerSpec(name="adagrad", optimizer="Adagrad", learning_rate=1.0, network_learning_rate=0.3),
-        OptimizerSpec(name="rmsprop", optimizer="RMSprop", learning_rate=0.005, network_learning_rate=0.01),
-        OptimizerSpec(name="adam", optimizer="Adam", learning_rate=0.05, network_learning_rate=0.01),
+        OptimizerConfig(name="adagrad", optimizer="Adagrad", learning_rate=1.0, network_learning_rate=0.3),
+        OptimizerConfig(name="rmsprop", optimizer="RMSprop", learning_rate=0.005, network_learning_rate=0.01),
+        OptimizerConfig(name="adam", optimizer="Adam", learning_rate=0.05, network_learning_rate=0.01),
     ]
 
 
-class SurfaceSection(Section):
+class SurfacesConfig(Section):
     functions: list[Literal["rosenbrock", "beale"]] = Field(["rosenbrock", "beale"], description="2-D test surfaces.")
     steps: int = Field(2000, ge=1, le=200_000, description="Optimizer steps on each surface (same budget for all).")
     rosenbrock_start: tuple[float, float] = Field((-1.5, 2.0), description="Starting point (x, y) on Rosenbrock (minimum at (1, 1)).")
     beale_start: tuple[float, float] = Field((1.0, 1.5), description="Starting point (x, y) on Beale (minimum at (3, 0.5)).")
 
 
-class NetworkProblem(Section):
+class NetworkProblemConfig(Section):
     samples: int = Field(512, ge=8, le=100_000, description="Points of the synthetic two-moons classification problem.")
     hidden: Widths = Field([16, 16], description="Hidden layer widths of the small network.")
     activation: Activation = Field("tanh", description="Activation of the hidden layers.")
@@ -147,13 +147,13 @@ class NetworkProblem(Section):
 
 class OptimizersScenario(Scenario):
     supports = LESSONS
-    optimizers: list[OptimizerSpec] = Field(default_factory=_default_optimizers, description="Optimizers compared (any Keras optimizer).")
-    surfaces: SurfaceSection = Field(default_factory=SurfaceSection, description="The 2-D test surfaces.")
-    network: NetworkProblem = Field(default_factory=NetworkProblem, description="The small network problem.")
+    optimizers: list[OptimizerConfig] = Field(default_factory=_default_optimizers, description="Optimizers compared (any Keras optimizer).")
+    surfaces: SurfacesConfig = Field(default_factory=SurfacesConfig, description="The 2-D test surfaces.")
+    network: NetworkProblemConfig = Field(default_factory=NetworkProblemConfig, description="The small network problem.")
 
     @field_validator("optimizers")
     @classmethod
-    def _distinct(cls, value: list[OptimizerSpec]) -> list[OptimizerSpec]:
+    def _distinct(cls, value: list[OptimizerConfig]) -> list[OptimizerConfig]:
         if not value:
             raise ValueError("name at least one optimizer")
         names = [o.name for o in value]

@@ -6,13 +6,13 @@ from pydantic import Field
 from lab.scenario import Scenario, Section
 
 
-class CounterSection(Section):
+class CounterConfig(Section):
     steps: int = Field(10, ge=1, description="How far to count.")
     interrupt_at: int = Field(-1, description="Raise KeyboardInterrupt at this step on a fresh run (-1: never).")
 
 
 class CounterScenario(Scenario):
-    counter: CounterSection = Field(default_factory=CounterSection, description="The counting.")
+    counter: CounterConfig = Field(default_factory=CounterConfig, description="The counting.")
 
 
 def run_counter(cfg, ctx):

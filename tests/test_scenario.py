@@ -181,3 +181,31 @@ def test_resolved_dump_round_trips(tmp_path):
     cfg = scenario.load_scenario(p)
     again = write(tmp_path, scenario.dump(cfg), "again.yaml")
     assert scenario.load_scenario(again) == cfg
+
+
+def test_config_classes_follow_one_naming_rule():
+    """Task models end in Scenario, every section class under them in Config (docs/adding-a-task.md)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from lab import registry
+
+    def sections(model, seen):
+        for field in model.model_fields.values():
+            stack = [field.annotation]
+            while stack:
+                ann = stack.pop()
+                if isinstance(ann, type) and issubclass(ann, BaseModel):
+                    if ann not in seen:
+                        seen.add(ann)
+                        sections(ann, seen)
+                else:
+                    stack.extend(typing.get_args(ann))
+        return seen
+
+    for task in registry.task_names():
+        model = registry.config_model(task)
+        assert model.__name__.endswith("Scenario"), model
+        wrong = sorted(c.__name__ for c in sections(model, set()) if not c.__name__.endswith("Config"))
+        assert wrong == [], f"{task}: section classes not named ...Config: {wrong}"

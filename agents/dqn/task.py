@@ -14,7 +14,7 @@ from lab.scenario import Scenario, Section, Supports
 MAX_SEED = 2**32 - 1
 
 
-class TrainingConfig(Section):
+class DQNTrainingConfig(Section):
     """Budget, vector env, evaluation and checkpoints of a maze DQN run."""
 
     env_steps: int = Field(50_000, ge=1, le=100_000_000, description="Training budget in env steps (transitions of all envs together).")
@@ -53,7 +53,7 @@ class MazeDQNScenario(Scenario):
                         xla_why="measured: XLA cut the CPU time of its fused updates by 40-50%")
     env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")
     agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")
-    training: TrainingConfig = Field(default_factory=TrainingConfig, description="The training loop and its evaluation.")
+    training: DQNTrainingConfig = Field(default_factory=DQNTrainingConfig, description="The training loop and its evaluation.")
 
     @model_validator(mode="after")
     def _evaluation_fits(self):

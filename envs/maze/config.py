@@ -45,7 +45,7 @@ from lab.scenario import Section, closest
 OBSERVATIONS = ("grid", "local", "coords")
 
 
-class MazeRewards(Section):
+class MazeRewardsConfig(Section):
     """What each step is worth. Shaping adds scale * (gamma * phi(s') - phi(s)) with phi(s) = -distance(s)."""
 
     goal: float = Field(1.0, description="Reward of the step that reaches the goal (it replaces the step cost).")
@@ -86,7 +86,7 @@ class MazeEnvConfig(Section):
                             "the agent + goal offset; coords: agent and goal positions.")
     local_size: int = Field(5, description="Side of the square window of the local observation (odd, 3 to 15).")
     obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values 0/1) only for grid.")
-    rewards: MazeRewards = Field(default_factory=MazeRewards, description="Goal reward, step cost, wall cost, shaping.")
+    rewards: MazeRewardsConfig = Field(default_factory=MazeRewardsConfig, description="Goal reward, step cost, wall cost, shaping.")
     max_episode_steps: int | None = Field(None, ge=1, description="Truncate episodes after this many steps "
                                                                    "(default: 4 x the number of tiles of the grid).")
     render_fps: int = Field(8, ge=1, le=240, description="Frames per second of the human window (and of GIFs).")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from envs.maze.config import MazeEnvConfig, MazeRewards, env_config, load_env_config
+from envs.maze.config import MazeEnvConfig, MazeRewardsConfig, env_config, load_env_config
 from envs.maze.generate import MazeError
 from envs.maze.mazes import build_maze, episode_limit, grid_shape
 from lab.scenario import field_docs
@@ -11,7 +11,7 @@ from lab.scenario import field_docs
 def test_every_field_has_a_description_and_a_default():
     for path, description, _ in field_docs(MazeEnvConfig):
         assert description, f"env.{path} has no description"
-    for model in (MazeEnvConfig, MazeRewards):
+    for model in (MazeEnvConfig, MazeRewardsConfig):
         for name, field in model.model_fields.items():
             assert not field.is_required(), f"{model.__name__}.{name} has no default"
 

@@ -10,7 +10,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from generative import vae as V  # noqa: E402
-from generative.config import VaeModel  # noqa: E402
+from generative.config import VaeModelConfig  # noqa: E402
 
 
 def model_cfg(prior, components=4, latent=3):
@@ -131,7 +131,7 @@ def test_learned_prior_trains_and_round_trips_with_safe_mode(prior, tmp_path):
 
 
 def test_prior_option_in_the_scenario():
-    assert VaeModel().prior == "standard"
-    assert VaeModel(prior="mog", prior_components=20).prior_components == 20
+    assert VaeModelConfig().prior == "standard"
+    assert VaeModelConfig(prior="mog", prior_components=20).prior_components == 20
     with pytest.raises(ValueError, match="prior"):
-        VaeModel(prior="flow")
+        VaeModelConfig(prior="flow")

@@ -156,12 +156,12 @@ def test_manifold_on_a_latent_of_size_one(vae_run, capsys, tmp_path):
     import keras
 
     from generative import vae as V
-    from generative.config import VaeModel
+    from generative.config import VaeModelConfig
 
     folder = tmp_path / "one"
     shutil.copytree(vae_run.path, folder)
     keras.utils.set_random_seed(0)
-    V.build_vae(VaeModel(latent_size=1, hidden=[16])).save(folder / "artifacts" / "vae.keras")
+    V.build_vae(VaeModelConfig(latent_size=1, hidden=[16])).save(folder / "artifacts" / "vae.keras")
     code, _, err = sample(capsys, folder, "--manifold")
     assert code == 2 and "--manifold: needs a latent of at least 2 dimensions; this model's latent has 1" in err
     code, out, _ = sample(capsys, folder, "--scatter")  # a 1-D latent still has a scatter (z against the class)
