@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Section
+from lab.scenario import Activation, Section, Widths
 
 
 class NetworkConfig(Section):
@@ -27,11 +27,11 @@ class NetworkConfig(Section):
         "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp, cnn, or vin "
         "(value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it generalises to unseen mazes)."
     )
-    hidden: list[int] = Field(
+    hidden: Widths = Field(
         [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the head after the "
         "read-out for a vin)."
     )
-    conv_filters: list[int] = Field(
+    conv_filters: Widths = Field(
         [16, 32], description="Filters of each 'same'-padded convolution of the cnn, or of the vin's convolutions that "
         "turn the walls and goal planes into its reward (and cost) maps (ignored by the mlp)."
     )
@@ -42,7 +42,7 @@ class NetworkConfig(Section):
         "route from the goal to any start (null: rows * cols // 2, enough for any perfect maze on the grid, e.g. 112 "
         "for 7 x 7 cells).",
     )
-    activation: Literal["relu", "elu", "gelu", "tanh", "silu"] = Field(
+    activation: Activation = Field(
         "relu", description="Activation of every hidden layer."
     )
     dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A) instead of one dense Q layer.")
@@ -59,19 +59,6 @@ class NetworkConfig(Section):
                              "value, one small head shared by the 4 actions; set dueling: false")
         return self
 
-    @field_validator("hidden")
-    @classmethod
-    def _positive_hidden(cls, value: list[int]) -> list[int]:
-        if any(v < 1 for v in value):
-            raise ValueError(f"every hidden layer needs at least 1 unit, got {value}")
-        return value
-
-    @field_validator("conv_filters")
-    @classmethod
-    def _positive_filters(cls, value: list[int]) -> list[int]:
-        if any(v < 1 for v in value):
-            raise ValueError(f"every convolution needs at least 1 filter, got {value}")
-        return value
 
     @field_validator("input_scale")
     @classmethod

@@ -50,7 +50,7 @@ def test_config_rejects_bad_values_with_clear_messages():
         DQNConfig(replay={"capacty": 10})
     with pytest.raises(ValidationError, match="must not be above"):
         EpsilonConfig(start=0.1, end=0.5)
-    with pytest.raises(ValidationError, match="at least 1 unit"):
+    with pytest.raises(ValidationError, match="network.hidden.1\n  Input should be greater than or equal to 1"):
         DQNConfig(network={"hidden": [64, 0]})
     assert DQNConfig(gamma=0.0).gamma == 0.0
 
