@@ -81,7 +81,7 @@ def main() -> int:
     for width, height in sizes:
         try:
             resized, other = resize_run(cfg, agent, (width, height))
-        except LabError as exc:
+        except (LabError, ValueError) as exc:  # WatchError is a ValueError
             print(f"error: {exc}", file=sys.stderr)
             return 2
         rows.append((f"size {width} x {height} cells", resized.env, other))

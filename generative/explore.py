@@ -189,10 +189,9 @@ def scatter_coordinates(z: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def scatter(model, test: TestDigits, path: Path) -> Path:
-    import matplotlib
+    from lab.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     z, what = scatter_coordinates(model.encode(test.encoded)[0])
     if model.latent_size == 1:

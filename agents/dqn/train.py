@@ -346,10 +346,9 @@ def test_figures(cfg, trainer) -> dict:
 
 
 def write_pictures(cfg, ctx, trainer, final, summary: dict | None = None) -> None:
-    import matplotlib
+    from lab.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     hist = trainer.history
     if hist:
