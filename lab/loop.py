@@ -56,7 +56,7 @@ from lab.checkpoints import CheckpointStore, Writer
 from lab.errors import LabError, RunError
 
 MODEL_PART = "model.keras"
-BEST_PART = "best.weights.h5"
+BEST_PART = "best_weights.npz"  # the model's weights only (an .h5 would carry the optimizer's too)
 
 
 class TrainingError(LabError):
@@ -186,10 +186,7 @@ class EpochLoop:
                 self._last_checkpoint = self.state.epoch
                 if BEST_PART in files:
                     self._best_file = files[BEST_PART]
-                    current = self.model.get_weights()
-                    self.model.load_weights(files[BEST_PART])
-                    self._best_weights = self.model.get_weights()
-                    self.model.set_weights(current)
+                    self._best_weights = _read_weights(files[BEST_PART])
                 self.ctx.log(f"{self.describe}: resuming after epoch {self.state.epoch} of {self.epochs}")
             else:
                 self.model = build()
@@ -284,10 +281,7 @@ class EpochLoop:
         after_checkpoint(self, self.state.epoch)
 
     def _write_best(self, path: Path) -> None:
-        current = self.model.get_weights()
-        self.model.set_weights(self._best_weights)
-        self.model.save_weights(path)
-        self.model.set_weights(current)
+        np.savez(path, *self._best_weights)
 
     # the end ---------------------------------------------------------------------------------------
     def finish(self) -> dict:
@@ -321,6 +315,15 @@ def _load(load, path: Path):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: the checkpoint's model cannot be loaded ({type(exc).__name__}: {exc}); this run "
                        "cannot be resumed (start it again)") from None
+
+
+def _read_weights(path: Path) -> list[np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return [f[f"arr_{i}"] for i in range(len(f.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(f"{path}: the checkpoint's best weights cannot be read ({exc}); this run cannot be resumed "
+                       "(start it again)") from None
 
 
 def _plain(v):
