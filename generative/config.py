@@ -9,6 +9,11 @@ from pydantic import Field, model_validator
 from lab.scenario import Activation, Scenario, Section, Supports, Widths
 
 
+# Both models train with Keras fit: mirrored works, multi-worker does not (see lab/strategy.py).
+FIT_SUPPORTS = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
+                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
+
+
 class MnistDataConfig(Section):
     path: str | None = Field(
         None,
@@ -70,8 +75,7 @@ class AutoencoderPicturesConfig(Section):
 
 
 class AutoencoderScenario(Scenario):
-    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
-                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
+    supports = FIT_SUPPORTS
     data: MnistDataConfig = Field(default_factory=MnistDataConfig, description="Where the MNIST digits come from.")
     model: AutoencoderModelConfig = Field(default_factory=AutoencoderModelConfig, description="The autoencoder's layers and loss.")
     training: MnistTrainingConfig = Field(default_factory=MnistTrainingConfig, description="How the autoencoder is trained.")
@@ -129,8 +133,7 @@ class VaeQualityConfig(Section):
 
 
 class VaeScenario(Scenario):
-    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
-                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
+    supports = FIT_SUPPORTS
     data: VaeDataConfig = Field(default_factory=VaeDataConfig, description="Where the MNIST digits come from and how they are "
                           "binarised.")
     model: VaeModelConfig = Field(default_factory=VaeModelConfig, description="Encoder and decoder architecture.")
