@@ -8,7 +8,6 @@ from pydantic import Field, model_validator
 
 from lab.scenario import Activation, Scenario, Section, Supports, Widths
 
-
 # Both models train with Keras fit: mirrored works, multi-worker does not (see lab/strategy.py).
 FIT_SUPPORTS = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
                         why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
