@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import urllib.error
-import urllib.request
+import urllib.request  # noqa: F401 - tests patch urllib.request.urlopen through this module's name
 import zipfile
 from pathlib import Path
 
+from lab.data.download import cache_dir, fetch, verify
 from lab.data.ratings.layout import LAYOUTS, detect_layout
 from lab.errors import DataError
 
@@ -20,10 +18,6 @@ DOWNLOADS = {
 }
 
 
-def cache_dir(cache: str | Path | None = None) -> Path:
-    return Path(cache).expanduser() if cache else Path.home() / ".cache" / "lab" / "datasets"
-
-
 def download_movielens(which: str, cache: str | Path | None = None, timeout: float = 20.0) -> Path:
     """Download and unpack MovieLens 100K or 1M into the cache (md5-checked); returns its folder."""
     if which not in DOWNLOADS:
@@ -33,26 +27,13 @@ def download_movielens(which: str, cache: str | Path | None = None, timeout: flo
     target = root / sub
     if detect_layout(target) is not None:
         return target
-    root.mkdir(parents=True, exist_ok=True)
     archive = root / f"{sub}.zip"
-    if not archive.exists():
-        tmp = archive.with_suffix(".zip.part")
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
-                shutil.copyfileobj(resp, fh)
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            tmp.unlink(missing_ok=True)
-            raise DataError(
-                f"could not download {url} ({getattr(exc, 'reason', exc)}); this machine may be offline",
-                [f"download {sub}.zip elsewhere, unzip it, and point the scenario at the folder: "
-                 f"--set data.path=/path/to/{sub}", f"or put {sub}.zip in {root} (it is checked against md5 {md5})"],
-            ) from None
-        tmp.replace(archive)
-    digest = hashlib.md5(archive.read_bytes()).hexdigest()
-    if digest != md5:
-        bad = archive.with_suffix(".zip.bad")
-        archive.replace(bad)
-        raise DataError(f"{archive}: md5 {digest} is not the published {md5}; moved it to {bad.name}; try again")
+    if archive.exists():
+        verify(archive, md5, keep_bad=True)
+    else:
+        fetch(url, archive, md5, timeout=timeout, keep_bad=True, hints=[
+            f"download {sub}.zip elsewhere, unzip it, and point the scenario at the folder: "
+            f"--set data.path=/path/to/{sub}", f"or put {sub}.zip in {root} (it is checked against md5 {md5})"])
     with zipfile.ZipFile(archive) as z:
         for member in z.namelist():
             if member.startswith("/") or ".." in Path(member).parts:
