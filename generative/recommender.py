@@ -352,7 +352,7 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
         return model
 
     loop = EpochLoop(ctx, CHECKPOINT, epochs=rc.epochs, seed=cfg.seed, stage=f"fold{fold}", rng_key=(fold,),
-                     step_offset=fold * rc.epochs, describe=f"rbm {split.name}")
+                     step_offset=fold * rc.epochs, describe=f"rbm {split.name}", reseed=False)
     model = loop.restore(build)
     machine = Machine(model, ctx.jit_compile, rank_kind(rc), ec.relevant)
     te_case, te_col, _, _ = orient(r, te, rc.orientation)

@@ -19,7 +19,10 @@ What the loop owns, so that no task writes it again:
   the run had never stopped.
 * **a random generator per epoch**, ``numpy.random.default_rng([seed, *rng_key, epoch + 1, 0])``: it
   depends only on the seed and the epoch, so a resumed run draws the same shuffles and noise as one
-  that never stopped, and the two end with the same numbers (the tests check it for every task).
+  that never stopped, and the two end with the same numbers (the tests check it for every task). The
+  same holds inside the model: at the start of every epoch the state of each Keras ``SeedGenerator``
+  (dropout, random flips and crops...) is set from ``(seed, epoch, layer)`` — ``.keras`` files do not
+  save those states, so without this a resumed run would draw other dropout masks.
 * **checkpoints** every ``checkpoint_every`` epochs and after the last one: the model, the loop's
   state, the task's JSON ``extra`` and any files the task registers in ``parts`` — one atomic unit
   (:mod:`lab.checkpoints`).
@@ -68,6 +71,21 @@ def after_checkpoint(loop: EpochLoop, epoch: int) -> None:
     to interrupt a run at a chosen point (``raise KeyboardInterrupt`` = Ctrl-C between epochs)."""
 
 
+def reseed_generators(model, seed: int, epoch: int, *key: int) -> int:
+    """Set every Keras ``SeedGenerator`` of ``model`` to a state that depends only on ``(seed, key, epoch,
+    the layer's place)``; returns how many there were."""
+    import keras
+
+    base = int(np.random.default_rng([int(seed), *map(int, key), int(epoch) + 1, 1]).integers(2**30))
+    count = 0
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            state = generator.state
+            state.assign(keras.ops.cast(keras.ops.convert_to_tensor([(base + 7919 * count) % 2**31, 0]), state.dtype))
+            count += 1
+    return count
+
+
 def epoch_rng(seed: int, epoch: int, *key: int, purpose: int = 0) -> np.random.Generator:
     """The generator of ``epoch`` (0-based; ``key`` separates loops of one run, e.g. folds)."""
     return np.random.default_rng([int(seed), *map(int, key), int(epoch) + 1, int(purpose)])
@@ -113,6 +131,7 @@ class LoopState:
     best_epoch: int = 0
     best_seconds: float = 0.0
     stopped_early: bool = False
+    stop_reason: str = ""  # why training ended before `epochs` (early stopping, a time limit...)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -138,11 +157,13 @@ class EpochLoop:
         checkpoint_every: epochs between checkpoints (the last epoch is always checkpointed).
         early_stopping: keep the best epoch of a figure and stop when it stops improving.
         describe: text of the progress bar (default: ``name``).
+        reseed: set the model's Keras seed generators from ``(seed, epoch)`` at the start of each epoch
+            (off for a model that keeps its random state in its own weights, like the RBM).
     """
 
     def __init__(self, ctx, name: str, *, epochs: int, seed: int, stage: str = "", rng_key: tuple[int, ...] = (),
                  step_offset: int = 0, checkpoint_every: int = 1, early_stopping: EarlyStopping | None = None,
-                 describe: str | None = None):
+                 describe: str | None = None, reseed: bool = True):
         self.ctx = ctx
         self.name = name
         self.epochs = int(epochs)
@@ -153,6 +174,7 @@ class EpochLoop:
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.early_stopping = early_stopping
         self.describe = describe or name
+        self.reseed = reseed
         self.store = CheckpointStore(ctx.run.checkpoints, name)
         self.state = LoopState(stage=stage)
         self.model = None
@@ -200,7 +222,15 @@ class EpochLoop:
 
     @property
     def done(self) -> bool:
-        return self.state.epoch >= self.epochs or self.state.stopped_early
+        return self.state.epoch >= self.epochs or bool(self.state.stop_reason)
+
+    def stop(self, reason: str) -> None:
+        """End training after the current epoch (call it after ``end_epoch``); ``reason`` goes in summary.json.
+        The stop is checkpointed, so a resumed run does not train on."""
+        if not self.state.stop_reason:
+            self.state.stop_reason = reason
+            self.ctx.log(f"{self.describe}: stopping after epoch {self.state.epoch}: {reason}")
+            self.checkpoint()  # with the reason: a resumed run must not train on
 
     def __iter__(self):
         if self.model is None:
@@ -211,6 +241,8 @@ class EpochLoop:
             try:
                 while not self.done:
                     self._open_epoch = self.state.epoch
+                    if self.reseed:
+                        reseed_generators(self.model, self.seed, self.state.epoch, *self.rng_key)
                     yield Epoch(self.state.epoch, self.rng(self.state.epoch))
                     if self._open_epoch is not None:
                         raise RuntimeError(f"{self.name}: end_epoch() was not called for epoch {self._open_epoch + 1}")
@@ -266,8 +298,9 @@ class EpochLoop:
             self._best_file = None  # changed: written again at the next checkpoint
         elif es.patience is not None and number - self.state.best_epoch >= es.patience:
             self.state.stopped_early = True
-            self.ctx.log(f"{self.describe}: {es.monitor} has not improved for {es.patience} epochs (best "
-                         f"{self.state.best_value:.5g} at epoch {self.state.best_epoch}); stopping")
+            self.state.stop_reason = (f"early stopping: {es.monitor} has not improved for {es.patience} epochs (best "
+                                      f"{self.state.best_value:.5g} at epoch {self.state.best_epoch})")
+            self.ctx.log(f"{self.describe}: {self.state.stop_reason}")
 
     def checkpoint(self) -> None:
         """Save the model, the loop state, ``extra`` and ``parts`` as one checkpoint."""
@@ -298,6 +331,8 @@ class EpochLoop:
                "epoch_seconds": round(s.train_seconds / max(1, s.epoch), 3)}
         if s.samples:
             out["samples_per_second"] = round(s.samples / max(s.train_seconds, 1e-9), 1)
+        if s.stop_reason:
+            out["stop_reason"] = s.stop_reason
         if self.early_stopping is not None and s.best_value is not None:
             out.update({f"best_{self.early_stopping.monitor}": s.best_value, "best_epoch": s.best_epoch,
                         "best_epoch_train_seconds": round(s.best_seconds, 3), "stopped_early": s.stopped_early})

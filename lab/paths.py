@@ -10,3 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def scenarios_dir() -> Path:
     """The folder of scenarios shipped with the lab (``scenarios/`` beside the packages)."""
     return ROOT / "scenarios"
+
+
+def shared_datasets() -> Path:
+    """``../shared/datasets`` beside the lab's folder: offline copies of public data sets (never committed)."""
+    return ROOT.parent / "shared" / "datasets"

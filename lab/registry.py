@@ -35,6 +35,8 @@ TASKS: dict[str, TaskSpec] = {
                  "Double DQN (n-step, optional prioritized replay and dueling head) learns mazes; see it with `lab watch`."),
         TaskSpec("autoencoder", "generative.config:AutoencoderScenario", "generative.autoencoder:run", "The book's 784-128-64-128-784 autoencoder on MNIST (optionally denoising) beside a PCA baseline."),
         TaskSpec("vae", "generative.config:VaeScenario", "generative.vae:run", "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored samples."),
+        TaskSpec("classifier", "supervised.classifier_config:ClassifierScenario", "supervised.classifier:run",
+                 "Image classifiers (the book's MNIST network, convnets, its CIFAR-10 CNN, a small resnet); `lab predict`."),
         TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",
                  "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`."),
     ]
