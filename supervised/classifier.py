@@ -9,14 +9,19 @@ of four networks on the shared epoch loop (:mod:`lab.loop`):
   with two convolutions a block Keras' cifar10_cnn recipe);
 - ``cnn``: the book's chapter-6 layout — 3x3 convolutions of 32, 64 and 128 filters, each followed by
   2x2 max-pooling and dropout 0.2, a dense layer of 625 units with dropout 0.55, softmax;
-- ``resnet``: a small residual network for 32 x 32 images (3x3 stem, stages of two-convolution residual
-  blocks with batch normalisation, a 1x1 projection where the shape changes, global average pooling).
+- ``resnet``: a small residual network for 32 x 32 images after the DAWNBench ResNet-9 (Myrtle.ai, 2018;
+  94% on the full CIFAR-10 in 24 epochs): a 3x3 "prep" convolution, then stages that each widen with a
+  3x3 convolution, halve the image with 2x2 max-pooling and add ``blocks`` residual blocks (two 3x3
+  convolutions with batch normalisation around an identity shortcut), global max-pooling, softmax.
+  Downsampling by pooling rather than strided convolutions with 1x1 projections: the same accuracy per
+  parameter, and about twice the images/s on a CPU (measured here).
 
 Every model takes raw pixels (float32 0-255, ``(H, W, C)``) and returns class probabilities: the
 random augmentation (``RandomFlip``, ``RandomTranslation`` with zero fill: a random crop after zero
 padding) and the standardisation by the training images' per-channel mean and variance
 (``Normalization``) are its first layers, so the saved ``artifacts/classifier.keras`` is all ``lab
-predict`` needs. Models, losses, schedules and optimizers are ``keras.*`` only (no ``tf.*``): the same
+predict`` needs (with ``augment.test_flip`` it averages each image's probabilities with its mirror
+image's: test-time augmentation, also inside the saved model). Models, losses, schedules and optimizers are ``keras.*`` only (no ``tf.*``): the same
 code runs on Keras' JAX backend. The last layer computes in float32 under mixed precision.
 
 Training: ``model.fit`` one epoch at a time on a permutation drawn from the loop's per-epoch generator,
@@ -153,15 +158,10 @@ def _dense_head(x, hidden, act, dropout):
     return x
 
 
-def _residual_block(x, filters, strides, act, name):
-    y = _conv(x, filters, act, True, f"{name}_a", strides=strides)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name=f"{name}_b")(y)
-    y = layers.BatchNormalization(name=f"{name}_b_bn")(y)
-    if strides != 1 or x.shape[-1] != filters:
-        x = layers.Conv2D(filters, 1, strides=strides, use_bias=False, kernel_initializer="he_normal",
-                          name=f"{name}_proj")(x)
-        x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
-    return layers.Activation(act, name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+def _residual_block(x, filters, act, name):
+    y = _conv(x, filters, act, True, f"{name}_a")
+    y = _conv(y, filters, act, True, f"{name}_b")
+    return layers.Add(name=f"{name}_add")([x, y])
 
 
 def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, variance, seed: int = 0) -> keras.Model:
@@ -202,14 +202,32 @@ def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, varia
         x = layers.Flatten(name="flatten")(x)
         x = _dense_head(x, m.hidden, act, m.dropout)
     else:  # resnet
-        x = _conv(x, m.filters[0], act, True, "stem")
-        for s, filters in enumerate(m.filters):
+        x = _conv(x, m.filters[0], act, True, "prep")
+        for s, filters in enumerate(m.filters[1:]):
+            x = _conv(x, filters, act, True, f"stage{s}_conv")
+            x = layers.MaxPooling2D(2, name=f"stage{s}_pool")(x)
             for b in range(m.blocks):
-                x = _residual_block(x, filters, 2 if s > 0 and b == 0 else 1, act, f"stage{s}_block{b}")
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
+                x = _residual_block(x, filters, act, f"stage{s}_block{b}")
+        x = layers.GlobalMaxPooling2D(name="pool")(x)
     x = layers.Dense(n_classes, name="logits")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"{m.kind}_classifier")
+
+
+@keras.saving.register_keras_serializable(package="lab")
+class Mirror(layers.Layer):
+    """Images mirrored left-right (channels-last batches)."""
+
+    def call(self, images):
+        return ops.flip(images, axis=-2)
+
+
+def with_test_flip(model: keras.Model) -> keras.Model:
+    """A model whose probabilities average ``model``'s on each image and on its mirror image (test-time
+    augmentation for photos; it shares ``model``'s weights)."""
+    inputs = keras.Input(model.input_shape[1:], name="pixels")
+    both = layers.Average(name="mean_of_image_and_mirror")([model(inputs), model(Mirror(name="mirror")(inputs))])
+    return keras.Model(inputs, both, name=f"{model.name}_test_flip")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,11 +347,14 @@ def run(cfg, ctx) -> dict:
             val = model.evaluate(x_val, y_val, batch_size=500, verbose=0, return_dict=True)
             figures.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]))
         loop.end_epoch(figures, show=("loss", "val_accuracy") if validate else ("loss", "accuracy"))
-        if t.time_limit_seconds is not None and loop.state.train_seconds >= t.time_limit_seconds and not loop.done:
-            loop.stop(f"time limit {t.time_limit_seconds:g} s")
+        per_epoch = loop.state.train_seconds / loop.state.epoch
+        if t.time_limit_seconds is not None and not loop.done and \
+                loop.state.train_seconds + per_epoch > t.time_limit_seconds:
+            loop.stop(f"time limit {t.time_limit_seconds:g} s: another epoch (about {per_epoch:.0f} s) would pass it")
     trained = loop.finish()
 
-    probs = predict_probs(model, data.x_test)
+    final = with_test_flip(model) if cfg.augment.test_flip else model
+    probs = predict_probs(final, data.x_test)
     pred = probs.argmax(1)
     summary = {"task": "classifier", "dataset": data.dataset, "model": cfg.model.kind,
                "parameters": int(model.count_params()), "train_images": len(data.x_train),
@@ -346,7 +367,7 @@ def run(cfg, ctx) -> dict:
     summary.update(trained)
     ctx.log(f"test accuracy {summary['test_accuracy']:.4f} ({summary['test_images']:,} images)")
 
-    ctx.save_model(model, MODEL_FILE, where="artifacts")
+    ctx.save_model(final, MODEL_FILE, where="artifacts")
     from lab.runs import atomic_write_json
 
     atomic_write_json(ctx.artifact(CLASSES_FILE), {

@@ -34,15 +34,15 @@ class ClassifierModelConfig(Section):
         "convs_per_block 3x3 convolutions and 2x2 max-pooling with `filters` per block, then `hidden` dense layers "
         "(Keras' MNIST convnet: filters [32, 64], convs_per_block 1); cnn: the book's chapter-6 layout (3x3 "
         "convolutions of 32, 64, 128 filters, each max-pooled with dropout 0.2, a dense layer of 625 with dropout "
-        "0.55); resnet: a residual network for small images (a 3x3 stem, stages of `blocks` two-convolution "
-        "residual blocks with batch norm, `filters` per stage, each stage after the first halving the size, "
-        "global average pooling).")
+        "0.55); resnet: a residual network for small images after the DAWNBench ResNet-9 (a 3x3 prep convolution "
+        "of filters[0], then per further entry of `filters` a stage: 3x3 convolution, 2x2 max-pooling, `blocks` "
+        "residual blocks of two 3x3 convolutions with batch norm; global max-pooling).")
     hidden: Widths = Field([300, 100], description="mlp: widths of the hidden layers; convnet and cnn: the dense "
                            "layers after the convolutions (cnn: [625] in the book); resnet: ignored.")
     filters: Widths = Field([32, 64], min_length=1, description="convnet: filters of each block; cnn: of each "
-                            "convolution ([32, 64, 128] in the book); resnet: of each stage (e.g. [32, 64, 128]).")
+                            "convolution ([32, 64, 128] in the book); resnet: the prep convolution, then each stage (e.g. [16, 32, 64, 128]).")
     convs_per_block: int = Field(1, ge=1, le=4, description="convnet: 3x3 convolutions per block before its pooling.")
-    blocks: int = Field(2, ge=1, le=16, description="resnet: residual blocks per stage.")
+    blocks: int = Field(1, ge=0, le=16, description="resnet: residual blocks per stage (0: a plain network).")
     activation: Activation = Field("relu", description="Activation of the hidden layers and convolutions.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after each hidden dense layer (mlp, convnet, cnn) "
                            "and before the output layer of a convnet (Keras' MNIST convnet: 0.5).")
@@ -57,6 +57,8 @@ class AugmentConfig(Section):
     crop_padding: int = Field(0, ge=0, le=16, description="Random crop after zero-padding by this many pixels: "
                               "each training image is shifted by up to this many pixels in each direction, the "
                               "uncovered border filled with zeros (0: off).")
+    test_flip: bool = Field(False, description="Test-time augmentation: the test predictions (and the saved model's, "
+                            "which `lab predict` uses) average each image and its mirror image (photos).")
 
 
 class ClassifierTrainingConfig(Section):
@@ -80,9 +82,9 @@ class ClassifierTrainingConfig(Section):
     patience: int | None = Field(None, ge=1, description="Early stopping: stop after this many epochs without a "
                                  "better validation loss (null: train every epoch); the best epoch's weights are "
                                  "always the ones kept when there is a validation split.")
-    time_limit_seconds: float | None = Field(None, gt=0, description="Stop after the epoch during which training "
-                                             "time passed this (null: no limit); the schedules still assume "
-                                             "`epochs`.")
+    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
+                                             "training time past this, judged by the mean epoch so far (null: no "
+                                             "limit); the schedules still assume `epochs`.")
     checkpoint_every: int = Field(1, ge=1, description="Epochs between checkpoints (the last is always saved).")
 
 
@@ -114,8 +116,9 @@ class ClassifierScenario(Scenario):
                              "or training.patience: null")
         if self.model.kind == "cnn" and len(self.model.filters) > 5:
             raise ValueError("model.filters: the cnn pools after every convolution, so at most 5 fit a 32 x 32 image")
-        if self.model.kind == "resnet" and len(self.model.filters) > 5:
-            raise ValueError("model.filters: each resnet stage after the first halves the image; at most 5 stages")
+        if self.model.kind == "resnet" and not 2 <= len(self.model.filters) <= 6:
+            raise ValueError("model.filters: a resnet needs the prep convolution's filters and at least one stage's; "
+                             "each stage halves the image, so at most 5 stages")
         if self.training.warmup_epochs >= self.training.epochs and self.training.schedule != "constant":
             raise ValueError(f"training.warmup_epochs ({self.training.warmup_epochs:g}) must be below training.epochs "
                              f"({self.training.epochs})")

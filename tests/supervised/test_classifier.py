@@ -29,7 +29,7 @@ def test_every_network_builds_for_digits_and_photos():
 
     kinds = {"mlp": dict(hidden=[300, 100]), "convnet": dict(filters=[32, 64], hidden=[]),
              "cnn": dict(filters=[32, 64, 128], hidden=[625], conv_dropout=0.2, dropout=0.55),
-             "resnet": dict(filters=[16, 32], blocks=1)}
+             "resnet": dict(filters=[8, 16, 32], blocks=1)}
     for kind, settings in kinds.items():
         for shape in ((28, 28, 1), (32, 32, 3)):
             cfg = ClassifierModelConfig(kind=kind, **settings)
@@ -130,8 +130,8 @@ def test_resnet_on_cifar_binary_files_with_the_books_outputs(tmp_path):
     data = write_photos(tmp_path / "cifar")
     path = tmp_path / "s.yaml"
     path.write_text(scenario_text(f"{{dataset: cifar10, path: {data}, validation: 0.1}}",
-                                  "{kind: resnet, filters: [8, 16], blocks: 1}",
-                                  "augment: {flip: true, crop_padding: 4}\n"
+                                  "{kind: resnet, filters: [8, 8, 16], blocks: 1}",
+                                  "augment: {flip: true, crop_padding: 4, test_flip: true}\n"
                                   "training: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.05, "
                                   "schedule: one_cycle, warmup_epochs: 0.5, label_smoothing: 0.1, weight_decay: 0.0005}\n"
                                   "report: {book_outputs: true, book_batch_size: 16, book_images: 5, gallery: 3}\n"))
@@ -150,3 +150,13 @@ def test_resnet_on_cifar_binary_files_with_the_books_outputs(tmp_path):
     assert images[0].name.startswith("0_0_")
     info = json.loads((run.artifacts / "classes.json").read_text())
     assert info["classes"][0] == "airplane" and info["input_shape"] == [32, 32, 3]
+
+
+def test_time_limit_stops_before_an_epoch_that_would_pass_it(tmp_path, mnist10k):
+    from lab.execute import execute
+
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario_text(f"{{path: {mnist10k}, train_limit: 300, test_limit: 50}}", "{kind: mlp, hidden: [16]}",
+                                  "training: {epochs: 50, time_limit_seconds: 0.001}\n"))
+    s = execute(str(path), out=str(tmp_path / "runs"), quiet=True).summary()
+    assert s["epochs_run"] == 1 and s["stop_reason"].startswith("time limit 0.001 s")
