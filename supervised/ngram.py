@@ -163,7 +163,7 @@ class KneserNey:
             raise ValueError(f"order must be an integer >= 1, got {order!r}")
         self.order = int(order)
         self.vocab_size = _check_vocab(vocab_size)
-        exact = self.vocab_size ** self.order < 2**62
+        exact = self.vocab_size**self.order < 2**62
         self._dtype = np.int64 if exact else object
         self._pow = [self._scalar(self.vocab_size**j) for j in range(self.order)]
         self.levels: list[_Level] | None = None

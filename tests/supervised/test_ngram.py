@@ -143,7 +143,9 @@ def test_score_is_mean_of_token_logprobs():
     test = rng.integers(0, 7, size=60)
     for order in (1, 2, 4):
         kn = KneserNey(order, 7).fit(train)
-        by_hand = [-kn.logprob(tuple(test[max(0, i - order + 1) : i]), int(test[i])) for i in range(len(test))]
+        by_hand = [
+            -kn.logprob(tuple(test[max(0, i - order + 1) : i]), int(test[i])) for i in range(len(test))
+        ]
         assert kn.score(test) == pytest.approx(np.mean(by_hand), abs=1e-12)
     uni = Unigram(7).fit(train)
     assert uni.score(test) == pytest.approx(np.mean([-uni.logprob((), int(t)) for t in test]), abs=1e-12)
