@@ -156,6 +156,15 @@ class RunContext:
             model.save(tmp)
         return path
 
+    def record_env(self, key: str, value) -> None:
+        """Add what the task learnt about its environment (e.g. which kernels its layers use) to env.json."""
+        from lab.runs import read_json
+
+        path = self.run.env_path
+        env = read_json(path, "environment record") if path.exists() else {}
+        env[key] = value
+        atomic_write_json(path, env)
+
     def save_state(self, name: str, state: dict) -> Path:
         """Small JSON state in checkpoints/ (schedules, counters, RNG states...)."""
         return atomic_write_json(self.run.checkpoint(name), state)

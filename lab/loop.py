@@ -232,6 +232,15 @@ class EpochLoop:
             self.ctx.log(f"{self.describe}: stopping after epoch {self.state.epoch}: {reason}")
             self.checkpoint()  # with the reason: a resumed run must not train on
 
+    def stop_after_time_limit(self, seconds: float | None) -> None:
+        """Stop (after ``end_epoch``) when another epoch, as long as the mean one so far, would take the
+        training time past ``seconds`` (``None``: no limit)."""
+        if seconds is None or self.done or not self.state.epoch:
+            return
+        per_epoch = self.state.train_seconds / self.state.epoch
+        if self.state.train_seconds + per_epoch > seconds:
+            self.stop(f"time limit {seconds:g} s: another epoch (about {per_epoch:.0f} s) would pass it")
+
     def __iter__(self):
         if self.model is None:
             raise RuntimeError("call EpochLoop.restore(build) before iterating")

@@ -37,6 +37,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("vae", "generative.config:VaeScenario", "generative.vae:run", "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored samples."),
         TaskSpec("classifier", "supervised.classifier_config:ClassifierScenario", "supervised.classifier:run",
                  "Image classifiers (the book's MNIST network, convnets, its CIFAR-10 CNN, a small resnet); `lab predict`."),
+        TaskSpec("language-model", "supervised.lm_config:LanguageModelScenario", "supervised.language_model:run",
+                 "Next-character or next-word rnn / gru / lstm models beside a Kneser-Ney n-gram; `lab generate`."),
         TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",
                  "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`."),
     ]

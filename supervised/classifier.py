@@ -347,10 +347,7 @@ def run(cfg, ctx) -> dict:
             val = model.evaluate(x_val, y_val, batch_size=500, verbose=0, return_dict=True)
             figures.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]))
         loop.end_epoch(figures, show=("loss", "val_accuracy") if validate else ("loss", "accuracy"))
-        per_epoch = loop.state.train_seconds / loop.state.epoch
-        if t.time_limit_seconds is not None and not loop.done and \
-                loop.state.train_seconds + per_epoch > t.time_limit_seconds:
-            loop.stop(f"time limit {t.time_limit_seconds:g} s: another epoch (about {per_epoch:.0f} s) would pass it")
+        loop.stop_after_time_limit(t.time_limit_seconds)
     trained = loop.finish()
 
     final = with_test_flip(model) if cfg.augment.test_flip else model

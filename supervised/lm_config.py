@@ -1,0 +1,135 @@
+"""Scenario model of the ``language-model`` task: a text corpus -> an rnn | gru | lstm next-token model,
+beside an interpolated Kneser-Ney n-gram fitted on the same tokens.
+
+No TensorFlow imported here (``lab validate`` stays fast).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lab.scenario import Scenario, Section, Supports
+
+
+class TextDataConfig(Section):
+    path: str | None = Field(
+        None, description="A UTF-8 text file (cut contiguously into train/valid/test by `fractions`), or a folder in "
+        "the Penn Treebank layout (ptb.train.txt, ptb.valid.txt, ptb.test.txt; words only). null: the Shakespeare "
+        "beside the lab (../shared/datasets/shakespeare.txt).")
+    level: Literal["chars", "words"] = Field("chars", description="Tokens: characters, or whitespace-separated "
+                                             "words with an <eos> token at the end of each line.")
+    fractions: list[float] = Field([0.9, 0.05, 0.05], min_length=3, max_length=3, description="Shares of a text "
+                                   "file for train, validation and test, cut in that order (PTB folders: ignored).")
+    max_chars: int | None = Field(None, ge=1, description="Keep only the first N characters of a text file "
+                                  "(1115394: the size of tiny-shakespeare); null: all.")
+    vocab_size: int | None = Field(None, ge=2, le=1_000_000, description="Keep the most frequent tokens of the "
+                                   "training split, <unk> included (PTB: 10000); null: every training token.")
+    min_count: int = Field(1, ge=1, description="Tokens seen fewer times than this in the training split become <unk>.")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(f < 0 for f in v) or v[0] <= 0 or abs(sum(v) - 1) > 1e-6:
+            raise ValueError(f"fractions must be three shares (train, valid, test) that are not negative, with train "
+                             f"above 0, summing to 1 (got {v}); e.g. [0.9, 0.05, 0.05]")
+        if v[1] == 0 or v[2] == 0:
+            raise ValueError("fractions: the validation and test shares must be above 0 (early stopping reads the "
+                             "first, the figures the second); e.g. [0.9, 0.05, 0.05]")
+        return v
+
+
+class LanguageModelConfig(Section):
+    cell: Literal["rnn", "gru", "lstm"] = Field("lstm", description="The recurrent cell: rnn (Elman's, tanh), "
+                                                "gru (Cho et al.) or lstm (Hochreiter & Schmidhuber).")
+    layers: int = Field(1, ge=1, le=8, description="Recurrent layers stacked.")
+    units: int = Field(512, ge=1, le=8192, description="Units of each recurrent layer (its state size).")
+    embedding: int = Field(64, ge=1, le=8192, description="Size of the token embedding (with tie_weights: must "
+                           "equal units).")
+    input_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the embeddings entering the first layer.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between recurrent layers.")
+    output_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the last layer's outputs before the "
+                                  "softmax layer.")
+    tie_weights: bool = Field(False, description="Share the embedding matrix with the output layer (Press & Wolf; "
+                              "Inan et al.): fewer parameters and better word models.")
+
+
+class LanguageTrainingConfig(Section):
+    epochs: int = Field(10, ge=1, le=10_000, description="Passes over the training tokens (fewer when early "
+                        "stopping or the time limit ends training first).")
+    batch_size: int = Field(64, ge=1, le=4096, description="Contiguous streams the training text is cut into; one "
+                            "window of each per step.")
+    seq_len: int = Field(100, ge=2, le=10_000, description="Tokens per window: gradients flow back this far "
+                         "(truncated backpropagation through time); the state flows on across windows.")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="The Keras optimizer (sgd: "
+                                                                  "plain, as in Zaremba et al.).")
+    learning_rate: float = Field(0.002, gt=0, le=100, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of adamw (0: none).")
+    schedule: Literal["constant", "cosine", "decay"] = Field(
+        "constant", description="Learning rate over training: constant; cosine (linear warm-up over warmup_epochs, "
+        "then cosine decay to lr/100 at the last epoch); decay (constant for decay_after epochs, then times "
+        "decay_factor each epoch: Zaremba et al.'s recipe).")
+    warmup_epochs: float = Field(0.0, ge=0, le=1000, description="cosine: epochs of linear warm-up.")
+    decay_after: int = Field(4, ge=0, description="decay: epochs at the full rate.")
+    decay_factor: float = Field(0.5, gt=0, le=1, description="decay: the rate is multiplied by this each epoch after "
+                                "decay_after.")
+    clipnorm: float | None = Field(1.0, gt=0, description="Clip the global norm of the gradients to this (null: "
+                                   "no clipping).")
+    patience: int | None = Field(None, ge=1, description="Early stopping: stop after this many epochs without a "
+                                 "better validation loss (null: train every epoch); the best epoch's weights are "
+                                 "always the ones kept.")
+    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
+                                             "training time past this, judged by the mean epoch so far (null: no "
+                                             "limit); the schedules still assume `epochs`.")
+    eval_batch_size: int = Field(8, ge=1, le=4096, description="Streams the validation and test text are cut into "
+                                 "for scoring (few: each stream's first token is read without context).")
+    checkpoint_every: int = Field(1, ge=1, description="Epochs between checkpoints (the last is always saved).")
+
+
+class NgramConfig(Section):
+    order: int | None = Field(None, ge=1, le=10, description="Order of the interpolated Kneser-Ney baseline (null: "
+                              "5 for characters, 3 for words).")
+
+
+class GenerateConfig(Section):
+    prompt: str = Field("\n", max_length=2000, description="Text the report's samples start from (characters; "
+                        "words are split on whitespace).")
+    length: int = Field(300, ge=1, le=100_000, description="Tokens in each sample of the report.")
+    temperatures: list[float] = Field([0.5, 0.8, 1.0], min_length=1, max_length=10, description="One sample at "
+                                      "each temperature in the report.")
+
+    @field_validator("temperatures")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(t <= 0 or t > 100 for t in v):
+            raise ValueError(f"temperatures must be above 0 and at most 100 (got {v})")
+        return v
+
+
+class LanguageModelScenario(Scenario):
+    supports = Supports(strategies=("auto", "cpu", "gpu"),
+                        why="the state carried across windows lives in each stateful layer for the whole batch; "
+                            "splitting a batch across replicas would mix the streams")
+    data: TextDataConfig = Field(default_factory=TextDataConfig, description="The text.")
+    model: LanguageModelConfig = Field(default_factory=LanguageModelConfig, description="The network.")
+    training: LanguageTrainingConfig = Field(default_factory=LanguageTrainingConfig, description="How it learns.")
+    ngram: NgramConfig = Field(default_factory=NgramConfig, description="The n-gram baseline fitted in the same run.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig, description="The report's samples.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        m, t = self.model, self.training
+        if m.tie_weights and m.embedding != m.units:
+            raise ValueError(f"model.tie_weights shares the embedding with the output layer, so model.embedding "
+                             f"({m.embedding}) must equal model.units ({m.units})")
+        if m.dropout and m.layers == 1:
+            raise ValueError("model.dropout acts between recurrent layers and there is one (model.layers: 1); use "
+                             "input_dropout / output_dropout, or add layers")
+        if t.schedule == "cosine" and t.warmup_epochs >= t.epochs:
+            raise ValueError(f"training.warmup_epochs ({t.warmup_epochs:g}) must be below training.epochs ({t.epochs})")
+        return self
+
+    @property
+    def ngram_order(self) -> int:
+        return self.ngram.order or (5 if self.data.level == "chars" else 3)
