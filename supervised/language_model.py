@@ -94,7 +94,7 @@ def load_text(data_cfg) -> TextData:
             raise DataError("data.path is null and there is no ../shared/datasets/shakespeare.txt beside the lab; set "
                             "data.path to a UTF-8 text file or a Penn Treebank folder")
     corpus = load_corpus(path, level=data_cfg.level, fractions=tuple(data_cfg.fractions),
-                         max_chars=data_cfg.max_chars if Path(path).is_file() else None)
+                         max_chars=data_cfg.max_chars)
     vocab = Vocabulary.build(corpus.train, max_size=data_cfg.vocab_size, min_count=data_cfg.min_count)
     ids = {name: vocab.encode(corpus.split(name)) for name in ("train", "valid", "test")}
     oov = {name: vocab.oov_rate(corpus.split(name)) for name in ("train", "valid", "test")}
@@ -124,9 +124,6 @@ class TiedEmbedding(layers.Layer):
             e = ops.cast(self.embeddings, inputs.dtype)
             return ops.matmul(inputs, ops.transpose(e)) + ops.cast(self.bias, inputs.dtype)
         return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
-
-    def compute_output_shape(self, input_shape, logits: bool = False):
-        return (*input_shape[:-1], self.vocab_size) if logits else (*input_shape, self.dim)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim}
@@ -403,6 +400,10 @@ class TextSampler:
         """The prompt's tokens, and those the vocabulary lacks (word models read those as <unk>)."""
         tokens = list(prompt) if self.level == "chars" else prompt.replace("\n", " <eos> ").split()
         return tokens, sorted({tok for tok in tokens if tok not in self.vocab and tok != UNK})
+
+    def after_prompt(self, prompt: str) -> str:
+        """What goes between the prompt and the first sampled token (a space after a word prompt's last word)."""
+        return " " if self.level == "words" and prompt and not prompt[-1].isspace() else ""
 
     def reset(self) -> None:
         reset_states(self.model)

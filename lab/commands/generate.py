@@ -69,7 +69,7 @@ def main(args) -> int:
     ids = sampler.vocab.encode(tokens)
     out = [] if args.json else None
     if not args.json:
-        print(prompt, end="", flush=True)
+        print(prompt + sampler.after_prompt(prompt), end="", flush=True)
     for piece, token, logprob in generate(sampler, ids, args.length, args.temperature, args.top_k, args.seed):
         if out is None:
             print(piece, end="", flush=True)

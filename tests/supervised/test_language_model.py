@@ -75,7 +75,7 @@ def test_char_run_is_interrupted_and_resumed_exactly(tmp_path, killed_and_resume
     assert resumed.summary()["epochs_run"] == 3
 
 
-def test_word_model_on_a_ptb_folder_with_tied_weights(tmp_path):
+def test_word_model_on_a_ptb_folder_with_tied_weights(tmp_path, capsys):
     folder = tmp_path / "ptb"
     folder.mkdir()
     for name, seed, n in (("train", 0, 600), ("valid", 1, 60), ("test", 2, 60)):
@@ -100,6 +100,11 @@ def test_word_model_on_a_ptb_folder_with_tied_weights(tmp_path):
     model = keras.saving.load_model(run.artifacts / "language_model.keras", safe_mode=True)
     assert isinstance(model.get_layer("embedding"), lm.TiedEmbedding)
     assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers)
+    code, out, err = generate(capsys, run.path, "--prompt", "the dragon", "--length", 6)
+    assert code == 0 and "read as <unk>: dragon" in err
+    assert out.startswith("the dragon ") and out.endswith("\n")
+    sampled = out[len("the dragon "):-1]  # words are printed as "word ", <eos> as a new line
+    assert len(sampled.split()) + sampled.count("\n") == 6
 
 
 def test_scoring_in_streams_equals_reading_token_by_token():
