@@ -395,15 +395,17 @@ class TextSampler:
     def __init__(self, model, vocab: Vocabulary, level: str):
         self.model, self.vocab, self.level = model, vocab, level
         self.logits: np.ndarray | None = None
+        self._line_start = True
 
     def tokens_of(self, prompt: str) -> tuple[list[str], list[str]]:
         """The prompt's tokens, and those the vocabulary lacks (word models read those as <unk>)."""
         tokens = list(prompt) if self.level == "chars" else prompt.replace("\n", " <eos> ").split()
         return tokens, sorted({tok for tok in tokens if tok not in self.vocab and tok != UNK})
 
-    def after_prompt(self, prompt: str) -> str:
-        """What goes between the prompt and the first sampled token (a space after a word prompt's last word)."""
-        return " " if self.level == "words" and prompt and not prompt[-1].isspace() else ""
+    def begin(self, prompt: str) -> None:
+        """Start a text after ``prompt``: a word model puts a space before its first word unless the prompt
+        ends with white space."""
+        self._line_start = not prompt or prompt[-1].isspace()
 
     def reset(self) -> None:
         reset_states(self.model)
@@ -427,13 +429,21 @@ class TextSampler:
         tok = self.vocab.token(token)
         if self.level == "chars":
             return tok
-        return "\n" if tok == "<eos>" else tok + " "
+        if tok == "<eos>":
+            self._line_start = True
+            return "\n"
+        text = tok if self._line_start else " " + tok
+        self._line_start = False
+        return text
 
 
-def generate(sampler: TextSampler, prompt_ids, length: int, temperature: float, top_k: int | None, seed: int):
-    """Yield ``(text, token, logprob)`` for ``length`` tokens after ``prompt_ids`` (same seed, same text)."""
+def generate(sampler: TextSampler, prompt: str, prompt_ids, length: int, temperature: float, top_k: int | None,
+             seed: int):
+    """Yield ``(text, token, logprob)`` for ``length`` tokens after ``prompt`` (read as ``prompt_ids``); the same
+    seed gives the same text."""
     rng = np.random.default_rng(seed)
     sampler.reset()
+    sampler.begin(prompt)
     sampler.feed(prompt_ids)
     for _ in range(length):
         token, logprob = sampler.sample(temperature, top_k, rng)

@@ -57,8 +57,8 @@ def samples(single, data, cfg) -> list[tuple[float, str]]:
     ids = data.vocab.encode(tokens)
     out = []
     for temperature in cfg.generate.temperatures:
-        text = sampler.after_prompt(cfg.generate.prompt) + "".join(
-            piece for piece, _, _ in generate(sampler, ids, cfg.generate.length, temperature, None, SAMPLE_SEED))
+        text = "".join(piece for piece, _, _ in generate(sampler, cfg.generate.prompt, ids, cfg.generate.length,
+                                                          temperature, None, SAMPLE_SEED))
         out.append((temperature, text))
     return out
 

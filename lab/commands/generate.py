@@ -12,7 +12,7 @@ time from the network's distribution sharpened (temperature below 1) or flattene
 --temperature, among the --top-k likeliest only when given. The same --seed gives the same text.
 
 Characters the vocabulary of a character model lacks are an error that lists them; words a word model
-lacks are read as <unk> (said on stderr). Word models write <eos> as a new line.
+lacks are read as <unk> (said on stderr). Word models write words with a space between them and <eos> as a new line.
 --json prints one object when done: {"run", "prompt", "seed", "temperature", "top_k", "text",
 "tokens": [{"token", "logprob"}], "mean_logprob"}; logprob is the token's natural log-probability under the
 network itself (temperature 1, no top-k), whatever the sampling settings."""
@@ -69,8 +69,8 @@ def main(args) -> int:
     ids = sampler.vocab.encode(tokens)
     out = [] if args.json else None
     if not args.json:
-        print(prompt + sampler.after_prompt(prompt), end="", flush=True)
-    for piece, token, logprob in generate(sampler, ids, args.length, args.temperature, args.top_k, args.seed):
+        print(prompt, end="", flush=True)
+    for piece, token, logprob in generate(sampler, prompt, ids, args.length, args.temperature, args.top_k, args.seed):
         if out is None:
             print(piece, end="", flush=True)
         else:

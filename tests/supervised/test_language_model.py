@@ -102,8 +102,8 @@ def test_word_model_on_a_ptb_folder_with_tied_weights(tmp_path, capsys):
     assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers)
     code, out, err = generate(capsys, run.path, "--prompt", "the dragon", "--length", 6)
     assert code == 0 and "read as <unk>: dragon" in err
-    assert out.startswith("the dragon ") and out.endswith("\n")
-    sampled = out[len("the dragon "):-1]  # words are printed as "word ", <eos> as a new line
+    assert out.startswith("the dragon") and out.endswith("\n") and " \n" not in out
+    sampled = out[len("the dragon"):-1]  # words are printed as " word", <eos> as a new line
     assert len(sampled.split()) + sampled.count("\n") == 6
 
 
