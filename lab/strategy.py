@@ -54,6 +54,39 @@ def prepare_process(strategy: str) -> None:
             raise StrategyError(f"TF_CONFIG is not valid JSON: {exc.msg} at character {exc.pos}") from None
 
 
+LOGICAL_CPUS = "LAB_LOGICAL_CPUS"
+
+
+def logical_cpus() -> int:
+    """How many logical devices the CPU is split into (``LAB_LOGICAL_CPUS``, default 1): with 2 or more and
+    no GPU, ``mirrored`` trains data-parallel over them, so multi-device code is exercised on any machine
+    (CI proves it gives the result of one device at the same global batch). It does not make the CPU
+    faster: the devices share its cores."""
+    raw = os.environ.get(LOGICAL_CPUS, "").strip()
+    if not raw:
+        return 1
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise StrategyError(f"{LOGICAL_CPUS}={raw!r}: give a whole number of logical CPU devices, 1 ... 64 "
+                            "(or unset it)")
+    return n
+
+
+def _split_cpu(tf, n: int) -> None:
+    if n < 2:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+    except RuntimeError:  # TensorFlow's devices were initialised already (a second run in one process)
+        if len(tf.config.list_logical_devices("CPU")) != n:
+            raise StrategyError(f"{LOGICAL_CPUS}={n} must be set before TensorFlow starts (in the environment of "
+                                "the `lab` command)") from None
+
+
 def resolve_jit_compile(requested: str | bool, rule: str, device: str, distributed: bool) -> tuple[bool, str]:
     """The one meaning of ``jit_compile``: ``(use XLA, why)``.
 
@@ -80,10 +113,12 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
     task's (its rule for ``jit_compile: auto``)."""
     supports = supports or Supports()
     prepare_process(strategy)
+    n_cpus = logical_cpus()
     with quiet_native_stderr():
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
+        _split_cpu(tf, n_cpus)
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -116,9 +151,15 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
         if gpus:
             strat = tf.distribute.MirroredStrategy(gpu_names)
             info = StrategyInfo(strategy, "mirrored", gpu_names, f"mirrored over {len(gpus)} local GPU(s)")
+        elif n_cpus > 1:
+            cpus = [f"/cpu:{i}" for i in range(n_cpus)]
+            strat = tf.distribute.MirroredStrategy(cpus)
+            info = StrategyInfo(strategy, "mirrored", cpus, f"no GPU visible: mirrored over {n_cpus} logical CPU "
+                                f"devices ({LOGICAL_CPUS}; they share the CPU's cores)")
         else:
             strat = tf.distribute.MirroredStrategy(["/cpu:0"])
-            info = StrategyInfo(strategy, "mirrored", ["/cpu:0"], "no GPU visible: mirrored over the CPU only")
+            info = StrategyInfo(strategy, "mirrored", ["/cpu:0"], "no GPU visible: mirrored over the CPU only "
+                                f"(set {LOGICAL_CPUS}=2 to split it into two devices)")
     else:  # multi-worker
         strat = tf.distribute.MultiWorkerMirroredStrategy()
         cfg = json.loads(os.environ["TF_CONFIG"])
