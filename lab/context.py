@@ -84,8 +84,8 @@ class RunContext:
         ``ctx.strategy.scope()`` itself where it builds models (Keras ``fit`` handles the rest)."""
         import contextlib
 
-        if self.strategy_info is None or self.distributed:
-            return contextlib.nullcontext()
+        if self.strategy_info is None or self.distributed or self.strategy is None:
+            return contextlib.nullcontext()  # (no strategy: another Keras backend, on its default device)
         import tensorflow as tf
 
         return tf.device(self.strategy_info.devices[0])

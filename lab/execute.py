@@ -16,7 +16,7 @@ from lab.context import RunContext, markdown_table
 from lab.errors import RunError, ScenarioError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text
 
-PACKAGES = ("tensorflow", "keras", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
+PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
 TIMING_KEYS = ("_seconds", "_per_second", "seconds")
 
 
@@ -64,6 +64,7 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "devices": strategy.devices(),
+        "keras_backend": strategy.keras_backend(),
         "strategy": info.as_dict(),
         "seed": cfg.seed,
         "deterministic": cfg.deterministic,

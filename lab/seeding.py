@@ -13,7 +13,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and keras.backend.backend() == "tensorflow":  # JAX on a CPU is deterministic already
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()

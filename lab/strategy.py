@@ -35,12 +35,30 @@ class StrategyInfo:
         return dict(self.__dict__)
 
 
+TF_ONLY = ("mirrored", "multi-worker")
+
+
+def keras_backend() -> str:
+    """The Keras backend this process runs (``KERAS_BACKEND``, as Keras reads it; default tensorflow)."""
+    import sys
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def prepare_process(strategy: str) -> None:
-    """Settings that must be made before TensorFlow starts."""
+    """Settings that must be made before TensorFlow (or JAX) starts."""
     if strategy not in STRATEGIES:
         raise StrategyError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    backend = keras_backend()
+    if backend != "tensorflow" and strategy in TF_ONLY:
+        raise StrategyError(f"strategy {strategy!r} is TensorFlow's tf.distribute, and this process runs Keras on "
+                            f"{backend} (KERAS_BACKEND={backend}); use strategy cpu, gpu or auto, or unset KERAS_BACKEND")
     if strategy == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        if backend == "jax" and "jax" not in __import__("sys").modules:
+            os.environ["JAX_PLATFORMS"] = "cpu"
     if strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
         raise StrategyError(
             "strategy 'multi-worker' needs TF_CONFIG describing the cluster, e.g. "
@@ -113,6 +131,8 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
     task's (its rule for ``jit_compile: auto``)."""
     supports = supports or Supports()
     prepare_process(strategy)
+    if keras_backend() != "tensorflow":
+        return None, _select_other_backend(strategy, precision, jit_compile)
     n_cpus = logical_cpus()
     with quiet_native_stderr():
         import tensorflow as tf
@@ -176,8 +196,34 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
     return strat, info
 
 
+def _select_other_backend(strategy: str, precision: str, jit_compile: str | bool) -> StrategyInfo:
+    """``cpu``, ``gpu`` or ``auto`` when Keras runs on JAX (or another backend): no tf.distribute; the
+    backend's default device is used (``cpu`` hid the GPUs before it started). Its steps are always
+    compiled (``jit_compile: auto`` means on: an uncompiled JAX step runs op by op)."""
+    backend = keras_backend()
+    accelerators = [d for d in devices() if not d.lower().startswith("cpu")]
+    if strategy == "gpu" and not accelerators:
+        raise StrategyError(f"strategy 'gpu' was requested but {backend} sees no GPU on this machine; use strategy: "
+                            "auto to run on the CPU")
+    if accelerators and strategy != "cpu":
+        info = StrategyInfo(strategy, "gpu", accelerators[:1], f"{backend} backend: {len(accelerators)} GPU(s) "
+                            "visible, using its default device")
+    else:
+        info = StrategyInfo(strategy, "cpu", ["cpu:0"], f"{backend} backend: " + (
+            "requested; GPUs hidden before it started" if strategy == "cpu" else "no GPU visible"))
+    info.precision = set_precision(precision, info.chosen == "gpu")
+    if isinstance(jit_compile, bool):
+        info.jit_compile, info.jit_reason = jit_compile, "set in the scenario"
+    else:
+        info.jit_compile, info.jit_reason = True, f"auto: on ({backend} compiles every step)"
+    return info
+
+
 def start_tensorflow() -> None:
-    """Import TensorFlow and initialise its devices quietly (for commands that need it outside `lab run`)."""
+    """Import TensorFlow and initialise its devices quietly (for commands that need it outside `lab run`);
+    under another Keras backend, nothing."""
+    if keras_backend() != "tensorflow":
+        return
     with quiet_native_stderr():
         import tensorflow as tf
 
@@ -217,6 +263,10 @@ def set_precision(precision: str, on_gpu: bool) -> str:
 
 
 def devices() -> list[str]:
+    if keras_backend() == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.devices()]
     import tensorflow as tf
 
     return [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()]
