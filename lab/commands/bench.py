@@ -65,11 +65,13 @@ def main(args) -> int:
     t0 = time.perf_counter()
     check(args)
     from lab.errors import StrategyError
+    from lab.strategy import keras_backend, start_tensorflow
 
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        from lab.strategy import start_tensorflow
-
-        start_tensorflow()
+    try:
+        start_tensorflow()  # under another Keras backend (KERAS_BACKEND=jax), nothing
+    except ImportError:
+        raise StrategyError(f"Keras' {keras_backend()} backend is not installed here; install it, or run under "
+                            "another backend, e.g. KERAS_BACKEND=jax lab bench") from None
     from lab import bench
     from lab.execute import package_versions
     from lab.runs import RunDir, atomic_write_json, atomic_write_text
