@@ -85,6 +85,18 @@ def test_time_calls_excludes_warmup_and_syncs_each_repeat():
     assert synced == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_speedups_pair_each_gpu_figure_with_the_cpu_one():
+    matmul = [{"device": "cpu", "dtype": "float32", "engine": "eager", "n": 512, "gflops_median": 100.0},
+              {"device": "gpu:0", "dtype": "float32", "engine": "eager", "n": 512, "gflops_median": 5000.0},
+              {"device": "gpu:0", "dtype": "float16", "engine": "eager", "n": 512, "gflops_median": 9000.0}]
+    training = [{"device": "cpu", "model": "mnist_mlp", "batch": 32, "samples_per_second": 4000.0},
+                {"device": "gpu:0", "model": "mnist_mlp", "batch": 32, "samples_per_second": 10000.0}]
+    rows = bench.speedups(matmul, [], training)
+    assert [(r["measurement"], r["speedup"]) for r in rows] == [("matmul dtype=float32 engine=eager n=512", 50.0),
+                                                               ("training model=mnist_mlp batch=32", 2.5)]
+    assert bench.speedups(matmul[:1], [], training[:1]) == []  # CPU only: no table
+
+
 def test_text_table_is_aligned():
     lines = bench.text_table([{"d": "cpu", "x": 1.5}, {"d": "gpu:0", "x": 123.25}], [("d", "device", ""),
                                                                                        ("x", "GFLOP/s", ".1f")])
