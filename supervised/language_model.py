@@ -43,7 +43,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from lab.data.text import UNK, Corpus, Vocabulary, bptt_batches, load_corpus
+from lab.data.text import UNK, WORD_OR_MARK, Corpus, Vocabulary, bptt_batches, load_corpus
 from lab.errors import DataError
 from lab.loop import EarlyStopping, EpochLoop
 
@@ -94,7 +94,8 @@ def load_text(data_cfg) -> TextData:
             raise DataError("data.path is null and there is no ../shared/datasets/shakespeare.txt beside the lab; set "
                             "data.path to a UTF-8 text file or a Penn Treebank folder")
     corpus = load_corpus(path, level=data_cfg.level, fractions=tuple(data_cfg.fractions),
-                         max_chars=data_cfg.max_chars)
+                         max_chars=data_cfg.max_chars, lowercase=data_cfg.lowercase,
+                         split_punctuation=data_cfg.split_punctuation)
     vocab = Vocabulary.build(corpus.train, max_size=data_cfg.vocab_size, min_count=data_cfg.min_count)
     ids = {name: vocab.encode(corpus.split(name)) for name in ("train", "valid", "test")}
     oov = {name: vocab.oov_rate(corpus.split(name)) for name in ("train", "valid", "test")}
@@ -372,7 +373,8 @@ def run(cfg, ctx) -> dict:
     atomic_write_json(ctx.artifact(META_FILE), {
         "level": data.level, "cell": m.cell, "model": m.model_dump(), "vocabulary": VOCAB_FILE,
         "source": data.corpus.source, "test_nats": nats, "seed": cfg.seed,
-        "prompt": cfg.generate.prompt})
+        "prompt": cfg.generate.prompt, "lowercase": cfg.data.lowercase,
+        "split_punctuation": cfg.data.split_punctuation})
     from supervised import language_report
 
     language_report.write_report(cfg, ctx, data, summary, single)
@@ -392,14 +394,20 @@ def _headline(s: dict) -> str:
 class TextSampler:
     """Sampling from a network built for one stream: ``feed`` text, then ``sample`` token after token."""
 
-    def __init__(self, model, vocab: Vocabulary, level: str):
+    def __init__(self, model, vocab: Vocabulary, level: str, lowercase: bool = False, split_punctuation: bool = False):
         self.model, self.vocab, self.level = model, vocab, level
+        self.lowercase, self.split_punctuation = lowercase, split_punctuation
         self.logits: np.ndarray | None = None
         self._line_start = True
 
     def tokens_of(self, prompt: str) -> tuple[list[str], list[str]]:
         """The prompt's tokens, and those the vocabulary lacks (word models read those as <unk>)."""
-        tokens = list(prompt) if self.level == "chars" else prompt.replace("\n", " <eos> ").split()
+        if self.level == "chars":
+            tokens = list(prompt)
+        else:  # read as the training text was: <eos> for each line end, the same case and punctuation rules
+            pieces = (prompt.lower() if self.lowercase else prompt).replace("\n", " <eos> ").split()
+            tokens = [t for p in pieces for t in ([p] if p == "<eos>" or not self.split_punctuation
+                                                   else WORD_OR_MARK.findall(p))]
         return tokens, sorted({tok for tok in tokens if tok not in self.vocab and tok != UNK})
 
     def begin(self, prompt: str) -> None:
@@ -482,4 +490,5 @@ def open_run(run_path) -> tuple[object, TextSampler, dict]:
         raise RunError(f"{model_path}: the network reads {model.input_shape[0]} streams and predicts "
                        f"{model.output_shape[-1]} tokens, but `lab generate` needs 1 stream over the {len(vocab)} "
                        f"tokens of {meta['vocabulary']}")
-    return run, TextSampler(model, vocab, meta["level"]), meta
+    return run, TextSampler(model, vocab, meta["level"], bool(meta.get("lowercase")),
+                            bool(meta.get("split_punctuation"))), meta

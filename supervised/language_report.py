@@ -52,7 +52,7 @@ def curves(ctx, level: str):
 def samples(single, data, cfg) -> list[tuple[float, str]]:
     from supervised.language_model import TextSampler, generate
 
-    sampler = TextSampler(single, data.vocab, data.level)
+    sampler = TextSampler(single, data.vocab, data.level, cfg.data.lowercase, cfg.data.split_punctuation)
     tokens, _ = sampler.tokens_of(cfg.generate.prompt)
     ids = data.vocab.encode(tokens)
     out = []

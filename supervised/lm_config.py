@@ -20,6 +20,10 @@ class TextDataConfig(Section):
         "beside the lab (../shared/datasets/shakespeare.txt).")
     level: Literal["chars", "words"] = Field("chars", description="Tokens: characters, or whitespace-separated "
                                              "words with an <eos> token at the end of each line.")
+    lowercase: bool = Field(False, description="words: fold the text to lower case (as the Penn Treebank is).")
+    split_punctuation: bool = Field(False, description="words: make each punctuation mark a word of its own "
+                                    "(\"night;\" -> \"night\" \";\"), so words are not multiplied by what "
+                                    "follows them; apostrophes inside words stay.")
     fractions: list[float] = Field([0.9, 0.05, 0.05], min_length=3, max_length=3, description="Shares of a text "
                                    "file for train, validation and test, cut in that order (PTB folders: ignored).")
     max_chars: int | None = Field(None, ge=1, description="Keep only the first N characters of a text file "
@@ -120,6 +124,9 @@ class LanguageModelScenario(Scenario):
     @model_validator(mode="after")
     def _consistent(self):
         m, t = self.model, self.training
+        if self.data.level == "chars" and (self.data.lowercase or self.data.split_punctuation):
+            raise ValueError("data.lowercase and data.split_punctuation shape words; with data.level: chars leave "
+                             "them false")
         if m.tie_weights and m.embedding != m.units:
             raise ValueError(f"model.tie_weights shares the embedding with the output layer, so model.embedding "
                              f"({m.embedding}) must equal model.units ({m.units})")

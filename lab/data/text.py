@@ -9,6 +9,8 @@
   never saw a line of. At ``level="chars"`` the tokens are the characters and the cuts fall at
   ``int(n * fraction)`` characters; at ``level="words"`` each non-blank line gives its whitespace-separated
   words followed by the token ``"<eos>"`` (blank lines give nothing) and the cuts fall between tokens.
+  ``lowercase`` and ``split_punctuation`` (word level) normalise such a text the way the Penn Treebank is
+  normalised: lower case, and each punctuation mark a word of its own (apostrophes inside words stay).
 - a folder in the Penn Treebank layout (Mikolov's ``simple-examples/data``): ``ptb.train.txt``,
   ``ptb.valid.txt`` and ``ptb.test.txt`` are the three splits (``fractions`` and ``max_chars`` do not
   apply); words only, read like a plain file at word level. The ``<unk>`` already in PTB's text is an
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -98,21 +101,26 @@ class Corpus:
 
 def load_corpus(path: str | Path, *, level: Literal["chars", "words"],
                 fractions: Sequence[float] = (0.9, 0.05, 0.05), max_chars: int | None = None,
-                max_bytes: int = 2**31) -> Corpus:
-    """The corpus in ``path`` (a UTF-8 text file, or a Penn Treebank folder) at ``level``; see the module doc."""
+                max_bytes: int = 2**31, lowercase: bool = False, split_punctuation: bool = False) -> Corpus:
+    """The corpus in ``path`` (a UTF-8 text file, or a Penn Treebank folder) at ``level``; see the module doc.
+    Word level only: ``lowercase`` folds case, ``split_punctuation`` makes each punctuation mark a word of
+    its own (``"night;"`` -> ``"night" ";"``; apostrophes inside a word stay: ``"o'er"``)."""
     if level not in ("chars", "words"):
         raise ValueError(f"level must be 'chars' or 'words', not {level!r}")
     if max_chars is not None and max_chars < 1:
         raise ValueError(f"max_chars must be at least 1 (or None for all), not {max_chars}")
     path = Path(path)
+    if (lowercase or split_punctuation) and level != "words":
+        raise ValueError("lowercase and split_punctuation apply to level 'words'")
+    normal = {"lowercase": lowercase, "split_punctuation": split_punctuation}
     if path.is_dir():
-        return _load_ptb(path, level, max_chars, max_bytes)
+        return _load_ptb(path, level, max_chars, max_bytes, **normal)
     fractions = _check_fractions(fractions)
     text = read_text(path, max_bytes)
     truncated = max_chars is not None and len(text) > max_chars
     if truncated:
         text = text[:max_chars]
-    tokens = list(text) if level == "chars" else words(text)
+    tokens = list(text) if level == "chars" else words(text, **normal)
     unit = "characters" if level == "chars" else "words (with <eos>)"
     if not tokens:
         raise DataError(f"{path}: no words, only whitespace ({len(text):,} characters); a word-level corpus needs "
@@ -161,18 +169,24 @@ def read_text(path: str | Path, max_bytes: int = 2**31) -> str:
     return text.replace("\r\n", "\n")
 
 
-def words(text: str) -> list[str]:
-    """Each non-blank line's whitespace-separated words followed by ``"<eos>"`` (blank lines give nothing)."""
+WORD_OR_MARK = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def words(text: str, lowercase: bool = False, split_punctuation: bool = False) -> list[str]:
+    """Each non-blank line's whitespace-separated words followed by ``"<eos>"`` (blank lines give nothing);
+    optionally lower-cased, and with punctuation marks as words of their own."""
     tokens: list[str] = []
+    if lowercase:
+        text = text.lower()
     for line in text.split("\n"):
-        line_words = line.split()
+        line_words = WORD_OR_MARK.findall(line) if split_punctuation else line.split()
         if line_words:
             tokens.extend(line_words)
             tokens.append(EOS)
     return tokens
 
 
-def _load_ptb(folder: Path, level: str, max_chars: int | None, max_bytes: int) -> Corpus:
+def _load_ptb(folder: Path, level: str, max_chars: int | None, max_bytes: int, **normal) -> Corpus:
     if level != "words":
         raise DataError(f"{folder}: a folder is read as Penn Treebank (ptb.train.txt, ptb.valid.txt, ptb.test.txt), "
                         f"which is word level only; use level 'words', or point data.path at a single text file "
@@ -192,7 +206,7 @@ def _load_ptb(folder: Path, level: str, max_chars: int | None, max_bytes: int) -
     parts, n_chars = [], 0
     for name in PTB_FILES:
         text = read_text(folder / name, max_bytes)
-        tokens = words(text)
+        tokens = words(text, **normal)
         if not tokens:
             raise DataError(f"{folder / name}: no words, only whitespace ({len(text):,} characters)")
         parts.append(tokens)

@@ -134,6 +134,14 @@ def test_schedules_by_hand():
     assert cos == pytest.approx([0.001, 0.01, 0.01, 0.0001 + 0.5 * 0.0099, 0.0001, 0.0001])
 
 
+def test_word_prompts_are_read_as_the_training_text_was():
+    vocab = lm.Vocabulary.build(["the", "night", ";", "<eos>"])
+    sampler = lm.TextSampler(None, vocab, "words", lowercase=True, split_punctuation=True)
+    assert sampler.tokens_of("The NIGHT;\nthe") == (["the", "night", ";", "<eos>", "the"], [])
+    plain = lm.TextSampler(None, vocab, "words")
+    assert plain.tokens_of("The night;") == (["The", "night;"], ["The", "night;"])
+
+
 def test_sampling_temperature_and_top_k():
     rng = np.random.default_rng(0)
     logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
@@ -150,6 +158,7 @@ def test_config_refuses_inconsistent_settings():
                        ({"data": {"fractions": [0.9, 0.1, 0.0]}}, "above 0"),
                        ({"data": {"fractions": [0.5, 0.2, 0.2]}}, "summing to 1"),
                        ({"strategy": "mirrored"}, "mirrored"),
+                       ({"data": {"lowercase": True}}, "shape words"),
                        ({"model": {"cell": "transformer"}}, "cell")]:
         with pytest.raises(ScenarioError, match=words):
             validate({**base, **bad})

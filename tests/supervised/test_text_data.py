@@ -41,6 +41,17 @@ def test_word_splits_cut_between_tokens_with_eos_and_skip_blank_lines(tmp_path):
     assert corpus.valid[-3:] == ["w29", "x29", EOS]
 
 
+def test_words_can_be_lower_cased_with_punctuation_split_off(tmp_path):
+    text = "Now, fair Hippolyta, our hour\nO'er the NIGHT; THESEUS:\n\n"
+    assert words(text, lowercase=True, split_punctuation=True) == [
+        "now", ",", "fair", "hippolyta", ",", "our", "hour", EOS, "o'er", "the", "night", ";", "theseus", ":", EOS]
+    assert words(text, lowercase=True)[:3] == ["now,", "fair", "hippolyta,"]
+    corpus = load_corpus(write(tmp_path / "w.txt", text * 20), level="words", split_punctuation=True)
+    assert "Hippolyta" in corpus.train and "Hippolyta," not in corpus.train
+    with pytest.raises(ValueError, match="level 'words'"):
+        load_corpus(tmp_path / "w.txt", level="chars", lowercase=True)
+
+
 def test_crlf_becomes_lf_and_max_chars_keeps_the_first_characters(tmp_path):
     path = write(tmp_path / "crlf.txt", b"ab\r\ncd\r\n" * 50)
     corpus = load_corpus(path, level="chars", fractions=(0.5, 0.25, 0.25), max_chars=100)
