@@ -66,10 +66,7 @@ def prepare_process(strategy: str) -> None:
             "set it in each worker's environment, or use strategy: auto"
         )
     if strategy == "multi-worker":
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as exc:
-            raise StrategyError(f"TF_CONFIG is not valid JSON: {exc.msg} at character {exc.pos}") from None
+        check_tf_config(os.environ["TF_CONFIG"])
 
 
 LOGICAL_CPUS = "LAB_LOGICAL_CPUS"
@@ -103,6 +100,50 @@ def _split_cpu(tf, n: int) -> None:
         if len(tf.config.list_logical_devices("CPU")) != n:
             raise StrategyError(f"{LOGICAL_CPUS}={n} must be set before TensorFlow starts (in the environment of "
                                 "the `lab` command)") from None
+
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+def check_tf_config(text: str) -> dict:
+    """``TF_CONFIG`` parsed and checked the way TensorFlow's multi-worker runtime reads it: a ``cluster`` of
+    job names (``worker``, optionally ``chief``, ``ps``, ``evaluator``) each a non-empty list of ``host:port``
+    addresses, and this process's ``task`` (``type``: one of those jobs, ``index``: its place in the list).
+    A StrategyError names the first thing wrong and shows a valid example."""
+    def bad(what: str) -> StrategyError:
+        return StrategyError(f"TF_CONFIG: {what}; expected e.g. {TF_CONFIG_EXAMPLE}")
+
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StrategyError(f"TF_CONFIG is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(cfg, dict):
+        raise bad(f"a JSON {type(cfg).__name__}, not an object")
+    cluster = cfg.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise bad("no \"cluster\" object naming the workers")
+    for job, addresses in cluster.items():
+        if job not in ("worker", "chief", "ps", "evaluator"):
+            raise bad(f"cluster job {job!r} is not one of worker, chief, ps, evaluator")
+        if not isinstance(addresses, list) or not addresses:
+            raise bad(f"cluster.{job} must be a non-empty list of \"host:port\" addresses")
+        for i, address in enumerate(addresses):
+            host, _, port = str(address).rpartition(":") if isinstance(address, str) else ("", "", "")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise bad(f"cluster.{job}[{i}] = {address!r} is not a \"host:port\" address")
+    if "worker" not in cluster and "chief" not in cluster:
+        raise bad("the cluster has no worker (or chief) job")
+    task = cfg.get("task")
+    if not isinstance(task, dict):
+        raise bad("no \"task\" object saying which member of the cluster this process is")
+    kind, index = task.get("type"), task.get("index")
+    if kind not in cluster:
+        raise bad(f"task.type {kind!r} is not a job of the cluster ({', '.join(cluster)})")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[kind]):
+        raise bad(f"task.index {index!r} is out of range: cluster.{kind} has {len(cluster[kind])} address(es), "
+                  f"so 0 ... {len(cluster[kind]) - 1}")
+    return cfg
 
 
 def resolve_jit_compile(requested: str | bool, rule: str, device: str, distributed: bool) -> tuple[bool, str]:

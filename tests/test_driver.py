@@ -122,6 +122,33 @@ def test_env_json_records_the_resolved_xla_and_why(tmp_path, counter_task):
     assert "XLA: off (auto: off on the CPU)" in run.report_path.read_text()
 
 
+@pytest.mark.parametrize("text, words", [
+    ('[1, 2]', "a JSON list, not an object"),
+    ('{"task": {"type": "worker", "index": 0}}', 'no "cluster" object'),
+    ('{"cluster": {"workers": ["a:1"]}, "task": {"type": "worker", "index": 0}}', "'workers' is not one of"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
+    ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', "'localhost' is not a"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}}', 'no "task" object'),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "chief", "index": 0}}', "task.type 'chief'"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "so 0 ... 1"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "0"}}', "out of range"),
+])
+def test_a_malformed_tf_config_names_what_is_wrong(text, words):
+    from lab import strategy
+
+    with pytest.raises(StrategyError, match="TF_CONFIG") as err:
+        strategy.check_tf_config(text)
+    assert words in str(err.value) and "expected e.g." in str(err.value)
+
+
+def test_a_good_tf_config_passes():
+    from lab import strategy
+
+    cfg = strategy.check_tf_config('{"cluster": {"chief": ["10.0.0.1:2222"], "worker": ["h1:2222", "[::1]:2223"]}, '
+                                   '"task": {"type": "worker", "index": 1}}')
+    assert cfg["task"]["index"] == 1
+
+
 def test_multi_worker_needs_tf_config(monkeypatch):
     from lab import strategy
 
