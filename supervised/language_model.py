@@ -289,6 +289,21 @@ def sample_token(logits: np.ndarray, temperature: float, top_k: int | None, rng:
 # The runner
 
 
+def require_tensorflow_backend() -> None:
+    """The stateful layers carry their state from call to call as this task needs only on TensorFlow's
+    backend: under JAX (Keras 3.15, jax 0.10), reading a text in windows gave other figures than reading it
+    token by token (tests/supervised/test_language_model.py fails there), so the task refuses to run on
+    it rather than report wrong numbers."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        from lab.errors import StrategyError
+
+        raise StrategyError(f"the language-model task needs Keras' TensorFlow backend (this process runs "
+                            f"KERAS_BACKEND={backend}): under {backend} its stateful layers did not carry their "
+                            "state across windows as TensorFlow's do, which would make its figures wrong; "
+                            "unset KERAS_BACKEND")
+
+
 def figures_of(nats: float, level: str, prefix: str) -> dict:
     out = {f"{prefix}_nats": float(nats)}
     if level == "chars":
@@ -303,6 +318,7 @@ def run(cfg, ctx) -> dict:
     from lab.runs import atomic_write_json
     from supervised import ngram
 
+    require_tensorflow_backend()
     data = load_text(cfg.data)
     ctx.log(data.describe())
     t, m, v = cfg.training, cfg.model, len(data.vocab)
@@ -464,6 +480,7 @@ def open_run(run_path) -> tuple[object, TextSampler, dict]:
     from lab.errors import RunError
     from lab.runs import RunDir, read_json
 
+    require_tensorflow_backend()
     run = RunDir.open(run_path)
     run.require_task("language-model", command="lab generate")
     meta_path, model_path = run.artifacts / META_FILE, run.artifacts / MODEL_FILE

@@ -61,3 +61,11 @@ def test_the_classifier_trains_and_predicts_on_jax(tmp_path):
 def test_tensorflow_only_strategies_are_refused_on_jax(tmp_path):
     code, _, err = lab(["run", scenario(tmp_path, "mirrored"), "--out", tmp_path / "runs"], tmp_path)
     assert code == 2 and "KERAS_BACKEND=jax" in err and "Traceback" not in err
+
+
+def test_the_language_model_refuses_jax_rather_than_report_wrong_figures(tmp_path):
+    """Stateful layers under JAX did not carry their state as the task needs (measured); it says so."""
+    (tmp_path / "t.txt").write_text("a tiny text, long enough for nothing\n" * 50)
+    (tmp_path / "lm.yaml").write_text(f"name: lm\ntask: language-model\nstrategy: cpu\ndata: {{path: {tmp_path / 't.txt'}}}\n")
+    code, _, err = lab(["run", tmp_path / "lm.yaml", "--out", tmp_path / "runs"], tmp_path)
+    assert code == 2 and "needs Keras' TensorFlow backend" in err and "Traceback" not in err
