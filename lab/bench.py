@@ -393,7 +393,9 @@ def list_devices(which: str = "all") -> list[Device]:
             gpus.append(_gpu(i, dev, getattr(dev, "device_kind", str(dev)), cc, tf32))
         cpu_handle = jax.devices("cpu")[0]
     else:
-        raise NotImplementedError(f"lab bench runs under the tensorflow and jax Keras backends, not {name}")
+        from lab.errors import UsageError
+
+        raise UsageError(f"lab bench runs under the tensorflow and jax Keras backends, not {name} (KERAS_BACKEND)")
     peak = read_cpu_peak(intra)
     dtypes: dict[str, str | None] = {"float32": None}
     for dtype, d in peak["low_precision"].items():

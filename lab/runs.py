@@ -90,6 +90,19 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise RunError(f"{path}:{exc.lineno}: corrupt {what}: {exc.msg}") from None
 
 
+def load_run_model(path: Path):
+    """A finished run's ``.keras`` model (uncompiled, safe mode); a RunError naming the file when it is
+    damaged or not what `lab run` writes. The task's module must be imported first (its custom layers)."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # a damaged file: say which, not a traceback
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise RunError(f"{path}: cannot load the model ({type(exc).__name__}{': ' + first if first else ''}); "
+                       "the file is damaged or not what `lab run` writes") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # Names
 

@@ -478,7 +478,7 @@ def open_run(run_path) -> tuple[object, TextSampler, dict]:
     """A finished language-model run: its folder, a sampler on its network, and language_model.json
     (a :class:`~lab.errors.RunError` when the folder is not one, or is damaged)."""
     from lab.errors import RunError
-    from lab.runs import RunDir, read_json
+    from lab.runs import RunDir, load_run_model, read_json
 
     require_tensorflow_backend()
     run = RunDir.open(run_path)
@@ -497,12 +497,7 @@ def open_run(run_path) -> tuple[object, TextSampler, dict]:
         raise RunError(str(exc)) from None
     if not model_path.exists():
         raise RunError(f"{model_path}: missing ({META_FILE} is there, so the run finished; was the model deleted?)")
-    try:
-        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as exc:  # a damaged file: say which, not a traceback
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise RunError(f"{model_path}: cannot load the model ({type(exc).__name__}{': ' + first if first else ''}); "
-                       "the file is damaged or not what `lab run` writes") from None
+    model = load_run_model(model_path)
     if model.input_shape[0] != 1 or model.output_shape[-1] != len(vocab):
         raise RunError(f"{model_path}: the network reads {model.input_shape[0]} streams and predicts "
                        f"{model.output_shape[-1]} tokens, but `lab generate` needs 1 stream over the {len(vocab)} "

@@ -282,7 +282,7 @@ class Classifier:
     @classmethod
     def open(cls, run_path) -> Classifier:
         """Open a finished classifier run (a :class:`RunError` when it is not one, or is damaged)."""
-        from lab.runs import RunDir
+        from lab.runs import RunDir, load_run_model
         from supervised.classifier import MODEL_FILE, read_classes
 
         run = RunDir.open(run_path)
@@ -291,16 +291,10 @@ class Classifier:
         path = run.artifacts / MODEL_FILE
         if not path.exists():
             raise RunError(f"{path}: missing (classes.json is there, so the run finished; was the model deleted?)")
-        import keras
 
         import supervised.classifier  # noqa: F401  (registers the run's schedules for loading)
 
-        try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # a damaged file: say which, not a traceback
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise RunError(f"{path}: cannot load the model ({type(exc).__name__}{': ' + first if first else ''}); "
-                           "the file is damaged or not what `lab run` writes") from None
+        model = load_run_model(path)
         self = cls(run, model, info)
         takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
         if takes != self.input_shape:

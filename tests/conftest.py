@@ -99,3 +99,16 @@ def killed_and_resumed(tmp_path, interrupt_after):
         return full, resumed
 
     return check
+
+
+def write_bar_digits(path, n_train: int, n_test: int, seed: int) -> None:
+    """A Keras-layout mnist.npz of learnable fake digits (noise plus a bright bar whose row is the label)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = rng.integers(0, 10, n)
+    x = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+    for i, label in enumerate(y):
+        x[i, 2 + 2 * label, 4:24] = 255
+    np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])

@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from conftest import write_bar_digits
 
 pytest.importorskip("jax")
 
@@ -33,12 +33,7 @@ def lab(args, cwd):
 
 
 def scenario(tmp_path, strategy: str):
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 10, 600)
-    x = (rng.random((600, 28, 28)) * 60).astype(np.uint8)
-    for i, label in enumerate(y):  # a learnable digit: a bright bar whose row is the label
-        x[i, 2 + 2 * label, 4:24] = 255
-    np.savez(tmp_path / "mnist.npz", x_train=x[:500], y_train=y[:500], x_test=x[500:], y_test=y[500:])
+    write_bar_digits(tmp_path / "mnist.npz", 500, 100, seed=1)
     path = tmp_path / f"{strategy}.yaml"
     path.write_text(SCENARIO.format(strategy=strategy, path=tmp_path / "mnist.npz"))
     return path

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import write_bar_digits
 
 SCENARIO = """name: mirrored_mlp
 task: classifier
@@ -32,12 +33,7 @@ def lab(args, tmp_path, **env):
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("mirrored")
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 10, 640)
-    x = (rng.random((640, 28, 28)) * 60).astype(np.uint8)
-    for i, label in enumerate(y):  # a learnable digit: a bright bar whose row is the label
-        x[i, 2 + 2 * label, 4:24] = 255
-    np.savez(root / "mnist.npz", x_train=x[:512], y_train=y[:512], x_test=x[512:], y_test=y[512:])
+    write_bar_digits(root / "mnist.npz", 512, 128, seed=0)
     path = root / "s.yaml"
     path.write_text(SCENARIO.format(path=root / "mnist.npz"))
     return path
