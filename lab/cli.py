@@ -17,7 +17,7 @@ import sys
 
 from lab.errors import LabError
 
-COMMANDS = ["run", "validate", "list", "show", "graph", "play", "watch", "sample", "recommend", "predict", "generate", "bench"]
+COMMANDS = ["run", "launch", "validate", "list", "show", "graph", "play", "watch", "sample", "recommend", "predict", "generate", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
