@@ -391,6 +391,14 @@ def encoder_inputs(x_test: np.ndarray, mode: str, seed: int) -> np.ndarray:
     return binarize(x_test, mode, epoch_rng(seed, 0, purpose=2))
 
 
+def vae_terms(model: VAE, batch, training: bool) -> dict:
+    """Per-digit terms for :class:`lab.distributed.ReplicaTrainer` (what ``train_step`` / ``test_step`` average)."""
+    (x,) = batch
+    reconstruction, kl = model.terms(x, training=training)
+    return {"loss": reconstruction + ops.cast(model.kl_weight, kl.dtype) * kl, "reconstruction": reconstruction,
+            "kl": kl, "elbo": -(reconstruction + kl)}
+
+
 def run(cfg, ctx) -> dict:
     """Train the VAE of a ``vae`` scenario, evaluate it, sample from it and score the samples."""
     data = load_digits(cfg.data)
@@ -409,19 +417,35 @@ def run(cfg, ctx) -> dict:
 
     loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, describe="vae epochs")
     model = loop.restore(build, load=load_vae)
+    trainer = None
+    if ctx.multi_worker:  # Keras fit fails there: TensorFlow's runtime driven by lab.distributed's loop
+        from lab.distributed import ReplicaTrainer
+
+        trainer = ReplicaTrainer(ctx.strategy, model, vae_terms)
+        trainer.sync_from_chief(loop)
     loop.extra["data_path"] = absolute_data_path(cfg.data.path)  # `lab sample` finds the digits from anywhere
     for epoch in loop:
         x_epoch = static_train if static_train is not None else binarize(x_train, cfg.data.binarize, epoch.rng)
         x_epoch = x_epoch[epoch.rng.permutation(len(x_epoch))]
         model.kl_weight.assign(kl_weight(epoch.index, t.beta, t.kl_warmup_epochs))
         model.reseed(cfg.seed, epoch.number)
-        with loop.timed(samples=len(x_epoch)):
-            hist = model.fit(x_epoch, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
-        train = {k: float(v[-1]) for k, v in hist.history.items()}
-        test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
+        if trainer is not None:
+            trainer.reseed_worker(loop, epoch.index)
+            with loop.timed(samples=len(x_epoch)):
+                train = trainer.train_epoch((x_epoch,), t.batch_size)
+            test = trainer.evaluate((x_test_bin,), 1000)
+        else:
+            with loop.timed(samples=len(x_epoch)):
+                hist = model.fit(x_epoch, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
+            train = {k: float(v[-1]) for k, v in hist.history.items()}
+            test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
         loop.end_epoch({"loss": train["loss"], "elbo": train["elbo"], "reconstruction": train["reconstruction"],
                         "kl": train["kl"], "kl_weight": kl_weight(epoch.index, t.beta, t.kl_warmup_epochs),
                         "test_elbo": float(test["elbo"])}, show=("elbo", "test_elbo"))
+        if trainer is not None:
+            trainer.follow_chief(loop)
+    if not ctx.is_chief:  # another worker of a multi-worker run: the chief evaluates, samples and saves
+        return {"task": "vae", **loop.figures()}
 
     summary = {"task": "vae", "model": cfg.model.kind, "latent_size": cfg.model.latent_size,
                "prior": cfg.model.prior, "prior_components": model.prior_components, "epochs": t.epochs,

@@ -62,8 +62,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 class RunContext:
     def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False, resume: bool = False,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, is_chief: bool = True):
         self.run = run
+        self.is_chief = is_chief  # False on the other workers of a multi-worker run: they write no files
         self.strategy = strategy
         self.strategy_info = strategy_info
         self.quiet = quiet
@@ -78,6 +79,11 @@ class RunContext:
     def distributed(self) -> bool:
         """True when the strategy spans several replicas (mirrored, multi-worker)."""
         return self.strategy_info is not None and self.strategy_info.chosen in ("mirrored", "multi-worker")
+
+    @property
+    def multi_worker(self) -> bool:
+        """True under ``strategy: multi-worker``: the task trains with :class:`lab.distributed.ReplicaTrainer`."""
+        return self.strategy_info is not None and self.strategy_info.chosen == "multi-worker"
 
     def device_scope(self):
         """``tf.device`` of the chosen single device; for distributed strategies the runner opens
@@ -102,7 +108,7 @@ class RunContext:
             print(message, file=sys.stderr, flush=True)
 
     def progress(self, total: int | None, desc: str, unit: str = "it") -> Progress:
-        return Progress(total, desc, quiet=self.quiet, unit=unit)
+        return Progress(total, desc, quiet=self.quiet or not self.is_chief, unit=unit)
 
     # metrics ---------------------------------------------------------------------------------------
     def log_metrics(self, step: int, **values) -> None:

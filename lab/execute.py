@@ -43,13 +43,41 @@ def prepare(scenario_file: str | None, overrides=(), out: str | None = None, res
                 raise RunError(f"{run.path} is a {cfg.task} run, but {scenario_file} is a {other.task} scenario")
         if run.status == "complete":
             raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run {scenario_file or 'FILE'}`")
+        if not _is_chief(cfg):
+            return cfg, _scratch_run(cfg)
         return cfg, run
     if not scenario_file:
         raise ScenarioError("give a scenario file (or --resume RUN_DIR)")
     cfg = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file), overrides)
-    run = RunDir.create(out or cfg.output, cfg.name, cfg.task)
+    run = RunDir.create(out or cfg.output, cfg.name, cfg.task) if _is_chief(cfg) else _scratch_run(cfg)
     atomic_write_text(run.scenario_path, scenario.dump(cfg))
     return cfg, run
+
+
+SCRATCH_PREFIX = "lab-worker-"
+
+
+def _is_chief(cfg) -> bool:
+    """False for the workers of a multi-worker run other than the chief (TF_CONFIG says which is which)."""
+    if cfg.strategy != "multi-worker" or not os.environ.get("TF_CONFIG"):
+        return True  # (no TF_CONFIG: `lab launch` preparing the folder, or a mistake `start` reports)
+    from lab import distributed
+
+    return distributed.role().is_chief  # TF_CONFIG checked here, before anything else
+
+
+def _scratch_run(cfg) -> RunDir:
+    """A temporary run folder for a worker that is not the chief (removed when it ends): the chief writes
+    the run's files, the others only compute."""
+    import tempfile
+
+    run = RunDir.create(tempfile.mkdtemp(prefix=SCRATCH_PREFIX), cfg.name, cfg.task)
+    atomic_write_text(run.scenario_path, scenario.dump(cfg))
+    return run
+
+
+def is_scratch(run: RunDir) -> bool:
+    return run.path.parent.name.startswith(SCRATCH_PREFIX)
 
 
 def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunContext:
@@ -73,7 +101,8 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
     if resume and run.env_path.exists():
         env["resumed"] = True
     atomic_write_json(run.env_path, env)
-    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=info.jit_compile)
+    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=info.jit_compile,
+                      is_chief=not is_scratch(run))
 
 
 def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
@@ -84,6 +113,17 @@ def execute(scenario_file: str | None, overrides=(), out: str | None = None, res
 
 
 def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunDir:
+    if is_scratch(run):
+        try:
+            return _run(cfg, run, quiet, resume)
+        finally:
+            import shutil
+
+            shutil.rmtree(run.path.parent, ignore_errors=True)
+    return _run(cfg, run, quiet, resume)
+
+
+def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
     ctx = start(cfg, run, quiet=quiet, resume=resume)
     if not quiet:
         print(f"{cfg.task}: {cfg.name} -> {run.path} (strategy {ctx.strategy_info.chosen}: {ctx.strategy_info.reason})",

@@ -198,12 +198,22 @@ class EpochLoop:
         ``keras.models.load_model(path, safe_mode=True)``), else ``build()``. Both run in the strategy's
         scope. Returns the model (also kept as ``loop.model``)."""
         checkpoint = self.store.load() if self.ctx.resume else None
+        # Under multi-worker, creating variables in the strategy's scope is collective: a checkpoint (the
+        # chief's alone) is loaded outside it and copied into a model every worker builds inside it.
+        usable = checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]
+        saved = _load(load, checkpoint[1][MODEL_PART]) if usable and getattr(self.ctx, "multi_worker", False) else None
         with self.ctx.model_scope():
-            if checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]:
+            if usable:
                 state, files = checkpoint
                 self.state = LoopState.from_dict(state, self.store.manifest)
                 self.files = files
-                self.model = _load(load, files[MODEL_PART])
+                if saved is not None:
+                    from lab.distributed import transplant
+
+                    self.model = build()
+                    transplant(saved, self.model)
+                else:
+                    self.model = _load(load, files[MODEL_PART])
                 self.resumed = True
                 self._last_checkpoint = self.state.epoch
                 if BEST_PART in files:
@@ -312,7 +322,11 @@ class EpochLoop:
             self.ctx.log(f"{self.describe}: {self.state.stop_reason}")
 
     def checkpoint(self) -> None:
-        """Save the model, the loop state, ``extra`` and ``parts`` as one checkpoint."""
+        """Save the model, the loop state, ``extra`` and ``parts`` as one checkpoint (the chief's job:
+        other workers of a multi-worker run write none)."""
+        if not getattr(self.ctx, "is_chief", True):
+            self._last_checkpoint = self.state.epoch
+            return
         parts: dict[str, Writer | Path] = {MODEL_PART: self.model.save, **self.parts}
         if self._best_weights is not None:
             parts[BEST_PART] = self._best_file if self._best_file is not None else self._write_best

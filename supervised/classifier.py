@@ -24,7 +24,8 @@ predict`` needs (with ``augment.test_flip`` it averages each image's probabiliti
 image's: test-time augmentation, also inside the saved model). Models, losses, schedules and optimizers are ``keras.*`` only (no ``tf.*``): the same
 code runs on Keras' JAX backend. The last layer computes in float32 under mixed precision.
 
-Training: ``model.fit`` one epoch at a time on a permutation drawn from the loop's per-epoch generator,
+Training: ``model.fit`` one epoch at a time on a permutation drawn from the loop's per-epoch generator
+(under ``strategy: multi-worker`` the custom loop of :mod:`lab.distributed`, on the same permutation),
 cross-entropy with optional label smoothing, Adam / AdamW / SGD (Nesterov) / RMSprop at a constant,
 cosine or one-cycle learning rate, early stopping on the validation loss with the best weights kept
 (always restored at the end when there is a validation split), an optional time limit.
@@ -335,20 +336,36 @@ def run(cfg, ctx) -> dict:
     loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, checkpoint_every=t.checkpoint_every,
                      early_stopping=stopping, describe=f"{cfg.model.kind} epochs")
     model = loop.restore(build)
+    trainer = None
+    if ctx.multi_worker:  # Keras fit fails there: TensorFlow's runtime driven by lab.distributed's loop
+        from lab.distributed import ReplicaTrainer, classify_terms
+
+        trainer = ReplicaTrainer(ctx.strategy, model, classify_terms(t.label_smoothing))
+        trainer.sync_from_chief(loop)
     for epoch in loop:
         order = epoch.rng.permutation(len(x_train))
         rate = current_rate(model.optimizer)
-        with loop.timed(samples=len(x_train)):
-            hist = model.fit(x_train[order], y_train[order], batch_size=t.batch_size, epochs=1, shuffle=False,
-                             verbose=0)
-        figures = {"loss": float(hist.history["loss"][-1]), "accuracy": float(hist.history["accuracy"][-1]),
-                   "learning_rate": rate}
+        if trainer is not None:
+            trainer.reseed_worker(loop, epoch.index)
+            with loop.timed(samples=len(x_train)):
+                figures = trainer.train_epoch((x_train[order], y_train[order]), t.batch_size)
+        else:
+            with loop.timed(samples=len(x_train)):
+                hist = model.fit(x_train[order], y_train[order], batch_size=t.batch_size, epochs=1, shuffle=False,
+                                 verbose=0)
+            figures = {"loss": float(hist.history["loss"][-1]), "accuracy": float(hist.history["accuracy"][-1])}
+        figures["learning_rate"] = rate
         if validate:
-            val = model.evaluate(x_val, y_val, batch_size=500, verbose=0, return_dict=True)
+            val = (trainer.evaluate((x_val, y_val)) if trainer is not None else
+                   model.evaluate(x_val, y_val, batch_size=500, verbose=0, return_dict=True))
             figures.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]))
         loop.end_epoch(figures, show=("loss", "val_accuracy") if validate else ("loss", "accuracy"))
         loop.stop_after_time_limit(t.time_limit_seconds)
+        if trainer is not None:
+            trainer.follow_chief(loop)
     trained = loop.finish()
+    if not ctx.is_chief:  # another worker of a multi-worker run: the chief tests, reports and saves
+        return {"task": "classifier", **trained}
 
     final = with_test_flip(model) if cfg.augment.test_flip else model
     probs = predict_probs(final, data.x_test)

@@ -100,8 +100,7 @@ class ClassifierReportConfig(Section):
 
 
 class ClassifierScenario(Scenario):
-    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
-                        why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
+    supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored", "multi-worker"))
     data: ImageDataConfig = Field(default_factory=ImageDataConfig, description="The images.")
     model: ClassifierModelConfig = Field(default_factory=ClassifierModelConfig, description="The network.")
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Random changes to training images.")

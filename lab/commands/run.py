@@ -1,5 +1,7 @@
 """``lab run FILE [--set a.b=value ...] [--out DIR] [--resume RUN_DIR] [--quiet]``."""
 
+import os
+
 HELP = "run a scenario; writes a run folder and prints its path last"
 DESCRIPTION = """Run a scenario file (or a shipped scenario's name) and write runs/<UTC time>-<name>/.
 
@@ -17,12 +19,17 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from lab.execute import prepare, run_prepared
+    from lab.execute import is_scratch, prepare, run_prepared
 
     # Validate (and create the run folder) before TensorFlow is imported: mistakes are reported at once.
     cfg, run = prepare(args.scenario, args.overrides, args.out, args.resume)
     run = run_prepared(cfg, run, quiet=args.quiet, resume=bool(args.resume))
-    _print_summary(run, args.quiet)
+    if is_scratch(run):
+        from lab.distributed import role
+
+        print(f"{role().name}: done (a multi-worker run's files are the chief's to write)")
+        return 0
+    _print_summary(run, args.quiet or "LAB_LAUNCH_WORKER" in os.environ)  # (lab launch prints the chief's)
     print(f"run: {run.path}")
     return 0
 
