@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -165,12 +166,14 @@ class ReplicaTrainer:
             yield
         except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError,
                 tf.errors.CancelledError) as exc:
-            lines = [ln.strip() for ln in str(exc.message).splitlines() if ln.strip()]
-            why = next((ln for ln in lines if "unhealthy" in ln or "heartbeat" in ln), lines[0] if lines else "")
-            peers = next((ln for ln in lines if ln.startswith("/job:")), "")
-            raise RunError(f"{self.role.name}: the cluster lost a worker ({why} {peers}".rstrip() + "); the chief's "
-                           "last checkpoint is kept: start every worker again with `lab run --resume RUN_DIR` "
-                           "(locally: `lab launch --workers N --resume RUN_DIR`)") from None
+            text = str(exc)
+            peers = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", text)))
+            keys = ("unhealthy", "heartbeat", "socket closed", "connection", "unavailable", "deadline")
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            why = next((ln for ln in lines if any(k in ln.lower() for k in keys)), type(exc).__name__)
+            raise RunError(f"{self.role.name}: the cluster lost a worker ({', '.join(peers) or 'a peer'}: "
+                           f"{why[:200]}); the chief's last checkpoint is kept: start every worker again with "
+                           "`lab run --resume RUN_DIR` (locally: `lab launch --workers N --resume RUN_DIR`)") from None
 
     def _train_epoch(self, arrays: tuple[np.ndarray, ...], batch_size: int) -> dict[str, float]:
         n = len(arrays[0])
@@ -225,6 +228,13 @@ class ReplicaTrainer:
         """Give every worker the chief's weights, optimizer state and loop state (after ``loop.restore``)."""
         if self.replicas == 1 and self.role.workers == 1:
             return
+        mine = {"epochs": loop.epochs, "seed": loop.seed, "parameters": int(self.model.count_params()),
+                "variables": len(self.model.variables) + len(self.model.optimizer.variables)}
+        chiefs = self.broadcast_json(mine)
+        if chiefs != mine:
+            differ = ", ".join(f"{k} {mine[k]} (the chief's: {chiefs.get(k)})" for k in mine if chiefs.get(k) != mine[k])
+            raise RunError(f"{self.role.name}: this worker's scenario is not the chief's: {differ}; start every worker "
+                           "with the same scenario and --set options")
         variables = [v for v in [*self.model.variables, *self.model.optimizer.variables]
                      if np.issubdtype(np.dtype(_np_dtype(v)), np.number)]
         values = self._broadcast([v.value for v in variables])

@@ -181,3 +181,25 @@ def test_roles_from_tf_config():
     assert (worker0.is_chief, worker0.rank) == (False, 1)
     with pytest.raises(StrategyError, match="task.index 2 is out of range"):
         role(json.dumps({**two, "task": {"type": "worker", "index": 2}}))
+
+
+def test_workers_of_a_cluster_started_by_hand_must_share_the_scenario(scenario, tmp_path):
+    """The path of a real cluster (each worker a `lab run` with its own TF_CONFIG, no launcher): a worker
+    whose settings differ from the chief's stops with the difference named; the chief, left alone, stops
+    with a clear error instead of waiting for ever."""
+    from lab.launch import free_ports, tf_config
+
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index, extra in ((0, []), (1, ["--set", "training.epochs=5"])):
+        env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CONFIG": tf_config(addresses, index)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "lab", "run", str(scenario), "--set",
+                                       "strategy=multi-worker", "--out", str(tmp_path), *extra],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path))
+    results = [p.communicate(timeout=180) for p in procs]
+    assert procs[1].returncode == 2, results[1][1]
+    assert "worker 1: this worker's scenario is not the chief's: epochs 5 (the chief's: 3)" in results[1][1]
+    assert procs[0].returncode == 2, results[0][1]
+    assert "worker 0: the cluster lost a worker" in results[0][1] and "Traceback" not in results[0][1]
+    (name,) = os.listdir(tmp_path)  # the chief's folder only; worker 1 wrote nothing here
+    assert json.load(open(os.path.join(tmp_path, name, "run.json")))["status"] == "failed"
