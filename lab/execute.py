@@ -13,7 +13,7 @@ import time
 
 from lab import registry, scenario
 from lab.context import RunContext, markdown_table
-from lab.errors import RunError, ScenarioError
+from lab.errors import LabError, RunError, ScenarioError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text
 
 PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
@@ -124,7 +124,14 @@ def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) ->
 
 
 def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
-    ctx = start(cfg, run, quiet=quiet, resume=resume)
+    try:
+        ctx = start(cfg, run, quiet=quiet, resume=resume)
+    except LabError:  # e.g. strategy gpu without a GPU: nothing ran, so no run folder is left behind
+        if not resume and run.status == "created":
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     if not quiet:
         print(f"{cfg.task}: {cfg.name} -> {run.path} (strategy {ctx.strategy_info.chosen}: {ctx.strategy_info.reason})",
               file=sys.stderr, flush=True)

@@ -169,3 +169,4 @@ def test_gpu_strategy_fails_before_the_runner(tmp_path, counter_task):
     (tmp_path / "g.yaml").write_text(p)
     with pytest.raises(StrategyError):
         execute(str(tmp_path / "g.yaml"), out=str(tmp_path / "runs"), quiet=True)
+    assert not any((tmp_path / "runs").iterdir())  # nothing ran: no run folder left behind
