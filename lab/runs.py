@@ -11,13 +11,16 @@ import io
 import json
 import os
 import re
+import struct
 import tempfile
 import time
+import zipfile
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.errors import RunError
+from lab.errors import LabError, RunError
 
 RUN_MARKER = "run.json"
 SCENARIO_FILE = "scenario.yaml"
@@ -81,13 +84,91 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")
 
 
-def read_json(path: Path, what: str = "file") -> Any:
+# --------------------------------------------------------------------------------------------------
+# Reading run files (and data files): corruption is a LabError naming the file, never a traceback
+
+# What reading a damaged file raises: the OS (a folder where a file should be, an unreadable file),
+# truncated zips (.npz, .keras), broken deflate streams (.gz, compressed npz members), JSON, and the
+# ValueError / KeyError / TypeError that NumPy and Keras raise on a file that is not what they expect.
+CORRUPT_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, json.JSONDecodeError, UnicodeDecodeError,
+    ValueError, KeyError, TypeError, IndexError,
+)
+
+MAX_JSON_BYTES = 64 * 2**20  # a run's JSON files are small: a bigger one is not what `lab run` wrote
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` (just the type name when the message is empty)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, KeyError) and exc.args:
+        first = f"no {exc.args[0]!r}"
+    if len(first) > 200:
+        first = first[:200] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str, *, error: type[LabError] = RunError, hint: str = "",
+            catch: tuple[type[BaseException], ...] = CORRUPT_FILE_ERRORS):
+    """Read ``path`` (a ``what``: "summary", "checkpoint manifest", "replay buffer"...) inside this block;
+    whatever a damaged, missing or unreadable file makes the reader raise becomes ``error`` (a LabError:
+    RunError by default, DataError for data files) naming the file and the cause, ``hint`` appended::
+
+        with reading(path, "replay buffer", hint="this run cannot be resumed (start it again)"):
+            with np.load(path, allow_pickle=False) as data:
+                ...
+
+    Messages: ``PATH: missing WHAT``, ``PATH: cannot read WHAT (PermissionError: ...)`` for the other
+    OS errors, ``PATH:LINE: corrupt WHAT (json message)``, else ``PATH: corrupt WHAT (Type: message)``.
+    LabErrors raised inside (a reader's own checks) pass through unchanged.
+    """
+    tail = f"; {hint}" if hint else ""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        yield
+    except LabError:
+        raise
     except FileNotFoundError:
-        raise RunError(f"{path}: missing {what}") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}:{exc.lineno}: corrupt {what}: {exc.msg}") from None
+        raise error(f"{path}: missing {what}{tail}") from None
+    except json.JSONDecodeError as exc:  # (a ValueError: before the generic case)
+        raise error(f"{path}:{exc.lineno}: corrupt {what} ({exc.msg}){tail}") from None
+    except OSError as exc:
+        if isinstance(exc, zipfile.BadZipFile) or exc.errno is None:  # (gzip.BadGzipFile is an OSError too)
+            raise error(f"{path}: corrupt {what} ({describe_exception(exc)}){tail}") from None
+        reason = exc.strerror or describe_exception(exc)
+        raise error(f"{path}: cannot read {what} ({type(exc).__name__}: {reason}){tail}") from None
+    except catch as exc:
+        raise error(f"{path}: corrupt {what} ({describe_exception(exc)}){tail}") from None
+
+
+def read_json(path: str | Path, what: str = "file", expect: type | tuple[type, ...] | None = None, *,
+              error: type[LabError] = RunError, hint: str = "") -> Any:
+    """The JSON value of ``path``; ``error`` (a RunError by default) naming the file when it is missing,
+    unreadable, not JSON, larger than :data:`MAX_JSON_BYTES` or (with ``expect``, e.g. ``dict``) of
+    another JSON type."""
+    path = Path(path)
+    with reading(path, what, error=error, hint=hint):
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            raise error(f"{path}: corrupt {what} (larger than {MAX_JSON_BYTES // 2**20} MiB)" + (f"; {hint}" if hint else ""))
+        data = json.loads(raw.decode("utf-8"))
+    if expect is not None and not isinstance(data, expect):
+        want = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in (expect if isinstance(expect, tuple) else (expect,)))
+        raise error(f"{path}: corrupt {what} (a JSON {_json_type(data)}, not {want})" + (f"; {hint}" if hint else ""))
+    return data
+
+
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    for t, name in (("bool", bool), ("object", dict), ("list", list), ("string", str), ("number", (int, float))):
+        if isinstance(value, name):
+            return t
+    return type(value).__name__
 
 
 def load_run_model(path: Path):
@@ -261,7 +342,7 @@ class RunDir:
 
     # state
     def marker(self) -> dict:
-        return read_json(self.marker_path, "run marker")
+        return read_json(self.marker_path, "run marker", dict)
 
     def write_marker(self, **fields) -> None:
         data = self.marker() if self.marker_path.exists() else {}
@@ -279,7 +360,7 @@ class RunDir:
         return self.marker().get("status", "")
 
     def summary(self) -> dict:
-        return read_json(self.summary_path, "summary") if self.summary_path.exists() else {}
+        return read_json(self.summary_path, "summary", dict) if self.summary_path.exists() else {}
 
     def require_task(self, *tasks: str, command: str = "this command") -> None:
         if self.task not in tasks:
@@ -291,8 +372,10 @@ class RunDir:
     def read_scenario(self) -> dict:
         import yaml
 
+        with reading(self.scenario_path, "resolved scenario"):
+            text = self.scenario_path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(self.scenario_path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise RunError(f"{self.scenario_path}: corrupt resolved scenario: {exc}") from None
         if not isinstance(data, dict):
