@@ -340,6 +340,14 @@ class RunDir:
             )
         return run
 
+    # the lock
+    def lock(self):
+        """Lock this run folder for this process: a :class:`lab.lock.RunLock`, released by ``with`` (or its
+        ``release()``) and by the OS when the process dies; RunError naming the process that holds it."""
+        from lab.lock import acquire_lock
+
+        return acquire_lock(self.path)
+
     # state
     def marker(self) -> dict:
         return read_json(self.marker_path, "run marker", dict)
