@@ -13,7 +13,9 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +31,28 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 class Section(BaseModel):
-    """Base of every configuration section: unknown keys are errors, assignments are validated."""
+    """Base of every configuration section: unknown keys are errors, assignments are validated, every float
+    must be finite (YAML's ``.inf`` and ``.nan`` are refused: no setting of the lab means infinity) and no
+    text holds a NUL character (no file name can)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("holds a NUL character (\\0), which no setting (and no file name) can hold")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -110,6 +131,16 @@ class Scenario(Section):
             )
         return value
 
+    @field_validator("output")
+    @classmethod
+    def _output_folder(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty: name the folder under which run folders are made (default runs), e.g. "
+                             "output: runs, or `.` for the current folder")
+        if len(value) > 4096:
+            raise ValueError(f"is {len(value):,} characters long; a folder name is at most 4096")
+        return value
+
     @field_validator("strategy")
     @classmethod
     def _supported_strategy(cls, value: str) -> str:
@@ -135,6 +166,134 @@ def _supported(model: type[Scenario], what: str, value: str, allowed: tuple[str,
 # libyaml's loader when PyYAML was built with it (10x faster), else the pure-Python one.
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+SCENARIO_MAX_BYTES = 2**20
+"""A scenario file is read only up to 1 MiB (the largest shipped one is about 2 KB)."""
+YAML_MAX_NODES = 10_000
+"""A YAML document may stand for at most 10,000 values (mappings, lists and scalars) once its aliases are
+expanded: a scenario has about a hundred, and a "billion laughs" file of nested aliases is refused at once
+instead of being expanded for ever."""
+YAML_MAX_DEPTH = 100
+"""...and nest at most 100 levels deep (a scenario nests 3 or 4)."""
+
+
+def _size_text(n: int) -> str:
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n // 1024} KiB" if n % 1024 == 0 else f"{n:,} bytes"
+
+
+def read_text_limited(path: str | Path, limit: int, what: str, error: type[Exception] = ScenarioError) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; every other case is ``error`` naming the file.
+
+    The one reader of the lab's text inputs (scenario files, maze layout files): a file that is missing, a
+    folder, not a regular file (a FIFO, ``/dev/zero``, a socket, which could be endless or block for ever),
+    larger than ``limit``, unreadable or not UTF-8 is refused with a message naming the file (and the limit)
+    instead of being read whole. ``what`` names the kind of file in the messages ("scenario file").
+    """
+    path = Path(path)
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait for ever; the type is checked next.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder, not a {what}") from None
+    except (OSError, ValueError) as exc:  # permissions, a name too long, a NUL in the name ...
+        raise error(f"{path}: cannot read the {what}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a folder, not a {what}")
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                    stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise error(f"{path}: is {kind}, not a {what}; give a regular file (read up to {_size_text(limit)})")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise error(f"{path}: the {what} is larger than {_size_text(limit)}, the limit for a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_yaml_size(root, source: str, max_nodes: int = YAML_MAX_NODES, max_depth: int = YAML_MAX_DEPTH) -> None:
+    """Refuse a composed YAML document that would expand beyond ``max_nodes`` values or ``max_depth`` levels,
+    or that refers to itself (a recursive alias). Linear in the document as written: aliases are counted
+    through a memo, never expanded."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        kids = _children(node)
+        if done:
+            active.discard(key)
+            size[key] = min(max_nodes + 1, 1 + sum(size[id(k)] for k in kids))
+            height[key] = min(max_depth + 1, 1 + max((height[id(k)] for k in kids), default=0))
+            continue
+        if key in size:
+            continue
+        if key in active:
+            mark = node.start_mark
+            raise ScenarioError(f"{source}:{mark.line + 1}: an alias refers to the value it is part of (a recursive "
+                                "alias); a scenario cannot hold one")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in size)
+    if size[id(root)] > max_nodes:
+        raise ScenarioError(f"{source}: the YAML stands for more than {max_nodes:,} values once its aliases (*name) "
+                            "are expanded; a scenario has a few dozen (is it a \"billion laughs\" file?)")
+    if height[id(root)] > max_depth:
+        raise ScenarioError(f"{source}: the YAML nests more than {max_depth} levels deep; a scenario nests 3 or 4")
+
+
+def _yaml_problem(exc: Exception) -> tuple[str, str]:
+    mark = getattr(exc, "problem_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return where, problem
+
+
+def load_yaml(text: str, source: str):
+    """Parse one YAML document safely and within bounds; returns (data, root node or None).
+
+    Safe: no Python tags (``!!python/object`` ... are refused). Bounded: at most :data:`YAML_MAX_NODES`
+    values once aliases are expanded and :data:`YAML_MAX_DEPTH` levels (:func:`check_yaml_size`). Anything
+    else wrong is a ScenarioError naming ``source`` (and the line when YAML knows it).
+    """
+    try:
+        loader = Loader(text)
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return None, None
+            check_yaml_size(root, source)
+            return loader.construct_document(root), root
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        where, problem = _yaml_problem(exc)
+        raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise ScenarioError(f"{source}: not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                            ) from None
+
 
 def _line_map(root) -> dict[tuple, int]:
     """Map each key path of a composed YAML document to its 1-based line number."""
@@ -158,7 +317,10 @@ def _line_map(root) -> dict[tuple, int]:
 
 
 def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
-    """Read a scenario file: returns the mapping and a map of key paths to line numbers."""
+    """Read a scenario file: returns the mapping and a map of key paths to line numbers.
+
+    At most :data:`SCENARIO_MAX_BYTES` are read (:func:`read_text_limited`) and the YAML is bounded
+    (:func:`load_yaml`)."""
     path = Path(path)
     if not path.exists():
         hint = ""
@@ -168,24 +330,10 @@ def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
         raise ScenarioError(f"{path}: no such file{hint}")
     if path.is_dir():
         raise ScenarioError(f"{path}: is a folder, not a scenario file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    text = read_text_limited(path, SCENARIO_MAX_BYTES, "scenario file")
     if not text.strip():
         raise ScenarioError(f"{path}: the file is empty; a scenario needs at least `name` and `task`")
-    try:
-        loader = Loader(text)
-        try:
-            root = loader.get_single_node()
-            data = loader.construct_document(root) if root is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{path}{where}: not valid YAML: {problem}") from None
+    data, root = load_yaml(text, str(path))
     if data is None:
         raise ScenarioError(f"{path}: the file holds only comments; a scenario needs at least `name` and `task`")
     if not isinstance(data, dict):
@@ -210,6 +358,10 @@ def resolve_scenario_path(arg: str) -> Path:
 # Overrides
 
 
+OVERRIDE_MAX_CHARS = 100_000
+"""A ``--set`` override is at most 100,000 characters (its value is bounded YAML too: :func:`load_yaml`)."""
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b=value`` -> (["a", "b"], parsed YAML value)."""
     if "=" not in text:
@@ -218,10 +370,17 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ScenarioError(f"--set {text}: the key path {key!r} is empty or has an empty part")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    if len(text) > OVERRIDE_MAX_CHARS:
+        raise ScenarioError(f"--set {text[:40]}...: {len(text):,} characters; an override is at most "
+                            f"{OVERRIDE_MAX_CHARS:,}")
+    value: Any = ""
+    if raw.strip():
+        try:
+            value, _ = load_yaml(raw, f"--set {text}")
+        except ScenarioError as exc:
+            if "not valid YAML" not in exc.message:  # too large or recursive: refused, never read as text
+                raise
+            value = raw  # not YAML: the text as written (a name with a colon, say)
     return key.split("."), value
 
 
