@@ -593,20 +593,17 @@ def parse_layout(text: str, source: str = "layout") -> Maze:
     return from_walls(walls, found["start"], found["goal"], source)
 
 
-def read_layout_file(path) -> Maze:
-    """parse_layout on a text file (the error names the file)."""
-    from pathlib import Path
+LAYOUT_FILE_MAX_BYTES = 2**20
+"""A layout file is read only up to 1 MiB (the largest maze, 201 x 201 tiles, is about 40 KB of text)."""
 
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MazeError(f"{p}: no such layout file") from None
-    except IsADirectoryError:
-        raise MazeError(f"{p}: is a folder, not a layout file") from None
-    except UnicodeDecodeError as exc:
-        raise MazeError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
-    return parse_layout(text, source=str(p))
+
+def read_layout_file(path) -> Maze:
+    """parse_layout on a text file (the error names the file). The file is read through
+    :func:`lab.scenario.read_text_limited`: a regular UTF-8 file of at most :data:`LAYOUT_FILE_MAX_BYTES`."""
+    from lab.scenario import read_text_limited
+
+    text = read_text_limited(path, LAYOUT_FILE_MAX_BYTES, "layout file", error=MazeError)
+    return parse_layout(text, source=str(path))
 
 
 def is_tree(maze: Maze) -> bool:
