@@ -6,7 +6,6 @@ everything that touches the run folder, and returns its final figures as a flat 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,10 +145,12 @@ class RunContext:
 
         plt = pyplot()
 
-        path = self.artifact(name)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            path = self.artifact(name)
+            with atomic_path(path) as tmp:  # a full disk: a RunError naming the file, the old one kept
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        finally:
+            plt.close(fig)
         return path
 
     def write_artifact_text(self, name: str, text: str) -> Path:
@@ -167,7 +168,7 @@ class RunContext:
         from lab.runs import read_json
 
         path = self.run.env_path
-        env = read_json(path, "environment record") if path.exists() else {}
+        env = read_json(path, "environment record", dict) if path.exists() else {}
         env[key] = value
         atomic_write_json(path, env)
 
@@ -176,10 +177,13 @@ class RunContext:
         return atomic_write_json(self.run.checkpoint(name), state)
 
     def load_state(self, name: str) -> dict | None:
+        """What :meth:`save_state` wrote (None when nothing was); a RunError naming the file when it is damaged."""
+        from lab.runs import read_json
+
         path = self.run.checkpoints / name
         if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, "checkpoint state", dict, hint="this run cannot be resumed (start it again)")
 
     def close(self) -> None:
         if self._tb is not None:

@@ -49,14 +49,15 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from lab.checkpoints import CheckpointStore, Writer
+from lab.checkpoints import NOT_RESUMABLE, CheckpointStore, Writer
 from lab.errors import LabError, RunError
+from lab.runs import KERAS_LOAD_ERRORS, reading
 
 MODEL_PART = "model.keras"
 BEST_PART = "best_weights.npz"  # the model's weights only (an .h5 would carry the optimizer's too)
@@ -136,10 +137,34 @@ class LoopState:
 
     @classmethod
     def from_dict(cls, data: dict, source: Path) -> LoopState:
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise RunError(f"{source}: corrupt loop state in the checkpoint manifest ({exc})") from None
+        """The state a checkpoint manifest recorded; a RunError naming the manifest when it is not what
+        :meth:`EpochLoop.checkpoint` writes (unknown or missing fields, a field of the wrong type)."""
+        def bad(why: str) -> RunError:
+            return RunError(f"{source}: corrupt loop state in the checkpoint manifest ({why}); this run cannot be "
+                            "resumed (start it again)")
+
+        if not isinstance(data, dict):
+            raise bad("not a mapping")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise bad(f"unknown field {unknown[0]!r}")
+        for name, value in data.items():
+            kinds = _STATE_TYPES[name]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise bad(f"{name} is {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise bad(f"{name} is {value!r}")
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0 and name != "best_value":
+                raise bad(f"{name} is {value!r}")
+        return cls(**data)
+
+
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "stage": (str,), "epoch": (int,), "train_seconds": (int, float), "train_cpu_seconds": (int, float),
+    "samples": (int,), "best_value": (int, float, type(None)), "best_epoch": (int,), "best_seconds": (int, float),
+    "stopped_early": (bool,), "stop_reason": (str,), "extra": (dict,),
+}
 
 
 class EpochLoop:
@@ -368,20 +393,14 @@ def _load(load, path: Path):
 
         def load(p):
             return keras.models.load_model(p, safe_mode=True)
-    try:
+    with reading(path, "checkpoint model", hint=NOT_RESUMABLE, catch=KERAS_LOAD_ERRORS):
         return load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: the checkpoint's model cannot be loaded ({type(exc).__name__}: {exc}); this run "
-                       "cannot be resumed (start it again)") from None
 
 
 def _read_weights(path: Path) -> list[np.ndarray]:
-    try:
+    with reading(path, "checkpoint of the best weights", hint=NOT_RESUMABLE):
         with np.load(path, allow_pickle=False) as f:
             return [f[f"arr_{i}"] for i in range(len(f.files))]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RunError(f"{path}: the checkpoint's best weights cannot be read ({exc}); this run cannot be resumed "
-                       "(start it again)") from None
 
 
 def _plain(v):

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import struct
 import tempfile
 import time
@@ -24,6 +25,11 @@ from lab.errors import LabError, RunError
 
 RUN_MARKER = "run.json"
 SCENARIO_FILE = "scenario.yaml"
+LOCK_NAME = ".lock"  # lab.lock.LOCK_FILE
+
+# What a killed writer leaves: atomic_path's mkstemp files (".<name>.<8 of [a-z0-9_]>[.<ext>]"), mkdtemp
+# folders of the same shape, and hidden ".<name>.tmp" / ".<name>.old" folders (checkpoints, saved agents).
+_LEFTOVER = re.compile(r"^\..+\.(?:[a-z0-9_]{8}(?:\.[A-Za-z0-9]+)?|tmp|old)$")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -31,25 +37,46 @@ SCENARIO_FILE = "scenario.yaml"
 
 
 @contextlib.contextmanager
+def writing(path: str | Path, what: str = "file", *, error: type[LabError] = RunError):
+    """Write ``path`` inside this block: an OSError (a full disk, no permission, a read-only file system, a
+    file where a folder should be) becomes ``error`` naming the path and the cause, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise error(f"{path}: cannot write the {what} ({_os_reason(exc)})") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.strerror:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != "" else ""
+        return f"{type(exc).__name__}: {exc.strerror}{where}"
+    return describe_exception(exc)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None):
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on failure removed.
 
     For writers that want a file name (``model.save``, ``savefig``). ``suffix`` keeps the extension the
-    writer looks at (default: the target's own).
+    writer looks at (default: the target's own). An OSError while writing (a full disk, no permission...)
+    becomes a :class:`RunError` naming ``path`` and the cause; the old file, if any, stays.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                               dir=path.parent)
-    os.close(fd)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+                                   dir=path.parent)
+        os.close(fd)
     try:
-        yield Path(tmp)
-        if os.path.exists(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
+        with writing(path):
+            yield Path(tmp)
+            if os.path.exists(tmp):
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+            os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def _umask() -> int:
@@ -94,6 +121,11 @@ CORRUPT_FILE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, json.JSONDecodeError, UnicodeDecodeError,
     ValueError, KeyError, TypeError, IndexError,
 )
+
+# Loading a damaged .keras file raises whatever Keras, zipfile or h5py meets first (ValueError "File not
+# found" for a truncated zip, BadZipFile for a bad CRC, OSError from h5py, TypeError/KeyError from a
+# mangled config...): a file `lab run` wrote that will not load is damaged, whatever the type.
+KERAS_LOAD_ERRORS: tuple[type[BaseException], ...] = (Exception,)
 
 MAX_JSON_BYTES = 64 * 2**20  # a run's JSON files are small: a bigger one is not what `lab run` wrote
 
@@ -176,12 +208,8 @@ def load_run_model(path: Path):
     damaged or not what `lab run` writes. The task's module must be imported first (its custom layers)."""
     import keras
 
-    try:
+    with reading(path, "model", hint="the file is damaged or not what `lab run` writes", catch=KERAS_LOAD_ERRORS):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # a damaged file: say which, not a traceback
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise RunError(f"{path}: cannot load the model ({type(exc).__name__}{': ' + first if first else ''}); "
-                       "the file is damaged or not what `lab run` writes") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,7 +337,10 @@ class RunDir:
     @classmethod
     def create(cls, out_dir: str | Path, name: str, task: str, now: float | None = None) -> RunDir:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise RunError(f"{out}: the output folder is a file, not a folder; give another --out (or output:)")
+        with writing(out, "output folder"):
+            out.mkdir(parents=True, exist_ok=True)
         base = f"{utc_stamp(now)}-{sanitise_name(name)}"
         for i in range(1000):
             candidate = out / (base if i == 0 else f"{base}-{i + 1}")
@@ -317,12 +348,16 @@ class RunDir:
                 candidate.mkdir()  # atomic: fails if another run took the name
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise RunError(f"{out}: cannot create a run folder in the output folder ({_os_reason(exc)}); "
+                               "give another --out (or output:)") from None
             run = cls(candidate)
             # The sanitised name cannot escape `out`, but check anyway: no scenario writes elsewhere.
             if out.resolve() not in candidate.resolve().parents:
                 raise RunError(f"run name {name!r} would leave the output folder {out}")
-            for sub in (run.checkpoints, run.artifacts):
-                sub.mkdir()
+            with writing(candidate, "run folder"):
+                for sub in (run.checkpoints, run.artifacts):
+                    sub.mkdir()
             run.write_marker(task=task, name=name, status="created")
             return run
         raise RunError(f"{out}: could not find a free run folder name for {base}")
@@ -343,10 +378,17 @@ class RunDir:
     # the lock
     def lock(self):
         """Lock this run folder for this process: a :class:`lab.lock.RunLock`, released by ``with`` (or its
-        ``release()``) and by the OS when the process dies; RunError naming the process that holds it."""
+        ``release()``) and by the OS when the process dies; RunError naming the process that holds it.
+        Once locked, the temporaries a killed process left behind are removed (:meth:`remove_leftovers`)."""
         from lab.lock import acquire_lock
 
-        return acquire_lock(self.path)
+        lock = acquire_lock(self.path)
+        try:
+            self.remove_leftovers()
+        except BaseException:
+            lock.release()
+            raise
+        return lock
 
     # state
     def marker(self) -> dict:
@@ -392,12 +434,37 @@ class RunDir:
 
     def artifact(self, name: str) -> Path:
         """Path for an artifact file (the folder exists)."""
-        self.artifacts.mkdir(parents=True, exist_ok=True)
+        with writing(self.artifacts, "artifacts folder"):
+            self.artifacts.mkdir(parents=True, exist_ok=True)
         return self.artifacts / name
 
     def checkpoint(self, name: str) -> Path:
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        with writing(self.checkpoints, "checkpoints folder"):
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
         return self.checkpoints / name
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove the temporaries a killed process left in the run folder, checkpoints/ (any depth) and
+        artifacts/: files and folders of :func:`atomic_path` (``.<name>.<8 random characters>[.ext]``),
+        hidden ``.<name>.tmp`` / ``.<name>.old`` folders (a checkpoint or saved agent being written or
+        replaced). Only safe while holding the run's lock (:meth:`lock` calls it): then no live process
+        is writing them. Returns what was removed."""
+        removed = []
+        places = [self.path, self.artifacts]
+        if self.checkpoints.is_dir():
+            places += [self.checkpoints] + [Path(root) for root, _, _ in os.walk(self.checkpoints)][1:]
+        for folder in places:
+            if not folder.is_dir():
+                continue
+            for entry in list(folder.iterdir()):
+                if _LEFTOVER.match(entry.name) and entry.name != LOCK_NAME:
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir() and not entry.is_symlink():
+                            shutil.rmtree(entry)
+                        else:
+                            entry.unlink()
+                        removed.append(entry)
+        return removed
 
 
 def find_runs(out_dir: str | Path = "runs") -> list[RunDir]:

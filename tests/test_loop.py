@@ -174,5 +174,5 @@ def test_resume_from_a_corrupt_model_file_is_a_run_error(tmp_path):
     model_file = ctx.run.checkpoints / manifest["folder"] / "model.keras"
     with open(model_file, "r+b") as fh:
         fh.truncate(os.path.getsize(model_file) // 2)
-    with pytest.raises(RunError, match="cannot be loaded.*cannot be resumed"):
+    with pytest.raises(RunError, match="corrupt checkpoint model.*cannot be resumed"):
         train(context(tmp_path, resume=True, run=ctx.run), 2)
