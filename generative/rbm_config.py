@@ -19,9 +19,9 @@ class SyntheticRatingsConfig(Section):
     mean_ratings: float = Field(60.0, gt=0, description="Average number of ratings per user (log-normal spread).")
     min_ratings: int = Field(20, ge=1, description="Every user rates at least this many movies (the Netflix data's rule).")
     tastes: int = Field(8, ge=1, description="Number of planted taste types (each loves 3 genres, dislikes 2).")
-    noise: float = Field(0.5, ge=0, description="Standard deviation of the rating noise (in latent units).")
-    taste_strength: float = Field(1.0, ge=0, description="Weight of the taste-genre match in a rating (0: biases only).")
-    popularity_exponent: float = Field(0.9, ge=0, description="Power-law exponent of movie popularity (0: uniform).")
+    noise: float = Field(0.5, ge=0, le=100, description="Standard deviation of the rating noise (in latent units; at most 100).")
+    taste_strength: float = Field(1.0, ge=0, le=100, description="Weight of the taste-genre match in a rating (0: biases only; at most 100).")
+    popularity_exponent: float = Field(0.9, ge=0, le=10, description="Power-law exponent of movie popularity (0: uniform; at most 10).")
 
 
 class RatingsDataConfig(Section):
@@ -83,19 +83,19 @@ class RBMConfig(Section):
     )
     epochs: int = Field(40, ge=1, description="Passes over the training cases.")
     batch_size: int = Field(20, ge=1, description="Cases (users) per CD update.")
-    learning_rate: float = Field(0.05, gt=0, description="Learning rate of the first epoch.")
+    learning_rate: float = Field(0.05, gt=0, le=10, description="Learning rate of the first epoch (above 0, at most 10).")
     lr_decay: float = Field(0.97, gt=0, le=1, description="Learning rate multiplied by this after every epoch.")
     momentum: float = Field(0.9, ge=0, lt=1, description="Momentum after the first momentum_epochs.")
     initial_momentum: float = Field(0.5, ge=0, lt=1, description="Momentum of the first momentum_epochs.")
     momentum_epochs: int = Field(5, ge=0, description="Epochs with initial_momentum.")
-    weight_decay: float = Field(0.001, ge=0, description="L2 weight decay on W and D (not on biases).")
-    init_std: float = Field(0.01, gt=0, description="Standard deviation of the initial weights.")
+    weight_decay: float = Field(0.001, ge=0, le=1, description="L2 weight decay on W and D (not on biases; 0 ... 1).")
+    init_std: float = Field(0.01, gt=0, le=10, description="Standard deviation of the initial weights (at most 10).")
     cd_schedule: list[tuple[int, int]] = Field(
         default_factory=lambda: [(0, 1), (15, 3), (25, 5), (35, 9)],
         description="CD steps as [from_epoch, k] pairs: k grows as learning goes on (the paper: 1, 3, 5, 9).",
     )
     seen_lr_scale: float = Field(
-        0.02, gt=0, description="joint: learning-rate multiplier of the which-rated units (their gradient is dense "
+        0.02, gt=0, le=100, description="joint: learning-rate multiplier of the which-rated units (their gradient is dense "
         "over all items, so it needs a much smaller step than the ratings' sparse one)."
     )
     reconstruction: Literal["sample", "mean"] = Field(

@@ -32,27 +32,36 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 class Section(BaseModel):
     """Base of every configuration section: unknown keys are errors, assignments are validated, every float
-    must be finite (YAML's ``.inf`` and ``.nan`` are refused: no setting of the lab means infinity) and no
-    text holds a NUL character (no file name can)."""
+    must be finite (YAML's ``.inf`` and ``.nan`` are refused: no setting of the lab means infinity), every
+    whole number fits 64 bits and no text holds a NUL character (no file name can)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("holds a NUL character (\\0), which no setting (and no file name) can hold")
+    def _plain_values(cls, value: Any) -> Any:
+        problem = _value_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 
-def _has_nul(value: Any) -> bool:
+INT64 = 2**63
+"""Whole numbers are 64-bit: a larger one would only overflow in NumPy or TensorFlow at run time."""
+
+
+def _value_problem(value: Any) -> str | None:
+    """What no setting can be, at any depth of lists and mappings: text with a NUL character, a whole number
+    beyond 64 bits."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "holds a NUL character (\\0), which no setting (and no file name) can hold" if "\x00" in value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -INT64 <= value < INT64 else f"is too large: {value:.3g} is outside the 64-bit range of whole numbers"
     if isinstance(value, (list, tuple)):
-        return any(_has_nul(v) for v in value)
+        return next((p for p in map(_value_problem, value) if p), None)
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
+        return next((p for v in value.items() for p in map(_value_problem, v) if p), None)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class GraphBasicsScenario(Scenario):
 
 
 class FirstNetworkTrainingConfig(Section):
-    learning_rate: float = Field(1.0, gt=0, description="Step size of plain gradient descent.")
+    learning_rate: float = Field(1.0, gt=0, le=100, description="Step size of plain gradient descent (above 0, at most 100).")
     max_epochs: int = Field(10000, ge=1, le=1_000_000, description="Upper bound on full-batch gradient steps.")
     target_loss: float = Field(0.01, gt=0, description="Stop once the mean squared error is below this (and predictions round to y).")
     loss: Literal["mse", "binary_crossentropy"] = Field("mse", description="Loss minimised by gradient descent.")
@@ -79,9 +79,9 @@ class FirstNetworkScenario(Scenario):
 class OptimizerConfig(Section):
     name: str = Field(description="Label in figures and summary keys (letters, digits, '_', '.', '-').")
     optimizer: str = Field(description="Keras optimizer class name, e.g. SGD, Adam, RMSprop, Adagrad, Nadam, AdamW (case does not matter).")
-    learning_rate: float = Field(0.001, gt=0, description="Learning rate on the 2-D surfaces.")
+    learning_rate: float = Field(0.001, gt=0, le=100, description="Learning rate on the 2-D surfaces (above 0, at most 100).")
     network_learning_rate: float | None = Field(
-        None, gt=0, description="Learning rate on the small network (default: the same as learning_rate)."
+        None, gt=0, le=100, description="Learning rate on the small network (default: the same as learning_rate; at most 100)."
     )
     options: dict[str, float | bool | int] = Field(default_factory=dict, description="Extra keyword arguments, e.g. momentum: 0.9, nesterov: true.")
 

@@ -76,7 +76,7 @@ class ReplayConfig(Section):
     alpha: float = Field(0.6, ge=0.0, le=1.0, description="Prioritization exponent: 0 is uniform, 1 fully proportional.")
     beta0: float = Field(0.4, ge=0.0, le=1.0, description="Importance-sampling exponent at the start; annealed linearly to 1.")
     beta_steps: int = Field(50_000, ge=1, description="Env steps over which beta goes from beta0 to 1.")
-    eps: float = Field(1e-6, gt=0.0, description="Added to |TD error| so that no transition gets priority 0.")
+    eps: float = Field(1e-6, gt=0.0, le=1.0, description="Added to |TD error| so that no transition gets priority 0 (at most 1).")
 
 
 class TargetConfig(Section):
@@ -128,7 +128,7 @@ class DQNConfig(Section):
     n_step: int = Field(3, ge=1, le=100, description="Steps summed in each return before bootstrapping (1 = plain DQN).")
     double_dqn: bool = Field(True, description="Double DQN: the online net picks the next action, the target net values it.")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
-    adam_epsilon: float = Field(1e-7, gt=0.0, description="Adam's epsilon (numerical stability term).")
+    adam_epsilon: float = Field(1e-7, gt=0.0, le=1.0, description="Adam's epsilon (numerical stability term; above 0, at most 1).")
     batch_size: int = Field(64, ge=1, description="Transitions per gradient update.")
     learning_starts: int = Field(1_000, ge=0, description="Env steps collected before the first update.")
     train_freq: int = Field(4, ge=1, description="Env steps between two rounds of updates (counted over all envs).")

@@ -75,7 +75,8 @@ class MazeEnvConfig(Section):
     mazes: Literal["fixed", "random"] = Field(
         "fixed", description="fixed: the maze of maze_seed in every episode; random: a new maze each episode, "
                              "its seed drawn from train_maze_seeds.")
-    maze_seed: int = Field(0, ge=0, description="Seed of the fixed maze (mazes: fixed) and of the first maze `lab play` shows.")
+    maze_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the fixed maze (mazes: fixed) and of the first maze "
+                           "`lab play` shows (0 ... 4294967295).")
     train_maze_seeds: tuple[int, int] = Field(
         (0, 1_000_000), description="[lo, hi): range of maze seeds drawn for training when mazes: random; evaluate "
                                     "on seeds >= hi to test mazes never seen.")
@@ -122,8 +123,9 @@ class MazeEnvConfig(Section):
     @classmethod
     def _seed_range(cls, value: tuple[int, int]) -> tuple[int, int]:
         lo, hi = value
-        if lo < 0 or hi <= lo:
-            raise ValueError(f"must be [lo, hi) with 0 <= lo < hi, got [{lo}, {hi}]")
+        if lo < 0 or hi <= lo or hi > 2**32:
+            raise ValueError(f"must be [lo, hi) with 0 <= lo < hi <= 4294967296 (seeds are 0 ... 4294967295), "
+                             f"got [{lo}, {hi}]")
         return value
 
     @model_validator(mode="after")
