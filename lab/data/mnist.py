@@ -14,7 +14,17 @@
 IDX files are checked as they are read: the magic number (``0x00000803`` for images, ``0x00000801``
 for labels), the dimensions (28 x 28 images), the size the header promises against the size of the file,
 labels in 0-9, and as many images as labels. Every problem is a ``DataError`` that names the file and the
-byte offset.
+byte offset. A ``.gz`` whose stream is corrupt or cut short names the compressed byte where it goes wrong
+(:func:`lab.data.safe.read_gzip`); a file (decompressed) over 1 GiB is refused.
+
+An ``.npz`` is read member by member: a corrupt member (bad CRC, broken deflate data) is a DataError
+naming the file and the member. Pixels stored as another dtype than uint8 are taken when they are whole
+numbers 0-255, **scaled when they are floats all within [0, 1]** (``x * 255``, rounded; the reader says
+so in ``Mnist.notes``, which the runners log), and refused otherwise (values outside 0-255, NaN or
+infinity: the message gives the minimum and maximum found).
+
+Whatever the source, a data set with no training or no test digit is a DataError giving both counts
+(not an error deep inside training later).
 
 Relative paths are taken from the current folder. Nothing here imports TensorFlow unless a download is
 needed.
@@ -25,12 +35,12 @@ from __future__ import annotations
 import gzip
 import io
 import socket
-import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from lab.data.safe import CORRUPT_FILE_ERRORS, data_file, describe_exception, read_gzip, read_limited
 from lab.errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
@@ -38,6 +48,7 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 ROWS = COLS = 28
 SPLITS = {"train": "train", "test": "t10k"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_IDX_BYTES = 2**30  # one IDX file, decompressed (MNIST's training images are 47 MB, EMNIST's 0.6 GB)
 HINT = (
     "point data.path at local MNIST files: a Keras-layout mnist.npz (e.g. `--set data.path=../shared/datasets/"
     "mnist10k.npz` from the lab's folder), or a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
@@ -54,10 +65,12 @@ class Mnist:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    notes: list[str] = field(default_factory=list)  # what the reader changed (float pixels scaled...): log them
 
     def limit(self, train: int | None = None, test: int | None = None) -> Mnist:
         """The first ``train`` training and ``test`` test digits (None: all)."""
-        return Mnist(self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test], self.source)
+        return Mnist(self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test], self.source,
+                     list(self.notes))
 
     def __repr__(self) -> str:
         return f"Mnist({len(self.x_train)} train, {len(self.x_test)} test from {self.source})"
@@ -68,15 +81,10 @@ class Mnist:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot read it as {'gzip' if path.suffix == '.gz' else 'a file'}: {exc}") from None
+    what = "an IDX file"
+    if path.suffix == ".gz":
+        return read_gzip(path, what, MAX_IDX_BYTES)
+    return read_limited(path, what, MAX_IDX_BYTES)
 
 
 def parse_idx(data: bytes, source: str, expect_magic: int) -> np.ndarray:
@@ -167,7 +175,8 @@ def read_idx_folder(folder: str | Path) -> Mnist:
             raise DataError(f"{img_path} holds {len(images)} images but {lab_path} holds {len(labels)} labels: "
                             "the files do not belong together")
         out[split] = (images, labels)
-    return Mnist(out["train"][0], out["train"][1], out["test"][0], out["test"][1], f"IDX files in {folder}")
+    return check_counts(Mnist(out["train"][0], out["train"][1], out["test"][0], out["test"][1],
+                              f"IDX files in {folder}"), str(folder))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,24 +184,29 @@ def read_idx_folder(folder: str | Path) -> Mnist:
 
 
 def read_npz(path: str | Path) -> Mnist:
+    """An ``.npz`` in Keras' layout. Pixels may be stored as any numeric dtype: whole numbers 0-255 are taken
+    as they are, floats all within [0, 1] are scaled to 0-255 (rounded; said in ``notes``), floats within
+    0-255 are rounded; anything else (a value outside 0-255, NaN or infinity) is a DataError giving the
+    minimum and maximum found. Each member is read on its own, so a corrupt one is named."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file", [HINT])
     try:
         archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file", [HINT]) from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    except CORRUPT_FILE_ERRORS as exc:
+        raise DataError(f"{path}: not a readable .npz archive ({describe_exception(exc)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: a single .npy array, not an .npz archive with keys {', '.join(NPZ_KEYS)}")
+    arrays = {}
     with archive:
         missing = [k for k in NPZ_KEYS if k not in archive.files]
         if missing:
             raise DataError(f"{path}: missing key(s) {', '.join(missing)}; Keras' mnist.npz layout has "
                             f"{', '.join(NPZ_KEYS)} (found: {', '.join(archive.files) or 'none'})")
-        try:
-            arrays = {k: archive[k] for k in NPZ_KEYS}
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise DataError(f"{path}: corrupt member in the archive: {exc}") from None
+        for k in NPZ_KEYS:
+            with data_file(path, f"member {k}.npy of the archive"):
+                arrays[k] = archive[k]
+    notes: list[str] = []
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (ROWS, COLS):
@@ -201,14 +215,47 @@ def read_npz(path: str | Path) -> Mnist:
             raise DataError(f"{path}: y_{split} has shape {y.shape}; expected (N,)")
         if len(x) != len(y):
             raise DataError(f"{path}: x_{split} holds {len(x)} images but y_{split} holds {len(y)} labels")
-        if x.dtype != np.uint8:
-            if not np.issubdtype(x.dtype, np.number) or x.size and (x.min() < 0 or x.max() > 255):
-                raise DataError(f"{path}: x_{split} must hold pixel values 0-255 (dtype {x.dtype})")
-            arrays[f"x_{split}"] = x.astype(np.uint8)
+        arrays[f"x_{split}"] = pixels_uint8(x, f"{path}: x_{split}", notes)
         if not np.issubdtype(y.dtype, np.integer) or y.size and (y.min() < 0 or y.max() > 9):
             raise DataError(f"{path}: y_{split} must hold integer digits 0-9 (dtype {y.dtype})")
         arrays[f"y_{split}"] = y.astype(np.int64)
-    return Mnist(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], str(path))
+    return check_counts(Mnist(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], str(path),
+                              notes), str(path))
+
+
+def pixels_uint8(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
+    """Pixels of any numeric dtype as uint8 0-255 (the rule of :func:`read_npz`); ``where`` names the array in
+    errors and in the note appended to ``notes`` when floats in [0, 1] are scaled."""
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{where} must hold pixel values 0-255 (dtype {x.dtype}, not a number)")
+    if not x.size:
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating):
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = int(np.size(x) - np.count_nonzero(finite))
+            first = np.unravel_index(int(np.argmin(finite.ravel())), x.shape)
+            raise DataError(f"{where} holds {bad:,} pixel value(s) that are NaN or infinite (the first at image "
+                            f"{first[0]}, row {first[1]}, column {first[2]}: {x[first]}); pixels must be 0-255")
+    lo, hi = x.min(), x.max()
+    if lo < 0 or hi > 255:
+        raise DataError(f"{where} must hold pixel values 0-255 (or floats in [0, 1]); found values from {lo:g} to "
+                        f"{hi:g} (dtype {x.dtype})")
+    if np.issubdtype(x.dtype, np.floating) and hi <= 1.0:
+        notes.append(f"{where}: float pixels in [0, 1] (min {lo:g}, max {hi:g}) scaled to 0-255")
+        return np.rint(x.astype(np.float64) * 255.0).astype(np.uint8)
+    return np.rint(x).astype(np.uint8) if np.issubdtype(x.dtype, np.floating) else x.astype(np.uint8)
+
+
+def check_counts(data: Mnist, where: str) -> Mnist:
+    """``data`` unless it has no training or no test digits (a DataError with both counts)."""
+    if len(data.x_train) == 0 or len(data.x_test) == 0:
+        empty = " and ".join(n for n, a in (("training", data.x_train), ("test", data.x_test)) if len(a) == 0)
+        raise DataError(f"{where}: {len(data.x_train):,} training and {len(data.x_test):,} test digits: no {empty} "
+                        "digits to learn from or to test on")
+    return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,7 +289,7 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
     if p.is_file():
         if p.suffix == ".npz":
             return read_npz(p)
-        with open(p, "rb") as fh:
+        with data_file(p, "data file"), open(p, "rb") as fh:
             head = fh.read(4)
         if head[:2] == b"PK":
             return read_npz(p)

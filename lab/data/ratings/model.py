@@ -7,12 +7,12 @@ genre vocabularies the readers and the generator share.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from lab.data.safe import data_file
 from lab.errors import DataError
 
 SECONDS_PER_DAY = 86400
@@ -33,7 +33,8 @@ class Ratings:
     (``years[i]``, 0 when unknown); ``genres[i, g]`` says whether item ``i`` has genre ``genre_names[g]``.
     ``scale`` lists the possible rating values (ascending). ``own_splits`` maps a split name of the
     dataset (``u1``, ``ua``, ``probe``...) to a boolean test mask over ratings. ``truth`` holds the
-    planted parameters of synthetic data (None for real data).
+    planted parameters of synthetic data (None for real data). ``notes`` says what the reader changed
+    in the data (duplicate ratings dropped, see :func:`from_ids`): a runner logs them as warnings.
     """
 
     user: np.ndarray
@@ -51,6 +52,7 @@ class Ratings:
     source: str = ""
     own_splits: dict[str, np.ndarray] = field(default_factory=dict)
     truth: dict | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_users(self) -> int:
@@ -107,7 +109,7 @@ class Ratings:
             years=self.years[items], genres=self.genres[items], genre_names=self.genre_names, scale=self.scale,
             name=name or self.name, source=self.source,
             own_splits={k: v[keep] for k, v in self.own_splits.items()},
-            truth=_subset_truth(self.truth, users, items) if self.truth else None,
+            truth=_subset_truth(self.truth, users, items) if self.truth else None, notes=list(self.notes),
         )
 
     # compact storage (the run folder keeps the data a recommender was fitted on)
@@ -124,18 +126,37 @@ class Ratings:
 
     @classmethod
     def load_npz(cls, path: str | Path) -> Ratings:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return cls(
-                    user=z["user"], item=z["item"], rating=z["rating"], time=z["time"], user_ids=z["user_ids"],
-                    item_ids=z["item_ids"], titles=z["titles"], years=z["years"], genres=z["genres"],
-                    genre_names=tuple(str(g) for g in z["genre_names"]), scale=z["scale"], name=str(z["name"]),
-                    source=str(z["source"]),
-                )
-        except FileNotFoundError:
-            raise DataError(f"{path}: missing ratings file") from None
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{path}: not a saved ratings file ({exc})") from None
+        """Ratings saved by :meth:`save_npz`; a DataError naming the file (and the member) when it is
+        missing, truncated or corrupt, or its arrays do not fit together."""
+        path = Path(path)
+        keys = ("user", "item", "rating", "time", "user_ids", "item_ids", "titles", "years", "genres", "genre_names",
+                "scale", "name", "source")
+        with data_file(path, "saved ratings file"):
+            z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: not a saved ratings file (a single .npy array, not an .npz archive)")
+        a = {}
+        with z:
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: not a saved ratings file (missing {', '.join(missing)})")
+            for k in keys:
+                with data_file(path, f"saved ratings file (member {k}.npy)"):
+                    a[k] = z[k]
+        n = len(a["rating"]) if a["rating"].ndim == 1 else -1
+        ok = (n >= 0 and all(a[k].shape == (n,) for k in ("user", "item", "time"))
+              and all(a[k].ndim == 1 for k in ("user_ids", "item_ids", "titles", "years", "scale"))
+              and len(a["titles"]) == len(a["years"]) == len(a["item_ids"]) and a["genres"].ndim == 2
+              and len(a["genres"]) == len(a["item_ids"]) and a["genres"].shape[1] == len(a["genre_names"])
+              and all(np.issubdtype(a[k].dtype, np.integer) for k in ("user", "item", "time", "user_ids", "item_ids"))
+              and (n == 0 or (0 <= a["user"].min() and a["user"].max() < len(a["user_ids"])
+                              and 0 <= a["item"].min() and a["item"].max() < len(a["item_ids"]))))
+        if not ok:
+            raise DataError(f"{path}: damaged saved ratings file (its arrays do not fit together)")
+        return cls(user=a["user"], item=a["item"], rating=a["rating"], time=a["time"], user_ids=a["user_ids"],
+                   item_ids=a["item_ids"], titles=a["titles"], years=a["years"], genres=a["genres"],
+                   genre_names=tuple(str(g) for g in a["genre_names"]), scale=a["scale"], name=str(a["name"]),
+                   source=str(a["source"]))
 
 
 def _lookup(sorted_ids: np.ndarray, key) -> int | None:
@@ -161,10 +182,35 @@ def _subset_truth(truth: dict, users: np.ndarray, items: np.ndarray) -> dict:
 
 def from_ids(user_ids_raw: np.ndarray, item_ids_raw: np.ndarray, rating: np.ndarray, time: np.ndarray,
              scale, meta: dict | None = None, genre_names: tuple[str, ...] = (), name: str = "ratings",
-             source: str = "") -> Ratings:
-    """Build :class:`Ratings` from raw dataset ids. ``meta`` maps an item id to (title, year, genre flags)."""
+             source: str = "", lines: np.ndarray | None = None, ratings_file: str = "") -> Ratings:
+    """Build :class:`Ratings` from raw dataset ids. ``meta`` maps an item id to (title, year, genre flags).
+
+    **Duplicates.** A user rates a movie once; a file that rates the same (user, item) pair on several
+    lines (a file concatenated twice, a merge gone wrong) would count the pair several times. The rule:
+    each pair keeps its **latest** rating (the largest timestamp; on a tie the one read last), the others
+    are dropped, and a note (``Ratings.notes``) gives the count, an example pair (with its lines when
+    ``lines``, the 1-based line of each rating, is given) and the rule; ``ratings_file`` names the file in
+    it (default ``source``).
+    """
+    user_ids_raw, item_ids_raw = np.asarray(user_ids_raw), np.asarray(item_ids_raw)
+    rating, time = np.asarray(rating), np.asarray(time)
     users, user = np.unique(user_ids_raw, return_inverse=True)
     items, item = np.unique(item_ids_raw, return_inverse=True)
+    notes = []
+    keep = _latest_of_each_pair(user, item, time, len(items))
+    if keep is not None:
+        dropped = len(keep) - int(keep.sum())
+        first = int(np.flatnonzero(~keep)[0])
+        pair = (user == user[first]) & (item == item[first])
+        where = (f" at lines {', '.join(str(int(n)) for n in np.asarray(lines)[pair][:5])}"
+                 if lines is not None else "")
+        notes.append(f"{ratings_file or source or name}: {dropped:,} duplicate rating(s) of a (user, item) pair "
+                     f"already rated (e.g. user {int(users[user[first]])}, item {int(items[item[first]])}{where}); "
+                     "kept each pair's latest rating (largest timestamp, on a tie the later line) and dropped "
+                     f"the other {dropped:,}")
+        user, item, rating, time = user[keep], item[keep], rating[keep], time[keep]
+        users, user = np.unique(users[user], return_inverse=True)  # (a user or item may have gone: re-index)
+        items, item = np.unique(items[item], return_inverse=True)
     meta = meta or {}
     n_g = len(genre_names)
     titles = np.empty(len(items), dtype=object)
@@ -179,8 +225,24 @@ def from_ids(user_ids_raw: np.ndarray, item_ids_raw: np.ndarray, rating: np.ndar
         user=user.astype(np.int32), item=item.astype(np.int32), rating=np.asarray(rating, np.float32),
         time=np.asarray(time, np.int64), user_ids=users.astype(np.int64), item_ids=items.astype(np.int64),
         titles=titles.astype(str), years=years, genres=genres, genre_names=tuple(genre_names),
-        scale=np.asarray(scale, np.float32), name=name, source=source,
+        scale=np.asarray(scale, np.float32), name=name, source=source, notes=notes,
     )
+
+
+def _latest_of_each_pair(user: np.ndarray, item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray | None:
+    """None when every (user, item) pair occurs once; else the mask of the ratings to keep: per pair, the
+    largest ``time``, on a tie the last one. One sort of int64 keys checks a clean file."""
+    key = user.astype(np.int64) * max(1, n_items) + item
+    check = np.sort(key)
+    if not len(check) or not (check[1:] == check[:-1]).any():
+        return None
+    del check
+    order = np.lexsort((np.arange(len(key)), time, key))  # by pair, then time, then position
+    last = np.ones(len(key), bool)
+    last[:-1] = key[order[1:]] != key[order[:-1]]
+    keep = np.zeros(len(key), bool)
+    keep[order[last]] = True
+    return keep
 
 
 def _pair_keys(r: Ratings, users_raw: np.ndarray, items_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,15 @@ all readers can be called alike, and changes nothing here.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 
 from lab.data.ratings.model import CANONICAL_GENRES, ML100K_GENRES, Ratings, _pair_keys, from_ids
-from lab.data.ratings.parse import _check_scale, _malformed, read_numeric_table
+from lab.data.ratings.parse import _check_scale, _malformed, read_numeric_table, text_lines
+from lab.data.safe import data_file
 from lab.errors import DataError
 
 _YEAR_AT_END = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
@@ -33,12 +35,15 @@ def _check_exists(path: Path, what: str) -> None:
 
 
 def _read_ratings_file(path: Path, seps: bytes, expected: str, scale, allow_dot=False, skip_header=False):
-    rows, lines = read_numeric_table(path, 4, seps, expected, allow_dot=allow_dot, int_fields=(0, 1, 3),
-                                     skip_header=skip_header)
+    """(user ids, item ids, ratings, timestamps, 1-based lines) of a ratings file."""
+    with data_file(path, "ratings file"):
+        rows, lines = read_numeric_table(path, 4, seps, expected, allow_dot=allow_dot, int_fields=(0, 1, 3),
+                                         skip_header=skip_header)
     if not len(rows):
         raise DataError(f"{path}: holds no ratings")
     _check_scale(path, rows[:, 2], lines, scale)
-    return rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2], rows[:, 3].astype(np.int64)
+    return (rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2], rows[:, 3].astype(np.int64),
+            lines)
 
 
 def read_movielens_100k(folder: str | Path, *, max_files: int | None = None) -> Ratings:
@@ -47,12 +52,12 @@ def read_movielens_100k(folder: str | Path, *, max_files: int | None = None) -> 
     data = folder / "u.data"
     _check_exists(data, "MovieLens 100K ratings")
     scale = (1.0, 2.0, 3.0, 4.0, 5.0)
-    u, i, r, t = _read_ratings_file(data, b"\t ", "4 whole numbers separated by tabs: user item rating timestamp",
-                                    scale)
+    u, i, r, t, lines = _read_ratings_file(data, b"\t ",
+                                           "4 whole numbers separated by tabs: user item rating timestamp", scale)
     genre_names = ML100K_GENRES
     if (folder / "u.genre").exists():
         names = []
-        for lineno, line in enumerate((folder / "u.genre").read_text(encoding="latin-1").splitlines(), 1):
+        for lineno, line in enumerate(text_lines(folder / "u.genre", "latin-1", "genre|index lines"), 1):
             if not line.strip():
                 continue
             name, sep, _ = line.rpartition("|")
@@ -64,20 +69,19 @@ def read_movielens_100k(folder: str | Path, *, max_files: int | None = None) -> 
     item_file = folder / "u.item"
     if item_file.exists():
         n_g = len(genre_names)
-        with open(item_file, encoding="latin-1", newline="") as fh:
-            for lineno, line in enumerate(fh, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                parts = line.split("|")
-                if len(parts) != 5 + n_g or not parts[0].strip().isdigit() or any(
-                        f not in ("0", "1") for f in parts[5:]):
-                    raise _malformed(item_file, lineno, f"id|title|release date|video date|IMDb URL|{n_g} genre flags (0/1)")
-                title, year = split_title_year(parts[1])
-                if not year and len(parts[2]) >= 4 and parts[2][-4:].isdigit():
-                    year = int(parts[2][-4:])
-                meta[int(parts[0])] = (title, year, np.array([f == "1" for f in parts[5:]]))
-    out = from_ids(u, i, r, t, scale, meta, genre_names, name="MovieLens 100K", source=str(folder))
+        for lineno, line in enumerate(text_lines(item_file, "latin-1", "the movies, one a line"), 1):
+            if not line.strip():
+                continue
+            parts = line.split("|")
+            if len(parts) != 5 + n_g or not parts[0].strip().isdecimal() or any(
+                    f not in ("0", "1") for f in parts[5:]):
+                raise _malformed(item_file, lineno, f"id|title|release date|video date|IMDb URL|{n_g} genre flags (0/1)")
+            title, year = split_title_year(parts[1])
+            if not year and len(parts[2]) >= 4 and parts[2][-4:].isdecimal():
+                year = int(parts[2][-4:])
+            meta[int(parts[0])] = (title, year, np.array([f == "1" for f in parts[5:]]))
+    out = from_ids(u, i, r, t, scale, meta, genre_names, name="MovieLens 100K", source=str(folder), lines=lines,
+                   ratings_file=str(data))
     out.own_splits = _own_split_masks(out, folder, [f"u{k}" for k in range(1, 6)] + ["ua", "ub"])
     return out
 
@@ -88,8 +92,8 @@ def _own_split_masks(r: Ratings, folder: Path, names: list[str]) -> dict[str, np
         test = folder / f"{name}.test"
         if not test.exists():
             continue
-        u, i, _, _ = _read_ratings_file(test, b"\t ", "4 whole numbers separated by tabs: user item rating timestamp",
-                                        r.scale)
+        u, i, _, _, _ = _read_ratings_file(test, b"\t ",
+                                           "4 whole numbers separated by tabs: user item rating timestamp", r.scale)
         have, want = _pair_keys(r, u, i)
         mask = np.isin(have, want)
         missing = len(np.unique(want)) - int(mask.sum())
@@ -120,27 +124,26 @@ def read_movielens_1m(folder: str | Path, *, max_files: int | None = None) -> Ra
     _check_exists(data, "MovieLens 1M ratings")
     half = _has_half_stars(data)
     scale = tuple(np.arange(0.5 if half else 1.0, 5.01, 0.5 if half else 1.0))
-    u, i, r, t = _read_ratings_file(data, b":", "UserID::MovieID::Rating::Timestamp", scale, allow_dot=half)
+    u, i, r, t, lines = _read_ratings_file(data, b":", "UserID::MovieID::Rating::Timestamp", scale, allow_dot=half)
     titles, genre_lists = {}, {}
     movies = folder / "movies.dat"
     if movies.exists():
-        with open(movies, encoding="latin-1", newline="") as fh:
-            for lineno, line in enumerate(fh, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                parts = line.split("::")
-                if len(parts) != 3 or not parts[0].strip().isdigit():
-                    raise _malformed(movies, lineno, "MovieID::Title (Year)::Genre|Genre")
-                titles[int(parts[0])] = split_title_year(parts[1])
-                genre_lists[int(parts[0])] = parts[2].split("|")
+        for lineno, line in enumerate(text_lines(movies, "latin-1", "MovieID::Title (Year)::Genre|Genre lines"), 1):
+            if not line.strip():
+                continue
+            parts = line.split("::")
+            if len(parts) != 3 or not parts[0].strip().isdecimal():
+                raise _malformed(movies, lineno, "MovieID::Title (Year)::Genre|Genre")
+            titles[int(parts[0])] = split_title_year(parts[1])
+            genre_lists[int(parts[0])] = parts[2].split("|")
     names, flags = _genre_matrix(genre_lists)
     meta = {k: (title, year, flags[k]) for k, (title, year) in titles.items()}
-    return from_ids(u, i, r, t, scale, meta, names, name="MovieLens 1M", source=str(folder))
+    return from_ids(u, i, r, t, scale, meta, names, name="MovieLens 1M", source=str(folder), lines=lines,
+                    ratings_file=str(data))
 
 
 def _has_half_stars(path: Path) -> bool:
-    with open(path, "rb") as fh:
+    with data_file(path, "ratings file"), open(path, "rb") as fh:
         head = fh.read(1 << 20)
     return b"." in head
 
@@ -153,24 +156,26 @@ def read_movielens_latest(folder: str | Path, *, max_files: int | None = None) -
     data = folder / "ratings.csv"
     _check_exists(data, "MovieLens ratings")
     scale = tuple(np.arange(0.5, 5.01, 0.5))
-    u, i, r, t = _read_ratings_file(data, b",", "userId,movieId,rating,timestamp", scale, allow_dot=True,
-                                    skip_header=True)
+    u, i, r, t, lines = _read_ratings_file(data, b",", "userId,movieId,rating,timestamp", scale, allow_dot=True,
+                                           skip_header=True)
     titles, genre_lists = {}, {}
     movies = folder / "movies.csv"
     if movies.exists():
-        with open(movies, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
+        text = "\n".join(text_lines(movies, "utf-8", "movieId,title,genres lines"))
+        with data_file(movies, "movies file"):
+            reader = csv.reader(io.StringIO(text))
             for row in reader:
                 lineno = reader.line_num
                 if not row or (lineno == 1 and row[0].strip().lower() == "movieid"):
                     continue
-                if len(row) != 3 or not row[0].strip().isdigit():
+                if len(row) != 3 or not row[0].strip().isdecimal():
                     raise _malformed(movies, lineno, "movieId,title,genres (titles with commas in double quotes)")
                 titles[int(row[0])] = split_title_year(row[1])
                 genre_lists[int(row[0])] = row[2].split("|")
     names, flags = _genre_matrix(genre_lists)
     meta = {k: (title, year, flags[k]) for k, (title, year) in titles.items()}
-    return from_ids(u, i, r, t, scale, meta, names, name="MovieLens", source=str(folder))
+    return from_ids(u, i, r, t, scale, meta, names, name="MovieLens", source=str(folder), lines=lines,
+                    ratings_file=str(data))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import numpy as np
 
 from lab.data.ratings.layout import LAYOUTS, _netflix_rating_files
 from lab.data.ratings.model import SECONDS_PER_DAY, Ratings, _pair_keys, from_ids
-from lab.data.ratings.parse import _check_scale, _chunks, _line_text, _malformed, _tokenize
+from lab.data.ratings.parse import _check_scale, _chunks, _line_text, _malformed, _tokenize, text_lines
+from lab.data.safe import data_file
 from lab.errors import DataError
 
 
@@ -71,6 +72,12 @@ def _netflix_blocks(path: Path, fields: int, expected: str, chunk_bytes: int | N
         raise DataError(f"{path}: the file is empty (expected 'MovieID:' blocks)")
 
 
+def _blocks(path: Path, fields: int, expected: str, what: str):
+    """:func:`_netflix_blocks`, with an unreadable or damaged file a DataError naming it."""
+    with data_file(path, what):
+        yield from _netflix_blocks(path, fields, expected)
+
+
 def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings:
     """The Netflix Prize layout: rating files, ``movie_titles.csv`` and ``probe.txt`` (the split ``probe``)."""
     folder = Path(folder)
@@ -83,13 +90,15 @@ def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings
     us, ms, rs, ds = [], [], [], []
     expected = "'MovieID:' or 'CustomerID,Rating,YYYY-MM-DD'"
     for path in files:
-        for movies, rows, lines in _netflix_blocks(path, 5, expected):
+        for movies, rows, lines in _blocks(path, 5, expected, "rating file"):
             y, mo, d = rows[:, 2], rows[:, 3], rows[:, 4]
             bad_date = (mo < 1) | (mo > 12) | (d < 1) | (d > 31) | (y < 1900) | (y > 2100)
             if bad_date.any():
                 raise DataError(f"{path}:{int(lines[np.argmax(bad_date)])}: bad date in "
                                 f"{_line_text(path, int(lines[np.argmax(bad_date)]))!r} (expected YYYY-MM-DD)")
             _check_scale(path, rows[:, 1].astype(np.float64), lines, scale)
+            _check_ids(path, rows[:, 0], lines, "customer id")
+            _check_ids(path, movies, lines, "movie id")
             us.append(rows[:, 0].astype(np.int32))
             ms.append(movies.astype(np.int32))
             rs.append(rows[:, 1].astype(np.int8))
@@ -99,33 +108,50 @@ def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings
     rating = np.concatenate(rs).astype(np.float32)
     time = np.concatenate(ds).astype(np.int64) * SECONDS_PER_DAY
     meta = _read_netflix_titles(folder / "movie_titles.csv")
-    out = from_ids(user_raw, movie_raw, rating, time, scale, meta, (), name="Netflix Prize", source=str(folder))
+    out = from_ids(user_raw, movie_raw, rating, time, scale, meta, (), name="Netflix Prize", source=str(folder),
+                   ratings_file=f"{folder} ({', '.join(p.name for p in files)})")
     probe = folder / "probe.txt"
     if probe.exists():
         pm, pu = [], []
-        for movies, rows, _ in _netflix_blocks(probe, 1, "'MovieID:' or 'CustomerID'"):
+        for movies, rows, lines in _blocks(probe, 1, "'MovieID:' or 'CustomerID'", "probe file"):
+            _check_ids(probe, rows[:, 0], lines, "customer id")
+            _check_ids(probe, movies, lines, "movie id")
             pm.append(movies)
             pu.append(rows[:, 0])
         have, want = _pair_keys(out, np.concatenate(pu), np.concatenate(pm))
-        out.own_splits["probe"] = np.isin(have, want)
+        mask = np.isin(have, want)
+        if len(want) and not mask.any():
+            cut = (f"; data.max_files reads only {len(files)} rating file(s) ({', '.join(p.name for p in files)}), "
+                   "so the probe's movies may be in the others") if max_files else ""
+            raise DataError(f"{probe}: none of the probe's {len(want):,} (customer, movie) pairs is among the "
+                            f"{len(out):,} ratings read, so the split 'probe' would hold out nothing{cut}; is the "
+                            "probe from this copy of the data?")
+        out.own_splits["probe"] = mask
     return out
+
+
+def _check_ids(path: Path, ids: np.ndarray, lines: np.ndarray, what: str) -> None:
+    """Ids are stored as int32: one that does not fit is a DataError naming its line (not a silent wrap)."""
+    big = ids > np.iinfo(np.int32).max
+    if big.any():
+        j = int(np.argmax(big))
+        raise DataError(f"{path}:{int(lines[j])}: {what} {int(ids[j])} is larger than {np.iinfo(np.int32).max:,} "
+                        f"in {_line_text(path, int(lines[j]))!r}")
 
 
 def _read_netflix_titles(path: Path) -> dict:
     meta = {}
     if not path.exists():
         return meta
-    with open(path, encoding="latin-1", newline="") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split(",", 2)
-            if len(parts) != 3 or not parts[0].strip().isdigit() or not (parts[1].strip().isdigit()
-                                                                          or parts[1].strip() == "NULL"):
-                raise _malformed(path, lineno, "MovieID,YearOfRelease,Title (year may be NULL; title may hold commas)")
-            year = int(parts[1]) if parts[1].strip().isdigit() else 0
-            meta[int(parts[0])] = (parts[2].strip(), year, None)
+    for lineno, line in enumerate(text_lines(path, "latin-1", "MovieID,YearOfRelease,Title lines"), 1):
+        if not line.strip():
+            continue
+        parts = line.split(",", 2)
+        year = parts[1].strip() if len(parts) == 3 else ""
+        if len(parts) != 3 or not parts[0].strip().isdecimal() or not (
+                (year.isdecimal() and len(year) <= 4) or year == "NULL"):
+            raise _malformed(path, lineno, "MovieID,YearOfRelease,Title (year may be NULL; title may hold commas)")
+        meta[int(parts[0])] = (parts[2].strip(), int(year) if year != "NULL" else 0, None)
     return meta
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.data.safe import read_limited
 from lab.errors import DataError
 
 CHUNK_BYTES = 16 << 20
+MAX_METADATA_BYTES = 256 * 2**20  # a titles or genres file (MovieLens 25M's movies.csv is 3 MB)
 
 
 def _chunks(path: Path, chunk_bytes: int | None = None, start: int = 0, line0: int = 0):
@@ -90,6 +92,22 @@ def _tokenize(buf: np.ndarray, seps: bytes, allow_dot: bool) -> _Tokens:
     line_end[cr] -= 1
     bad = (dots > 1) | (lengths - dots == 0)
     return _Tokens(value, frac, bad, line, len(nl), line_start, line_end, bad_char_line)
+
+
+def text_lines(path: Path, encoding: str, what: str) -> list[str]:
+    """The lines of a small text file (a DataError naming the file, and the line of a byte that is not
+    ``encoding``, when it cannot be read)."""
+    raw = read_limited(path, what, MAX_METADATA_BYTES)
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not {encoding.upper()} text (byte offset {exc.start:,} holds "
+                        f"0x{raw[exc.start]:02x}); expected {what}") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _line_text(path: Path, lineno: int, encoding: str = "latin-1") -> str:
