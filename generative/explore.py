@@ -25,7 +25,8 @@ SCATTER_INCHES, SCATTER_DPI = 6, 100  # the scatter plot is 600 x 600 pixels
 
 class ExploreError(ValueError):
     """A picture this model or these test digits cannot give. ``setting`` names what was asked for
-    (``"interpolation"``, ``"manifold"``, ``"manifold dimensions"``), ``detail`` says what is wrong."""
+    (``"interpolation"``, ``"manifold"``, ``"manifold dimensions"``, or ``"picture file"`` when the PNG cannot
+    be written), ``detail`` says what is wrong."""
 
     def __init__(self, setting: str, detail: str):
         super().__init__(f"{setting}: {detail}")
@@ -97,9 +98,16 @@ def default_path(run, mode: str, *, n: int = 64, seed: int = 0, temperature: flo
     return folder / name
 
 
+def _cannot_write(path: Path, exc: OSError) -> ExploreError:
+    return ExploreError("picture file", f"{path}: cannot write the picture: {exc.strerror or exc}")
+
+
 def _write(array: np.ndarray, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return img.save_png(array, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return img.save_png(array, path)
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk ...
+        raise _cannot_write(path, exc) from None
 
 
 def prior_grid(model, path: Path, n: int, seed: int, temperature: float, scale: int = 2) -> Path:
@@ -201,8 +209,12 @@ def scatter(model, test: TestDigits, path: Path) -> Path:
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set_title(f"latent means of {len(z)} test digits\n{what}", fontsize=9)
     fig.subplots_adjust(left=0.1, right=0.95, top=0.9, bottom=0.08)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=SCATTER_DPI, format="png")
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=SCATTER_DPI, format="png")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    finally:
+        plt.close(fig)
     return path

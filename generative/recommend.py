@@ -51,20 +51,28 @@ def _softmax(x, axis=-1):
 # Titles
 
 
+ARTICLES = frozenset(("the", "a", "an", "les", "la", "le", "il", "das", "der", "die", "el", "l'"))
+# Every pattern below matches in linear time (no quantifier next to another that can match the same text), so a
+# long or hostile title costs no more than reading it.
+_YEAR_AT_END = re.compile(r"\((\d{4})\)$")
+
+
 def normalise_title(text: str) -> str:
     """Lower case, no accents, no year, ``"Usual Suspects, The"`` -> ``"the usual suspects"``, no punctuation."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
-    text = re.sub(r"\s*\(\d{4}\)\s*$", "", text)
-    m = re.match(r"^(.*),\s*(the|a|an|les|la|le|il|das|der|die|el|l')$", text)
+    m = _YEAR_AT_END.search(text)
     if m:
-        text = f"{m.group(2)} {m.group(1)}"
+        text = text[: m.start()].rstrip()
+    head, comma, tail = text.rpartition(",")
+    if comma and tail.lstrip() in ARTICLES:
+        text = f"{tail.lstrip()} {head}"
     text = re.sub(r"[^\w\s]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return " ".join(text.split())
 
 
 def _year_of(query: str) -> int | None:
-    m = re.search(r"\((\d{4})\)\s*$", query.strip())
+    m = _YEAR_AT_END.search(query.strip())
     return int(m.group(1)) if m else None
 
 
@@ -110,18 +118,53 @@ class TitleIndex:
         raise RecommendError(f"no movie called {query!r} in this run's data ({self.r.name})")
 
 
+MAX_RATE_CHARS = 10_000
+"""``--rate`` is at most 10,000 characters (a few hundred ratings)."""
+_SEPARATOR = re.compile(r"[,;]")
+
+
+def _short(text: str, n: int = 60) -> str:
+    return repr(text if len(text) <= n else text[:n] + "...")
+
+
+def split_rate(text: str) -> list[tuple[str, str]]:
+    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", "5"), ("Usual Suspects, The", "4")], in one pass.
+
+    A title runs to the next ``=`` (it may hold commas), its rating to the next ``,`` or ``;``. Written by hand,
+    not as one regular expression: the lazy title pattern it replaced backtracked for ever on a long text
+    without ``=``.
+    """
+    pairs, pos, n = [], 0, len(text)
+    while pos < n:
+        eq = text.find("=", pos)
+        if eq < 0:
+            rest = text[pos:].strip(" \t\r\n,;")
+            if rest:
+                raise RecommendError(f"{_short(rest)} has no rating: write Title=rating, e.g. \"Toy Story=5, Heat=4\"")
+            break
+        sep = _SEPARATOR.search(text, eq + 1)
+        end = sep.start() if sep else n
+        pairs.append((text[pos:eq].strip(" \t\r\n,;"), text[eq + 1:end].strip()))
+        pos = end + 1
+    return pairs
+
+
 def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
     """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", 5.0), ("Usual Suspects, The", 4.0)]."""
-    pairs = re.findall(r"\s*(.+?)\s*=\s*([^,;]*)\s*(?:[,;]|$)", text)
+    if len(text) > MAX_RATE_CHARS:
+        raise RecommendError(f"{len(text):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred ratings)")
+    pairs = split_rate(text)
     if not pairs:
-        raise RecommendError(f"expected \"Title=rating, Title=rating\" (e.g. \"Toy Story=5, Heat=4\"), not {text!r}")
+        raise RecommendError(f"expected \"Title=rating, Title=rating\" (e.g. \"Toy Story=5, Heat=4\"), not {_short(text)}")
     out = []
     for title, value in pairs:
         title = title.strip().strip("\"'")
+        if not title:
+            raise RecommendError(f"a rating without a title (={value}); write Title=rating, e.g. \"Heat=4\"")
         try:
             v = float(value)
         except ValueError:
-            raise RecommendError(f"the rating of {title!r} is {value!r}, not a number") from None
+            raise RecommendError(f"the rating of {_short(title)} is {_short(value)}, not a number") from None
         if not np.isclose(scale, v).any():
             raise RecommendError(f"{title!r}={value} is outside the rating scale "
                              f"({', '.join(f'{s:g}' for s in scale)})")
@@ -131,6 +174,41 @@ def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
 
 # --------------------------------------------------------------------------------------------------
 # The recommender
+
+META_MAX_BYTES = 2**20
+ORIENTATIONS = ("user", "item")
+RANKINGS = ("expected_rating", "seen_and_liked")
+
+
+def read_meta(path) -> dict:
+    """``artifacts/recommender.json``: what the run's model is (orientation, ranking, the relevant rating).
+
+    Read with a size limit (1 MiB); a file that is not JSON, not a mapping or holds values the run could not
+    have written is a RunError naming it.
+    """
+    from lab.scenario import read_text_limited
+
+    text = read_text_limited(path, META_MAX_BYTES, "recommender file", error=RunError)
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise RunError(f"{path}: damaged: not JSON{where}; train the run again to rewrite it") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: damaged: a JSON {type(meta).__name__}, not the mapping the run writes; "
+                       "train the run again to rewrite it")
+    problems = []
+    if meta.get("orientation", "user") not in ORIENTATIONS:
+        problems.append(f"orientation is {meta.get('orientation')!r}, not one of {', '.join(ORIENTATIONS)}")
+    if meta.get("rank_by", "expected_rating") not in RANKINGS:
+        problems.append(f"rank_by is {meta.get('rank_by')!r}, not one of {', '.join(RANKINGS)}")
+    relevant = meta.get("relevant", 4.0)
+    if isinstance(relevant, bool) or not isinstance(relevant, (int, float)) or not np.isfinite(relevant):
+        problems.append(f"relevant is {relevant!r}, not a finite number")
+    if problems:
+        raise RunError(f"{path}: damaged: " + "; ".join(problems) + "; train the run again to rewrite it")
+    return meta
+
 
 
 @dataclass
@@ -179,21 +257,24 @@ class Recommender:
             model = keras.models.load_model(art / "rbm.keras", safe_mode=True)
         except Exception as exc:  # a damaged file: say which, not a traceback
             raise RunError(f"{art / 'rbm.keras'}: cannot be loaded ({type(exc).__name__}: {exc})") from None
-        meta = json.loads((art / "recommender.json").read_text(encoding="utf-8"))
+        meta = read_meta(art / "recommender.json")
         return cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
 
     # people -------------------------------------------------------------------------------------
     def user_index(self, user_id: int | str) -> int:
         """The row of the user with this id in the run's data (an id given as text is read as a number)."""
         r = self.ratings
-        try:
-            uid = int(str(user_id).strip())
-        except ValueError:
-            raise RecommendError(f"user ids in this run are whole numbers ({r.user_ids[0]}..{r.user_ids[-1]}), "
-                                 f"not {user_id!r}") from None
-        u = r.user_index(uid)
+        text = str(user_id).strip()
+        if not re.fullmatch(r"[+-]?\d{1,30}", text):
+            kind = "too long" if re.fullmatch(r"[+-]?\d+", text) else "not a whole number"
+            raise RecommendError(f"user ids in this run are whole numbers ({r.user_ids[0]}..{r.user_ids[-1]}); "
+                                 f"{_short(text)} is {kind}")
+        uid = int(text)
+        u = r.user_index(uid) if -2**63 <= uid < 2**63 else None
         if u is None:
-            near = r.user_ids[np.argsort(np.abs(r.user_ids - uid), kind="stable")[:3]]
+            # (the distance is taken to the id clipped into the data's range: no int64 overflow for a huge id)
+            key = min(max(uid, int(r.user_ids[0])), int(r.user_ids[-1]))
+            near = r.user_ids[np.argsort(np.abs(r.user_ids - key), kind="stable")[:3]]
             raise RecommendError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids {r.user_ids[0]}.."
                              f"{r.user_ids[-1]}); nearest ids: {', '.join(str(int(x)) for x in sorted(near))}")
         return u

@@ -19,11 +19,15 @@ def add_arguments(p):
 
 def parse_size(text: str) -> tuple[int, int]:
     """(width, height) in cells from ``--size WxH``, within the maze's own size limits; UsageError otherwise."""
+    import re
+
     from envs.maze.generate import size_problem
     from lab.errors import UsageError
 
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    # ASCII digits, a few of them: str.isdigit() also takes '²', which int() refuses, and int() of thousands of
+    # digits is refused too.
+    if len(parts) != 2 or not all(re.fullmatch(r"\d{1,6}", p.strip(), flags=re.ASCII) for p in parts):
         raise UsageError(f"--size {text}: expected WIDTHxHEIGHT in cells, e.g. --size 12x8")
     width, height = int(parts[0]), int(parts[1])
     for name, value in (("width", width), ("height", height)):
@@ -68,8 +72,8 @@ def main(args) -> int:
             raise UsageError(f"--size {args.size}: {source} plays a fixed layout, whose size is set by its text")
         overrides["width"], overrides["height"] = parse_size(args.size)
     if args.seed is not None:
-        if args.seed < 0:
-            raise UsageError(f"--seed {args.seed}: a seed is a whole number >= 0")
+        if not 0 <= args.seed <= 2**32 - 1:
+            raise UsageError(f"--seed {args.seed}: a seed is a whole number from 0 to 4294967295")
         overrides["maze_seed"] = args.seed
     if overrides:
         with maze_errors(UsageError):

@@ -20,6 +20,7 @@ marked. --json prints one object: {"run", "predictions": [{"input", "kind", "lab
 "top": [{"class", "name", "probability"}], "notes"}]}."""
 
 INVERT = {"auto": "auto", "yes": True, "no": False}
+MAX_IMAGE_BYTES = 100 * 2**20  # a picture file is read only up to 100 MiB (Pillow also refuses decompression bombs)
 
 
 def add_arguments(p):
@@ -51,6 +52,27 @@ def _intermixed(parser):
     parser.parse_known_args = parse_known_args
 
 
+def _check_image_file(path: str) -> None:
+    """A picture must be a regular file of at most MAX_IMAGE_BYTES: a FIFO or a device (``/dev/zero``) would
+    make the image reader wait or read for ever. (Missing files and folders are the image reader's to say.)"""
+    import os
+    import stat
+
+    from lab.errors import UsageError
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return  # missing, unreadable or a bad name: said by the image reader, with the file named
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: not a regular file (a FIFO, a device or a socket); give a picture file")
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise UsageError(f"{path}: {st.st_size / 2**20:,.0f} MiB; a picture file is read only up to "
+                         f"{MAX_IMAGE_BYTES // 2**20} MiB")
+
+
 def main(args) -> int:
     import json
     import sys
@@ -64,6 +86,8 @@ def main(args) -> int:
 
     from supervised.predict import Classifier, PredictError, prepare_image
 
+    for path in args.images:  # before the run's network is loaded
+        _check_image_file(path)
     clf = Classifier.open(args.run)
     inputs, pixels = [], []
     try:

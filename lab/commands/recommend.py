@@ -29,7 +29,14 @@ def main(args) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top {args.top}: give a number of movies >= 1")
-    from generative.recommend import Recommender, RecommendError
+    from generative.recommend import MAX_RATE_CHARS, Recommender, RecommendError
+
+    # Checked before the run is opened (and TensorFlow loads a model): a mistake is reported at once.
+    if args.rate is not None and len(args.rate) > MAX_RATE_CHARS:
+        raise UsageError(f"--rate: {len(args.rate):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred "
+                         "ratings)")
+    if args.user is not None and len(args.user) > 40:
+        raise UsageError(f"--user: {len(args.user):,} characters; a user id is a whole number of the run's data")
 
     rec = Recommender.open(args.run)
     r = rec.ratings

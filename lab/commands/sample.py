@@ -54,30 +54,61 @@ def add_arguments(p):
     p.add_argument("--out", help="PNG file to write (default: RUN/artifacts/samples/<mode>...png)")
 
 
+MAX_TEMPERATURE = 10.0  # as the scenario's sampling.temperature
+MAX_RANGE = 100.0
+
+
 def _check_args(args, mode: str):
+    import math
+
     from lab.errors import UsageError
 
     if args.num < 1 or args.num > 10_000:
         raise UsageError(f"-n must be between 1 and 10000 (got {args.num})")
-    if not args.temperature > 0:
-        raise UsageError(f"--temperature must be positive (got {args.temperature})")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise UsageError(f"--seed must be between 0 and 4294967295 (got {args.seed})")
+    if not (math.isfinite(args.temperature) and 0 < args.temperature <= MAX_TEMPERATURE):
+        raise UsageError(f"--temperature must be positive and at most {MAX_TEMPERATURE:g} (got {args.temperature:g}); "
+                         "1 draws from the prior as trained, below 1 nearer its centre")
     if args.scale < 1 or args.scale > 16:
         raise UsageError(f"--scale must be between 1 and 16 (got {args.scale})")
     if args.steps is not None and (args.steps < 2 or args.steps > 100):
         raise UsageError(f"--steps must be between 2 and 100 (got {args.steps})")
     if args.dims is not None and mode != "manifold":
         raise UsageError("--dims only applies to --manifold")
-    if not args.span > 0:
-        raise UsageError(f"--range must be positive (got {args.span})")
-    if args.out and Path(args.out).suffix.lower() != ".png":
-        raise UsageError(f"--out {args.out}: the picture is a PNG; give a path ending in .png")
+    if not (math.isfinite(args.span) and 0 < args.span <= MAX_RANGE):
+        raise UsageError(f"--range must be positive and at most {MAX_RANGE:g} (got {args.span:g}); the latent's prior "
+                         "has its mass within about 3")
+    if args.dims is not None and any(not 0 <= d < 100_000 for d in args.dims):
+        raise UsageError(f"--dims {args.dims[0]} {args.dims[1]}: latent dimensions are numbered from 0")
+    if args.out:
+        _check_out(Path(args.out))
+
+
+def _check_out(path: Path) -> None:
+    """--out must be a PNG file name whose folder is (or can become) a folder: said before the model loads."""
+    from lab.errors import UsageError
+
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--out {path}: the picture is a PNG; give a path ending in .png")
+    if "\x00" in str(path):
+        raise UsageError(f"--out {path!r}: a file name cannot hold a NUL character")
+    if path.is_dir():
+        raise UsageError(f"--out {path}: is a folder; give the PNG file to write, e.g. {path / 'samples.png'}")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--out {path}: exists and is not a regular file; give a new PNG file name")
+    for parent in path.parents:  # the nearest part of the path that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--out {path}: {parent} is a file, not a folder, so nothing can be written under it")
+            break
 
 
 def parse_endpoint(text: str):
     """``'17'`` -> ("index", 17); ``'c3'`` -> ("class", 3)."""
     from lab.errors import UsageError
 
-    m = re.fullmatch(r"\s*(c?)(\d+)\s*", text, flags=re.IGNORECASE)
+    m = re.fullmatch(r"\s*(c?)(\d{1,18})\s*", text, flags=re.IGNORECASE)
     if not m:
         raise UsageError(f"--interpolate {text!r}: give a test-digit index (e.g. 17) or a digit class (c0 ... c9)")
     kind, value = ("class" if m.group(1) else "index"), int(m.group(2))
@@ -102,6 +133,12 @@ def main(args) -> int:
     try:
         print(_draw(run, args, mode, endpoints))
     except ExploreError as exc:  # the same complaint, worded with the option to change
+        if exc.setting == "picture file":  # cannot be written: the user's --out, or the run folder's samples/
+            if args.out:
+                raise UsageError(f"--out {exc.detail}") from None
+            from lab.errors import RunError
+
+            raise RunError(exc.detail) from None
         raise UsageError(f"{FLAGS.get(exc.setting, exc.setting)}: {exc.detail}") from None
     return 0
 

@@ -25,6 +25,8 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+MAX_EPISODES = 10_000
+
 # lab watch's option for each setting that agents.dqn.watch.WatchError names
 FLAGS = {"record file": "--record", "maze size": "--size", "episodes": "--episodes", "frames per second": "--fps"}
 
@@ -47,6 +49,10 @@ def _watch(args) -> int:
     from lab.errors import UsageError
 
     check_settings(args.episodes, args.fps, args.record)  # before any training
+    if args.seed is not None and not 0 <= args.seed <= 2**32 - 1:
+        raise UsageError(f"--seed {args.seed}: a maze seed is a whole number from 0 to 4294967295")
+    if args.episodes > MAX_EPISODES:
+        raise UsageError(f"--episodes {args.episodes}: watch at most {MAX_EPISODES:,}")
     size = None
     if args.size:
         from lab.commands.play import parse_size
