@@ -23,7 +23,6 @@ Throughput decisions (measured in ``benchmarks/dqn_update_speed.py``):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -424,10 +423,9 @@ class DQNAgent:
             raise RunError(f"{directory}: no saved agent here (not a folder)")
         if not path.exists():
             raise RunError(f"{directory}: not a saved DQN agent (no {META_FILE})")
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunError(f"{path}: corrupt agent description ({exc})") from None
+        from lab.runs import read_json
+
+        meta = read_json(path, "agent description")
         if not isinstance(meta, dict) or meta.get("kind") != "dqn-agent":
             raise RunError(f"{path}: not a DQN agent description")
         if meta.get("format") != CHECKPOINT_FORMAT:
@@ -461,15 +459,18 @@ class DQNAgent:
              jit_compile: bool | str = "auto") -> DQNAgent:
         """Rebuild a saved agent. Given the env's ``obs_shape``/``obs_dtype``/``n_actions``, refuse (RunError,
         naming what differs) a checkpoint made for another observation mode or maze size."""
+        from lab.runs import CORRUPT_FILE_ERRORS, reading
+
         directory = Path(directory)
         meta = cls.read_meta(directory)
-        cls.check_compatible(meta, obs_shape, obs_dtype, n_actions, where=f"the checkpoint {directory}")
-        try:
-            config = DQNConfig.model_validate(meta["config"])
-        except Exception as exc:  # pydantic.ValidationError: a hand-edited or foreign agent.json
-            raise RunError(f"{directory / META_FILE}: the saved agent config does not validate: {exc}") from None
-        agent = cls(meta["obs_shape"], meta["n_actions"], config, obs_dtype=meta["obs_dtype"],
-                    obs_high=meta.get("obs_high"), seed=meta.get("seed", 0), jit_compile=jit_compile)
+        with reading(directory / META_FILE, "agent description", catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
+            cls.check_compatible(meta, obs_shape, obs_dtype, n_actions, where=f"the checkpoint {directory}")
+            try:
+                config = DQNConfig.model_validate(meta["config"])
+            except Exception as exc:  # pydantic.ValidationError: a hand-edited or foreign agent.json
+                raise RunError(f"{directory / META_FILE}: the saved agent config does not validate: {exc}") from None
+            agent = cls(meta["obs_shape"], meta["n_actions"], config, obs_dtype=meta["obs_dtype"],
+                        obs_high=meta.get("obs_high"), seed=meta.get("seed", 0), jit_compile=jit_compile)
         for name, model in ((ONLINE_FILE, agent.online), (TARGET_FILE, agent.target)):
             path = directory / name
             if not path.exists():
@@ -484,14 +485,20 @@ class DQNAgent:
                 raise RunError(f"{path}: the network does not match the saved agent config ({exc})") from None
         opt_path = directory / OPTIMIZER_FILE
         if opt_path.exists():
-            with np.load(opt_path, allow_pickle=False) as data:
-                values = [data[k] for k in sorted(data.files)]
+            from lab.runs import reading
+
+            with reading(opt_path, "optimizer state"):
+                with np.load(opt_path, allow_pickle=False) as data:
+                    values = [data[k] for k in sorted(data.files)]
             variables = agent.optimizer.variables
             if len(values) != len(variables) or any(v.shape != tuple(w.shape) for v, w in zip(values, variables, strict=False)):
                 raise RunError(f"{opt_path}: optimizer state does not match the network")
             for var, value in zip(variables, values, strict=True):
                 var.assign(value)
-        agent._updates.assign(int(meta.get("updates", 0)))
-        agent.env_steps = int(meta.get("env_steps", 0))
+        counters = {k: meta.get(k, 0) for k in ("updates", "env_steps")}
+        if any(type(v) is not int or v < 0 for v in counters.values()):
+            raise RunError(f"{directory / META_FILE}: corrupt agent description (counters {counters})")
+        agent._updates.assign(counters["updates"])
+        agent.env_steps = counters["env_steps"]
         agent.extra = dict(meta.get("extra") or {})
         return agent

@@ -284,28 +284,43 @@ class ReplayBuffer:
         return {}
 
     def load(self, path: str | Path) -> None:
-        """Restore a state written by :meth:`save` into this (identically configured) buffer."""
+        """Restore a state written by :meth:`save` into this (identically configured) buffer. A missing,
+        truncated or foreign file is a RunError naming it (the buffer is then left as it was)."""
         from lab.errors import RunError
+        from lab.runs import reading
 
         path = Path(path)
-        try:
+        hint = "this run cannot be resumed (start it again)"
+        with reading(path, "replay buffer checkpoint", hint=hint):
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {k: data[k] for k in data.files if k != "meta"}
-        except FileNotFoundError:
-            raise RunError(f"{path}: replay buffer checkpoint is missing") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise RunError(f"{path}: not a readable replay buffer checkpoint ({exc})") from None
-        mine = {"capacity": self.capacity, "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype.str,
-                "prioritized": self.prioritized, "n_envs": self.nstep.n_envs, "n_step": self.nstep.n_step}
-        diffs = [f"{k} {meta.get(k)!r} in the checkpoint, {v!r} here" for k, v in mine.items() if meta.get(k) != v]
-        if diffs:
-            raise RunError(f"{path}: replay buffer checkpoint does not fit this configuration", diffs)
-        for name, target in self._arrays().items():
+            if not isinstance(meta, dict):
+                raise ValueError("its description is not a mapping")
+            mine = {"capacity": self.capacity, "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype.str,
+                    "prioritized": self.prioritized, "n_envs": self.nstep.n_envs, "n_step": self.nstep.n_step}
+            diffs = [f"{k} {meta.get(k)!r} in the checkpoint, {v!r} here" for k, v in mine.items() if meta.get(k) != v]
+            if diffs:
+                raise RunError(f"{path}: replay buffer checkpoint does not fit this configuration", diffs)
+            pos, size, added = (int(meta[k]) for k in ("pos", "size", "added"))
+            if not (0 <= pos < self.capacity and 0 <= size <= self.capacity and added >= size):
+                raise ValueError(f"pos {pos}, size {size}, added {added} do not fit a capacity of {self.capacity}")
+            targets = self._arrays()
+            for name, target in targets.items():
+                if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
+                    raise ValueError(f"{name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
+                                     f"not {target.dtype}{list(target.shape)}")
+            rng = np.random.Generator(type(self.rng.bit_generator)())
+            rng.bit_generator.state = meta["rng"]  # checked before anything of this buffer changes
+            self._check_extra(meta)
+        for name, target in targets.items():
             target[...] = arrays[name]
-        self.pos, self.size, self.added = int(meta["pos"]), int(meta["size"]), int(meta["added"])
+        self.pos, self.size, self.added = pos, size, added
         self.rng.bit_generator.state = meta["rng"]
         self._load_extra(meta)
+
+    def _check_extra(self, meta: dict) -> None:
+        """Raise ValueError/KeyError/TypeError when ``meta`` lacks what :meth:`_load_extra` needs."""
 
     def _load_extra(self, meta: dict) -> None:
         pass
@@ -420,6 +435,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def _extra_meta(self) -> dict:
         return {"alpha": self.alpha, "max_priority": self.max_priority}
+
+    def _check_extra(self, meta: dict) -> None:
+        value = float(meta["max_priority"])
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"max_priority {value!r}")
 
     def _load_extra(self, meta: dict) -> None:
         self.max_priority = float(meta["max_priority"])

@@ -19,6 +19,9 @@ import numpy as np
 from agents.dqn.evaluate import Evaluator, policy_frame
 from agents.dqn.schedules import beta_at, epsilon_at, updates_due
 
+# The name of the DQN's checkpoints: checkpoints/dqn.json names checkpoints/dqn-<serial>/ (agent/, replay.npz).
+CHECKPOINT = "dqn"
+
 # The figures of an evaluation that metrics.csv and summary.json prefix with ``eval_``.
 _EVAL_FIGURES = ("success_rate", "path_ratio", "optimal_share")
 
@@ -132,7 +135,10 @@ class Trainer:
                 "rng": self.rng.bit_generator.state, "buffer_rng": self.buffer.rng.bit_generator.state}
 
     def load_state(self, state: dict) -> None:
-        """Put back what :meth:`state` saved; the envs will restart with the seed of :meth:`try_resume`."""
+        """Put back what :meth:`state` saved; the envs will restart with the seed of :meth:`try_resume`.
+        (ValueError, KeyError, TypeError or AttributeError on a state that is not what :meth:`state` wrote.)"""
+        if not isinstance(state.get("history"), list) or not all(isinstance(r, dict) for r in state["history"]):
+            raise ValueError("history is not a list of evaluations")
         self.env_steps = int(state["env_steps"])
         self.episodes = int(state["episodes"])
         self.perfect_streak = int(state["perfect_streak"])
@@ -143,13 +149,20 @@ class Trainer:
         self.reset_seed = self.cfg.seed + 7919 * (1 + self.env_steps)
 
     def save_checkpoint(self) -> None:
+        """The agent, the replay buffer (``training.save_replay``) and :meth:`state`, as ONE checkpoint of
+        ``checkpoints/`` (:class:`lab.checkpoints.CheckpointStore` named :data:`CHECKPOINT`): the parts are
+        written into a hidden folder and become current together when the manifest ``dqn.json`` names it,
+        so a kill at any instant leaves the previous checkpoint whole (never a new agent with an old buffer)."""
         from agents.dqn.agent import AGENT_DIR, REPLAY_FILE
+        from lab.checkpoints import CheckpointStore
 
-        run = self.ctx.run
         self.agent.env_steps = self.env_steps
-        self.agent.save(run.checkpoint(AGENT_DIR), extra=self.state())
+        state = self.state()
+        parts = {AGENT_DIR: lambda path: self.agent.save(path, extra={"env_steps": self.env_steps})}
         if self.cfg.training.save_replay:
-            self.buffer.save(run.checkpoint(REPLAY_FILE))
+            state["replay_added"] = self.buffer.added  # checked on resume: the buffer is the one of this step
+            parts[REPLAY_FILE] = self.buffer.save
+        CheckpointStore(self.ctx.run.checkpoints, CHECKPOINT).save(state, parts)
 
     def try_resume(self) -> bool:
         """Continue from the run folder's last checkpoint, if it has one (False when it has none).
@@ -158,7 +171,8 @@ class Trainer:
         replay buffer (when ``training.save_replay``, else it starts empty; its unfinished n-step windows
         are dropped), the counters (env steps, episodes, perfect-evaluation streak, training seconds), the
         acting and replay RNG states and the evaluation history; metrics.csv loses the rows logged after
-        the checkpoint.
+        the checkpoint. The agent, the buffer and the counters are parts of one checkpoint and are checked
+        to belong to the same env step: anything else is a RunError naming the file.
 
         Not restored: the episodes in flight. The envs start fresh episodes, reset with a new seed,
         ``seed + 7919 * (1 + env_steps)``, so that a resumed run does not replay the mazes and starts of
@@ -167,16 +181,36 @@ class Trainer:
         interrupted (its transitions from here on differ).
         """
         from agents.dqn.agent import AGENT_DIR, REPLAY_FILE, DQNAgent
+        from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
+        from lab.errors import RunError
+        from lab.runs import CORRUPT_FILE_ERRORS, reading
 
         run = self.ctx.run
-        path = run.checkpoints / AGENT_DIR
-        if not path.exists():
+        store = CheckpointStore(run.checkpoints, CHECKPOINT)
+        checkpoint = store.load()
+        if checkpoint is None:
+            if (run.checkpoints / AGENT_DIR).exists():
+                raise RunError(f"{run.checkpoints / AGENT_DIR}: a checkpoint in the layout of an older lab (agent/ and "
+                               f"{REPLAY_FILE} written one after the other, which a kill can leave disagreeing); "
+                               f"{NOT_RESUMABLE}. `lab watch` still shows its agent")
             return False
-        self.agent = DQNAgent.load(path, obs_shape=self.obs_space.shape, obs_dtype=self.obs_space.dtype, n_actions=4,
-                                   jit_compile=self.agent.jit_compile)
-        if (run.checkpoints / REPLAY_FILE).exists():
-            self.buffer.load(run.checkpoints / REPLAY_FILE)
-        self.load_state(self.agent.extra)
+        state, parts = checkpoint
+        if AGENT_DIR not in parts:
+            raise RunError(f"{store.manifest}: corrupt checkpoint manifest (no {AGENT_DIR} part); {NOT_RESUMABLE}")
+        agent = DQNAgent.load(parts[AGENT_DIR], obs_shape=self.obs_space.shape, obs_dtype=self.obs_space.dtype,
+                              n_actions=4, jit_compile=self.agent.jit_compile)
+        if agent.env_steps != state.get("env_steps"):
+            raise RunError(f"{parts[AGENT_DIR]}: the agent is of env step {agent.env_steps}, the checkpoint "
+                           f"{store.manifest} of env step {state.get('env_steps')!r}; {NOT_RESUMABLE}")
+        if REPLAY_FILE in parts:
+            self.buffer.load(parts[REPLAY_FILE])
+            if self.buffer.added != state.get("replay_added"):
+                raise RunError(f"{parts[REPLAY_FILE]}: the replay buffer holds {self.buffer.added} transitions, the "
+                               f"checkpoint {store.manifest} says {state.get('replay_added')!r}; {NOT_RESUMABLE}")
+        self.agent = agent
+        with reading(store.manifest, "DQN checkpoint state", hint=NOT_RESUMABLE,
+                     catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
+            self.load_state(state)
         self.ctx.metrics.truncate_after(self.env_steps)
         return True
 

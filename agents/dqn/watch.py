@@ -69,12 +69,22 @@ def load_run(run):
     run.require_task(TASK, command="lab watch")
     cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
     space = observation_space(cfg.env)
-    for folder in (run.path / FINAL_DIR, run.checkpoints / AGENT_DIR):
-        if folder.exists():
+    for folder in (run.path / FINAL_DIR, _checkpoint_agent(run), run.checkpoints / AGENT_DIR):  # (the last: older labs)
+        if folder is not None and folder.exists():
             agent = DQNAgent.load(folder, obs_shape=space.shape, obs_dtype=space.dtype, n_actions=4)
             return cfg, agent
-    raise RunError(f"{run.path}: this run has no saved agent yet (no {FINAL_DIR}/ or checkpoints/{AGENT_DIR}/); "
+    raise RunError(f"{run.path}: this run has no saved agent yet (no {FINAL_DIR}/ and no checkpoint); "
                    f"train it with `lab run --resume {run.path}`")
+
+
+def _checkpoint_agent(run):
+    """The agent folder of the run's last checkpoint (None before the first one); only reads."""
+    from agents.dqn.agent import AGENT_DIR
+    from agents.dqn.train import CHECKPOINT
+    from lab.checkpoints import CheckpointStore
+
+    checkpoint = CheckpointStore(run.checkpoints, CHECKPOINT).load()
+    return checkpoint[1].get(AGENT_DIR) if checkpoint else None
 
 
 def resize_run(cfg, agent, size: tuple[int, int]):

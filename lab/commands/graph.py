@@ -2,10 +2,11 @@
 
 USES_TENSORFLOW = True
 HELP = "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)"
-DESCRIPTION = """Draw every Keras model (.keras) saved in a run folder (checkpoints/ and artifacts/): one box per
-layer, the tensor shapes on the edges. Writes artifacts/graph-<model>.dot in the run folder and, for
---format png or svg, the picture too when Graphviz's `dot` program is installed (apt-get install
-graphviz); without it the DOT file is written and a note says so. Prints the paths written."""
+DESCRIPTION = """Draw every Keras model (.keras) saved in a run folder (checkpoints/, artifacts/ and its other
+folders, such as a DQN run's final_agent/): one box per layer, the tensor shapes on the edges. Writes
+artifacts/graph-<model>.dot in the run folder and, for --format png or svg, the picture too when
+Graphviz's `dot` program is installed (apt-get install graphviz); without it the DOT file is written and
+a note says so. Prints the paths written."""
 
 
 def add_arguments(p):
@@ -19,16 +20,20 @@ def add_arguments(p):
 
 
 def find_models(run) -> list:
-    """``(name, path)`` of the .keras files of a run, at any depth: checkpoints/ first, then artifacts/.
+    """``(name, path)`` of the .keras files of a run, at any depth: checkpoints/ first, then artifacts/,
+    then the run's other folders (the DQN's ``final_agent/``).
 
     A checkpoint's model is named after its checkpoint (``checkpoints/vae-00003/model.keras`` -> ``vae``;
-    other parts keep their own name: ``checkpoints/agent/online.keras`` -> ``agent-online``); hidden files
-    and folders (a checkpoint being written) are skipped.
+    other parts keep their own name: ``checkpoints/dqn-00002/agent/q_network.keras`` ->
+    ``dqn-agent-q_network``); models of another folder are prefixed with it (``artifacts-other``,
+    ``final_agent-q_network``); hidden files and folders (a checkpoint being written) are skipped.
     """
     import re
 
     found = []
-    for folder in (run.checkpoints, run.artifacts):
+    others = sorted(p for p in run.path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                    and p not in (run.checkpoints, run.artifacts, run.tensorboard)) if run.path.is_dir() else []
+    for folder in (run.checkpoints, run.artifacts, *others):
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*.keras")):
@@ -39,7 +44,7 @@ def find_models(run) -> list:
             if path.stem != "model" or not parts:
                 parts.append(path.stem)
             name = "-".join(parts)
-            found.append((name if folder == run.checkpoints else f"artifacts-{name}", path))
+            found.append((name if folder == run.checkpoints else f"{folder.name}-{name}", path))
     return found
 
 
@@ -52,11 +57,13 @@ def main(args) -> int:
     run = RunDir.open(args.run)
     models = find_models(run)
     if not models:
-        raise RunError(f"{run.path}: this run saved no Keras model (.keras) in checkpoints/ or artifacts/, so there "
-                       "is nothing to draw")
+        raise RunError(f"{run.path}: this run saved no Keras model (.keras) in checkpoints/, artifacts/ or another "
+                       "of its folders, so there is nothing to draw")
     if args.model:
         wanted = args.model.removesuffix(".keras")
         chosen = [(n, p) for n, p in models if wanted in (n, p.stem, n.removeprefix("artifacts-"))]
+        if len({p for _, p in chosen}) > 1 and any(n == wanted for n, _ in chosen):
+            chosen = [(n, p) for n, p in chosen if n == wanted]  # the full name beats a file name shared by others
         if not chosen:
             raise RunError(f"{run.path}: no model named {args.model!r}; this run has: "
                            f"{', '.join(sorted(n for n, _ in models))}")
