@@ -136,7 +136,7 @@ class Scenario(Section):
         if not NAME_PATTERN.match(value):
             raise ValueError(
                 "must be a plain name of letters, digits, '.', '_' or '-' (at most 80, not starting with '.' "
-                f"or '-'), not a path: got {value!r}"
+                f"or '-'), not a path: got {_shown(value, 100)}"
             )
         return value
 
@@ -427,7 +427,7 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> tuple[dict, 
                         )
                     node[key] = {}
                 node = node[key]
-        sources[tuple(keys)] = f"--set {text}"
+        sources[tuple(keys)] = f"--set {text if len(text) <= 200 else text[:200] + '...'}"
     return data, sources
 
 
@@ -541,11 +541,11 @@ def describe_errors(
             choices = _literal_choices(model, loc)
             guess = closest(str(err.get("input")), choices) if choices else None
             hint = f"; did you mean `{guess}`?" if guess else ""
-            problems.append(f"{where}: {dotted}: {err['msg']} (got {err.get('input')!r}){hint}")
+            problems.append(f"{where}: {dotted}: {err['msg']} (got {_shown(err.get('input'))}){hint}")
         else:
             got = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
-            got_text = "" if isinstance(got, dict) or repr(got) in msg else f" (got {got!r})"
+            got_text = "" if isinstance(got, dict) or repr(got) in msg else f" (got {_shown(got)})"
             problems.append(f"{where}: {dotted}: {msg}{got_text}")
     # The same location can fail in several union branches: keep the first message per line.
     seen, unique = set(), []
@@ -555,6 +555,12 @@ def describe_errors(
             seen.add(p)
             unique.append(p)
     return unique
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """A value as the user wrote it, cut to ``limit`` characters (a 1 MB string is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _line_of(problem: str) -> int:
