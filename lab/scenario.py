@@ -545,7 +545,8 @@ def describe_errors(
         else:
             got = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
-            got_text = "" if isinstance(got, dict) or repr(got) in msg else f" (got {_shown(got)})"
+            echoed = isinstance(got, dict) or repr(got) in msg or _shown(got, 100) in msg
+            got_text = "" if echoed else f" (got {_shown(got)})"
             problems.append(f"{where}: {dotted}: {msg}{got_text}")
     # The same location can fail in several union branches: keep the first message per line.
     seen, unique = set(), []
