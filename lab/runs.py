@@ -137,7 +137,10 @@ def describe_exception(exc: BaseException) -> str:
         first = f"no {exc.args[0]!r}"
     if len(first) > 200:
         first = first[:200] + "..."
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    name = type(exc).__name__
+    if name == "error":  # zlib.error, struct.error...: say whose
+        name = f"{type(exc).__module__}.error"
+    return f"{name}: {first}" if first else name
 
 
 @contextlib.contextmanager
@@ -468,7 +471,10 @@ class RunDir:
 
 
 def find_runs(out_dir: str | Path = "runs") -> list[RunDir]:
+    """The run folders directly under ``out_dir`` (those holding a run.json, readable or not), by name."""
     out = Path(out_dir)
     if not out.is_dir():
         return []
-    return [RunDir(p) for p in sorted(out.iterdir()) if (p / RUN_MARKER).exists()]
+    with reading(out, "runs folder"):
+        entries = sorted(out.iterdir())
+    return [RunDir(p) for p in entries if (p / RUN_MARKER).exists()]

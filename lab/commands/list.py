@@ -10,6 +10,8 @@ def add_arguments(p):
 
 
 def main(args) -> int:
+    import sys
+
     import yaml
 
     from lab import registry
@@ -22,14 +24,24 @@ def main(args) -> int:
             print(f"{'':<{width}}  supports: {registry.config_model(name).supports.describe()}")
         return 0
     if args.runs:
+        from lab.errors import LabError
         from lab.runs import find_runs
 
         runs = find_runs(args.runs)
         if not runs:
             print(f"no runs under {args.runs}/")
+        damaged = 0
         for run in runs:
-            m = run.marker()
-            print(f"{run.path}  {m.get('task', '?'):<14} {m.get('status', '?')}")
+            try:  # one damaged run must not hide the others
+                m = run.marker()
+            except LabError as exc:
+                damaged += 1
+                print(f"{run.path}  {'?':<14} corrupt: {exc}")
+                continue
+            print(f"{run.path}  {str(m.get('task', '?')):<14} {m.get('status', '?')}")
+        if damaged:
+            print(f"{damaged} run folder{'s' if damaged > 1 else ''} with a damaged run.json (marked corrupt above)",
+                  file=sys.stderr)
         return 0
     folder = scenarios_dir()
     rows = []

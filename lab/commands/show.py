@@ -11,7 +11,7 @@ def add_arguments(p):
 def main(args) -> int:
     import json
 
-    from lab.runs import RunDir
+    from lab.runs import RunDir, read_json
 
     run = RunDir.open(args.run)
     summary = run.summary()
@@ -20,8 +20,8 @@ def main(args) -> int:
         return 0
     marker = run.marker()
     scen = run.read_scenario()
-    env = json.loads(run.env_path.read_text()) if run.env_path.exists() else {}
-    strat = env.get("strategy", {})
+    env = read_json(run.env_path, "environment record", dict) if run.env_path.exists() else {}
+    strat = env.get("strategy") if isinstance(env.get("strategy"), dict) else {}
     print(f"run:       {run.path}")
     print(f"name:      {scen.get('name')}  ({scen.get('description', '')})")
     print(f"task:      {marker.get('task')}   status: {marker.get('status')}   "
