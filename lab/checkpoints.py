@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.errors import RunError
-from lab.runs import atomic_write_json, read_json
+from lab.runs import atomic_write_json, read_json, writing
 
 Writer = Callable[[Path], None]
 
@@ -105,7 +105,12 @@ class CheckpointStore:
     # writing --------------------------------------------------------------------------------------
     def save(self, state: dict, parts: dict[str, Writer | Path]) -> dict[str, Path]:
         """Write a new checkpoint of ``parts`` (name -> writer called with the path to write, or an
-        existing file to keep) and ``state`` (JSON), make it current, remove the previous one."""
+        existing file to keep) and ``state`` (JSON), make it current, remove the previous one. An OSError
+        (a full disk...) is a RunError naming the checkpoint; the previous checkpoint stays current."""
+        with writing(self.folder / self.name, "checkpoint"):
+            return self._save(state, parts)
+
+    def _save(self, state: dict, parts: dict[str, Writer | Path]) -> dict[str, Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.clean()
         serial, old, _ = self._current()

@@ -244,15 +244,21 @@ class MetricsCSV:
         self.path = Path(path)
         self.columns: list[str] = []
         if self.path.exists():
-            with open(self.path, newline="", encoding="utf-8") as fh:
-                header = next(csv.reader(fh), None)
+            with self._reading():
+                with open(self.path, newline="", encoding="utf-8") as fh:
+                    header = next(csv.reader(fh), None)
             self.columns = list(header or [])
+
+    def _reading(self):
+        return reading(self.path, "metrics file", catch=CORRUPT_FILE_ERRORS + (csv.Error,),
+                       hint="remove it or start the run again")
 
     def rows(self) -> list[dict[str, str]]:
         if not self.path.exists():
             return []
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+        with self._reading():
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
 
     def _rewrite(self, rows: list[dict]) -> None:
         buf = io.StringIO()
@@ -274,7 +280,8 @@ class MetricsCSV:
             csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n").writerow(row)
 
     def truncate_after(self, step: int, key: str = "step") -> None:
-        rows = [r for r in self.rows() if r.get(key, "") == "" or float(r[key]) <= step]
+        with self._reading():
+            rows = [r for r in self.rows() if not r.get(key) or float(r[key]) <= step]
         if self.path.exists():
             self._rewrite(rows)
 

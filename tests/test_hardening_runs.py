@@ -186,6 +186,31 @@ def test_a_damaged_manifest_loses_no_checkpoint(tmp_path):
     assert store.load()[0] == {"epoch": 2}
 
 
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path):
+    store = CheckpointStore(tmp_path, "run")
+    store.save({"epoch": 1}, {"a.txt": lambda p: p.write_text("one")})
+
+    def full(path):
+        path.write_text("ha")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(RunError, match=r"run: cannot write the checkpoint \(OSError: No space left on device"):
+        store.save({"epoch": 2}, {"a.txt": full})
+    assert store.load()[0] == {"epoch": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["run-00001", "run.json"]
+
+
+def test_a_damaged_metrics_file_is_a_run_error(tmp_path):
+    from lab.runs import MetricsCSV
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,loss\n1,0.5\nabc,0.25\n")
+    with pytest.raises(RunError, match=r"metrics\.csv: corrupt metrics file \(ValueError: could not convert"):
+        MetricsCSV(path).truncate_after(1)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(RunError, match=r"metrics\.csv: corrupt metrics file \(UnicodeDecodeError"):
+        MetricsCSV(path)
+
+
 @pytest.mark.parametrize("state, why", [({"epoch": "3"}, "epoch is '3'"), ({"epoch": -1}, "epoch is -1"),
                                         ({"stopped_early": 1}, "stopped_early is 1"), ({"nope": 1}, "unknown field"),
                                         ({"train_seconds": None}, "train_seconds is None")])
