@@ -29,7 +29,8 @@ from keras import layers
 
 from generative import images as img
 from generative.data import flat, load_digits
-from lab.loop import EpochLoop
+from lab.errors import RunError
+from lab.loop import EpochLoop, TrainingError
 
 STRIPS_PART = "strips.npz"
 EPS = 1e-7
@@ -87,7 +88,8 @@ def pca_fit(x_train: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarra
     values, vectors = np.linalg.eigh(centred.T @ centred)
     order = np.argsort(values)[::-1]
     values, vectors = np.clip(values[order], 0, None), vectors[:, order]
-    explained = float(values[:components].sum() / values.sum())
+    total = values.sum()
+    explained = float(values[:components].sum() / total) if total > 0 else 1.0  # (no variance: nothing is lost)
     return mean, vectors[:, :components].T, explained
 
 
@@ -95,11 +97,21 @@ def pca_reconstruct(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.nd
     return (x - mean) @ comps.T @ comps + mean
 
 
-def _load_strips(path) -> list[np.ndarray]:
+def _load_strips(path, epochs: int, digits: int) -> list[np.ndarray]:
+    """The checkpoint's strips (one (digits, 28, 28) uint8 row per epoch finished); a RunError naming the file when
+    it is damaged or does not fit the checkpoint."""
     if path is None:
         return []
-    with np.load(path) as f:
-        return list(f["strips"])
+    from lab.checkpoints import NOT_RESUMABLE
+    from lab.runs import reading
+
+    with reading(path, "checkpoint of the training strips", hint=NOT_RESUMABLE):
+        with np.load(path, allow_pickle=False) as f:
+            strips = f["strips"]
+    if strips.dtype != np.uint8 or strips.shape[1:] != (digits, 28, 28) or len(strips) < epochs:
+        raise RunError(f"{path}: corrupt checkpoint of the training strips (shape {strips.shape}, dtype {strips.dtype}; "
+                       f"expected at least {epochs} strips of {digits} digits, uint8); {NOT_RESUMABLE}")
+    return list(strips)
 
 
 def strips_picture(originals: np.ndarray, strips: list[np.ndarray], scale: int = 2) -> np.ndarray:
@@ -112,6 +124,8 @@ def run(cfg, ctx) -> dict:
     """Train the autoencoder of an ``autoencoder`` scenario and compare it with PCA."""
     data = load_digits(cfg.data)
     ctx.log(f"data: {data}")
+    for note in data.notes:
+        ctx.log(f"note: {note}")
     x_train, x_test = flat(data.x_train), flat(data.x_test)
     m, t, pics = cfg.model, cfg.training, cfg.pictures
     fixed = x_test[:pics.strip_digits]
@@ -125,7 +139,8 @@ def run(cfg, ctx) -> dict:
 
     loop = EpochLoop(ctx, "autoencoder", epochs=t.epochs, seed=cfg.seed, describe="autoencoder epochs")
     model = loop.restore(build)
-    strips: list[np.ndarray] = _load_strips(loop.files.get(STRIPS_PART))[:loop.state.epoch]
+    strips: list[np.ndarray] = _load_strips(loop.files.get(STRIPS_PART), loop.state.epoch,
+                                            len(fixed))[:loop.state.epoch]
     loop.parts[STRIPS_PART] = lambda path: np.savez_compressed(path, strips=np.stack(strips))
     for epoch in loop:
         order = epoch.rng.permutation(len(x_train))
@@ -156,11 +171,20 @@ def run(cfg, ctx) -> dict:
         "pca_test_bce": bce(x_test, pca_test),
         "pca_explained_variance": explained,
     }
-    summary["mse_ratio_vs_pca"] = summary["test_mse"] / summary["pca_test_mse"]
+    bad = {k: v for k, v in summary.items() if isinstance(v, float) and not np.isfinite(v)}
+    if bad:
+        raise TrainingError(f"autoencoder: {', '.join(f'{k} = {v}' for k, v in bad.items())} after training: the "
+                            "model diverged. Lower training.learning_rate and start again")
+    # PCA reconstructs the test digits exactly only when they lie in its subspace (tiny or constant data):
+    # the ratio is then not measurable, not a division by zero
+    summary["mse_ratio_vs_pca"] = (summary["test_mse"] / summary["pca_test_mse"] if summary["pca_test_mse"] > 0
+                                   else None)
     summary.update(loop.finish())
     summary["pca_seconds"] = round(pca_seconds, 3)
+    ratio = summary["mse_ratio_vs_pca"]
+    ratio_text = f"{ratio:.3f}" if ratio is not None else "not measurable: PCA is exact on these digits"
     ctx.log(f"test MSE {summary['test_mse']:.5f} vs PCA({m.code_size}) {summary['pca_test_mse']:.5f} "
-            f"(ratio {summary['mse_ratio_vs_pca']:.3f})")
+            f"(ratio {ratio_text})")
 
     n = min(pics.pairs, len(x_test))
     cols = min(8, n)
@@ -173,7 +197,7 @@ def run(cfg, ctx) -> dict:
         {"model": f"autoencoder {widths}", "MSE": summary["test_mse"], "BCE": summary["test_bce"]},
         {"model": f"PCA, {m.code_size} components ({explained:.1%} of the variance)", "MSE": summary["pca_test_mse"],
          "BCE": summary["pca_test_bce"]},
-    ], note=f"Autoencoder MSE / PCA MSE = {summary['mse_ratio_vs_pca']:.3f}. Trained with {m.loss.upper()} loss"
+    ], note=f"Autoencoder MSE / PCA MSE = {ratio_text}. Trained with {m.loss.upper()} loss"
             + (f", {m.denoising.noise} corruption {m.denoising.amount:g}" if m.denoising.noise != "none" else "") + ".")
     ctx.report.image("Reconstructions during training", "artifacts/training_strips.png",
                      f"Top row: {pics.strip_digits} test digits; each row below: their reconstructions after one more "

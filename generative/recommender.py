@@ -25,8 +25,8 @@ import numpy as np
 
 from lab.data import ratings as ratings_mod
 from lab.data.ratings import Ratings, Split
-from lab.errors import DataError
-from lab.loop import EpochLoop
+from lab.errors import DataError, RunError
+from lab.loop import EpochLoop, TrainingError
 
 MODEL_FILE = "rbm.keras"  # artifacts/: the first split's model, which `lab recommend` loads
 CHECKPOINT = "rbm"  # checkpoints/rbm.json: the shared loop's last checkpoint (its stage is the fold)
@@ -59,6 +59,44 @@ def load_data(cfg) -> Ratings:
     if len(r) == 0:
         raise DataError(f"{r.name}: no ratings left after filtering (data.min_user_ratings / data.sample_users)")
     return r
+
+
+def check_split(r: Ratings, split: Split, method: str) -> None:
+    """A split that holds out nothing, or keeps nothing to train on, is a DataError with the counts (its
+    figures would be NaN, or a precision over no user)."""
+    if len(split.train) and len(split.test):
+        return
+    why = {
+        "holdout": "a hold-out split holds out split.n, or round(split.fraction x n), of each user's n ratings "
+                   "and keeps at least one of them for training",
+        "temporal": "a temporal split holds out split.n, or round(split.fraction x n), of each user's n latest "
+                    "ratings and keeps at least one of them for training",
+        "kfold": "k-fold needs at least as many ratings as folds",
+        "own": "the dataset's own split does not fit these ratings",
+    }.get(method, "")
+    raise DataError(f"{r.name}: the split {split.name} leaves {len(split.train):,} training and {len(split.test):,} "
+                    f"held-out ratings: too few ratings ({len(r):,} by {r.n_users:,} user(s) of {r.n_items:,} "
+                    f"item(s)) for split.method {method}" + (f"; {why}" if why else ""),
+                    ["give more ratings (data.path, data.min_user_ratings, data.sample_users), or another split"])
+
+
+def ranking_note(task_users: int, n_items: int, k: int, relevant: float) -> str:
+    """Why the ranking figures of a split are not measurable ("" when they are)."""
+    if n_items <= k:
+        return (f"ranking not measurable: top {k} of {n_items} item(s) takes every item (evaluation.top_k must be "
+                "smaller than the number of items)")
+    if task_users == 0:
+        return (f"ranking not measurable: no user has a held-out rating >= {relevant:g} (evaluation.relevant) "
+                "among the items left to rank")
+    return ""
+
+
+def check_finite(figures: dict, describe: str, keys) -> None:
+    """The final figures must be numbers: a NaN or infinite one is a TrainingError naming it."""
+    bad = {k: figures[k] for k in keys if isinstance(figures.get(k), float) and not np.isfinite(figures[k])}
+    if bad:
+        raise TrainingError(f"{describe}: {', '.join(f'{k} = {v}' for k, v in bad.items())} after training: the "
+                            "model diverged. Lower the learning rate (rbm.learning_rate) and start again")
 
 
 @dataclass
@@ -203,8 +241,12 @@ def rank_static(task: RankingTask, item_scores: np.ndarray, k: int, chunk: int =
 
 
 def _ranking_dict(total: np.ndarray, n: int, k: int) -> dict:
-    n = max(n, 1)
-    return {f"precision_at_{k}": total[0] / n, f"recall_at_{k}": total[1] / n, f"ndcg_at_{k}": total[2] / n}
+    """Means over the ``n`` ranked users; ``None`` for every figure when there were none (not measurable:
+    a mean over no user is not 0, and certainly not 1)."""
+    keys = (f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}")
+    if n <= 0:
+        return dict.fromkeys(keys)
+    return {key: float(v) / n for key, v in zip(keys, total, strict=True)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,6 +372,10 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
     bp = np.clip(bias.predict(r.user[te], r.item[te]), lo_, hi_)
     res["bias_rmse"], res["bias_mae"] = rmse(bp, truth), mae(bp, truth)
     task = RankingTask.build(r, split, ec.relevant, ec.ranking_users, cfg.seed + fold)
+    note = ranking_note(len(task.users), r.n_items, k, ec.relevant)
+    if note:
+        task.users = task.users[:0]
+        ctx.log(f"{split.name}: {note}")
     res["ranking_users"] = len(task.users)
     popularity = np.bincount(r.item[tr], minlength=r.n_items).astype(np.float64)
     res.update({f"popularity_{key}": v for key, v in rank_static(task, popularity, k).items()})
@@ -377,6 +423,7 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
     t2 = time.time()
     res.update(rbm_ranking(machine, cases, task, rc.orientation, k, ec.batch_size))
     res["ranking_seconds"] = time.time() - t2
+    check_finite(res, f"rbm {split.name}", [key for key in res if key not in ("split", "history")])
     res["train_seconds"] = loop.state.train_seconds
     res["history"] = history
     res["_model"] = model
@@ -395,11 +442,15 @@ def run(cfg, ctx) -> dict:
     t0 = time.time()
     r = load_data(cfg)
     ctx.log(r.describe())
+    for note in r.notes:
+        ctx.log(f"warning: {note}")
     s = cfg.split
     splits = ratings_mod.make_splits(r, s.method, s.folds, s.own, s.n, None if s.n else s.fraction, cfg.seed)
     if s.run_folds:
         splits = splits[: s.run_folds]
-    done: list[dict] = list((ctx.load_state(STATE_FILE) or {}).get("done", [])) if ctx.resume else []
+    for split in splits:
+        check_split(r, split, s.method)
+    done: list[dict] = _finished_folds(ctx, cfg) if ctx.resume else []
     load_seconds = time.time() - t0
     first_model = None
     for fold, split in enumerate(splits):
@@ -420,6 +471,20 @@ def run(cfg, ctx) -> dict:
     atomic_write_json(ctx.artifact("folds.json"), [{k: v for k, v in d.items() if k != "history"} for d in done])
     ctx.log(json.dumps({k: summary[k] for k in ("rmse", "baseline_rmse") if k in summary}))
     return summary
+
+
+def _finished_folds(ctx, cfg) -> list[dict]:
+    """The figures of the folds a resumed run finished (``checkpoints/rbm_folds.json``); a RunError naming
+    the file when it is not what :func:`run` writes."""
+    state = ctx.load_state(STATE_FILE) or {}
+    done = state.get("done", []) if isinstance(state, dict) else None
+    k = cfg.evaluation.top_k
+    need = set(FIGURES) | {f"{p}_at_{k}" for p in ("precision", "recall", "ndcg")} | {
+        "split", "history", "train_seconds", "ranking_seconds", "baseline_seconds", "ranking_users"}
+    if not isinstance(done, list) or not all(isinstance(d, dict) and need <= set(d) for d in done):
+        raise RunError(f"{ctx.run.checkpoints / STATE_FILE}: corrupt fold figures (not what the rbm task writes); "
+                       "this run cannot be resumed (start it again)")
+    return done
 
 
 def _save_recommender(cfg, ctx, r: Ratings, split: Split, model) -> None:
@@ -444,6 +509,9 @@ def _summarise(cfg, r: Ratings, done: list[dict]) -> dict:
     out: dict = {}
     for key in keys:
         vals = [d[key] for d in done]
+        if any(v is None for v in vals):  # a ranking figure not measurable in some split
+            out[key] = None
+            continue
         out[key] = float(np.mean(vals))
         if len(done) > 1 and key in ("rmse", "mae", *rank_keys):
             out[f"{key}_std"] = float(np.std(vals))
@@ -467,14 +535,16 @@ def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
     note = (f"{r.describe()}. Split: {cfg.split.method}, {folds} "
             f"split(s) ({', '.join(d['split'] for d in done)}); figures are means over them. Ranking: top {k} among "
             f"items not rated in training; relevant = held-out rating >= {cfg.evaluation.relevant:g}; "
-            f"{done[0]['ranking_users']} users in the first split.")
+            f"{done[0]['ranking_users']} users in the first split."
+            + "".join(f" Warning: {n}." for n in r.notes))
 
     def row(name, prefix, rating=True, ranking=True):
         d = {"model": name}
         d["RMSE"] = summary[f"{prefix}rmse"] if rating else "—"
         d["MAE"] = summary[f"{prefix}mae"] if rating else "—"
         for p, label in (("precision", "P"), ("recall", "R"), ("ndcg", "nDCG")):
-            d[f"{label}@{k}"] = summary[f"{prefix}{p}_at_{k}"] if ranking else "—"
+            value = summary.get(f"{prefix}{p}_at_{k}")
+            d[f"{label}@{k}"] = ("not measurable" if value is None else value) if ranking else "—"
         return d
 
     rc = cfg.rbm
@@ -484,7 +554,8 @@ def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
     ctx.report.table("Model vs baselines", rows, note=note)
     if folds > 1:
         ctx.report.table("Per split", [{"split": d["split"], "RBM RMSE": d["rmse"], "bias RMSE": d["bias_rmse"],
-                                        f"RBM nDCG@{k}": d[f"ndcg_at_{k}"]} for d in done])
+                                        f"RBM nDCG@{k}": "not measurable" if d[f"ndcg_at_{k}"] is None
+                                        else d[f"ndcg_at_{k}"]} for d in done])
     ctx.report.text("Settings", (
         f"{rc.epochs} epochs of CD-k (k by epoch: {', '.join(f'{k_} from {s}' for s, k_ in rc.cd_schedule)}), "
         f"batches of {rc.batch_size} {rc.orientation}s, learning rate {rc.learning_rate:g} x {rc.lr_decay:g}^epoch, "

@@ -31,7 +31,9 @@ from keras import layers, ops
 from generative import images as img
 from generative import quality
 from generative.data import absolute_data_path, binarize, epoch_rng, flat, load_digits
-from lab.loop import EpochLoop
+from lab.checkpoints import NOT_RESUMABLE
+from lab.errors import RunError
+from lab.loop import EpochLoop, TrainingError
 
 LOG_2PI = math.log(2 * math.pi)
 CHECKPOINT = "vae"  # checkpoints/vae.json names the last checkpoint (lab.checkpoints)
@@ -325,10 +327,32 @@ def build_vae(model_cfg, beta: float = 1.0, seed: int | None = None) -> VAE:
     return model
 
 
-def load_vae(path, compile: bool = True) -> VAE:
-    """A saved VAE (``.keras``), loaded with ``safe_mode=True`` (``compile``: with its optimizer state)."""
-    return keras.models.load_model(path, safe_mode=True, compile=compile,
-                                   custom_objects={"lab>VAE": VAE, "lab>Sampling": Sampling, "lab>Prior": Prior})
+def load_vae(path, compile: bool = True, hint: str = "the file is damaged or not what `lab run` writes") -> VAE:
+    """A saved VAE (``.keras``), loaded with ``safe_mode=True`` (``compile``: with its optimizer state).
+
+    A missing, truncated or damaged file, or one that holds another kind of model, is a RunError naming it
+    (``hint`` appended).
+    """
+    import zipfile
+
+    from lab.runs import KERAS_LOAD_ERRORS, reading
+
+    path = Path(path)
+    with reading(path, "VAE model", hint=hint, catch=KERAS_LOAD_ERRORS):
+        if not zipfile.is_zipfile(path):  # (Keras says "file not found" of a truncated one)
+            raise RunError(f"{path}: corrupt VAE model (not a .keras zip archive: truncated or damaged); {hint}")
+        try:
+            model = keras.models.load_model(path, safe_mode=True, compile=compile,
+                                            custom_objects={"lab>VAE": VAE, "lab>Sampling": Sampling,
+                                                            "lab>Prior": Prior})
+        except ValueError as exc:
+            if "safe_mode" not in str(exc):
+                raise
+            raise RunError(f"{path}: refused: the model holds Python code (e.g. a Lambda layer) that loading with "
+                           f"safe_mode=True does not run; {hint}") from None
+    if not isinstance(model, VAE):
+        raise RunError(f"{path}: a {type(model).__name__}, not the VAE a vae run saves; {hint}")
+    return model
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,6 +427,8 @@ def run(cfg, ctx) -> dict:
     """Train the VAE of a ``vae`` scenario, evaluate it, sample from it and score the samples."""
     data = load_digits(cfg.data)
     ctx.log(f"data: {data}")
+    for note in data.notes:
+        ctx.log(f"note: {note}")
     x_train, x_test = flat(data.x_train), flat(data.x_test)
     x_test_bin = encoder_inputs(x_test, cfg.data.binarize, cfg.seed)
     static_train = binarize(x_train, cfg.data.binarize, epoch_rng(cfg.seed, 0, purpose=1)) \
@@ -416,7 +442,7 @@ def run(cfg, ctx) -> dict:
         return model
 
     loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, describe="vae epochs")
-    model = loop.restore(build, load=load_vae)
+    model = loop.restore(build, load=lambda path: load_vae(path, hint=NOT_RESUMABLE))
     trainer = None
     if ctx.multi_worker:  # Keras fit fails there: TensorFlow's runtime driven by lab.distributed's loop
         from lab.distributed import ReplicaTrainer
@@ -489,7 +515,11 @@ def run_model(run) -> tuple[Path | None, dict]:
     from lab.loop import MODEL_PART
 
     checkpoint = CheckpointStore(run.checkpoints, CHECKPOINT).load()
-    extra = dict(checkpoint[0].get("extra") or {}) if checkpoint else {}
+    extra = checkpoint[0].get("extra") if checkpoint else {}
+    if not isinstance(extra, dict) or not isinstance(extra.get("data_path", ""), (str, type(None))):
+        raise RunError(f"{CheckpointStore(run.checkpoints, CHECKPOINT).manifest}: corrupt checkpoint manifest (its "
+                       "loop state's extra is not what a vae run writes)")
+    extra = dict(extra or {})
     final = run.artifacts / FINAL_MODEL
     if final.exists():
         return final, extra
@@ -523,6 +553,12 @@ def evaluate(model: VAE, x_test_bin: np.ndarray, cfg, ctx) -> dict:
         "active_latent_dims": int(np.sum(np.var(z_mean, axis=0) > 0.01)),
         "evaluation_seconds": round(time.perf_counter() - t0, 3),
     }
+    bad = {k: out[k] for k in ("test_elbo", "test_reconstruction", "test_kl", "test_log_likelihood_iw")
+           if not math.isfinite(out[k])}
+    if bad:
+        raise TrainingError(f"vae evaluation: {', '.join(f'{k} = {v}' for k, v in bad.items())} on the {len(x)} test "
+                            f"digits after training: the model gives them no finite likelihood (it diverged). Lower "
+                            "training.learning_rate and start again")
     ctx.log(f"test ELBO {out['test_elbo']:.2f} nats, IW log p(x) {out['test_log_likelihood_iw']:.2f} nats (k={ev.iw_samples})")
     return out
 
@@ -532,7 +568,9 @@ def sample_quality(model: VAE, data, x_train, x_test, x_test_bin, cfg, ctx) -> d
     path = ctx.run.checkpoints / CLASSIFIER_FILE
     t0 = time.perf_counter()
     if path.exists():
-        classifier = keras.models.load_model(path, safe_mode=True)
+        from lab.runs import load_run_model
+
+        classifier = load_run_model(path)
     else:
         ctx.log("training the scoring classifier")
         classifier = quality.train_classifier(x_train, data.y_train, q.classifier_epochs, cfg.seed)

@@ -74,6 +74,7 @@ class ImageData:
     class_names: tuple[str, ...]
     dataset: str
     source: str
+    notes: tuple[str, ...] = ()  # what the reader changed (float pixels scaled to 0-255...): the runner logs them
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -92,13 +93,16 @@ def shared_copy(dataset: str) -> Path | None:
     return path if path.exists() else None
 
 
-def read_dataset(data_cfg):
-    """``(x_train, y_train, x_test, y_test, class_names, source)`` of a scenario's ``data`` section."""
+def read_dataset(data_cfg, notes: list[str] | None = None):
+    """``(x_train, y_train, x_test, y_test, class_names, source)`` of a scenario's ``data`` section; what the
+    reader changed in the data (float pixels scaled...) is appended to ``notes``."""
     path = data_cfg.path if data_cfg.path is not None else shared_copy(data_cfg.dataset)
     if data_cfg.dataset == "mnist":
         from lab.data.mnist import load_mnist
 
         d = load_mnist(path).limit(data_cfg.train_limit, data_cfg.test_limit)
+        if notes is not None:
+            notes.extend(d.notes)
         return d.x_train[..., None], d.y_train, d.x_test[..., None], d.y_test, MNIST_NAMES, d.source
     from lab.data.cifar10 import load_cifar10
 
@@ -114,7 +118,8 @@ def validation_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def load_images(data_cfg, seed: int) -> ImageData:
-    x_train, y_train, x_test, y_test, names, source = read_dataset(data_cfg)
+    notes: list[str] = []
+    x_train, y_train, x_test, y_test, names, source = read_dataset(data_cfg, notes)
     if len(x_train) == 0 or len(x_test) == 0:
         raise DataError(f"{source}: {len(x_train)} training and {len(x_test)} test images: nothing to learn from "
                         "or to test on")
@@ -123,7 +128,7 @@ def load_images(data_cfg, seed: int) -> ImageData:
         raise DataError(f"{source}: {len(x_train)} training images are too few for a validation share of "
                         f"{data_cfg.validation:g}")
     return ImageData(x_train[tr], y_train[tr], x_train[va], y_train[va], x_test, y_test, names, data_cfg.dataset,
-                     str(source))
+                     str(source), tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,6 +322,8 @@ def run(cfg, ctx) -> dict:
     """Train the classifier of a ``classifier`` scenario, test it, and write its report and artifacts."""
     data = load_images(cfg.data, cfg.seed)
     ctx.log(data.describe())
+    for note in data.notes:
+        ctx.log(f"note: {note}")
     t, k = cfg.training, len(data.class_names)
     steps_per_epoch = math.ceil(len(data.x_train) / t.batch_size)
     x_train = data.x_train.astype(np.float32)

@@ -24,7 +24,8 @@ so in ``Mnist.notes``, which the runners log), and refused otherwise (values out
 infinity: the message gives the minimum and maximum found).
 
 Whatever the source, a data set with no training or no test digit is a DataError giving both counts
-(not an error deep inside training later).
+(not an error deep inside training later), and so are training digits that are all blank (every pixel
+one value: nothing to learn).
 
 Relative paths are taken from the current folder. Nothing here imports TensorFlow unless a download is
 needed.
@@ -250,11 +251,16 @@ def pixels_uint8(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
 
 
 def check_counts(data: Mnist, where: str) -> Mnist:
-    """``data`` unless it has no training or no test digits (a DataError with both counts)."""
+    """``data`` unless it has no training or no test digits (a DataError with both counts), or its training
+    digits are all blank (every pixel the same value)."""
     if len(data.x_train) == 0 or len(data.x_test) == 0:
         empty = " and ".join(n for n, a in (("training", data.x_train), ("test", data.x_test)) if len(a) == 0)
         raise DataError(f"{where}: {len(data.x_train):,} training and {len(data.x_test):,} test digits: no {empty} "
                         "digits to learn from or to test on")
+    lo, hi = int(data.x_train.min()), int(data.x_train.max())
+    if lo == hi:
+        raise DataError(f"{where}: all {len(data.x_train):,} training digits are blank (every pixel is {lo}); "
+                        "nothing to learn from (pixels stored in another range than 0-255?)")
     return data
 
 

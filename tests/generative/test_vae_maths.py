@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from generative import quality  # noqa: E402
 from generative import vae as V  # noqa: E402
+from lab.errors import RunError  # noqa: E402
 
 
 def model_cfg(kind="dense", latent=3):
@@ -132,5 +133,5 @@ def test_unsafe_lambda_is_refused(tmp_path):
     inputs = keras.Input((784,))
     bad = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
     bad.save(tmp_path / "bad.keras")
-    with pytest.raises(ValueError, match="unsafe|safe_mode"):
+    with pytest.raises(RunError, match=r"bad\.keras: refused: .*Lambda layer.*safe_mode=True"):
         V.load_vae(tmp_path / "bad.keras")

@@ -29,7 +29,14 @@ layout calls for.
 
 :func:`load_ratings` detects the layout of a folder. Big files are parsed in chunks by a vectorised
 NumPy tokenizer (no Python object per line), so 100M Netflix ratings need about 1.1 GB of arrays
-plus one chunk. Every problem in a file is a :class:`~lab.errors.DataError` naming the file and line.
+plus one chunk. Every problem in a file is a :class:`~lab.errors.DataError` naming the file and line
+(an unreadable or damaged file, a titles file that is not in its encoding, an id too large for int32).
+
+**Duplicates.** A (user, item) pair rated on several lines is kept once, with its **latest** rating
+(largest timestamp; on a tie the later line); ``Ratings.notes`` says how many were dropped, with an
+example pair and its lines, and the ``rbm`` task logs it as a warning and puts it in the report.
+A Netflix ``probe.txt`` none of whose pairs is among the ratings read is a DataError (with
+``data.max_files`` the message says why that may be).
 
 Splits (:func:`make_splits`): random k-fold, the dataset's own splits, a per-user hold-out of n ratings
 (or a fraction: the "stratified" split), and a per-user temporal split (each user's latest ratings).
