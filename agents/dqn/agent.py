@@ -44,8 +44,9 @@ from agents.dqn.networks import (
 from lab.errors import RunError, ScenarioError
 
 CHECKPOINT_FORMAT = 1
-# Where a maze-dqn run keeps its agent: checkpoints/AGENT_DIR (with checkpoints/REPLAY_FILE) while it trains,
-# FINAL_DIR when it is done.
+# Where a maze-dqn run keeps its agent: AGENT_DIR and REPLAY_FILE are the parts of each checkpoint while it
+# trains (checkpoints/dqn-<serial>/, named by checkpoints/dqn.json: agents.dqn.train.CHECKPOINT), FINAL_DIR
+# (in the run folder) when it is done. Runs of older labs kept checkpoints/AGENT_DIR and checkpoints/REPLAY_FILE.
 AGENT_DIR = "agent"
 REPLAY_FILE = "replay.npz"
 FINAL_DIR = "final_agent"
