@@ -8,7 +8,14 @@ scores them all on the same held-out ratings:
   expected rating lies inside it by construction);
 - precision@N, recall@N and nDCG@N of each user's top N among the items they did not rate in training,
   where relevant = a held-out rating >= ``evaluation.relevant`` (users without a relevant held-out item
-  are skipped; at most ``evaluation.ranking_users`` users, a seeded sample).
+  are skipped; at most ``evaluation.ranking_users`` users, a seeded sample). When no user is left, or
+  ``top_k`` is not smaller than the number of items (the top N would be every item), the ranking
+  figures are ``null`` in ``summary.json`` and "not measurable" in the report, never 0 or 1.
+
+Checks: a split that leaves no held-out or no training rating is a DataError with the counts (one
+rating, a hold-out fraction that rounds to nothing...); a final figure that is NaN or infinite is a
+:class:`~lab.loop.TrainingError` (each epoch's are checked by the shared loop); duplicate ratings the
+reader dropped are logged as a warning and said in the report.
 
 The run folder gets metrics.csv (per epoch: reconstruction RMSE, held-out RMSE, learning rate, k), a
 learning curve PNG, a report table of model vs baselines, a checkpoint per epoch (``lab run --resume``
