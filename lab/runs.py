@@ -430,16 +430,21 @@ class RunDir:
             )
 
     def read_scenario(self) -> dict:
-        import yaml
+        """The resolved scenario (a mapping), read like any scenario: size-limited, a regular file, YAML with
+        bounded aliases (:func:`lab.scenario.read_text_limited`, :func:`lab.scenario.load_yaml`); a RunError
+        naming the file otherwise."""
+        from lab import scenario
+        from lab.errors import ScenarioError
 
-        with reading(self.scenario_path, "resolved scenario"):
-            text = self.scenario_path.read_text(encoding="utf-8")
+        path = self.scenario_path
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise RunError(f"{self.scenario_path}: corrupt resolved scenario: {exc}") from None
+            text = scenario.read_text_limited(path, scenario.SCENARIO_MAX_BYTES, "resolved scenario", error=RunError)
+            data, _ = scenario.load_yaml(text, str(path))
+        except ScenarioError as exc:
+            raise RunError(f"corrupt resolved scenario: {exc}" if not str(exc).startswith(str(path)) else
+                           str(exc).replace(": not valid YAML", ": corrupt resolved scenario, not valid YAML", 1)) from None
         if not isinstance(data, dict):
-            raise RunError(f"{self.scenario_path}: corrupt resolved scenario (not a mapping)")
+            raise RunError(f"{path}: corrupt resolved scenario (not a mapping)")
         return data
 
     def artifact(self, name: str) -> Path:
