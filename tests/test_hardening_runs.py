@@ -361,17 +361,22 @@ def test_reading_lets_other_errors_through_and_can_raise_data_errors():
             raise EOFError
 
 
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+
+
 @pytest.mark.parametrize("damage", ["run.json []", "run.json garbage", "summary.json list", "env.json garbage",
-                                    "env.json list", "scenario.yaml binary"])
+                                    "env.json list", "scenario.yaml binary", "scenario.yaml laughs"])
 def test_lab_show_of_a_damaged_run_names_the_file(tmp_path, capsys, damage):
     run = make_run(tmp_path)
     name, kind = damage.split()
-    content = {"[]": "[]", "garbage": "{oops", "list": "[1, 2]", "binary": b"\xff\xfe\x00"}[kind]
+    content = {"[]": "[]", "garbage": "{oops", "list": "[1, 2]", "binary": b"\xff\xfe\x00", "laughs": LAUGHS}[kind]
     path = run.path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     assert lab("show", str(run.path)) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {path}") and "corrupt" in err and "Traceback" not in err, err
+    assert err.startswith(f"error: {path}") and "Traceback" not in err, err
+    assert re.search(r"corrupt|not a text file|more than 10,000 values", err), err
 
 
 def test_lab_run_resume_of_a_run_with_a_damaged_marker_is_an_error(tmp_path, capsys):
