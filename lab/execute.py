@@ -6,6 +6,7 @@ Imported by the ``run`` command only (it imports TensorFlow, through the strateg
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import os
 import platform
 import sys
@@ -120,7 +121,10 @@ def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) ->
             import shutil
 
             shutil.rmtree(run.path.parent, ignore_errors=True)
-    return _run(cfg, run, quiet, resume)
+    with run.lock():  # one process at a time works on a run folder (a RunError names the other one)
+        if resume and run.status == "complete":  # finished while this process was starting
+            raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run FILE`")
+        return _run(cfg, run, quiet, resume)
 
 
 def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
@@ -152,6 +156,14 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
         raise
     ctx.close()
     summary = {k: _plain(v) for k, v in (summary or {}).items()}
+    bad = {k: v for k, v in summary.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:  # never a summary.json with NaN and exit 0: the run failed, and says which figures
+        run.write_marker(status="failed")
+        from lab.loop import TrainingError
+
+        raise TrainingError(f"{run.path}: the run ended with figures that are not numbers: "
+                            f"{', '.join(f'{k} = {v}' for k, v in bad.items())} (metrics.csv shows the epochs before); "
+                            "lower the learning rate or check the data, and start it again")
     summary.setdefault("wall_seconds", round(time.time() - t0, 3))
     atomic_write_json(run.summary_path, summary)
     write_report(cfg, run, ctx, summary)

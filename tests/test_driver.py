@@ -170,3 +170,18 @@ def test_gpu_strategy_fails_before_the_runner(tmp_path, counter_task):
     with pytest.raises(StrategyError):
         execute(str(tmp_path / "g.yaml"), out=str(tmp_path / "runs"), quiet=True)
     assert not any((tmp_path / "runs").iterdir())  # nothing ran: no run folder left behind
+
+
+def test_a_result_that_is_not_a_number_fails_the_run(tmp_path, counter_task, monkeypatch):
+    """Never a summary.json with NaN and exit 0: the run is marked failed and the figures are named."""
+    import counter_task as ct
+
+    from lab.loop import TrainingError
+
+    monkeypatch.setattr(ct, "run_counter", lambda cfg, ctx: {"rmse": float("nan"), "hit": float("inf"), "ok": 1.0,
+                                                             "not_measured": None})
+    with pytest.raises(TrainingError, match=r"rmse = nan, hit = inf"):
+        execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert not (run / "summary.json").exists()

@@ -365,7 +365,10 @@ def run_maze_dqn(cfg, ctx) -> dict:
         "env_steps_per_second": round(env_steps / max(trainer.train_seconds, 1e-9), 1),
     }
     write_pictures(cfg, ctx, trainer, final, summary)
-    return summary
+    # A path ratio over no solved maze is not measurable: null in summary.json, not NaN (which the driver
+    # refuses as a result that went wrong).
+    return {k: None if k.endswith("path_ratio") and isinstance(v, float) and math.isnan(v) else v
+            for k, v in summary.items()}
 
 
 def test_figures(cfg, trainer) -> dict:
