@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return 130
+    except BrokenPipeError:  # `lab list | head`: the reader went away; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

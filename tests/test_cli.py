@@ -28,6 +28,14 @@ def test_list_shows_descriptions(root):
     assert proc.returncode == 0
     for path in (root / "scenarios").glob("*.yaml"):
         assert path.stem in proc.stdout
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("mnist_mlp_book "))
+    assert " classifier " in line and "784-300-100-10" in line  # each scenario's task and description
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback():
+    proc = subprocess.run(f"{sys.executable} -m lab list | head -1", shell=True, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_list_tasks_shows_what_each_task_supports():

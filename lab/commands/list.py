@@ -12,10 +12,10 @@ def add_arguments(p):
 def main(args) -> int:
     import sys
 
-    import yaml
-
     from lab import registry
+    from lab.errors import LabError
     from lab.paths import scenarios_dir
+    from lab.scenario import SCENARIO_MAX_BYTES, load_yaml, read_text_limited
 
     if args.tasks:
         width = max(len(n) for n in registry.task_names())
@@ -46,10 +46,10 @@ def main(args) -> int:
     folder = scenarios_dir()
     rows = []
     for path in sorted(folder.glob("*.yaml")):
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-        except yaml.YAMLError:
-            data = {"description": "(not valid YAML: run `lab validate` on it)"}
+        try:  # the bounded reader and loader of `lab validate`: no file or alias bomb stops the listing
+            data = load_yaml(read_text_limited(path, SCENARIO_MAX_BYTES, "scenario file"), str(path))[0] or {}
+        except LabError:
+            data = {"description": "(cannot be read: run `lab validate` on it)"}
         if not isinstance(data, dict):
             data = {}
         rows.append((path.stem, str(data.get("task", "?")), str(data.get("description", "")).strip()))
