@@ -15,6 +15,7 @@ import shutil
 import struct
 import tempfile
 import time
+import tokenize
 import zipfile
 import zlib
 from datetime import datetime, timezone
@@ -120,6 +121,10 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 CORRUPT_FILE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, json.JSONDecodeError, UnicodeDecodeError,
     ValueError, KeyError, TypeError, IndexError,
+    # numpy parses an .npy header with ast/tokenize (a damaged header: SyntaxError, TokenError); zipfile
+    # meets a damaged version or compression field with NotImplementedError; a damaged shape can ask for
+    # more memory than there is (found by tests/test_fuzz.py)
+    SyntaxError, tokenize.TokenError, NotImplementedError, MemoryError, OverflowError,
 )
 
 # Loading a damaged .keras file raises whatever Keras, zipfile or h5py meets first (ValueError "File not

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from lab.errors import LabError  # noqa: E402
@@ -248,6 +248,7 @@ def test_damaged_mnist_idx_files(tmp_path_factory, gz, which, changes):
 
 @FUZZ
 @given(compressed=st.booleans(), changes=edits)
+@example(compressed=True, changes=[("flip", 162, 1)])  # found: a damaged .npy header (tokenize.TokenError)
 def test_damaged_mnist_npz(tmp_path_factory, compressed, changes):
     from lab.data.mnist import load_mnist
 
@@ -377,6 +378,7 @@ def test_random_rate_arguments(text):
 
 @FUZZ
 @given(which=st.sampled_from(["manifest", "state.npz"]), changes=edits)
+@example(which="state.npz", changes=[("flip", 229, 64)])  # found: zipfile's NotImplementedError ("version 10.9")
 def test_damaged_checkpoints(tmp_path_factory, which, changes):
     from lab.checkpoints import CheckpointStore
 
