@@ -346,6 +346,11 @@ def prepare_launch(scenario_file: str | None, overrides: Sequence[str] = (), out
         if run.status == "complete":
             raise RunError(f"{run.path}: this run is already complete; start a new one with "
                            f"`lab launch --workers N {scenario_file or 'FILE'}`")
+        from lab.lock import _describe, lock_holder
+
+        holder = lock_holder(run.path)
+        if holder is not None:  # before any worker starts (the chief would be refused after the others)
+            raise RunError(f"{run.path} is in use by {_describe(holder)}; wait for it or stop it")
         _, run = prepare(scenario_file, overrides, None, resume)  # validates; refuses --set with --resume
         return run
     for text in overrides:

@@ -291,3 +291,15 @@ def test_cli_success_prints_the_chiefs_summary_and_the_run_last(tmp_path, monkey
     assert captured.out.splitlines()[-1] == f"run: {run.path}"
     assert "test_accuracy  0.25" in captured.out
     assert "[worker 0] done" in captured.err and "[worker 1] done too" in captured.err
+
+
+def test_resume_of_a_busy_run_is_refused_before_any_worker_starts(tmp_path, capsys):
+    from lab.execute import prepare
+    from lab.launch import prepare_launch
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: busy\ntask: classifier\nstrategy: multi-worker\n")
+    _, run = prepare(str(scenario), out=str(tmp_path / "runs"))
+    with run.lock():
+        with pytest.raises(RunError, match=r"is in use by process \d+"):
+            prepare_launch(None, resume=str(run.path))
