@@ -216,7 +216,8 @@ def load_run_model(path: Path):
     damaged or not what `lab run` writes. The task's module must be imported first (its custom layers)."""
     import keras
 
-    with reading(path, "model", hint="the file is damaged or not what `lab run` writes", catch=KERAS_LOAD_ERRORS):
+    with reading(path, "model", hint="cannot load the model: the file is damaged or not what `lab run` writes",
+                 catch=KERAS_LOAD_ERRORS):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 

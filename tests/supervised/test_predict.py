@@ -258,4 +258,4 @@ def test_runs_that_are_not_trained_classifiers(run_dir, capsys, tmp_path):
     model = damaged / "artifacts" / "classifier.keras"
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     rc, _, err = predict(capsys, damaged, "--test-index", 0)
-    assert rc == 2 and f"error: {model}: cannot load the model" in err and "Traceback" not in err
+    assert rc == 2 and f"error: {model}: " in err and "cannot load the model" in err and "Traceback" not in err
