@@ -106,6 +106,14 @@ class VaeTrainingConfig(MnistTrainingConfig):
                         "the reported ELBO always uses 1).")
     kl_warmup_epochs: int = Field(0, ge=0, le=10_000, description="Epochs over which the KL weight rises linearly "
                                   "from beta/warmup to beta (0: no warm-up).")
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="Adam's learning rate per epoch: constant, or cosine (from learning_rate in the first "
+        "epoch down to learning_rate x final_learning_rate_fraction in the last of `epochs`).")
+    final_learning_rate_fraction: float = Field(0.05, ge=0, le=1, description="cosine: the last epoch's learning rate "
+                                                "as a fraction of learning_rate.")
+    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
+                                             "training time past this, judged by the mean epoch so far (null: no "
+                                             "limit); the schedule still assumes `epochs`.")
 
 
 class VaeEvaluationConfig(Section):

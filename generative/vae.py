@@ -66,6 +66,15 @@ def log_mixture(z, means, log_vars, log_weights):
     return ops.logsumexp(per, axis=-1)
 
 
+def learning_rate(epoch: int, epochs: int, base: float, schedule: str = "constant", final_fraction: float = 0.05) -> float:
+    """Adam's learning rate during ``epoch`` (0-based) of ``epochs``: ``base``, or for ``cosine`` a half cosine
+    from ``base`` (epoch 0) down to ``base * final_fraction`` (the last epoch)."""
+    if schedule == "constant" or epochs <= 1:
+        return float(base)
+    progress = min(1.0, epoch / (epochs - 1))
+    return float(base) * (final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
 def kl_weight(epoch: int, beta: float, warmup_epochs: int) -> float:
     """The KL weight during ``epoch`` (0-based): rises linearly to ``beta`` over ``warmup_epochs`` epochs."""
     if warmup_epochs <= 0:
@@ -454,6 +463,8 @@ def run(cfg, ctx) -> dict:
         x_epoch = static_train if static_train is not None else binarize(x_train, cfg.data.binarize, epoch.rng)
         x_epoch = x_epoch[epoch.rng.permutation(len(x_epoch))]
         model.kl_weight.assign(kl_weight(epoch.index, t.beta, t.kl_warmup_epochs))
+        rate = learning_rate(epoch.index, t.epochs, t.learning_rate, t.schedule, t.final_learning_rate_fraction)
+        model.optimizer.learning_rate.assign(rate)
         model.reseed(cfg.seed, epoch.number)
         if trainer is not None:
             trainer.reseed_worker(loop, epoch.index)
@@ -467,7 +478,8 @@ def run(cfg, ctx) -> dict:
             test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
         loop.end_epoch({"loss": train["loss"], "elbo": train["elbo"], "reconstruction": train["reconstruction"],
                         "kl": train["kl"], "kl_weight": kl_weight(epoch.index, t.beta, t.kl_warmup_epochs),
-                        "test_elbo": float(test["elbo"])}, show=("elbo", "test_elbo"))
+                        "test_elbo": float(test["elbo"]), "learning_rate": rate}, show=("elbo", "test_elbo"))
+        loop.stop_after_time_limit(t.time_limit_seconds)
         if trainer is not None:
             trainer.follow_chief(loop)
     if not ctx.is_chief:  # another worker of a multi-worker run: the chief evaluates, samples and saves
@@ -475,6 +487,7 @@ def run(cfg, ctx) -> dict:
 
     summary = {"task": "vae", "model": cfg.model.kind, "latent_size": cfg.model.latent_size,
                "prior": cfg.model.prior, "prior_components": model.prior_components, "epochs": t.epochs,
+               "binarize": cfg.data.binarize,
                "train_digits": len(x_train), "test_digits": len(x_test)}
     summary.update(evaluate(model, x_test_bin, cfg, ctx))
     x_samples = model.sample(cfg.sampling.grid, seed=cfg.seed, temperature=cfg.sampling.temperature)

@@ -53,6 +53,15 @@ def test_kl_warmup_schedule():
     assert V.kl_weight(0, 0.7, 0) == 0.7
 
 
+def test_learning_rate_schedule():
+    assert [V.learning_rate(e, 5, 0.01) for e in range(5)] == [0.01] * 5
+    rates = [V.learning_rate(e, 5, 0.01, "cosine", 0.1) for e in range(5)]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.001)
+    assert rates[2] == pytest.approx(0.0055) and all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert V.learning_rate(9, 5, 0.01, "cosine", 0.1) == pytest.approx(0.001)  # past `epochs`: the floor
+    assert V.learning_rate(0, 1, 0.01, "cosine", 0.1) == 0.01
+
+
 def test_elbo_never_exceeds_the_importance_weighted_bound_in_expectation():
     keras.utils.set_random_seed(3)
     model = V.build_vae(model_cfg(latent=4), seed=3)

@@ -76,6 +76,19 @@ def test_training_lowers_the_loss_on_real_digits(vae_run):
     assert (vae_run.checkpoints / "classifier.keras").exists()
 
 
+def test_cosine_schedule_and_time_limit(tmp_path):
+    """The learning rate of every epoch is in metrics.csv; a time limit stops before the epoch that would pass it."""
+    path = scenario(tmp_path, "")
+    text = path.read_text().replace("kl_warmup_epochs: 2}", "kl_warmup_epochs: 2, schedule: cosine, "
+                                    "final_learning_rate_fraction: 0.1, time_limit_seconds: 0.001}")
+    path.write_text(text.replace("quality: {samples: 100, classifier_epochs: 1}", "quality: {enabled: false}"))
+    run = execute(str(path), out=str(tmp_path / "runs"), quiet=True)
+    rows = list(csv.DictReader(open(run.metrics_path)))
+    assert len(rows) == 1 and float(rows[0]["learning_rate"]) == pytest.approx(0.003)
+    s = run.summary()
+    assert s["epochs_run"] == 1 and "time limit" in s["stop_reason"] and s["binarize"] == "dynamic"
+
+
 def test_resume_continues_exactly(vae_run, tmp_path, interrupt_after):
     """Interrupted after epoch 2, resumed: the same model as the run that never stopped."""
     path = scenario(tmp_path, "")
