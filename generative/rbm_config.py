@@ -12,16 +12,52 @@ from pydantic import Field, field_validator, model_validator
 
 from lab.scenario import Scenario, Section, Supports
 
+SYNTHETIC_PRESETS = {
+    # the original generator: Netflix-style shares, planted taste types, strong tastes (easy to learn)
+    "netflix": {"users": 2000, "items": 1000, "mean_ratings": 60.0, "min_ratings": 20, "tastes": 8, "noise": 0.5,
+                "taste_strength": 1.0, "popularity_exponent": 0.9},
+    # MovieLens 100K's shape (lab.data.ratings.movielens_like, docs/rbm-real-data.md): 943 x 1,682, 100,000
+    # ratings, its star shares, long-tailed popularity, user and item mean spreads, correlated genres
+    "movielens100k": {"users": 943, "items": 1682, "mean_ratings": 100_000 / 943, "min_ratings": 20, "factors": 10,
+                      "noise": 1.0, "taste_strength": 0.5},
+}
+
 
 class SyntheticRatingsConfig(Section):
-    users: int = Field(2000, ge=2, description="Number of synthetic users.")
-    items: int = Field(1000, ge=2, description="Number of synthetic movies.")
-    mean_ratings: float = Field(60.0, gt=0, description="Average number of ratings per user (log-normal spread).")
-    min_ratings: int = Field(20, ge=1, description="Every user rates at least this many movies (the Netflix data's rule).")
-    tastes: int = Field(8, ge=1, description="Number of planted taste types (each loves 3 genres, dislikes 2).")
-    noise: float = Field(0.5, ge=0, le=100, description="Standard deviation of the rating noise (in latent units; at most 100).")
-    taste_strength: float = Field(1.0, ge=0, le=100, description="Weight of the taste-genre match in a rating (0: biases only; at most 100).")
-    popularity_exponent: float = Field(0.9, ge=0, le=10, description="Power-law exponent of movie popularity (0: uniform; at most 10).")
+    preset: Literal["netflix", "movielens100k"] = Field(
+        "netflix",
+        description="netflix: the original generator (planted taste types, Netflix's star shares, strong tastes); "
+        "movielens100k: MovieLens 100K's shape (943 x 1,682, 100,000 ratings, its star shares and spreads, a long "
+        "tail; weak tastes under noise, like real ratings). Settings left out take the preset's values.",
+    )
+    users: int | None = Field(None, ge=2, description="Number of synthetic users (netflix 2,000; movielens100k 943).")
+    items: int | None = Field(None, ge=2, description="Number of synthetic movies (netflix 1,000; movielens100k 1,682).")
+    mean_ratings: float | None = Field(
+        None, gt=0, description="Average number of ratings per user, log-normal spread (netflix 60; movielens100k "
+        "106.04: 100,000 in all).")
+    min_ratings: int | None = Field(None, ge=1, description="Every user rates at least this many movies (20).")
+    tastes: int | None = Field(None, ge=1, description="netflix: number of planted taste types (each loves 3 genres, "
+                               "dislikes 2; 8).")
+    factors: int | None = Field(None, ge=1, le=1000, description="movielens100k: dimensions of the tastes (10).")
+    noise: float | None = Field(None, ge=0, le=100, description="Standard deviation of the rating noise in latent units "
+                                "(netflix 0.5; movielens100k 1.0; at most 100).")
+    taste_strength: float | None = Field(
+        None, ge=0, le=100, description="Weight of tastes in a rating (0: biases only; netflix 1.0; movielens100k 0.5; "
+        "at most 100).")
+    popularity_exponent: float | None = Field(
+        None, ge=0, le=10, description="netflix: power-law exponent of movie popularity (0: uniform; 0.9).")
+
+    @model_validator(mode="after")
+    def _preset_values(self):
+        preset = SYNTHETIC_PRESETS[self.preset]
+        other = [k for k in ("tastes", "popularity_exponent", "factors") if k not in preset and getattr(self, k) is not None]
+        if other:
+            raise ValueError(f"{', '.join(other)}: not a setting of preset {self.preset!r} (its settings: "
+                             f"{', '.join(preset)})")
+        for key, value in preset.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        return self
 
 
 class RatingsDataConfig(Section):
@@ -106,6 +142,15 @@ class RBMConfig(Section):
         description="Top-N score: expected rating, or p(rated) x p(rating >= relevant) (joint only); auto picks "
         "the second for joint models.",
     )
+    blend: Literal["none", "biases", "svd"] = Field(
+        "none",
+        description="Also report the RBM's prediction mixed with the biases' or the SVD's (baselines.svd_factors), "
+        "weighted by least squares on rbm.blend_validation of the training ratings held out of the RBM's training "
+        "(the RBM alone is reported too).",
+    )
+    blend_validation: float = Field(
+        0.05, gt=0, lt=0.5, description="blend: share of the training ratings held out to weigh the blend (the RBM "
+        "then trains on the rest, and predicts from all of them).")
 
     @field_validator("cd_schedule")
     @classmethod
@@ -133,6 +178,11 @@ class BaselinesConfig(Section):
     user_reg: float = Field(15.0, ge=0, description="Regularisation of user biases (Surprise's BaselineOnly: 15).")
     item_reg: float = Field(10.0, ge=0, description="Regularisation of item biases (Surprise's BaselineOnly: 10).")
     iterations: int = Field(10, ge=1, description="ALS sweeps for the biases.")
+    svd_factors: int = Field(20, ge=0, le=1000, description="Factors of the SVD baseline (biased matrix factorisation "
+                             "by ALS); 0: no SVD baseline.")
+    svd_reg: float = Field(0.15, ge=0, le=100, description="SVD: ridge penalty on the factors, times each user's and "
+                           "item's number of ratings.")
+    svd_iterations: int = Field(10, ge=1, le=1000, description="SVD: ALS sweeps.")
 
 
 class RBMEvaluationConfig(Section):
@@ -157,3 +207,9 @@ class RBMScenario(Scenario):
     rbm: RBMConfig = Field(default_factory=RBMConfig, description="The restricted Boltzmann machine.")
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig, description="The baselines fitted alongside.")
     evaluation: RBMEvaluationConfig = Field(default_factory=RBMEvaluationConfig, description="Accuracy and ranking.")
+
+    @model_validator(mode="after")
+    def _blend_partner(self):
+        if self.rbm.blend == "svd" and not self.baselines.svd_factors:
+            raise ValueError("rbm.blend: svd needs the SVD baseline (baselines.svd_factors > 0)")
+        return self

@@ -39,6 +39,8 @@ MODEL_FILE = "rbm.keras"  # artifacts/: the first split's model, which `lab reco
 CHECKPOINT = "rbm"  # checkpoints/rbm.json: the shared loop's last checkpoint (its stage is the fold)
 RATINGS_FILE = "ratings.npz"
 META_FILE = "recommender.json"
+BASELINES_FILE = "baselines.npz"  # artifacts/: the first split's biases and popularity (lab recommend)
+RANKERS = ("rbm", "popularity", "bias")  # the rankings a run compares; its top-N lists come from the best
 STATE_FILE = "rbm_folds.json"  # checkpoints/: the figures of the finished folds
 
 
@@ -51,8 +53,13 @@ def load_data(cfg) -> Ratings:
     d = cfg.data
     if d.source == "synthetic":
         s = d.synthetic
-        r = ratings_mod.synthetic(s.users, s.items, s.mean_ratings, s.min_ratings, s.tastes, s.noise,
-                                  s.taste_strength, s.popularity_exponent, seed=cfg.seed)
+        if s.preset == "movielens100k":
+            r = ratings_mod.movielens_like(n_users=s.users, n_items=s.items, mean_ratings=s.mean_ratings,
+                                           min_ratings=s.min_ratings, factors=s.factors, noise=s.noise,
+                                           taste_strength=s.taste_strength, seed=cfg.seed)
+        else:
+            r = ratings_mod.synthetic(s.users, s.items, s.mean_ratings, s.min_ratings, s.tastes, s.noise,
+                                      s.taste_strength, s.popularity_exponent, seed=cfg.seed)
     else:
         r = ratings_mod.load_ratings(d.path, d.source, d.download, d.cache, d.max_files)
     if d.min_user_ratings > 1:
@@ -186,6 +193,64 @@ class Biases:
 
     def predict(self, users, items) -> np.ndarray:
         return self.mu + self.user[users] + self.item[items]
+
+
+@dataclass
+class Factors:
+    """``mu + b_user + b_item + p_user . q_item`` (biased matrix factorisation, "SVD" in Surprise's sense),
+    fitted by alternating ridge regressions with the penalty growing with each user's and item's count
+    (weighted-lambda ALS), started from the ALS biases. Deterministic for a seed."""
+
+    mu: float
+    user: np.ndarray
+    item: np.ndarray
+    P: np.ndarray
+    Q: np.ndarray
+
+    @classmethod
+    def fit(cls, users, items, values, n_users, n_items, factors=20, reg=0.1, bias_reg=(15.0, 10.0),
+            iterations=12, seed=0) -> Factors:
+        base = Biases.fit(users, items, values, n_users, n_items, bias_reg[0], bias_reg[1])
+        rng = np.random.default_rng([seed, 31])
+        P = rng.normal(0, 0.1, (n_users, factors))
+        Q = rng.normal(0, 0.1, (n_items, factors))
+        bu, bi = base.user.copy(), base.item.copy()
+        by_user = Cases.build(users, items, np.zeros(len(users), np.int32), n_users, n_items)
+        by_item = Cases.build(items, users, np.zeros(len(users), np.int32), n_items, n_users)
+        resid_u = _grouped(users, values - base.mu, n_users)
+        resid_i = _grouped(items, values - base.mu, n_items)
+        for _ in range(iterations):
+            P, bu = _ridge_side(by_user, resid_u, Q, bi, reg, bias_reg[0])
+            Q, bi = _ridge_side(by_item, resid_i, P, bu, reg, bias_reg[1])
+        return cls(base.mu, bu, bi, P, Q)
+
+    def predict(self, users, items) -> np.ndarray:
+        return self.mu + self.user[users] + self.item[items] + np.einsum("nf,nf->n", self.P[users], self.Q[items])
+
+
+def _grouped(case, values, n_cases) -> np.ndarray:
+    """``values`` in the order of :meth:`Cases.build` (sorted by case, stable)."""
+    return np.asarray(values, np.float64)[np.argsort(case, kind="stable")]
+
+
+def _ridge_side(cases: Cases, resid: np.ndarray, other: np.ndarray, other_bias: np.ndarray, reg: float,
+                bias_reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """One ALS half-step: for every case, the factors and bias that best fit ``resid - other_bias`` from the
+    other side's factors, ridge penalties ``reg x n`` on the factors and ``bias_reg`` on the bias."""
+    f = other.shape[1]
+    out, bias = np.zeros((cases.n_cases, f)), np.zeros(cases.n_cases)
+    eye = np.eye(f + 1)
+    for c in range(cases.n_cases):
+        lo, hi = cases.indptr[c], cases.indptr[c + 1]
+        if hi == lo:
+            continue
+        cols = cases.cols[lo:hi]
+        x = np.hstack([other[cols], np.ones((hi - lo, 1))])
+        penalty = reg * (hi - lo) * eye
+        penalty[f, f] = bias_reg
+        sol = np.linalg.solve(x.T @ x + penalty, x.T @ (resid[lo:hi] - other_bias[cols]))
+        out[c], bias[c] = sol[:f], sol[f]
+    return out, bias
 
 
 def rmse(pred, truth) -> float:
@@ -372,12 +437,16 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
 
     # baselines
     t0 = time.time()
+    bc = cfg.baselines
     mean = float(r.rating[tr].mean())
     res["global_mean_rmse"], res["global_mean_mae"] = rmse(np.full(len(te), mean), truth), mae(np.full(len(te), mean), truth)
-    bias = Biases.fit(r.user[tr], r.item[tr], r.rating[tr].astype(np.float64), r.n_users, r.n_items,
-                      cfg.baselines.user_reg, cfg.baselines.item_reg, cfg.baselines.iterations)
+    bias = fit_biases(cfg, r, tr)
     bp = np.clip(bias.predict(r.user[te], r.item[te]), lo_, hi_)
     res["bias_rmse"], res["bias_mae"] = rmse(bp, truth), mae(bp, truth)
+    svd = fit_svd(cfg, r, tr, fold) if bc.svd_factors else None
+    if svd is not None:
+        sp = np.clip(svd.predict(r.user[te], r.item[te]), lo_, hi_)
+        res["svd_rmse"], res["svd_mae"] = rmse(sp, truth), mae(sp, truth)
     task = RankingTask.build(r, split, ec.relevant, ec.ranking_users, cfg.seed + fold)
     note = ranking_note(len(task.users), r.n_items, k, ec.relevant)
     if note:
@@ -389,13 +458,20 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
     res.update({f"bias_{key}": v for key, v in rank_static(task, bias.item, k).items()})
     res["baseline_seconds"] = time.time() - t0
 
-    # the RBM
-    case, col, n_cases, n_visible = orient(r, tr, rc.orientation)
-    vals = r.rating_index()[tr]
+    # the RBM: trained on the training ratings (less the blend's validation share, when it blends); it
+    # predicts from all the training ratings
+    fit_idx, val_idx = blend_split(tr, rc.blend_validation, [cfg.seed, fold, 13]) if rc.blend != "none" else (tr, tr[:0])
+    case, col, n_cases, n_visible = orient(r, fit_idx, rc.orientation)
+    vals = r.rating_index()[fit_idx]
     seen_case = seen_col = None
     if rc.rated_vector != "none" and rc.seen_includes_test:
         seen_case, seen_col, _, _ = orient(r, te, rc.orientation)
     cases = Cases.build(case, col, vals, n_cases, n_visible, seen_case, seen_col)
+    if len(val_idx):
+        all_case, all_col, _, _ = orient(r, tr, rc.orientation)
+        pred_cases = Cases.build(all_case, all_col, r.rating_index()[tr], n_cases, n_visible, seen_case, seen_col)
+    else:
+        pred_cases = cases
 
     def build():
         model = build_model(cfg, n_visible, r.scale)
@@ -422,19 +498,70 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
         row = {"fold": fold, "epoch": epoch.number, "recon_rmse": float(out["recon_rmse"]),
                "hidden_prob": float(out["hidden_prob"]), "learning_rate": lr, "cd_k": cd}
         if epoch.number % ec.every == 0 or epoch.number == rc.epochs:
-            row["test_rmse"] = rmse(predict_pairs(machine, cases, te_case, te_col, ec.batch_size), truth)
+            row["test_rmse"] = rmse(predict_pairs(machine, pred_cases, te_case, te_col, ec.batch_size), truth)
         history.append(row)
         loop.end_epoch(row, show=("recon_rmse", "test_rmse", "cd_k"))
-    pred = predict_pairs(machine, cases, te_case, te_col, ec.batch_size)
+    pred = predict_pairs(machine, pred_cases, te_case, te_col, ec.batch_size)
     res["rmse"], res["mae"] = rmse(pred, truth), mae(pred, truth)
+    if len(val_idx):
+        t1 = time.time()
+        # the partner's validation predictions come from a fit on the same ratings as the RBM's; its test
+        # predictions from the baseline fitted on all the training ratings
+        partner_fit = fit_biases(cfg, r, fit_idx) if rc.blend == "biases" else fit_svd(cfg, r, fit_idx, fold)
+        partner_all = bias if rc.blend == "biases" else svd
+        v_case, v_col, _, _ = orient(r, val_idx, rc.orientation)
+        weights = fit_blend(predict_pairs(machine, cases, v_case, v_col, ec.batch_size),
+                            partner_fit.predict(r.user[val_idx], r.item[val_idx]), r.rating[val_idx])
+        blended = np.clip(apply_blend(weights, pred, partner_all.predict(r.user[te], r.item[te])), lo_, hi_)
+        res["blend_rmse"], res["blend_mae"] = rmse(blended, truth), mae(blended, truth)
+        res["blend_weights"] = [float(w) for w in weights]
+        res["blend_validation_ratings"] = len(val_idx)
+        res["blend_seconds"] = time.time() - t1
     t2 = time.time()
-    res.update(rbm_ranking(machine, cases, task, rc.orientation, k, ec.batch_size))
+    res.update(rbm_ranking(machine, pred_cases, task, rc.orientation, k, ec.batch_size))
     res["ranking_seconds"] = time.time() - t2
-    check_finite(res, f"rbm {split.name}", [key for key in res if key not in ("split", "history")])
+    check_finite(res, f"rbm {split.name}", [key for key in res if key not in ("split", "history", "blend_weights")])
     res["train_seconds"] = loop.state.train_seconds
     res["history"] = history
     res["_model"] = model
+    res["_baselines"] = (bias, svd)
+    if len(val_idx):
+        res["_blend"] = (rc.blend, res["blend_weights"])
     return res
+
+
+def fit_biases(cfg, r: Ratings, idx: np.ndarray) -> Biases:
+    b = cfg.baselines
+    return Biases.fit(r.user[idx], r.item[idx], r.rating[idx].astype(np.float64), r.n_users, r.n_items,
+                      b.user_reg, b.item_reg, b.iterations)
+
+
+def fit_svd(cfg, r: Ratings, idx: np.ndarray, fold: int) -> Factors:
+    b = cfg.baselines
+    return Factors.fit(r.user[idx], r.item[idx], r.rating[idx].astype(np.float64), r.n_users, r.n_items,
+                       b.svd_factors, b.svd_reg, (b.user_reg, b.item_reg), b.svd_iterations, seed=cfg.seed + fold)
+
+
+def blend_split(train: np.ndarray, fraction: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings the RBM trains on, the validation ratings that weigh the blend): a seeded random share."""
+    n_val = max(1, int(round(fraction * len(train))))
+    val = np.zeros(len(train), bool)
+    val[np.random.default_rng(seed).choice(len(train), min(n_val, len(train) - 1), replace=False)] = True
+    return train[~val], train[val]
+
+
+def fit_blend(rbm_pred, partner_pred, truth) -> np.ndarray:
+    """Least-squares weights (intercept, RBM, partner) of the blend on validation ratings, with a small ridge
+    pulling the RBM's and the partner's weights towards 1/2 each (stable when the two nearly coincide)."""
+    x = np.column_stack([np.ones(len(truth)), rbm_pred, partner_pred]).astype(np.float64)
+    y = np.asarray(truth, np.float64)
+    ridge = 1e-3 * len(y) * np.diag([0.0, 1.0, 1.0])
+    prior = np.array([0.0, 0.5, 0.5])
+    return np.linalg.solve(x.T @ x + ridge, x.T @ y + ridge @ prior)
+
+
+def apply_blend(weights, rbm_pred, partner_pred) -> np.ndarray:
+    return weights[0] + weights[1] * np.asarray(rbm_pred, np.float64) + weights[2] * np.asarray(partner_pred, np.float64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,15 +592,18 @@ def run(cfg, ctx) -> dict:
             continue
         res = run_split(cfg, ctx, r, split, fold)
         model = res.pop("_model")
+        baselines = res.pop("_baselines", None)
+        res.pop("_blend", None)
         if fold == 0:
             first_model = model
-            _save_recommender(cfg, ctx, r, split, model)
+            _save_recommender(cfg, ctx, r, split, model, baselines)
         done.append(res)
         ctx.save_state(STATE_FILE, {"done": done})
     if first_model is None and not (ctx.run.artifacts / MODEL_FILE).exists():
         raise DataError("no split was trained")
     summary = _summarise(cfg, r, done)
     summary["load_seconds"] = load_seconds
+    _record_ranking_model(ctx, summary)
     _report(cfg, ctx, r, done, summary)
     atomic_write_json(ctx.artifact("folds.json"), [{k: v for k, v in d.items() if k != "history"} for d in done])
     ctx.log(json.dumps({k: summary[k] for k in ("rmse", "baseline_rmse") if k in summary}))
@@ -494,11 +624,16 @@ def _finished_folds(ctx, cfg) -> list[dict]:
     return done
 
 
-def _save_recommender(cfg, ctx, r: Ratings, split: Split, model) -> None:
-    from lab.runs import atomic_write_json
+def _save_recommender(cfg, ctx, r: Ratings, split: Split, model, baselines=None) -> None:
+    from lab.runs import atomic_path, atomic_write_json
 
     ctx.save_model(model, MODEL_FILE, where="artifacts")
     r.save_npz(ctx.artifact(RATINGS_FILE))
+    if baselines is not None:  # what `lab recommend` calls a movie's general appeal, and the other rankings
+        bias = baselines[0]
+        with atomic_path(ctx.artifact(BASELINES_FILE), suffix=".npz") as tmp:
+            np.savez_compressed(tmp, mu=np.float64(bias.mu), user_bias=bias.user, item_bias=bias.item,
+                                popularity=np.bincount(r.item[split.train], minlength=r.n_items))
     atomic_write_json(ctx.artifact(META_FILE), {
         "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector, "rank_by": rank_kind(cfg.rbm),
         "relevant": cfg.evaluation.relevant, "split": split.name, "trained_on": len(split.train),
@@ -506,13 +641,51 @@ def _save_recommender(cfg, ctx, r: Ratings, split: Split, model) -> None:
     })
 
 
+def best_ranker(summary: dict, k: int) -> tuple[str, dict]:
+    """The model whose mean nDCG@k is highest in the run (the RBM on a tie or when nothing is measurable),
+    and every candidate's figure."""
+    figures = {name: summary.get(f"{'' if name == 'rbm' else name + '_'}ndcg_at_{k}") for name in RANKERS}
+    measured = {name: v for name, v in figures.items() if v is not None}
+    if not measured:
+        return "rbm", figures
+    best = max(measured.values())
+    return next(name for name in RANKERS if measured.get(name) == best), figures
+
+
+def _record_ranking_model(ctx, summary: dict) -> None:
+    """Say in the summary, and in recommender.json for `lab recommend`, which model's top-N lists the run
+    stands behind: the one that ranked best in it (nDCG@k, mean over its splits)."""
+    from lab.runs import atomic_write_json
+
+    k = summary["top_k"]
+    name, figures = best_ranker(summary, k)
+    summary["ranking_model"] = name
+    path = ctx.artifact(META_FILE)
+    meta = read_meta_file(path) if path.exists() else None
+    if meta is not None:
+        meta.update({"ranking_model": name, f"ranking_ndcg_at_{k}": figures})
+        atomic_write_json(path, meta)
+
+
+def read_meta_file(path) -> dict | None:
+    import json
+
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 FIGURES = ("rmse", "mae", "global_mean_rmse", "global_mean_mae", "bias_rmse", "bias_mae")
+OPTIONAL_FIGURES = ("svd_rmse", "svd_mae", "blend_rmse", "blend_mae")  # with baselines.svd_factors, rbm.blend
 
 
 def _summarise(cfg, r: Ratings, done: list[dict]) -> dict:
     k = cfg.evaluation.top_k
     rank_keys = [f"{p}_at_{k}" for p in ("precision", "recall", "ndcg")]
     keys = list(FIGURES) + rank_keys + [f"{m}_{key}" for m in ("popularity", "bias") for key in rank_keys]
+    keys += [key for key in OPTIONAL_FIGURES if all(key in d for d in done)]
     out: dict = {}
     for key in keys:
         vals = [d[key] for d in done]
@@ -520,14 +693,18 @@ def _summarise(cfg, r: Ratings, done: list[dict]) -> dict:
             out[key] = None
             continue
         out[key] = float(np.mean(vals))
-        if len(done) > 1 and key in ("rmse", "mae", *rank_keys):
+        if len(done) > 1 and key in ("rmse", "mae", "blend_rmse", *rank_keys):
             out[f"{key}_std"] = float(np.std(vals))
     out["baseline_rmse"] = out["bias_rmse"]
     out["baseline_mae"] = out["bias_mae"]
+    if "blend_rmse" in out:
+        out["blend"] = cfg.rbm.blend
+        out["blend_weights"] = [d["blend_weights"] for d in done]
     out["train_seconds"] = float(sum(d["train_seconds"] for d in done))
     out["ranking_seconds"] = float(sum(d["ranking_seconds"] for d in done))
     out["baseline_seconds"] = float(sum(d["baseline_seconds"] for d in done))
     out["folds"] = len(done)
+    out["top_k"] = k
     out["n_ratings"], out["n_users"], out["n_items"] = len(r), r.n_users, r.n_items
     return out
 
@@ -556,13 +733,28 @@ def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
 
     rc = cfg.rbm
     name = f"RBM ({rc.orientation}, {rc.hidden} hidden, {rc.rated_vector})"
-    rows = [row(name, ""), row("user + item biases (ALS)", "bias_"), row("global mean", "global_mean_", ranking=False),
-            row("popularity", "popularity_", rating=False)]
+    ranker, ndcgs = best_ranker(summary, k)
+    rows = [row(name, "")]
+    if "blend_rmse" in summary:
+        partner = "biases" if rc.blend == "biases" else "SVD"
+        rows.append(row(f"blend: RBM + {partner} (weighed on {rc.blend_validation:.0%} of the training ratings)",
+                        "blend_", ranking=False))
+    rows += [row("user + item biases (ALS)", "bias_")]
+    if "svd_rmse" in summary:
+        rows.append(row(f"SVD ({cfg.baselines.svd_factors} factors, ALS)", "svd_", ranking=False))
+    rows += [row("global mean", "global_mean_", ranking=False), row("popularity", "popularity_", rating=False)]
     ctx.report.table("Model vs baselines", rows, note=note)
     if folds > 1:
         ctx.report.table("Per split", [{"split": d["split"], "RBM RMSE": d["rmse"], "bias RMSE": d["bias_rmse"],
+                                        **({"blend RMSE": d["blend_rmse"]} if "blend_rmse" in d else {}),
                                         f"RBM nDCG@{k}": "not measurable" if d[f"ndcg_at_{k}"] is None
                                         else d[f"ndcg_at_{k}"]} for d in done])
+    labels = {"rbm": f"the RBM (top-N score: {rank_kind(rc).replace('_', ' ')})", "popularity": "popularity",
+              "bias": "the item biases"}
+    shown = ", ".join(f"{labels[n].split(' (')[0]} {v:.4f}" for n, v in ndcgs.items() if v is not None)
+    ctx.report.text("Top-N lists", (
+        f"`lab recommend` ranks with {labels[ranker]}: the best nDCG@{k} in this run ({shown or 'none measurable'}; "
+        f"summary.json: ranking_model). Its predicted ratings are the RBM's either way."))
     ctx.report.text("Settings", (
         f"{rc.epochs} epochs of CD-k (k by epoch: {', '.join(f'{k_} from {s}' for s, k_ in rc.cd_schedule)}), "
         f"batches of {rc.batch_size} {rc.orientation}s, learning rate {rc.learning_rate:g} x {rc.lr_decay:g}^epoch, "

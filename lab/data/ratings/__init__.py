@@ -15,7 +15,8 @@ movies' titles, years and genres. Readers:
   ``training_set/mv_*.txt``): a ``MovieID:`` line, then ``CustomerID,Rating,YYYY-MM-DD`` lines;
   ``movie_titles.csv`` (``MovieID,Year,Title``; latin-1; titles with unquoted commas; year ``NULL``);
   ``probe.txt`` (``MovieID:`` then ``CustomerID`` lines) becomes the split ``probe``.
-- **Synthetic Netflix-style data** (:func:`synthetic`): the offline default, seeded.
+- **Synthetic Netflix-style data** (:func:`synthetic`): the offline default, seeded; and ratings shaped
+  like MovieLens 100K (:func:`movielens_like`), whose shape :func:`statistics` measures for any ratings.
 
 **One reader signature.** Every reader in ``READERS`` (one per layout) is called the same way::
 
@@ -49,7 +50,9 @@ The modules, by concern (this package re-exports their public names; use them as
   (``lab.data.ratings.parse.CHUNK_BYTES``), not here;
 - ``movielens``: the MovieLens readers, :func:`write_movielens_100k`, :func:`split_title_year`;
 - ``netflix``: :func:`read_netflix`, :func:`write_netflix`, :func:`days_from_civil`;
-- ``synthetic_data``: :func:`synthetic`, :func:`true_affinity`, ``NETFLIX_DISTRIBUTION``;
+- ``synthetic_data``: :func:`synthetic`, :func:`movielens_like`, :func:`true_affinity`, ``NETFLIX_DISTRIBUTION``,
+  ``ML100K_DISTRIBUTION``;
+- ``statistics``: :func:`statistics` (the shape of any ratings set) and ``ML100K`` (MovieLens 100K's figures);
 - ``splits``: :func:`kfold`, :func:`own_splits`, :func:`holdout`, :func:`temporal`, :func:`make_splits`;
 - ``layout``: ``LAYOUTS``, :func:`detect_layout`, :func:`find_layout`;
 - ``download``: ``DOWNLOADS``, :func:`cache_dir`, :func:`download_movielens` (it calls
@@ -80,12 +83,21 @@ from lab.data.ratings.movielens import (
 from lab.data.ratings.netflix import days_from_civil, read_netflix, write_netflix
 from lab.data.ratings.parse import read_numeric_table
 from lab.data.ratings.splits import holdout, kfold, make_splits, own_splits, temporal
-from lab.data.ratings.synthetic_data import NETFLIX_DISTRIBUTION, synthetic, true_affinity
+from lab.data.ratings.statistics import ML100K, statistics
+from lab.data.ratings.synthetic_data import (
+    ML100K_DISTRIBUTION,
+    NETFLIX_DISTRIBUTION,
+    movielens_like,
+    synthetic,
+    true_affinity,
+)
 
 __all__ = [
     "CANONICAL_GENRES",
     "DOWNLOADS",
     "LAYOUTS",
+    "ML100K",
+    "ML100K_DISTRIBUTION",
     "ML100K_GENRES",
     "NETFLIX_DISTRIBUTION",
     "READERS",
@@ -102,6 +114,7 @@ __all__ = [
     "kfold",
     "load_ratings",
     "make_splits",
+    "movielens_like",
     "own_splits",
     "read_movielens_100k",
     "read_movielens_1m",
@@ -109,6 +122,7 @@ __all__ = [
     "read_netflix",
     "read_numeric_table",
     "split_title_year",
+    "statistics",
     "synthetic",
     "temporal",
     "true_affinity",

@@ -145,3 +145,225 @@ def true_affinity(r: Ratings, users: np.ndarray, items: np.ndarray) -> np.ndarra
     if not r.truth:
         raise DataError(f"{r.name}: not synthetic data, it has no planted tastes")
     return np.einsum("ng,ng->n", r.truth["user_taste"][users], r.truth["item_genre_weights"][items])
+
+
+# --------------------------------------------------------------------------------------------------
+# MovieLens-100K-like ratings
+
+ML100K_DISTRIBUTION = (0.0611, 0.1137, 0.2715, 0.3417, 0.2120)  # share of 1..5 stars in MovieLens 100K
+# movies per genre in MovieLens 100K's u.item, in CANONICAL_GENRES order (Action ... Western)
+ML100K_GENRE_COUNTS = (251, 135, 42, 122, 505, 109, 50, 725, 22, 24, 92, 56, 61, 247, 101, 251, 71, 27)
+# Genres that go together (a movie drawn towards one of a group is likelier to have the others), with the
+# sign of each member: drama and comedy rarely meet.
+GENRE_GROUPS = (
+    {"Action": 1, "Adventure": 1, "Sci-Fi": 1, "Thriller": 0.6, "War": 0.5, "Western": 0.4},
+    {"Animation": 1, "Children's": 1, "Musical": 0.7, "Fantasy": 0.7, "Adventure": 0.5, "Comedy": 0.4},
+    {"Crime": 1, "Film-Noir": 0.9, "Mystery": 1, "Thriller": 0.8},
+    {"Drama": 1, "Romance": 0.6, "War": 0.6, "Comedy": -0.8},
+    {"Romance": 0.8, "Comedy": 0.6, "Musical": 0.4},
+    {"Horror": 1, "Thriller": 0.5, "Sci-Fi": 0.4},
+)
+
+
+def _normal_quantile(p: np.ndarray) -> np.ndarray:
+    """Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
+    p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
+         -3.066479806614716e01, 2.506628277459239e00)
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
+         -1.328068155288572e01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549671010050393e00,
+         4.374664141464968e00, 2.938163982698783e00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    out = np.empty_like(p)
+    lo, hi = p < 0.02425, p > 1 - 0.02425
+    mid = ~(lo | hi)
+    q = p[mid] - 0.5
+    r = q * q
+    out[mid] = ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+                (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1))
+    for mask, sign, pp in ((lo, 1.0, p[lo]), (hi, -1.0, 1 - p[hi])):
+        q = np.sqrt(-2 * np.log(pp))
+        out[mask] = sign * ((((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+                            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1))
+    return out
+
+
+def correlated_genres(n_items: int, rng: np.random.Generator, counts=ML100K_GENRE_COUNTS, per_items: int = 1682,
+                      groups=GENRE_GROUPS, strength: float = 0.75) -> np.ndarray:
+    """Genre flags (items x 18) whose shares match ``counts`` / ``per_items`` (MovieLens 100K's by default),
+    every movie at least one genre, and genres of a group (``GENRE_GROUPS``) going together.
+
+    A Gaussian copula: each movie draws one normal per group and per genre; a genre's score mixes its own
+    normal with its groups' (weight ``strength``); the genre is on where the score passes a threshold, set
+    (a few fixed-point steps) so that each genre's share matches after a movie without any genre has been
+    given its nearest one.
+    """
+    names = CANONICAL_GENRES
+    target = np.asarray(counts, np.float64) / per_items
+    load = np.zeros((len(names), len(groups)))
+    for j, group in enumerate(groups):
+        for name, w in group.items():
+            load[names.index(name), j] = w
+    norm = np.sqrt((load**2).sum(1, keepdims=True))
+    load = strength * load / np.maximum(norm, 1e-12)
+    own = np.sqrt(1 - (load**2).sum(1))
+    z = rng.normal(size=(n_items, len(groups))) @ load.T + own * rng.normal(size=(n_items, len(names)))
+    p = target.copy()
+    for _ in range(30):
+        margin = z - _normal_quantile(1 - p)
+        flags = margin > 0
+        none = ~flags.any(1)
+        flags[none, margin[none].argmax(1)] = True
+        p = np.clip(p * target / np.maximum(flags.mean(0), 1e-6), 1e-5, 0.9)
+    return flags
+
+
+def _ratings_per_user(n_users: int, mean_ratings: float, min_ratings: int, cap: int, sigma: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """How many movies each user rates: a log-normal (sd ``sigma`` of the log) cut below at ``min_ratings``
+    (MovieLens dropped the users with fewer) and above at ``cap``, its median chosen so that the total is
+    ``n_users x mean_ratings`` (to the rating, when the cap allows)."""
+    from math import erf, log, sqrt
+
+    u = rng.random(n_users)
+    total = int(round(n_users * mean_ratings))
+
+    def draw(log_median: float) -> np.ndarray:
+        a = (log(min_ratings) - log_median) / sigma
+        below = 0.5 * (1 + erf(a / sqrt(2)))
+        z = _normal_quantile(below + u * (1 - below))
+        return np.clip(np.floor(np.exp(log_median + sigma * z)), min_ratings, cap).astype(np.int64)
+
+    lo, hi = log(1e-3), log(10.0 * cap)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if draw(mid).sum() < total else (lo, mid)
+    n = draw(hi)
+    gap = total - int(n.sum())  # floor rounding: a few users get one more (or fewer) until the total is exact
+    room = np.flatnonzero(n < cap) if gap > 0 else np.flatnonzero(n > min_ratings)
+    if len(room):
+        n[rng.choice(room, min(abs(gap), len(room)), replace=False)] += int(np.sign(gap))
+    return n
+
+
+def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float = 100_000 / 943,
+                   min_ratings: int = 20, factors: int = 5, noise: float = 1.2, taste_strength: float = 0.7,
+                   popularity_sd: float = 2.0, popularity_sd_top: float = 1.7, popularity_cap: float = 2.5,
+                   user_count_sigma: float = 1.2, max_user_share: float = 0.44, user_bias_sd: float = 0.2,
+                   item_bias_sd: float = 1.1, popularity_bias: float = 0.85, obscure_spread: float = 0.3,
+                   user_scale_sd: float = 0.7, user_cut_sd: float = 1.6, selection: float = 1.0, seed: int = 0,
+                   distribution=ML100K_DISTRIBUTION) -> Ratings:
+    """Ratings shaped like MovieLens 100K, the same for the same arguments (see docs/rbm-real-data.md).
+
+    - **Who rates how much**: every user ``min_ratings`` plus a log-normal number (sigma
+      ``user_count_sigma``), at most ``max_user_share`` of the movies, scaled so that the total is
+      ``n_users x mean_ratings`` (MovieLens 100K: 100,000; median 65 a user, at most 737).
+    - **Which movies**: a log-normal popularity (sd ``popularity_sd`` of the log: a long tail, a few movies
+      rated by half the users and many by one or two), shifted by how much the user expects to like the
+      movie (``selection``): Gumbel top-k, so nobody rates a movie twice. A movie nobody chose is given to
+      one user who rated much, so every movie has a rating.
+    - **How they rate**: ``user bias + user scale x (item bias + taste . movie factors + noise)``, cut into
+      1..5 stars at the quantiles of ``distribution`` (MovieLens 100K's 6.1/11.4/27.1/34.2/21.2%).
+      Item biases go with popularity (weight ``popularity_bias``: obscure movies are rated lower, as in the
+      real data); the user scale (log-normal, sd ``user_scale_sd``) is how widely a person uses the stars.
+      Tastes are ``factors`` normal dimensions (sd ``taste_strength``); a movie's factors come from its
+      genres (which go together, :func:`correlated_genres`) plus its own part, so tastes for related genres
+      correlate. ``noise`` is the rating noise.
+
+    ``truth`` holds the planted parameters (``user_taste`` . ``item_genre_weights`` is the taste term:
+    :func:`true_affinity` works as for :func:`synthetic`).
+    """
+    if n_users < 1 or n_items < 1 or min_ratings < 1:
+        raise DataError("synthetic data needs at least one user, one item and min_ratings >= 1")
+    if min_ratings > n_items:
+        raise DataError(f"synthetic data: min_ratings {min_ratings} is more than the {n_items} items")
+    rng = np.random.default_rng([seed, 100])
+    # movies
+    genres = correlated_genres(n_items, rng)
+    years = np.clip(1998 - np.floor(rng.exponential(6.0, n_items)), 1922, 1998).astype(np.int32)
+    z_pop = rng.normal(size=n_items)
+    log_pop = np.where(z_pop < 0, popularity_sd * z_pop, popularity_sd_top * np.minimum(z_pop, popularity_cap))
+    item_bias = item_bias_sd * (popularity_bias * z_pop + np.sqrt(max(0.0, 1 - popularity_bias**2))
+                                * np.exp(-obscure_spread * z_pop) * rng.normal(size=n_items))
+    genre_load = rng.normal(0.0, 1.0, (len(CANONICAL_GENRES), factors))
+    item_factors = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load
+    item_factors = (item_factors + rng.normal(0.0, 1.0, (n_items, factors))) / np.sqrt(2.0 * factors)
+    # people
+    taste = taste_strength * rng.normal(size=(n_users, item_factors.shape[1]))
+    user_bias = user_bias_sd * rng.normal(size=n_users)
+    user_scale = np.exp(user_scale_sd * rng.normal(size=n_users) - user_scale_sd**2 / 2)
+    cap = max(min_ratings, min(n_items, int(round(max_user_share * n_items))))
+    n_each = _ratings_per_user(n_users, mean_ratings, min_ratings, cap, user_count_sigma, rng)
+    # which movies: Gumbel top-k of popularity + expected liking, a batch of users at a time
+    users_out, items_out = [], []
+    batch = max(1, 4_000_000 // n_items)
+    for lo in range(0, n_users, batch):
+        hi = min(n_users, lo + batch)
+        score = log_pop[None, :] + selection * (taste[lo:hi] @ item_factors.T) + rng.gumbel(size=(hi - lo, n_items))
+        kmax = int(n_each[lo:hi].max())
+        top = np.argpartition(-score, kmax - 1, axis=1)[:, :kmax] if kmax < n_items else np.tile(np.arange(n_items), (hi - lo, 1))
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, 1), axis=1), 1)
+        take = np.arange(kmax)[None, :] < n_each[lo:hi, None]
+        users_out.append(np.broadcast_to(np.arange(lo, hi)[:, None], take.shape)[take])
+        items_out.append(top[take])
+    user = np.concatenate(users_out).astype(np.int64)
+    item = np.concatenate(items_out).astype(np.int64)
+    per_item = np.bincount(item, minlength=n_items)
+    unrated = np.flatnonzero(per_item == 0)
+    if len(unrated):  # each unrated movie replaces the least wanted movie of a user who rated many
+        rated = np.zeros((n_users, n_items), bool) if n_users * n_items <= 50_000_000 else None
+        heavy = np.argsort(-n_each, kind="stable")
+        for k, i in enumerate(unrated):
+            u = heavy[k % len(heavy)]
+            mine = np.flatnonzero(user == u)
+            # the last of the user's movies in choice order whose movie keeps another rating
+            for j in mine[::-1]:
+                if per_item[item[j]] > 1:
+                    per_item[item[j]] -= 1
+                    item[j] = i
+                    per_item[i] += 1
+                    break
+        del rated
+    # stars
+    aff = np.einsum("nf,nf->n", taste[user], item_factors[item])
+    latent = user_bias[user] + user_scale[user] * (item_bias[item] + aff + rng.normal(0.0, noise, len(user)))
+    if user_cut_sd > 0:  # each person's own thresholds between the stars: a monotone warp of the latent scale
+        knots = np.quantile(latent, np.cumsum(distribution)[:-1])
+        shift = rng.normal(0.0, user_cut_sd, (n_users, len(knots)))
+        moved = np.sort(knots[None, :] + shift - shift.mean(1, keepdims=True), axis=1)  # shape, not place
+        seg = np.searchsorted(knots, latent)  # 0 .. len(knots)
+        lo_k, hi_k = np.maximum(seg - 1, 0), np.minimum(seg, len(knots) - 1)
+        x0, x1 = knots[lo_k], knots[hi_k]
+        y0, y1 = moved[user, lo_k], moved[user, hi_k]
+        inner = (seg > 0) & (seg < len(knots))
+        frac = np.where(inner, (latent - x0) / np.where(inner, x1 - x0, 1.0), 0.0)
+        latent = np.where(inner, y0 + frac * (y1 - y0), latent + np.where(seg == 0, y0 - x0, y1 - x1))
+    cuts = np.quantile(latent, np.cumsum(distribution)[:-1])
+    stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
+    # time: MovieLens 100K was collected from 1997-09-20 to 1998-04-22 (days since 1970); a user rates
+    # over a short window
+    first_day, last_day = 10124, 10338
+    start = rng.integers(first_day, last_day - 1, n_users)
+    span = np.minimum(rng.exponential(20.0, n_users) + 1, last_day - start)
+    day = start[user] + np.floor(rng.random(len(user)) * span[user]).astype(np.int64)
+    time = day * SECONDS_PER_DAY + rng.integers(0, SECONDS_PER_DAY, len(user))
+    titles, seen = [], set()
+    for i in range(n_items):
+        t = _make_title(rng)
+        base, k = t, 2
+        while (t, int(years[i])) in seen:
+            t = f"{base} {['II', 'III', 'IV', 'V', 'VI'][k - 2] if k <= 6 else k}"
+            k += 1
+        seen.add((t, int(years[i])))
+        titles.append(t)
+    order = np.lexsort((item, user))
+    return Ratings(
+        user=user[order].astype(np.int32), item=item[order].astype(np.int32), rating=stars[order],
+        time=time[order].astype(np.int64), user_ids=np.arange(1, n_users + 1, dtype=np.int64),
+        item_ids=np.arange(1, n_items + 1, dtype=np.int64), titles=np.asarray(titles, dtype=str), years=years,
+        genres=genres, genre_names=CANONICAL_GENRES, scale=np.arange(1, 6, dtype=np.float32),
+        name="synthetic MovieLens-100K-like", source=f"synthetic-movielens100k(seed={seed})",
+        truth={"user_taste": taste, "user_bias": user_bias, "user_scale": user_scale, "item_bias": item_bias,
+               "item_log_popularity": log_pop, "item_genre_weights": item_factors, "user_type": np.zeros(n_users, int)},
+    )
