@@ -6,20 +6,24 @@ or Netflix files validates on a machine without them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lab.data.ratings.synthetic_data import movielens_like
 from lab.scenario import Scenario, Section, Supports
 
+_ML100K = inspect.signature(movielens_like).parameters  # the preset is the generator's defaults
 SYNTHETIC_PRESETS = {
     # the original generator: Netflix-style shares, planted taste types, strong tastes (easy to learn)
     "netflix": {"users": 2000, "items": 1000, "mean_ratings": 60.0, "min_ratings": 20, "tastes": 8, "noise": 0.5,
                 "taste_strength": 1.0, "popularity_exponent": 0.9},
     # MovieLens 100K's shape (lab.data.ratings.movielens_like, docs/rbm-real-data.md): 943 x 1,682, 100,000
     # ratings, its star shares, long-tailed popularity, user and item mean spreads, correlated genres
-    "movielens100k": {"users": 943, "items": 1682, "mean_ratings": 100_000 / 943, "min_ratings": 20, "factors": 10,
-                      "noise": 1.0, "taste_strength": 0.5},
+    "movielens100k": {key: _ML100K[name].default for key, name in (
+        ("users", "n_users"), ("items", "n_items"), ("mean_ratings", "mean_ratings"), ("min_ratings", "min_ratings"),
+        ("factors", "factors"), ("noise", "noise"), ("taste_strength", "taste_strength"))},
 }
 
 
@@ -38,11 +42,11 @@ class SyntheticRatingsConfig(Section):
     min_ratings: int | None = Field(None, ge=1, description="Every user rates at least this many movies (20).")
     tastes: int | None = Field(None, ge=1, description="netflix: number of planted taste types (each loves 3 genres, "
                                "dislikes 2; 8).")
-    factors: int | None = Field(None, ge=1, le=1000, description="movielens100k: dimensions of the tastes (10).")
+    factors: int | None = Field(None, ge=1, le=1000, description="movielens100k: dimensions of the tastes (5).")
     noise: float | None = Field(None, ge=0, le=100, description="Standard deviation of the rating noise in latent units "
-                                "(netflix 0.5; movielens100k 1.0; at most 100).")
+                                "(netflix 0.5; movielens100k 1.2; at most 100).")
     taste_strength: float | None = Field(
-        None, ge=0, le=100, description="Weight of tastes in a rating (0: biases only; netflix 1.0; movielens100k 0.5; "
+        None, ge=0, le=100, description="Weight of tastes in a rating (0: biases only; netflix 1.0; movielens100k 0.7; "
         "at most 100).")
     popularity_exponent: float | None = Field(
         None, ge=0, le=10, description="netflix: power-law exponent of movie popularity (0: uniform; 0.9).")

@@ -96,6 +96,16 @@ def test_same_seed_same_data_and_smaller_sets(ml):
         R.movielens_like(5, 10, min_ratings=50)
 
 
+def test_preset_is_the_generator_tested_here(ml):
+    """The scenario's preset gives exactly the ratings this file holds to MovieLens 100K's shape."""
+    from generative.rbm_config import RBMScenario
+    from generative.recommender import load_data
+
+    cfg = RBMScenario.model_validate({"name": "x", "task": "rbm", "data": {"synthetic": {"preset": "movielens100k"}}})
+    r = load_data(cfg)
+    assert np.array_equal(r.rating, ml.rating) and np.array_equal(r.item, ml.item) and np.array_equal(r.user, ml.user)
+
+
 def test_preset_in_a_scenario():
     from generative.rbm_config import RBMScenario
     from generative.recommender import load_data
