@@ -178,6 +178,10 @@ def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
 META_MAX_BYTES = 2**20
 ORIENTATIONS = ("user", "item")
 RANKINGS = ("expected_rating", "seen_and_liked")
+RANKERS = ("rbm", "popularity", "bias")
+VISIBLE = 0.1
+"""A rating is named in "because you rated" only when it moves the pick's predicted rating by at least this
+many stars (leaving it out lowers the prediction by 0.1 star or more)."""
 
 
 def read_meta(path) -> dict:
@@ -202,6 +206,8 @@ def read_meta(path) -> dict:
         problems.append(f"orientation is {meta.get('orientation')!r}, not one of {', '.join(ORIENTATIONS)}")
     if meta.get("rank_by", "expected_rating") not in RANKINGS:
         problems.append(f"rank_by is {meta.get('rank_by')!r}, not one of {', '.join(RANKINGS)}")
+    if meta.get("ranking_model", "rbm") not in RANKERS:
+        problems.append(f"ranking_model is {meta.get('ranking_model')!r}, not one of {', '.join(RANKERS)}")
     relevant = meta.get("relevant", 4.0)
     if isinstance(relevant, bool) or not isinstance(relevant, (int, float)) or not np.isfinite(relevant):
         problems.append(f"relevant is {relevant!r}, not a finite number")
@@ -213,10 +219,28 @@ def read_meta(path) -> dict:
 
 @dataclass
 class Pick:
+    """One recommended movie. ``predicted = appeal + you``: ``appeal`` is the movie's general appeal (the
+    average rating plus the movie's bias, fitted on the run's training ratings), ``you`` the rest, which
+    comes from this person's ratings. ``because``: the person's ratings that each move ``predicted`` by at
+    least :data:`VISIBLE` stars, as (item, the person's rating, stars it adds), largest first."""
+
     item: int
     predicted: float
     score: float
-    because: list[tuple[int, float, float]]  # (item, the person's rating, effect)
+    because: list[tuple[int, float, float]]
+    appeal: float = float("nan")
+    you: float = float("nan")
+
+
+def explain_text(p: Pick, title) -> str:
+    """What a pick's prediction is made of, in words, by the rule of :data:`VISIBLE` (``title(item)`` names
+    a movie): the ratings that move it visibly, else whether it is mostly the movie's general appeal."""
+    if p.because:
+        return "because you rated " + "; ".join(f"{title(i)} {v:g} (+{e:.2f})" for i, v, e in p.because)
+    if abs(p.you) < VISIBLE:
+        return "mostly the movie's general appeal"
+    sign = "+" if p.you > 0 else "-"
+    return (f"your ratings together {sign}{abs(p.you):.2f}, no single one {VISIBLE:g} star or more")
 
 
 class Recommender:
@@ -235,7 +259,9 @@ class Recommender:
         self.hbias = np.asarray(model.hbias.numpy(), np.float64)
         self.D = np.asarray(model.D.numpy(), np.float64) if self.rated_vector != "none" else None
         self.rbias = np.asarray(model.rbias.numpy(), np.float64) if self.rated_vector == "joint" else None
+        self.ranking_model = meta.get("ranking_model", "rbm")
         self.titles = TitleIndex(ratings)
+        self.mu, self.item_bias, self.popularity = self._baselines()
         self._by_user = np.argsort(ratings.user, kind="stable")
         self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
         self._item_hidden = None
@@ -258,7 +284,31 @@ class Recommender:
         except Exception as exc:  # a damaged file: say which, not a traceback
             raise RunError(f"{art / 'rbm.keras'}: cannot be loaded ({type(exc).__name__}: {exc})") from None
         meta = read_meta(art / "recommender.json")
-        return cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
+        rec = cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
+        return rec
+
+    def _baselines(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """(average rating, each movie's bias, each movie's number of training ratings) of the run's first
+        split (``artifacts/baselines.npz``); a run from before the file existed gets them from all its
+        ratings (biases fitted as the run does by default)."""
+        from generative.recommender import Biases
+
+        r = self.ratings
+        path = self.run.artifacts / "baselines.npz"
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    mu, item_bias, popularity = float(z["mu"]), np.asarray(z["item_bias"], np.float64), np.asarray(
+                        z["popularity"], np.float64)
+            except Exception as exc:  # a damaged file: say which
+                raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
+                               "it") from None
+            if item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or not np.isfinite(mu):
+                raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train the "
+                               "run again to rewrite it")
+            return mu, item_bias, popularity
+        b = Biases.fit(r.user, r.item, r.rating.astype(np.float64), r.n_users, r.n_items)
+        return b.mu, b.item, np.bincount(r.item, minlength=r.n_items).astype(np.float64)
 
     # people -------------------------------------------------------------------------------------
     def user_index(self, user_id: int | str) -> int:
@@ -346,7 +396,7 @@ class Recommender:
     def explain_user_oriented(self, items, values, picks, n: int = 2):
         kidx = self._value_index(values)
         x = self._hidden_input(items, kidx)
-        liked = np.flatnonzero(self._liked(values))
+        liked = np.arange(len(items))  # every rating: a low one can raise a pick too
         drop = self.W[items[liked], kidx[liked]]
         if self.D is not None:
             drop = drop + self.D[items[liked]]
@@ -356,23 +406,43 @@ class Recommender:
         full = _softmax(self.vbias[picks] + np.einsum("qkf,f->qk", wq, p_all)) @ self.values
         without = _softmax(self.vbias[picks][None] + np.einsum("qkf,lf->lqk", wq, p_without)) @ self.values
         effect = full[None, :] - without  # (liked, picks): how much each rating raised each pick
-        return self._top_reasons(items[liked], values[liked], effect, n, least=0.005)
+        return self._top_reasons(items[liked], values[liked], effect, n, least=VISIBLE)
 
-    def explain_item_oriented(self, items, values, picks, n: int = 2):
+    def explain_item_oriented(self, u, items, values, picks, n: int = 2):
+        return self._top_reasons(items, values, self.item_oriented_effects(u, items, values, picks), n, least=VISIBLE)
+
+    def item_oriented_effects(self, u, items, values, picks, ridge: float = 1.0) -> np.ndarray:
+        """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings, picks).
+
+        In an item-oriented RBM a person is a visible unit: their weights ``W[u]`` and biases ``b[u]`` turn a
+        movie's hidden probabilities into a rating distribution, and they were learnt from the person's own
+        ratings. So a rating acts through the fit of those weights, not through the prediction itself: the
+        effect of rating ``j`` is the change of the pick's prediction when ``j`` is left out of that fit, to
+        first order (the influence function of the person's softmax regression on the movies' hidden
+        probabilities, with a ridge ``ridge`` on the weights). Exact leave-one-out would retrain the RBM."""
         P = self.item_hidden()
-        liked = np.flatnonzero(self._liked(values))
-        a = P[items[liked]] - P[items[liked]].mean(1, keepdims=True)
-        b = P[picks] - P[picks].mean(1, keepdims=True)
-        sim = (a @ b.T) / (np.linalg.norm(a, axis=1)[:, None] * np.linalg.norm(b, axis=1)[None, :] + 1e-12)
-        return self._top_reasons(items[liked], values[liked], sim, n)
+        k = len(self.values)
+        x = np.hstack([P[items], np.ones((len(items), 1))])  # (n, F+1)
+        theta = np.hstack([self.W[u], self.vbias[u][:, None]])  # (K, F+1)
+        prob = _softmax(x @ theta.T)  # (n, K)
+        d = x.shape[1]
+        cov = prob[:, :, None] * (np.eye(k)[None] - prob[:, None, :])  # diag(p) - p p^T, (n, K, K)
+        hess = np.einsum("nab,nc,ne->acbe", cov, x, x).reshape(k * d, k * d) + ridge * np.eye(k * d)
+        onehot = np.eye(k)[self._value_index(values)]
+        grads = ((onehot - prob)[:, :, None] * x[:, None, :]).reshape(len(items), k * d)  # d log p(r_j) / d theta
+        xq = np.hstack([P[picks], np.ones((len(picks), 1))])
+        pq = _softmax(xq @ theta.T)
+        eq = pq @ self.values
+        dpred = ((pq * (self.values[None, :] - eq[:, None]))[:, :, None] * xq[:, None, :]).reshape(len(picks), k * d)
+        return grads @ np.linalg.solve(hess, dpred.T)
 
     @staticmethod
-    def _top_reasons(items, values, effect, n, least: float = 0.0):
-        """For each pick, the (at most n) rated movies with the largest effect above ``least``."""
+    def _top_reasons(items, values, effect, n, least: float = VISIBLE):
+        """For each pick, the (at most n) rated movies that raise it most, each by at least ``least`` stars."""
         out = []
         for q in range(effect.shape[1]):
             order = np.argsort(-effect[:, q], kind="stable")[:n]
-            out.append([(int(items[j]), float(values[j]), float(effect[j, q])) for j in order if effect[j, q] > least])
+            out.append([(int(items[j]), float(values[j]), float(effect[j, q])) for j in order if effect[j, q] >= least])
         return out
 
     # the public entry points --------------------------------------------------------------------
@@ -381,7 +451,11 @@ class Recommender:
             expected, score = self.predict_user_oriented(items, values)
         else:
             expected, score = self.predict_item_oriented(user)
-        score = score.copy()
+        if self.ranking_model == "popularity":
+            score = self.popularity.astype(np.float64)
+        elif self.ranking_model == "bias":
+            score = self.item_bias.astype(np.float64)
+        score = np.array(score, np.float64, copy=True)
         score[items] = -np.inf  # never recommend what the person has rated
         top = max(0, min(top, int(np.isfinite(score).sum())))
         picks = np.argsort(-score, kind="stable")[:top]
@@ -390,8 +464,10 @@ class Recommender:
         if self.orientation == "user":
             reasons = self.explain_user_oriented(items, values, picks)
         else:
-            reasons = self.explain_item_oriented(items, values, picks)
-        return [Pick(int(q), float(expected[q]), float(score[q]), why) for q, why in zip(picks, reasons, strict=True)]
+            reasons = self.explain_item_oriented(user, items, values, picks)
+        appeal = self.mu + self.item_bias
+        return [Pick(int(q), float(expected[q]), float(score[q]), why, float(appeal[q]), float(expected[q] - appeal[q]))
+                for q, why in zip(picks, reasons, strict=True)]
 
     def for_user(self, user_id: int | str, top: int = 10) -> tuple[int, list[Pick]]:
         u = self.user_index(user_id)
@@ -408,6 +484,8 @@ class Recommender:
             "rank": n + 1, "item_id": int(r.item_ids[p.item]), "title": str(r.titles[p.item]),
             "year": int(r.years[p.item]) or None, "genres": r.item_genres(p.item),
             "predicted_rating": round(p.predicted, 3), "score": round(p.score, 4),
+            "general_appeal": round(p.appeal, 3), "from_your_ratings": round(p.you, 3),
+            "why": explain_text(p, r.display_title),
             "because": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": v,
                          "effect": round(e, 4)} for i, v, e in p.because],
         } for n, p in enumerate(picks)]

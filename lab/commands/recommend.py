@@ -8,9 +8,13 @@ DESCRIPTION = """Recommend movies with the RBM of a finished `rbm` run.
   lab recommend runs/<rbm-run> --rate "Toy Story=5, Heat=4, Usual Suspects, The=5" --top 5
   lab recommend runs/<rbm-run> --user 42 --json
 
-Each pick shows its predicted rating and the person's own top-rated movies that most drove it
-("because you rated ..."). Movies the person rated are never recommended. Titles in --rate are matched
-forgivingly (case, accents, punctuation, "The" at either end, an optional "(year)")."""
+The list comes from the model that ranked best in the run (the RBM, popularity or the item biases:
+its report says which). Each pick shows the RBM's predicted rating split in two: the movie's general
+appeal (the average rating plus the movie's bias, fitted on the run's training ratings) and what the
+person's ratings add or take away. A rating of theirs is named ("because you rated ...") only when it
+moves the prediction by 0.1 star or more; otherwise the line says whether the pick is mostly general
+appeal. Movies the person rated are never recommended. Titles in --rate are matched forgivingly (case,
+accents, punctuation, "The" at either end, an optional "(year)")."""
 
 
 def add_arguments(p):
@@ -29,7 +33,7 @@ def main(args) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top {args.top}: give a number of movies >= 1")
-    from generative.recommend import MAX_RATE_CHARS, Recommender, RecommendError
+    from generative.recommend import MAX_RATE_CHARS, VISIBLE, Recommender, RecommendError
 
     # Checked before the run is opened (and TensorFlow loads a model): a mistake is reported at once.
     if args.rate is not None and len(args.rate) > MAX_RATE_CHARS:
@@ -57,25 +61,27 @@ def main(args) -> int:
         person = {"rated": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": float(v)}
                             for i, v in zip(items, values, strict=True)]}
     rows = rec.rows(picks)
+    ranked_by = {"rbm": rec.rank_by.replace("_", " ") + " (the RBM)", "popularity": "popularity",
+                 "bias": "the movies' biases"}[rec.ranking_model]
     if args.json:
-        print(json.dumps({**person, "orientation": rec.orientation, "rank_by": rec.rank_by, "picks": rows}, indent=2,
+        print(json.dumps({**person, "orientation": rec.orientation, "rank_by": rec.rank_by,
+                          "ranking_model": rec.ranking_model, "visible_effect": VISIBLE, "picks": rows}, indent=2,
                          ensure_ascii=False))
         return 0
-    print(f"Top {len(rows)} for {who} from {rec.meta.get('dataset', r.name)}; ranked by "
-          f"{rec.rank_by.replace('_', ' ')}:")
+    best = "" if rec.ranking_model == "rbm" else ", this run's best ranking"
+    print(f"Top {len(rows)} for {who} from {rec.meta.get('dataset', r.name)}; ranked by {ranked_by}{best}:")
     if not rows:
         print("  (nothing left to recommend: every movie is rated)")
         return 0
     width = min(48, max(len(row["title"]) for row in rows))
-    print(f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9}  {'genres':<28}  because you rated")
+    print(f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9} = {'appeal':>6} {'+ you':>6}  why")
     for row in rows:
         title = row["title"] if len(row["title"]) <= width else row["title"][: width - 1] + "…"
-        genres = ", ".join(row["genres"])
-        genres = genres if len(genres) <= 28 else genres[:27] + "…"
-        if rec.orientation == "user":
-            why = "; ".join(f"{b['title']} {b['rating']:g} (+{b['effect']:.2f})" for b in row["because"])
-        else:
-            why = "; ".join(f"{b['title']} {b['rating']:g} (similar {b['effect']:.2f})" for b in row["because"])
-        print(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  {row['predicted_rating']:>9.2f}  "
-              f"{genres:<28}  {why or '—'}")
+        print(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  {row['predicted_rating']:>9.2f} = "
+              f"{row['general_appeal']:>6.2f} {row['from_your_ratings']:>+6.2f}  {row['why']}")
+    how = ("leaving it out of the RBM's input" if rec.orientation == "user"
+           else "leaving it out of the fit of your weights (first-order estimate)")
+    print(f"appeal: the average rating {rec.mu:.2f} plus the movie's bias (user + item biases fitted on the run's "
+          f"training ratings); you: the rest of the RBM's prediction, from your ratings. A rating is named when "
+          f"{how} lowers the prediction by {VISIBLE:g} star or more.")
     return 0

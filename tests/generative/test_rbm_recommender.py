@@ -125,10 +125,10 @@ def test_recommend_for_a_user_never_returns_rated_movies(fitted, capsys):
     scores = [p["score"] for p in picks]
     assert scores == sorted(scores, reverse=True)
     because = [b for p in picks for b in p["because"]]
-    assert because and all(b["rating"] >= 4 and b["effect"] > 0 for b in because)
-    assert all(b["item_id"] in rated_ids for b in because)
+    assert all(b["effect"] >= 0.1 and b["item_id"] in rated_ids for b in because)
+    assert all(abs(p["predicted_rating"] - p["general_appeal"] - p["from_your_ratings"]) < 2e-3 for p in picks)
     code, out, _ = run_cli(capsys, "recommend", str(run.path), "--user", "7", "--top", "3")
-    assert code == 0 and "because you rated" in out and out.count("\n") >= 5
+    assert code == 0 and "appeal" in out and "0.1 star or more" in out and out.count("\n") >= 5
 
 
 def test_recommend_matches_the_model_itself(fitted):
@@ -217,9 +217,10 @@ def test_item_oriented_run_recommends_for_users_but_not_new_people(tmp_path, cap
 
 
 def test_shipped_scenarios_validate_without_their_data(capsys, root):
-    files = [str(root / "scenarios" / f) for f in ("rbm_synthetic.yaml", "rbm_movielens100k.yaml", "rbm_netflix.yaml")]
+    files = [str(root / "scenarios" / f) for f in ("rbm_synthetic.yaml", "rbm_movielens100k.yaml", "rbm_netflix.yaml",
+                                                    "rbm_movielens100k_ranking.yaml")]
     code, out, err = run_cli(capsys, "validate", *files)
-    assert code == 0 and out.count("ok:") == 3, err
+    assert code == 0 and out.count("ok:") == 4, err
 
 
 def test_missing_data_is_reported_at_run_time(tmp_path, capsys, root):
