@@ -7,12 +7,20 @@ compiled graph):
 - **user-oriented RBM**: the person's ratings set the hidden probabilities
   ``p = sigmoid(c + sum_i W[i, k_i] + sum_i D_i)``; every movie's rating distribution is the softmax of
   ``b_q + W_q p``; the pick is ranked by expected rating (or p(rated) x p(liked) for the joint model).
-  *Why* a movie was picked: for each of the person's top-rated movies, how much the pick's expected
-  rating drops when that one rating is left out (exact leave-one-out through the hidden units).
+  A rating's effect on a pick: how much the pick's expected rating drops when that one rating is left
+  out (exact leave-one-out through the hidden units).
 - **item-oriented RBM**: each movie's hidden probabilities come from everyone's ratings of it; the
-  person's visible unit turns them into a rating distribution. Why: the person's top-rated movies whose
-  hidden representation is closest (cosine) to the pick's. A new person has no unit in this model, so
-  recommending from a new person's ratings needs a user-oriented run.
+  person's visible unit (weights learnt from their ratings) turns them into a rating distribution. A
+  rating's effect: how much the pick's expected rating drops when that rating is left out of the fit of
+  the person's weights, to first order (:meth:`Recommender.item_oriented_effects`). A new person has no
+  unit in this model, so recommending from a new person's ratings needs a user-oriented run.
+
+**Which list.** The run names the model that ranked best in it (``ranking_model`` in recommender.json:
+the RBM, popularity or the item biases); the list is that model's top N. **What a prediction is made of.**
+Each pick's expected rating (the RBM's, whichever model ranked) is split into the movie's general appeal
+(the run's average rating plus the movie's bias, ``artifacts/baselines.npz``) and the rest, which comes
+from the person's ratings; a rating is named ("because you rated") only when its effect is at least
+:data:`VISIBLE` (0.1 star), otherwise the line says whether the pick is mostly general appeal.
 
 Movies the person rated are never recommended. A person or ratings the run cannot take (an unknown user
 id, a title that matches no movie or several, a rating off the scale) raise :class:`RecommendError`;
@@ -230,6 +238,7 @@ class Pick:
     because: list[tuple[int, float, float]]
     appeal: float = float("nan")
     you: float = float("nan")
+    leniency: float = 0.0  # the person's own bias: how far above the average they rate (part of ``you``)
 
 
 def explain_text(p: Pick, title) -> str:
@@ -239,8 +248,9 @@ def explain_text(p: Pick, title) -> str:
         return "because you rated " + "; ".join(f"{title(i)} {v:g} (+{e:.2f})" for i, v, e in p.because)
     if abs(p.you) < VISIBLE:
         return "mostly the movie's general appeal"
-    sign = "+" if p.you > 0 else "-"
-    return (f"your ratings together {sign}{abs(p.you):.2f}, no single one {VISIBLE:g} star or more")
+    lenient = f" (you rate {abs(p.leniency):.2f} {'above' if p.leniency > 0 else 'below'} average)" if abs(
+        p.leniency) >= VISIBLE else ""
+    return f"your ratings together {p.you:+.2f}{lenient}, no single one {VISIBLE:g} star or more"
 
 
 class Recommender:
@@ -261,7 +271,7 @@ class Recommender:
         self.rbias = np.asarray(model.rbias.numpy(), np.float64) if self.rated_vector == "joint" else None
         self.ranking_model = meta.get("ranking_model", "rbm")
         self.titles = TitleIndex(ratings)
-        self.mu, self.item_bias, self.popularity = self._baselines()
+        self.mu, self.item_bias, self.popularity, self.user_bias, self.user_reg = self._baselines()
         self._by_user = np.argsort(ratings.user, kind="stable")
         self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
         self._item_hidden = None
@@ -287,10 +297,10 @@ class Recommender:
         rec = cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
         return rec
 
-    def _baselines(self) -> tuple[float, np.ndarray, np.ndarray]:
-        """(average rating, each movie's bias, each movie's number of training ratings) of the run's first
-        split (``artifacts/baselines.npz``); a run from before the file existed gets them from all its
-        ratings (biases fitted as the run does by default)."""
+    def _baselines(self):
+        """(average rating, each movie's bias, each movie's number of training ratings, each user's bias, the
+        users' regularisation) of the run's first split (``artifacts/baselines.npz``); a run from before the
+        file existed gets them from all its ratings (biases fitted as the run does by default)."""
         from generative.recommender import Biases
 
         r = self.ratings
@@ -300,15 +310,18 @@ class Recommender:
                 with np.load(path, allow_pickle=False) as z:
                     mu, item_bias, popularity = float(z["mu"]), np.asarray(z["item_bias"], np.float64), np.asarray(
                         z["popularity"], np.float64)
+                    user_bias = np.asarray(z["user_bias"], np.float64)
+                    user_reg = float(z["user_reg"]) if "user_reg" in z.files else 15.0
             except Exception as exc:  # a damaged file: say which
                 raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
                                "it") from None
-            if item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or not np.isfinite(mu):
+            if (item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or user_bias.shape != (r.n_users,)
+                    or not np.isfinite(mu)):
                 raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train the "
                                "run again to rewrite it")
-            return mu, item_bias, popularity
+            return mu, item_bias, popularity, user_bias, user_reg
         b = Biases.fit(r.user, r.item, r.rating.astype(np.float64), r.n_users, r.n_items)
-        return b.mu, b.item, np.bincount(r.item, minlength=r.n_items).astype(np.float64)
+        return b.mu, b.item, np.bincount(r.item, minlength=r.n_items).astype(np.float64), b.user, 15.0
 
     # people -------------------------------------------------------------------------------------
     def user_index(self, user_id: int | str) -> int:
@@ -466,8 +479,12 @@ class Recommender:
         else:
             reasons = self.explain_item_oriented(user, items, values, picks)
         appeal = self.mu + self.item_bias
-        return [Pick(int(q), float(expected[q]), float(score[q]), why, float(appeal[q]), float(expected[q] - appeal[q]))
-                for q, why in zip(picks, reasons, strict=True)]
+        if user is not None:
+            leniency = float(self.user_bias[user])
+        else:  # a new person: one step of the biases' fit on their ratings
+            leniency = float((values - self.mu - self.item_bias[items]).sum() / (len(values) + self.user_reg))
+        return [Pick(int(q), float(expected[q]), float(score[q]), why, float(appeal[q]), float(expected[q] - appeal[q]),
+                     leniency) for q, why in zip(picks, reasons, strict=True)]
 
     def for_user(self, user_id: int | str, top: int = 10) -> tuple[int, list[Pick]]:
         u = self.user_index(user_id)
@@ -485,6 +502,7 @@ class Recommender:
             "year": int(r.years[p.item]) or None, "genres": r.item_genres(p.item),
             "predicted_rating": round(p.predicted, 3), "score": round(p.score, 4),
             "general_appeal": round(p.appeal, 3), "from_your_ratings": round(p.you, 3),
+            "your_bias": round(p.leniency, 3),
             "why": explain_text(p, r.display_title),
             "because": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": v,
                          "effect": round(e, 4)} for i, v, e in p.because],

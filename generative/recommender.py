@@ -1,8 +1,12 @@
 """The ``rbm`` task: ratings -> split -> baselines and the RBM -> honest evaluation -> a saved recommender.
 
 For every split it fits, on the same training ratings, the global mean, regularised user + item biases
-(ALS, like Surprise's BaselineOnly), popularity (ranking only) and the RBM of :mod:`generative.rbm`, and
-scores them all on the same held-out ratings:
+(ALS, like Surprise's BaselineOnly), an SVD (biased matrix factorisation by ALS, ``baselines.svd_factors``;
+0 turns it off), popularity (ranking only) and the RBM of :mod:`generative.rbm`, and scores them all on the
+same held-out ratings. With ``rbm.blend`` (``biases`` or ``svd``) the RBM trains on the training ratings
+less a validation share (``rbm.blend_validation``), the blend ``w0 + w1 x RBM + w2 x partner`` is weighed
+by least squares on that share, and both the RBM alone (``rmse``) and the blend (``blend_rmse``) are
+reported; the RBM predicts from all the training ratings either way.
 
 - RMSE and MAE of the predicted ratings (baseline predictions are clipped to the rating scale; the RBM's
   expected rating lies inside it by construction);
@@ -17,10 +21,15 @@ rating, a hold-out fraction that rounds to nothing...); a final figure that is N
 :class:`~lab.loop.TrainingError` (each epoch's are checked by the shared loop); duplicate ratings the
 reader dropped are logged as a warning and said in the report.
 
+The run's top-N lists come from the model that ranks best in it (highest nDCG@N, mean over the splits:
+the RBM, popularity or the item biases); ``summary.json`` names it (``ranking_model``), the report says
+why, and ``recommender.json`` tells ``lab recommend``.
+
 The run folder gets metrics.csv (per epoch: reconstruction RMSE, held-out RMSE, learning rate, k), a
 learning curve PNG, a report table of model vs baselines, a checkpoint per epoch (``lab run --resume``
 continues exactly), and ``artifacts/rbm.keras`` + ``artifacts/ratings.npz`` + ``artifacts/recommender.json``
-which ``lab recommend`` loads (the model of the first split, and all the ratings it may condition on).
++ ``artifacts/baselines.npz`` which ``lab recommend`` loads (the model of the first split, all the ratings
+it may condition on, and that split's biases and popularity).
 """
 
 from __future__ import annotations
@@ -217,8 +226,8 @@ class Factors:
         bu, bi = base.user.copy(), base.item.copy()
         by_user = Cases.build(users, items, np.zeros(len(users), np.int32), n_users, n_items)
         by_item = Cases.build(items, users, np.zeros(len(users), np.int32), n_items, n_users)
-        resid_u = _grouped(users, values - base.mu, n_users)
-        resid_i = _grouped(items, values - base.mu, n_items)
+        resid_u = _grouped(users, values - base.mu)
+        resid_i = _grouped(items, values - base.mu)
         for _ in range(iterations):
             P, bu = _ridge_side(by_user, resid_u, Q, bi, reg, bias_reg[0])
             Q, bi = _ridge_side(by_item, resid_i, P, bu, reg, bias_reg[1])
@@ -228,7 +237,7 @@ class Factors:
         return self.mu + self.user[users] + self.item[items] + np.einsum("nf,nf->n", self.P[users], self.Q[items])
 
 
-def _grouped(case, values, n_cases) -> np.ndarray:
+def _grouped(case, values) -> np.ndarray:
     """``values`` in the order of :meth:`Cases.build` (sorted by case, stable)."""
     return np.asarray(values, np.float64)[np.argsort(case, kind="stable")]
 
@@ -633,7 +642,8 @@ def _save_recommender(cfg, ctx, r: Ratings, split: Split, model, baselines=None)
         bias = baselines[0]
         with atomic_path(ctx.artifact(BASELINES_FILE), suffix=".npz") as tmp:
             np.savez_compressed(tmp, mu=np.float64(bias.mu), user_bias=bias.user, item_bias=bias.item,
-                                popularity=np.bincount(r.item[split.train], minlength=r.n_items))
+                                popularity=np.bincount(r.item[split.train], minlength=r.n_items),
+                                user_reg=np.float64(cfg.baselines.user_reg))
     atomic_write_json(ctx.artifact(META_FILE), {
         "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector, "rank_by": rank_kind(cfg.rbm),
         "relevant": cfg.evaluation.relevant, "split": split.name, "trained_on": len(split.train),

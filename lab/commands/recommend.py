@@ -82,6 +82,7 @@ def main(args) -> int:
     how = ("leaving it out of the RBM's input" if rec.orientation == "user"
            else "leaving it out of the fit of your weights (first-order estimate)")
     print(f"appeal: the average rating {rec.mu:.2f} plus the movie's bias (user + item biases fitted on the run's "
-          f"training ratings); you: the rest of the RBM's prediction, from your ratings. A rating is named when "
+          f"training ratings); you: the rest of the RBM's prediction, from your ratings (how generously you rate "
+          f"among it). A rating is named when "
           f"{how} lowers the prediction by {VISIBLE:g} star or more.")
     return 0

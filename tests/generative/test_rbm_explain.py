@@ -48,10 +48,11 @@ def test_appeal_plus_you_is_the_prediction_and_appeal_is_the_runs_biases(user_ru
     rec = Recommender.open(user_run.path)
     with np.load(user_run.artifacts / "baselines.npz") as z:
         mu, item_bias = float(z["mu"]), z["item_bias"]
+        user_bias = z["user_bias"]
     u, picks = rec.for_user("3", top=10)
     assert picks
     for p in picks:
-        assert p.appeal == pytest.approx(mu + item_bias[p.item])
+        assert p.appeal == pytest.approx(mu + item_bias[p.item]) and p.leniency == pytest.approx(user_bias[u])
         assert p.appeal + p.you == pytest.approx(p.predicted)
 
 
@@ -83,6 +84,8 @@ def test_the_words_follow_the_rule():
     assert explain_text(Pick(1, 4.0, 4.0, [], 3.95, 0.05), title) == "mostly the movie's general appeal"
     text = explain_text(Pick(1, 4.4, 4.4, [], 3.9, 0.5), title)
     assert text == "your ratings together +0.50, no single one 0.1 star or more"
+    text = explain_text(Pick(1, 4.4, 4.4, [], 3.9, 0.5, leniency=0.31), title)
+    assert text == "your ratings together +0.50 (you rate 0.31 above average), no single one 0.1 star or more"
 
 
 def test_item_oriented_effects_are_leave_one_out_refits_to_first_order():
@@ -137,4 +140,4 @@ def test_the_list_comes_from_the_best_ranking_model(tmp_path, capsys):
     assert lab_main(["recommend", str(run.path), "--user", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ranking_model"] == s["ranking_model"] and out["visible_effect"] == VISIBLE
-    assert all({"general_appeal", "from_your_ratings", "why"} <= set(p) for p in out["picks"])
+    assert all({"general_appeal", "from_your_ratings", "your_bias", "why"} <= set(p) for p in out["picks"])

@@ -248,11 +248,11 @@ def _ratings_per_user(n_users: int, mean_ratings: float, min_ratings: int, cap: 
 
 
 def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float = 100_000 / 943,
-                   min_ratings: int = 20, factors: int = 5, noise: float = 1.2, taste_strength: float = 0.7,
+                   min_ratings: int = 20, factors: int = 5, noise: float = 1.4, taste_strength: float = 0.7,
                    popularity_sd: float = 2.0, popularity_sd_top: float = 1.7, popularity_cap: float = 2.5,
-                   user_count_sigma: float = 1.2, max_user_share: float = 0.44, user_bias_sd: float = 0.2,
-                   item_bias_sd: float = 1.1, popularity_bias: float = 0.85, obscure_spread: float = 0.3,
-                   user_scale_sd: float = 0.7, user_cut_sd: float = 1.6, selection: float = 1.0, seed: int = 0,
+                   user_count_sigma: float = 1.2, max_user_share: float = 0.44, user_bias_sd: float = 0.3,
+                   item_bias_sd: float = 1.3, popularity_bias: float = 0.85, obscure_spread: float = 0.3,
+                   user_scale_sd: float = 0.8, user_cut_sd: float = 1.4, selection: float = 1.0, seed: int = 0,
                    distribution=ML100K_DISTRIBUTION) -> Ratings:
     """Ratings shaped like MovieLens 100K, the same for the same arguments (see docs/rbm-real-data.md).
 
@@ -269,7 +269,8 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
       real data); the user scale (log-normal, sd ``user_scale_sd``) is how widely a person uses the stars.
       Tastes are ``factors`` normal dimensions (sd ``taste_strength``); a movie's factors come from its
       genres (which go together, :func:`correlated_genres`) plus its own part, so tastes for related genres
-      correlate. ``noise`` is the rating noise.
+      correlate, rescaled along their principal directions to variances proportional to 1, 1/2 ... 1/f
+      (1.1 in all), so that every seed has tastes of the same strength. ``noise`` is the rating noise.
 
     ``truth`` holds the planted parameters (``user_taste`` . ``item_genre_weights`` is the taste term:
     :func:`true_affinity` works as for :func:`synthetic`).
@@ -287,8 +288,12 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
     item_bias = item_bias_sd * (popularity_bias * z_pop + np.sqrt(max(0.0, 1 - popularity_bias**2))
                                 * np.exp(-obscure_spread * z_pop) * rng.normal(size=n_items))
     genre_load = rng.normal(0.0, 1.0, (len(CANONICAL_GENRES), factors))
-    item_factors = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load
-    item_factors = (item_factors + rng.normal(0.0, 1.0, (n_items, factors))) / np.sqrt(2.0 * factors)
+    raw = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load + rng.normal(0.0, 1.0, (n_items, factors))
+    # the same strength of tastes for every seed: the factors' principal directions get a fixed spectrum,
+    # variances 1/1, 1/2, ... 1/f of the first, 1.1 in all (a dominant first factor, as in real ratings)
+    u, _, _ = np.linalg.svd(raw - raw.mean(0), full_matrices=False)
+    spectrum = 1.0 / np.arange(1, factors + 1)
+    item_factors = u * np.sqrt(n_items * 1.1 * spectrum / spectrum.sum())
     # people
     taste = taste_strength * rng.normal(size=(n_users, item_factors.shape[1]))
     user_bias = user_bias_sd * rng.normal(size=n_users)
