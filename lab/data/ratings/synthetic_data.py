@@ -114,21 +114,8 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
     cuts = np.quantile(latent, np.cumsum(distribution)[:-1])
     stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
     # time: each user active from a start day over an exponential window (days since 1970)
-    first_day, last_day = 10592, 13149  # 1999-01-01 .. 2005-12-31
-    start = rng.integers(first_day, last_day - 30, n_users)
-    span = np.minimum(rng.exponential(400.0, n_users) + 1, last_day - start)
-    day = start[user] + np.floor(rng.random(len(user)) * span[user]).astype(np.int64)
-    time = day * SECONDS_PER_DAY + rng.integers(0, SECONDS_PER_DAY, len(user))
-    # titles, unique per (title, year)
-    titles, seen = [], set()
-    for i in range(n_items):
-        t = _make_title(rng)
-        base, k = t, 2
-        while (t, int(years[i])) in seen:
-            t = f"{base} {['II', 'III', 'IV', 'V', 'VI'][k - 2] if k <= 6 else k}"
-            k += 1
-        seen.add((t, int(years[i])))
-        titles.append(t)
+    time = _rating_times(rng, user, n_users, 10592, 13149, margin=30, mean_window=400.0)  # 1999-01-01 .. 2005-12-31
+    titles = _unique_titles(rng, years)
     order = np.lexsort((item, user))
     return Ratings(
         user=user[order], item=item[order], rating=stars[order], time=time[order].astype(np.int64),
@@ -348,20 +335,8 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
     stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
     # time: MovieLens 100K was collected from 1997-09-20 to 1998-04-22 (days since 1970); a user rates
     # over a short window
-    first_day, last_day = 10124, 10338
-    start = rng.integers(first_day, last_day - 1, n_users)
-    span = np.minimum(rng.exponential(20.0, n_users) + 1, last_day - start)
-    day = start[user] + np.floor(rng.random(len(user)) * span[user]).astype(np.int64)
-    time = day * SECONDS_PER_DAY + rng.integers(0, SECONDS_PER_DAY, len(user))
-    titles, seen = [], set()
-    for i in range(n_items):
-        t = _make_title(rng)
-        base, k = t, 2
-        while (t, int(years[i])) in seen:
-            t = f"{base} {['II', 'III', 'IV', 'V', 'VI'][k - 2] if k <= 6 else k}"
-            k += 1
-        seen.add((t, int(years[i])))
-        titles.append(t)
+    time = _rating_times(rng, user, n_users, 10124, 10338, margin=1, mean_window=20.0)
+    titles = _unique_titles(rng, years)
     order = np.lexsort((item, user))
     return Ratings(
         user=user[order].astype(np.int32), item=item[order].astype(np.int32), rating=stars[order],
@@ -372,3 +347,27 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
         truth={"user_taste": taste, "user_bias": user_bias, "user_scale": user_scale, "item_bias": item_bias,
                "item_log_popularity": log_pop, "item_genre_weights": item_factors, "user_type": np.zeros(n_users, int)},
     )
+
+
+def _rating_times(rng, user: np.ndarray, n_users: int, first_day: int, last_day: int, margin: int,
+                  mean_window: float) -> np.ndarray:
+    """Seconds since 1970 of each rating: each user active from a start day over an exponential window
+    (days since 1970 in ``first_day .. last_day``)."""
+    start = rng.integers(first_day, last_day - margin, n_users)
+    span = np.minimum(rng.exponential(mean_window, n_users) + 1, last_day - start)
+    day = start[user] + np.floor(rng.random(len(user)) * span[user]).astype(np.int64)
+    return day * SECONDS_PER_DAY + rng.integers(0, SECONDS_PER_DAY, len(user))
+
+
+def _unique_titles(rng, years: np.ndarray) -> list[str]:
+    """Invented titles, unique per (title, year): a repeat gets a sequel number."""
+    titles, seen = [], set()
+    for i in range(len(years)):
+        t = _make_title(rng)
+        base, k = t, 2
+        while (t, int(years[i])) in seen:
+            t = f"{base} {['II', 'III', 'IV', 'V', 'VI'][k - 2] if k <= 6 else k}"
+            k += 1
+        seen.add((t, int(years[i])))
+        titles.append(t)
+    return titles
