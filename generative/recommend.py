@@ -16,11 +16,16 @@ compiled graph):
   unit in this model, so recommending from a new person's ratings needs a user-oriented run.
 
 **Which list.** The run names the model that ranked best in it (``ranking_model`` in recommender.json:
-the RBM, popularity or the item biases); the list is that model's top N. **What a prediction is made of.**
-Each pick's expected rating (the RBM's, whichever model ranked) is split into the movie's general appeal
+the RBM, popularity or the item biases); the list is that model's top N. **Whose prediction.** Where the
+run blends the RBM with a partner (``rbm.blend``: an SVD or the biases) and the blend's RMSE was below the
+RBM's (``prediction_model: blend``), the predicted rating is the blend's (:class:`Partner`, weights and
+partner of the first split, ``artifacts/blend.npz``), else the RBM's expected rating, whichever model
+ranked. **What a prediction is made of.** Each pick's predicted rating is split into the movie's general appeal
 (the run's average rating plus the movie's bias, ``artifacts/baselines.npz``) and the rest, which comes
 from the person's ratings; a rating is named ("because you rated") only when its effect is at least
-:data:`VISIBLE` (0.1 star), otherwise the line says whether the pick is mostly general appeal.
+:data:`VISIBLE` (0.1 star), otherwise the line says whether the pick is mostly general appeal. With the
+blend a rating's effect is the blend's weights applied to its effects on the RBM and on the partner (the
+prediction before it is held to the rating scale).
 
 Movies the person rated are never recommended. A person or ratings the run cannot take (an unknown user
 id, a title that matches no movie or several, a rating off the scale) raise :class:`RecommendError`;
@@ -187,6 +192,8 @@ META_MAX_BYTES = 2**20
 ORIENTATIONS = ("user", "item")
 RANKINGS = ("expected_rating", "seen_and_liked")
 RANKERS = ("rbm", "popularity", "bias")
+PREDICTORS = ("rbm", "blend")  # whose predicted ratings `lab recommend` shows (the run's better RMSE)
+PARTNERS = ("biases", "svd")  # what the RBM is blended with (rbm.blend)
 VISIBLE = 0.1
 """A rating is named in "because you rated" only when it moves the pick's predicted rating by at least this
 many stars (leaving it out lowers the prediction by 0.1 star or more)."""
@@ -216,6 +223,16 @@ def read_meta(path) -> dict:
         problems.append(f"rank_by is {meta.get('rank_by')!r}, not one of {', '.join(RANKINGS)}")
     if meta.get("ranking_model", "rbm") not in RANKERS:
         problems.append(f"ranking_model is {meta.get('ranking_model')!r}, not one of {', '.join(RANKERS)}")
+    if meta.get("prediction_model", "rbm") not in PREDICTORS:
+        problems.append(f"prediction_model is {meta.get('prediction_model')!r}, not one of {', '.join(PREDICTORS)}")
+    elif meta.get("prediction_model") == "blend":
+        blend = meta.get("blend")
+        weights = blend.get("weights") if isinstance(blend, dict) else None
+        if not isinstance(blend, dict) or blend.get("partner") not in PARTNERS:
+            problems.append(f"blend is {_short(repr(blend))}, not a partner ({', '.join(PARTNERS)}) and weights")
+        elif not (isinstance(weights, list) and len(weights) == 3 and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) for w in weights)):
+            problems.append(f"blend weights are {_short(repr(weights))}, not three finite numbers")
     relevant = meta.get("relevant", 4.0)
     if isinstance(relevant, bool) or not isinstance(relevant, (int, float)) or not np.isfinite(relevant):
         problems.append(f"relevant is {relevant!r}, not a finite number")
@@ -253,6 +270,73 @@ def explain_text(p: Pick, title) -> str:
     return f"your ratings together {p.you:+.2f}{lenient}, no single one {VISIBLE:g} star or more"
 
 
+class Partner:
+    """The model the run blends the RBM with (``rbm.blend``), as `lab recommend` uses it for one person:
+    ``mu + b_item + x_item . theta`` with ``x_item = (q_item, 1)`` (the SVD's movie factors and a 1; for the
+    biases only the 1). The person's ``theta`` (their factors and bias) is fitted on their ratings by the
+    ridge regression the run's ALS ends its user steps with, on the run's movie factors and biases (for the
+    run's users one more half-step of the same fit; for the biases exactly the run's last step).
+
+    A rating's effect on a pick is exact for that fit: the change of the pick's prediction when the rating is
+    left out (the leave-one-out formula of ridge regression, with the penalty as fitted)."""
+
+    def __init__(self, kind: str, weights, mu: float, item_bias: np.ndarray, item_factors: np.ndarray | None,
+                 user_reg: float, factor_reg: float):
+        self.kind, self.weights = kind, np.asarray(weights, np.float64)
+        self.mu, self.item_bias, self.user_reg, self.factor_reg = mu, item_bias, user_reg, factor_reg
+        n = len(item_bias)
+        q = item_factors if item_factors is not None else np.zeros((n, 0))
+        self.X = np.hstack([q, np.ones((n, 1))])  # (movies, factors + 1)
+
+    @classmethod
+    def load(cls, path, blend: dict, n_items: int) -> Partner:
+        if not path.exists():
+            raise RunError(f"{path}: missing (the run's recommender.json says it blends); train the run again to "
+                           "rewrite it")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                mu, item_bias = float(z["mu"]), np.asarray(z["item_bias"], np.float64)
+                user_reg = float(z["user_reg"])
+                q = np.asarray(z["item_factors"], np.float64) if blend["partner"] == "svd" else None
+                factor_reg = float(z["factor_reg"]) if q is not None else 0.0
+        except Exception as exc:  # a damaged file: say which
+            raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite it") from None
+        ok = item_bias.shape == (n_items,) and (q is None or (q.ndim == 2 and q.shape[0] == n_items))
+        values = [mu, user_reg, factor_reg, item_bias] + ([q] if q is not None else [])
+        if not ok or not all(np.isfinite(v).all() for v in values) or user_reg < 0 or factor_reg < 0:
+            raise RunError(f"{path}: damaged (its arrays do not fit the run's {n_items:,} movies or are not finite); "
+                           "train the run again to rewrite it")
+        return cls(blend["partner"], blend["weights"], mu, item_bias, q, user_reg, factor_reg)
+
+    def _system(self, items, values):
+        x = self.X[items]
+        penalty = np.full(x.shape[1], self.factor_reg * len(items))
+        penalty[-1] = self.user_reg
+        a = x.T @ x + np.diag(penalty)
+        return x, a, values - self.mu - self.item_bias[items]
+
+    def fit_person(self, items, values) -> np.ndarray:
+        """The person's factors and bias (``theta``) from their ratings."""
+        x, a, y = self._system(items, values)
+        return np.linalg.solve(a, x.T @ y)
+
+    def predict(self, theta) -> np.ndarray:
+        """The partner's predicted rating of every movie for a person with these factors and bias."""
+        return self.mu + self.item_bias + self.X @ theta
+
+    def effects(self, items, values, theta, picks) -> np.ndarray:
+        """(ratings, picks): how much each rating adds to each pick's prediction (leave-one-out, exact)."""
+        x, a, y = self._system(items, values)
+        solved = np.linalg.solve(a, x.T)  # A^-1 x_j, (factors + 1, ratings)
+        leverage = np.einsum("jf,fj->j", x, solved)
+        resid = y - x @ theta
+        return (resid / np.maximum(1.0 - leverage, 1e-12))[:, None] * (self.X[picks] @ solved).T
+
+    def blend(self, rbm_pred, partner_pred):
+        w = self.weights
+        return w[0] + w[1] * np.asarray(rbm_pred, np.float64) + w[2] * np.asarray(partner_pred, np.float64)
+
+
 class Recommender:
     def __init__(self, run: RunDir, model, ratings: Ratings, meta: dict):
         self.run = run
@@ -275,6 +359,9 @@ class Recommender:
         self._by_user = np.argsort(ratings.user, kind="stable")
         self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
         self._item_hidden = None
+        self.prediction_model = meta.get("prediction_model", "rbm")
+        self.partner = (Partner.load(run.artifacts / "blend.npz", meta["blend"], ratings.n_items)
+                        if self.prediction_model == "blend" else None)
 
     @classmethod
     def open(cls, path) -> Recommender:
@@ -406,23 +493,21 @@ class Recommender:
         """Which of a person's ratings count as their top-rated (>= relevant, or their highest)."""
         return values >= min(self.relevant, values.max())
 
-    def explain_user_oriented(self, items, values, picks, n: int = 2):
+    def user_oriented_effects(self, items, values, picks) -> np.ndarray:
+        """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings,
+        picks), exact: the prediction with and without that rating in the RBM's input (a low rating can raise
+        a pick too)."""
         kidx = self._value_index(values)
         x = self._hidden_input(items, kidx)
-        liked = np.arange(len(items))  # every rating: a low one can raise a pick too
-        drop = self.W[items[liked], kidx[liked]]
+        drop = self.W[items, kidx]
         if self.D is not None:
-            drop = drop + self.D[items[liked]]
-        p_without = _sigmoid(x[None, :] - drop)  # (liked, F)
+            drop = drop + self.D[items]
+        p_without = _sigmoid(x[None, :] - drop)  # (ratings, F)
         p_all = _sigmoid(x)
         wq = self.W[picks]  # (picks, K, F)
         full = _softmax(self.vbias[picks] + np.einsum("qkf,f->qk", wq, p_all)) @ self.values
         without = _softmax(self.vbias[picks][None] + np.einsum("qkf,lf->lqk", wq, p_without)) @ self.values
-        effect = full[None, :] - without  # (liked, picks): how much each rating raised each pick
-        return self._top_reasons(items[liked], values[liked], effect, n, least=VISIBLE)
-
-    def explain_item_oriented(self, u, items, values, picks, n: int = 2):
-        return self._top_reasons(items, values, self.item_oriented_effects(u, items, values, picks), n, least=VISIBLE)
+        return full[None, :] - without
 
     def item_oriented_effects(self, u, items, values, picks, ridge: float = 1.0) -> np.ndarray:
         """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings, picks).
@@ -475,16 +560,24 @@ class Recommender:
         if not len(picks):
             return []
         if self.orientation == "user":
-            reasons = self.explain_user_oriented(items, values, picks)
+            effect = self.user_oriented_effects(items, values, picks)
         else:
-            reasons = self.explain_item_oriented(user, items, values, picks)
+            effect = self.item_oriented_effects(user, items, values, picks)
+        predicted = expected
+        if self.partner is not None:  # the run's better predictor: the RBM blended with its partner
+            theta = self.partner.fit_person(items, values)
+            lo, hi = float(self.ratings.scale[0]), float(self.ratings.scale[-1])
+            predicted = np.clip(self.partner.blend(expected, self.partner.predict(theta)), lo, hi)
+            w = self.partner.weights
+            effect = w[1] * effect + w[2] * self.partner.effects(items, values, theta, picks)
+        reasons = self._top_reasons(items, values, effect, 2, least=VISIBLE)
         appeal = self.mu + self.item_bias
         if user is not None:
             leniency = float(self.user_bias[user])
         else:  # a new person: one step of the biases' fit on their ratings
             leniency = float((values - self.mu - self.item_bias[items]).sum() / (len(values) + self.user_reg))
-        return [Pick(int(q), float(expected[q]), float(score[q]), why, float(appeal[q]), float(expected[q] - appeal[q]),
-                     leniency) for q, why in zip(picks, reasons, strict=True)]
+        return [Pick(int(q), float(predicted[q]), float(score[q]), why, float(appeal[q]),
+                     float(predicted[q] - appeal[q]), leniency) for q, why in zip(picks, reasons, strict=True)]
 
     def for_user(self, user_id: int | str, top: int = 10) -> tuple[int, list[Pick]]:
         u = self.user_index(user_id)

@@ -49,6 +49,7 @@ CHECKPOINT = "rbm"  # checkpoints/rbm.json: the shared loop's last checkpoint (i
 RATINGS_FILE = "ratings.npz"
 META_FILE = "recommender.json"
 BASELINES_FILE = "baselines.npz"  # artifacts/: the first split's biases and popularity (lab recommend)
+BLEND_FILE = "blend.npz"  # artifacts/: the first split's blend weights and partner model (lab recommend)
 RANKERS = ("rbm", "popularity", "bias")  # the rankings a run compares; its top-N lists come from the best
 STATE_FILE = "rbm_folds.json"  # checkpoints/: the figures of the finished folds
 
@@ -602,10 +603,10 @@ def run(cfg, ctx) -> dict:
         res = run_split(cfg, ctx, r, split, fold)
         model = res.pop("_model")
         baselines = res.pop("_baselines", None)
-        res.pop("_blend", None)
+        blend = res.pop("_blend", None)
         if fold == 0:
             first_model = model
-            _save_recommender(cfg, ctx, r, split, model, baselines)
+            _save_recommender(cfg, ctx, r, split, model, baselines, blend)
         done.append(res)
         ctx.save_state(STATE_FILE, {"done": done})
     if first_model is None and not (ctx.run.artifacts / MODEL_FILE).exists():
@@ -633,7 +634,10 @@ def _finished_folds(ctx, cfg) -> list[dict]:
     return done
 
 
-def _save_recommender(cfg, ctx, r: Ratings, split: Split, model, baselines=None) -> None:
+def _save_recommender(cfg, ctx, r: Ratings, split: Split, model, baselines=None, blend=None) -> None:
+    """What `lab recommend` loads, from the first split: the RBM, the ratings, the biases and popularity
+    (``baselines.npz``), with ``rbm.blend`` the blend's weights and its partner fitted on the split's
+    training ratings (``blend.npz``), and the run's settings (``recommender.json``)."""
     from lab.runs import atomic_path, atomic_write_json
 
     ctx.save_model(model, MODEL_FILE, where="artifacts")
@@ -644,11 +648,22 @@ def _save_recommender(cfg, ctx, r: Ratings, split: Split, model, baselines=None)
             np.savez_compressed(tmp, mu=np.float64(bias.mu), user_bias=bias.user, item_bias=bias.item,
                                 popularity=np.bincount(r.item[split.train], minlength=r.n_items),
                                 user_reg=np.float64(cfg.baselines.user_reg))
-    atomic_write_json(ctx.artifact(META_FILE), {
+    meta = {
         "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector, "rank_by": rank_kind(cfg.rbm),
         "relevant": cfg.evaluation.relevant, "split": split.name, "trained_on": len(split.train),
         "dataset": r.name, "source": r.source,
-    })
+    }
+    if blend is not None and baselines is not None:
+        kind, weights = blend
+        partner = baselines[0] if kind == "biases" else baselines[1]
+        b = cfg.baselines
+        arrays = {"mu": np.float64(partner.mu), "item_bias": partner.item, "user_reg": np.float64(b.user_reg)}
+        if kind == "svd":
+            arrays.update(item_factors=partner.Q, factor_reg=np.float64(b.svd_reg))
+        with atomic_path(ctx.artifact(BLEND_FILE), suffix=".npz") as tmp:
+            np.savez_compressed(tmp, **arrays)
+        meta["blend"] = {"partner": kind, "weights": [float(w) for w in weights]}
+    atomic_write_json(ctx.artifact(META_FILE), meta)
 
 
 def best_ranker(summary: dict, k: int) -> tuple[str, dict]:
@@ -663,18 +678,34 @@ def best_ranker(summary: dict, k: int) -> tuple[str, dict]:
 
 
 def _record_ranking_model(ctx, summary: dict) -> None:
-    """Say in the summary, and in recommender.json for `lab recommend`, which model's top-N lists the run
-    stands behind: the one that ranked best in it (nDCG@k, mean over its splits)."""
+    """Say in the summary, and in recommender.json for `lab recommend`, which models the run stands behind:
+    for top-N lists the one that ranked best in it (nDCG@k, mean over its splits), for predicted ratings the
+    blend where the run blends and the blend's RMSE is below the RBM's, else the RBM."""
     from lab.runs import atomic_write_json
 
     k = summary["top_k"]
     name, figures = best_ranker(summary, k)
     summary["ranking_model"] = name
+    blended = summary.get("blend_rmse") is not None and summary["blend_rmse"] < summary["rmse"]
+    summary["prediction_model"] = "blend" if blended else "rbm"
     path = ctx.artifact(META_FILE)
     meta = read_meta_file(path) if path.exists() else None
     if meta is not None:
-        meta.update({"ranking_model": name, f"ranking_ndcg_at_{k}": figures})
+        meta.update({"ranking_model": name, f"ranking_ndcg_at_{k}": figures,
+                     "prediction_model": summary["prediction_model"]})
         atomic_write_json(path, meta)
+
+
+def _prediction_words(rc, summary: dict) -> str:
+    """The report's sentence on whose predicted ratings `lab recommend` shows (summary.json: prediction_model)."""
+    if summary.get("prediction_model") == "blend":
+        partner = "biases" if rc.blend == "biases" else "SVD"
+        return (f"Its predicted ratings are the blend of the RBM and the {partner} (RMSE {summary['blend_rmse']:.4f} "
+                f"against the RBM's {summary['rmse']:.4f}; summary.json: prediction_model).")
+    if summary.get("blend_rmse") is not None:
+        return (f"Its predicted ratings are the RBM's: the blend did not beat it here (RMSE "
+                f"{summary['blend_rmse']:.4f} against {summary['rmse']:.4f}).")
+    return "Its predicted ratings are the RBM's."
 
 
 def read_meta_file(path) -> dict | None:
@@ -764,7 +795,7 @@ def _report(cfg, ctx, r: Ratings, done: list[dict], summary: dict) -> None:
     shown = ", ".join(f"{labels[n].split(' (')[0]} {v:.4f}" for n, v in ndcgs.items() if v is not None)
     ctx.report.text("Top-N lists", (
         f"`lab recommend` ranks with {labels[ranker]}: the best nDCG@{k} in this run ({shown or 'none measurable'}; "
-        f"summary.json: ranking_model). Its predicted ratings are the RBM's either way."))
+        f"summary.json: ranking_model). {_prediction_words(rc, summary)}"))
     ctx.report.text("Settings", (
         f"{rc.epochs} epochs of CD-k (k by epoch: {', '.join(f'{k_} from {s}' for s, k_ in rc.cd_schedule)}), "
         f"batches of {rc.batch_size} {rc.orientation}s, learning rate {rc.learning_rate:g} x {rc.lr_decay:g}^epoch, "

@@ -141,3 +141,73 @@ def test_the_list_comes_from_the_best_ranking_model(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["ranking_model"] == s["ranking_model"] and out["visible_effect"] == VISIBLE
     assert all({"general_appeal", "from_your_ratings", "your_bias", "why"} <= set(p) for p in out["picks"])
+
+
+@pytest.fixture(scope="module")
+def blend_run(tmp_path_factory):
+    """A user-oriented run blended with a 4-factor SVD (weighed on 10% of the training ratings)."""
+    tmp = tmp_path_factory.mktemp("blend")
+    path = tmp / "blend.yaml"
+    text = SCENARIO.format(orientation="user", epochs=10) + "baselines: {svd_factors: 4}\n"
+    path.write_text(text.replace("  cd_schedule: [[0, 1]]\n", "  cd_schedule: [[0, 1]]\n  blend: svd\n"
+                                 "  blend_validation: 0.1\n"))
+    return execute(str(path), out=str(tmp / "runs"), quiet=True)
+
+
+def test_recommend_predicts_with_the_runs_better_model_the_blend(blend_run):
+    s = blend_run.summary()
+    assert s["prediction_model"] == ("blend" if s["blend_rmse"] < s["rmse"] else "rbm") == "blend"
+    meta = json.loads((blend_run.artifacts / "recommender.json").read_text())
+    assert meta["prediction_model"] == "blend" and meta["blend"]["partner"] == "svd"
+    assert "Its predicted ratings are the blend of the RBM and the SVD" in blend_run.report_path.read_text()
+    rec = Recommender.open(blend_run.path)
+    u, picks = rec.for_user("7", top=8)
+    items, values = rec.user_ratings(u)
+    w = np.asarray(meta["blend"]["weights"])
+    with np.load(blend_run.artifacts / "blend.npz") as z:  # the partner, refitted here independently
+        q, mu, bi = z["item_factors"], float(z["mu"]), z["item_bias"]
+        reg, user_reg = float(z["factor_reg"]), float(z["user_reg"])
+    x = np.hstack([q[items], np.ones((len(items), 1))])
+    penalty = np.diag([reg * len(items)] * q.shape[1] + [user_reg])
+
+    def svd(keep):
+        theta = np.linalg.solve(x[keep].T @ x[keep] + penalty, x[keep].T @ (values[keep] - mu - bi[items[keep]]))
+        return mu + bi + np.hstack([q, np.ones((len(q), 1))]) @ theta
+
+    def blended(keep):
+        rbm, _ = rec.predict_user_oriented(items[keep], values[keep])
+        return w[0] + w[1] * rbm + w[2] * svd(keep)
+
+    full = blended(np.ones(len(items), bool))
+    named = 0
+    for p in picks:
+        assert p.predicted == pytest.approx(np.clip(full[p.item], 1, 5))
+        assert p.appeal + p.you == pytest.approx(p.predicted)
+        effects = np.array([full[p.item] - blended(np.arange(len(items)) != j)[p.item] for j in range(len(items))])
+        want = [j for j in np.argsort(-effects, kind="stable")[:2] if effects[j] >= VISIBLE]
+        assert [i for i, _, _ in p.because] == [int(items[j]) for j in want]
+        for (_, _, e), j in zip(p.because, want, strict=True):
+            assert e == pytest.approx(effects[j], abs=1e-9)
+        named += len(p.because)
+    (items, values), picks = rec.for_ratings(", ".join(f"{rec.ratings.display_title(i)}={v}" for i, v in
+                                                         ((0, 5), (1, 5), (2, 1))), top=5)
+    assert picks and all(p.appeal + p.you == pytest.approx(p.predicted) for p in picks)
+
+
+def test_recommend_says_which_model_predicts_and_a_damaged_blend_file_is_named(blend_run, capsys, tmp_path):
+    assert lab_main(["recommend", str(blend_run.path), "--user", "7", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "predicted by the RBM blended with the SVD" in out and "the blend's prediction" in out
+    assert lab_main(["recommend", str(blend_run.path), "--user", "7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prediction_model"] == "blend"
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(blend_run.path, copy)
+    (copy / "artifacts" / "blend.npz").write_bytes(b"not a zip")
+    assert lab_main(["recommend", str(copy), "--user", "7"]) != 0
+    err = capsys.readouterr().err
+    assert "blend.npz: damaged" in err and "Traceback" not in err
+    (copy / "artifacts" / "blend.npz").unlink()
+    assert lab_main(["recommend", str(copy), "--user", "7"]) != 0
+    assert "blend.npz: missing" in capsys.readouterr().err
