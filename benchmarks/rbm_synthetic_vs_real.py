@@ -16,6 +16,10 @@ SVD (``rbm.blend: svd``); the blend is printed beside the RBM alone.
     python benchmarks/rbm_synthetic_vs_real.py                # first fold, seed 0 (about 3 minutes on 2 cores)
     python benchmarks/rbm_synthetic_vs_real.py --folds 5      # all five folds (about 15 minutes)
     python benchmarks/rbm_synthetic_vs_real.py --seeds 0 1 2  # other synthetic sets
+    python benchmarks/rbm_synthetic_vs_real.py --real /data/ml-100k   # the same settings on the real data too
+
+With ``--real`` the three settings also run on a real MovieLens 100K folder (``data.path``; never shipped),
+on the same folds, and the synthetic order is compared with the one measured there.
 
 Timings depend on what else runs on the machine: the load average is printed before and after each run.
 """
@@ -45,12 +49,13 @@ REAL_BIASES = 0.944
 SCENARIO = ROOT / "scenarios" / "rbm_movielens100k.yaml"
 
 
-def run_setting(extra: list[str], folds: int, seed: int, out: Path) -> dict:
+def run_setting(extra: list[str], folds: int, seed: int, out: Path, real: str | None = None) -> dict:
     from lab.execute import execute
 
-    overrides = ["data.source=synthetic", "data.download=false", "data.synthetic.preset=movielens100k",
-                 "split.method=kfold", "split.folds=5", f"split.run_folds={folds}", f"seed={seed}", "strategy=cpu",
-                 *extra]
+    data = (["data.source=movielens-100k", f"data.path={real}"] if real else
+            ["data.source=synthetic", "data.synthetic.preset=movielens100k"])
+    overrides = [*data, "data.download=false", "split.method=kfold", "split.folds=5", f"split.run_folds={folds}",
+                 f"seed={seed}", "strategy=cpu", *extra]
     load0, t0 = os.getloadavg(), time.time()
     run = execute(str(SCENARIO), overrides, out=str(out), quiet=True)
     s = run.summary()
@@ -63,38 +68,61 @@ def run_setting(extra: list[str], folds: int, seed: int, out: Path) -> dict:
     return res
 
 
+def order_holds(results: dict) -> bool:
+    """item-oriented (both settings) < biases < user-oriented, as on the real data."""
+    rmse = [results[n]["rmse"] for n in SETTINGS]
+    bias = next(iter(results.values()))["bias_rmse"]
+    return rmse[2] < bias < rmse[0] and rmse[1] < bias
+
+
+def print_table(label: str, results: dict, real: dict | None) -> None:
+    first = next(iter(results.values()))
+    bias = first["bias_rmse"]
+    print(f"\n{label}, {first['folds']} fold(s) of 5, {first['n_ratings']:,} ratings: biases {bias:.4f}, "
+          f"SVD {first.get('svd_rmse', float('nan')):.4f} (real: biases "
+          f"{real and next(iter(real.values()))['bias_rmse'] or REAL_BIASES})")
+    print(f"  {'setting':<52} {'RBM':>7} {'/biases':>8} {'blend':>7} {'real':>6} {'real/b':>7} {'train s/fold':>12}"
+          f"  load")
+    for name, (_, quoted) in SETTINGS.items():
+        res = results[name]
+        real_rmse, real_bias = ((real[name]["rmse"], real[name]["bias_rmse"]) if real else (quoted, REAL_BIASES))
+        blend = f"{res['blend_rmse']:.4f}" if "blend_rmse" in res else "—"
+        print(f"  {name:<52} {res['rmse']:>7.4f} {res['rmse'] / bias:>8.3f} {blend:>7} {real_rmse:>6.4f} "
+              f"{real_rmse / real_bias:>7.3f} {res['train_seconds_per_fold']:>12.1f}  {res['load_before_after']}")
+    print(f"  order item-oriented < biases < user-oriented (as on the real data): "
+          f"{'holds' if order_holds(results) else 'DOES NOT hold'}", flush=True)
+
+
+def run_all(args, seed: int, real: str | None = None) -> dict:
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (extra, _) in SETTINGS.items():
+            results[name] = run_setting(extra, args.folds, seed, Path(tmp), real)
+            if args.json:
+                print(json.dumps({"seed": seed, "data": "real" if real else "synthetic", "setting": name,
+                                  **results[name]}), flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folds", type=int, default=1, help="run the first N of the 5 folds (default 1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="synthetic sets (the scenario's seed)")
+    p.add_argument("--real", metavar="PATH", help="a MovieLens 100K folder: run the settings on it too")
     p.add_argument("--json", action="store_true", help="one JSON line per run instead of the table")
     args = p.parse_args(argv)
     print(f"cpus: {os.cpu_count()}; load average now: {os.getloadavg()[0]:.2f}", flush=True)
+    real = run_all(args, 0, args.real) if args.real else None
+    if real is not None and not args.json:
+        print_table("real MovieLens 100K", real, real)
     held = []
     for seed in args.seeds:
-        results = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, (extra, _) in SETTINGS.items():
-                results[name] = run_setting(extra, args.folds, seed, Path(tmp))
-                if args.json:
-                    print(json.dumps({"seed": seed, "setting": name, **results[name]}), flush=True)
-        first = next(iter(results.values()))
-        bias = first["bias_rmse"]
+        results = run_all(args, seed)
         if not args.json:
-            print(f"\nseed {seed}, {first['folds']} fold(s) of 5, {first['n_ratings']:,} ratings: biases {bias:.4f}, "
-                  f"SVD {first.get('svd_rmse', float('nan')):.4f} (real: biases {REAL_BIASES})")
-            print(f"  {'setting':<52} {'RBM':>7} {'/biases':>8} {'blend':>7} {'real':>6} {'real/b':>7} {'train s/fold':>12}"
-                  f"  load")
-            for name, (_, real) in SETTINGS.items():
-                res = results[name]
-                blend = f"{res['blend_rmse']:.4f}" if "blend_rmse" in res else "—"
-                print(f"  {name:<52} {res['rmse']:>7.4f} {res['rmse'] / bias:>8.3f} {blend:>7} {real:>6.3f} "
-                      f"{real / REAL_BIASES:>7.3f} {res['train_seconds_per_fold']:>12.1f}  {res['load_before_after']}")
-        rmse = [results[n]["rmse"] for n in SETTINGS]
-        order = rmse[2] < bias < rmse[0] and rmse[1] < bias
-        held.append(order)
-        print(f"  order item-oriented < biases < user-oriented (as on the real data): {'holds' if order else 'DOES NOT hold'}",
-              flush=True)
+            print_table(f"synthetic preset, seed {seed}", results, real)
+        held.append(order_holds(results))
+    if real is not None:
+        print(f"order on the real data: {'holds' if order_holds(real) else 'DOES NOT hold'}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}; the order held for {sum(held)} of {len(held)} seed(s)")
     return 0 if all(held) else 1
 

@@ -263,11 +263,12 @@ def explain_text(p: Pick, title) -> str:
     a movie): the ratings that move it visibly, else whether it is mostly the movie's general appeal."""
     if p.because:
         return "because you rated " + "; ".join(f"{title(i)} {v:g} (+{e:.2f})" for i, v, e in p.because)
-    if abs(p.you) < VISIBLE:
+    you = round(p.you, 3)  # as the table shows it (rows: from_your_ratings)
+    if abs(you) < VISIBLE:
         return "mostly the movie's general appeal"
     lenient = f" (you rate {abs(p.leniency):.2f} {'above' if p.leniency > 0 else 'below'} average)" if abs(
         p.leniency) >= VISIBLE else ""
-    return f"your ratings together {p.you:+.2f}{lenient}, no single one {VISIBLE:g} star or more"
+    return f"your ratings together {you:+.2f}{lenient}, no single one {VISIBLE:g} star or more"
 
 
 class Partner:

@@ -15,8 +15,14 @@ MATCHED = [
     ("user_count_median", 65, 5), ("user_count_max", 737, 40),
     ("item_count_median", 27, 4), ("item_count_max", 583, 60), ("items_rated_once", 141, 25),
     ("mean_rating", 3.530, 0.01), ("sd_rating", 1.126, 0.01),
-    ("user_mean_sd", 0.45, 0.05), ("genres_per_item", 1.72, 0.03),
+    ("user_mean_sd", 0.445, 0.06), ("item_mean_sd", 0.614, 0.05), ("item_mean_sd_all", 0.781, 0.05),
+    ("top10pct_share", 0.427, 0.05), ("item_gini", 0.629, 0.03), ("genres_per_item", 1.72, 0.03),
 ]
+
+
+def test_the_targets_are_movielens_100k_figures():
+    for key, target, _ in MATCHED:
+        assert target == pytest.approx(ML100K[key], abs=1e-9), key
 
 
 @pytest.fixture(scope="module")
