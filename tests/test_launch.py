@@ -134,9 +134,14 @@ def test_ctrl_c_forwards_sigint_to_every_worker(tmp_path):
         "    raise SystemExit(130)\n"
     )
     called = []
-    with pytest.raises(KeyboardInterrupt):
-        L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs", grace=3,
-                      quiet=True, on_interrupt=lambda: called.append(True))
+    # A shell starts a background job with SIGINT ignored (`pytest &`, nohup): give the test Ctrl-C back.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs",
+                          grace=3, quiet=True, on_interrupt=lambda: called.append(True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert called == [True]
     assert (tmp_path / "got-sigint").read_text() == "yes"
     record = json.loads((tmp_path / "logs" / "workers.json").read_text())
