@@ -17,6 +17,8 @@ SVD (``rbm.blend: svd``); the blend is printed beside the RBM alone.
     python benchmarks/rbm_synthetic_vs_real.py --folds 5      # all five folds (about 15 minutes)
     python benchmarks/rbm_synthetic_vs_real.py --seeds 0 1 2  # other synthetic sets
     python benchmarks/rbm_synthetic_vs_real.py --real /data/ml-100k   # the same settings on the real data too
+    python benchmarks/rbm_synthetic_vs_real.py --real /data/ml-100k --grid   # would tuning on the preset
+                                                    # pick what tuning on the real data picks? (rank correlation)
 
 With ``--real`` the three settings also run on a real MovieLens 100K folder (``data.path``; never shipped),
 on the same folds, and the synthetic order is compared with the one measured there.
@@ -44,6 +46,16 @@ SETTINGS = {  # name: (--set lines on top of the scenario, the real figure of is
     "item-oriented, old defaults": (["rbm.orientation=item", "rbm.reconstruction=sample", "rbm.epochs=30",
                                      "rbm.blend=none"], 0.927),
     "item-oriented, mean field, 60 epochs (new defaults)": ([], 0.920),
+}
+GRID = {  # --grid: tuning moves around the new defaults, the RBM alone (no blend), first fold by default
+    "new defaults": [],
+    "hidden 50": ["rbm.hidden=50"],
+    "hidden 200": ["rbm.hidden=200"],
+    "weight decay 0.003": ["rbm.weight_decay=0.003"],
+    "weight decay 0.03": ["rbm.weight_decay=0.03"],
+    "30 epochs": ["rbm.epochs=30"],
+    "100 epochs": ["rbm.epochs=100"],
+    "learning rate 0.05": ["rbm.learning_rate=0.05"],
 }
 REAL_BIASES = 0.944
 SCENARIO = ROOT / "scenarios" / "rbm_movielens100k.yaml"
@@ -104,14 +116,52 @@ def run_all(args, seed: int, real: str | None = None) -> dict:
     return results
 
 
+def spearman(a, b) -> float:
+    import numpy as np
+
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def grid(args) -> int:
+    """The GRID settings (RBM alone) on the preset and on the real data, ranked on each."""
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in GRID.items():
+            extra = ["rbm.blend=none", *extra]
+            syn = run_setting(extra, args.folds, args.seeds[0], Path(tmp))
+            real = run_setting(extra, args.folds, 0, Path(tmp), args.real)
+            rows[name] = (syn, real)
+            if args.json:
+                print(json.dumps({"setting": name, "synthetic": syn, "real": real}), flush=True)
+    names = list(rows)
+    syn = [rows[n][0]["rmse"] for n in names]
+    real = [rows[n][1]["rmse"] for n in names]
+    print(f"\ntuning grid, RBM alone, {args.folds} fold(s) of 5; synthetic preset seed {args.seeds[0]} against real")
+    print(f"  {'setting':<22} {'synthetic':>9} {'rank':>4} {'real':>7} {'rank':>4} {'train s/fold (real)':>19}  load")
+    rs, rr = [sorted(syn).index(v) + 1 for v in syn], [sorted(real).index(v) + 1 for v in real]
+    for n, a, ra, b, rb in zip(names, syn, rs, real, rr, strict=True):
+        print(f"  {n:<22} {a:>9.4f} {ra:>4} {b:>7.4f} {rb:>4} {rows[n][1]['train_seconds_per_fold']:>19.1f}  "
+              f"{rows[n][1]['load_before_after']}")
+    best_syn, best_real = names[syn.index(min(syn))], names[real.index(min(real))]
+    print(f"  Spearman rank correlation {spearman(syn, real):.2f}; best on the preset: {best_syn}; best on the real "
+          f"data: {best_real} (its real RMSE {min(real):.4f}; the preset's pick gives {real[syn.index(min(syn))]:.4f})")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folds", type=int, default=1, help="run the first N of the 5 folds (default 1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="synthetic sets (the scenario's seed)")
     p.add_argument("--real", metavar="PATH", help="a MovieLens 100K folder: run the settings on it too")
+    p.add_argument("--grid", action="store_true", help="with --real: rank a tuning grid on both data sets")
     p.add_argument("--json", action="store_true", help="one JSON line per run instead of the table")
     args = p.parse_args(argv)
     print(f"cpus: {os.cpu_count()}; load average now: {os.getloadavg()[0]:.2f}", flush=True)
+    if args.grid:
+        if not args.real:
+            p.error("--grid compares with the real data: give --real PATH")
+        return grid(args)
     real = run_all(args, 0, args.real) if args.real else None
     if real is not None and not args.json:
         print_table("real MovieLens 100K", real, real)

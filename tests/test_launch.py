@@ -122,6 +122,15 @@ def test_an_exited_worker_waits_for_the_others(tmp_path):
     assert "slow" in (tmp_path / "worker-1.log").read_text()
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c():
+    """Ctrl-C as in a terminal: a shell starts a background job (`pytest &`, nohup) with SIGINT ignored, and
+    then the tests that press Ctrl-C on this process (:func:`interrupt_parent`) would fail for that reason."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_forwards_sigint_to_every_worker(tmp_path):
     """A KeyboardInterrupt in the launcher: SIGINT to every worker group, on_interrupt, re-raised."""
     script = (
@@ -134,14 +143,9 @@ def test_ctrl_c_forwards_sigint_to_every_worker(tmp_path):
         "    raise SystemExit(130)\n"
     )
     called = []
-    # A shell starts a background job with SIGINT ignored (`pytest &`, nohup): give the test Ctrl-C back.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs",
-                          grace=3, quiet=True, on_interrupt=lambda: called.append(True))
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs", grace=3,
+                      quiet=True, on_interrupt=lambda: called.append(True))
     assert called == [True]
     assert (tmp_path / "got-sigint").read_text() == "yes"
     record = json.loads((tmp_path / "logs" / "workers.json").read_text())
