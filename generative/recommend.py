@@ -334,8 +334,9 @@ class Partner:
         return (resid / np.maximum(1.0 - leverage, 1e-12))[:, None] * (self.X[picks] @ solved).T
 
     def blend(self, rbm_pred, partner_pred):
-        w = self.weights
-        return w[0] + w[1] * np.asarray(rbm_pred, np.float64) + w[2] * np.asarray(partner_pred, np.float64)
+        from generative.recommender import apply_blend  # the run's own formula
+
+        return apply_blend(self.weights, rbm_pred, partner_pred)
 
 
 class Recommender:

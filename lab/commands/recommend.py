@@ -11,8 +11,8 @@ DESCRIPTION = """Recommend movies with the RBM of a finished `rbm` run.
 The list comes from the model that ranked best in the run (the RBM, popularity or the item biases:
 its report says which). Each pick shows the predicted rating of the run's better predictor (the RBM, or
 its blend with an SVD or the biases where the run blends and the blend's RMSE was lower) split in two:
-the movie's general appeal (the average rating plus the movie's bias, fitted on the run's training ratings) and what the
-person's ratings add or take away. A rating of theirs is named ("because you rated ...") only when it
+the movie's general appeal (the average rating plus the movie's bias, fitted on the run's training
+ratings) and what the person's ratings add or take away. A rating of theirs is named ("because you rated ...") only when it
 moves the prediction by 0.1 star or more; otherwise the line says whether the pick is mostly general
 appeal. Movies the person rated are never recommended. Titles in --rate are matched forgivingly (case,
 accents, punctuation, "The" at either end, an optional "(year)")."""
@@ -71,9 +71,9 @@ def main(args) -> int:
                           "visible_effect": VISIBLE, "picks": rows}, indent=2, ensure_ascii=False))
         return 0
     best = "" if rec.ranking_model == "rbm" else ", this run's best ranking"
-    if rec.partner is not None:
+    partner = None if rec.partner is None else "SVD" if rec.partner.kind == "svd" else "biases"
+    if partner is not None:
         w = rec.partner.weights
-        partner = "SVD" if rec.partner.kind == "svd" else "biases"
         predictor = (f"predicted by the RBM blended with the {partner} ({w[0]:+.2f} + {w[1]:.2f} x RBM + {w[2]:.2f} x "
                      f"{partner}), this run's better predictor")
     else:
@@ -91,9 +91,9 @@ def main(args) -> int:
               f"{row['general_appeal']:>6.2f} {row['from_your_ratings']:>+6.2f}  {row['why']}")
     how = ("leaving it out of the RBM's input" if rec.orientation == "user"
            else "leaving it out of the fit of your weights (first-order estimate)")
-    if rec.partner is not None:
+    if partner is not None:
         how += f" and out of the {partner}'s fit of your factors (exact)"
-    model = "the blend's" if rec.partner is not None else "the RBM's"
+    model = "the blend's" if partner is not None else "the RBM's"
     print(f"appeal: the average rating {rec.mu:.2f} plus the movie's bias (user + item biases fitted on the run's "
           f"training ratings); you: the rest of {model} prediction, from your ratings (how generously you rate "
           f"among it). A rating is named when "
