@@ -29,8 +29,9 @@ from keras import layers
 
 from generative import images as img
 from generative.data import flat, load_digits
-from lab.errors import RunError
-from lab.loop import EpochLoop, TrainingError
+from lab.errors import RunError, TrainingError
+from lab.loop import EpochLoop
+from lab.schedules import learning_rate
 
 STRIPS_PART = "strips.npz"
 EPS = 1e-7
@@ -134,10 +135,12 @@ def run(cfg, ctx) -> dict:
 
     def build():
         model, _, _ = build_autoencoder(m)
-        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss, jit_compile=ctx.jit_compile)
+        steps_per_epoch = -(-len(x_train) // t.batch_size)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(t, steps_per_epoch)), loss=loss,
+                      jit_compile=ctx.jit_compile)
         return model
 
-    loop = EpochLoop(ctx, "autoencoder", epochs=t.epochs, seed=cfg.seed, describe="autoencoder epochs")
+    loop = EpochLoop(ctx, "autoencoder", t, seed=cfg.seed, describe="autoencoder epochs")
     model = loop.restore(build)
     strips: list[np.ndarray] = _load_strips(loop.files.get(STRIPS_PART), loop.state.epoch,
                                             len(fixed))[:loop.state.epoch]
@@ -146,12 +149,11 @@ def run(cfg, ctx) -> dict:
         order = epoch.rng.permutation(len(x_train))
         target = x_train[order]
         inputs = corrupt(target, m.denoising.noise, m.denoising.amount, epoch.rng)
-        with loop.timed(samples=len(x_train)):
-            hist = model.fit(inputs, target, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
+        train = loop.fit((inputs, target), t.batch_size)
         rec_test = _predict(model, x_test)
         strips.append(img.to_uint8(rec_test[:pics.strip_digits]))
         img.save_png(strips_picture(fixed, strips), ctx.artifact("training_strips.png"))
-        loop.end_epoch({"loss": float(hist.history["loss"][-1]), "test_mse": mse(x_test, rec_test),
+        loop.end_epoch({"loss": train["loss"], "test_mse": mse(x_test, rec_test),
                         "test_bce": bce(x_test, rec_test)}, show=("loss", "test_mse"))
 
     rec_test = _predict(model, x_test)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lab.scenario import Activation, Scenario, Section, Supports, Widths
+from lab.schema import Activation, Scenario, Section, Supports, Widths, epoch_training
 
 # The autoencoder trains with Keras fit: mirrored works, multi-worker does not (see lab/strategy.py); the
 # VAE trains there with lab.distributed's custom loop.
@@ -34,10 +34,8 @@ class VaeDataConfig(MnistDataConfig):
     )
 
 
-class MnistTrainingConfig(Section):
-    epochs: int = Field(30, ge=1, le=10_000, description="Passes over the training digits.")
-    batch_size: int = Field(128, ge=1, le=65_536, description="Digits per gradient step.")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="Adam's learning rate.")
+AutoencoderTrainingConfig = epoch_training("AutoencoderTrainingConfig", epochs=30, batch_size=128, learning_rate=1e-3)
+"""How the autoencoder trains (Adam; no validation split, so no early stopping)."""
 
 
 class DenoisingConfig(Section):
@@ -78,7 +76,7 @@ class AutoencoderScenario(Scenario):
     supports = FIT_SUPPORTS
     data: MnistDataConfig = Field(default_factory=MnistDataConfig, description="Where the MNIST digits come from.")
     model: AutoencoderModelConfig = Field(default_factory=AutoencoderModelConfig, description="The autoencoder's layers and loss.")
-    training: MnistTrainingConfig = Field(default_factory=MnistTrainingConfig, description="How the autoencoder is trained.")
+    training: AutoencoderTrainingConfig = Field(default_factory=AutoencoderTrainingConfig, description="How the autoencoder is trained.")
     pictures: AutoencoderPicturesConfig = Field(default_factory=AutoencoderPicturesConfig,
                                           description="What the training and final pictures show.")
 
@@ -101,19 +99,14 @@ class VaeModelConfig(Section):
                                   "a vamp prior (ignored by standard).")
 
 
-class VaeTrainingConfig(MnistTrainingConfig):
+class VaeTrainingConfig(epoch_training("VaeEpochs", epochs=30, batch_size=128, learning_rate=1e-3,
+                                       final_learning_rate_fraction=0.05)):
+    """How the VAE trains (Adam; no validation split, so no early stopping)."""
+
     beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term in the training loss (1: the ELBO; "
                         "the reported ELBO always uses 1).")
     kl_warmup_epochs: int = Field(0, ge=0, le=10_000, description="Epochs over which the KL weight rises linearly "
                                   "from beta/warmup to beta (0: no warm-up).")
-    schedule: Literal["constant", "cosine"] = Field(
-        "constant", description="Adam's learning rate per epoch: constant, or cosine (from learning_rate in the first "
-        "epoch down to learning_rate x final_learning_rate_fraction in the last of `epochs`).")
-    final_learning_rate_fraction: float = Field(0.05, ge=0, le=1, description="cosine: the last epoch's learning rate "
-                                                "as a fraction of learning_rate.")
-    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
-                                             "training time past this, judged by the mean epoch so far (null: no "
-                                             "limit); the schedule still assumes `epochs`.")
 
 
 class VaeEvaluationConfig(Section):

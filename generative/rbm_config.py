@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lab.data.ratings.synthetic_data import movielens_like
-from lab.scenario import Scenario, Section, Supports
+from lab.schema import Scenario, Section, Supports
 
 _ML100K = inspect.signature(movielens_like).parameters  # the preset is the generator's defaults
 SYNTHETIC_PRESETS = {

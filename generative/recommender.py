@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from lab.data import ratings as ratings_mod
 from lab.data.ratings import Ratings, Split
-from lab.errors import DataError, RunError
-from lab.loop import EpochLoop, TrainingError
+from lab.errors import DataError, RunError, TrainingError
+from lab.loop import EpochLoop
 
 MODEL_FILE = "rbm.keras"  # artifacts/: the first split's model, which `lab recommend` loads
 CHECKPOINT = "rbm"  # checkpoints/rbm.json: the shared loop's last checkpoint (its stage is the fold)
@@ -490,7 +491,8 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> dict:
         model.init_visible_biases(counts, np.bincount(col, minlength=n_visible) / max(1, n_cases))
         return model
 
-    loop = EpochLoop(ctx, CHECKPOINT, epochs=rc.epochs, seed=cfg.seed, stage=f"fold{fold}", rng_key=(fold,),
+    epochs = SimpleNamespace(epochs=rc.epochs, checkpoint_every=1, time_limit_seconds=None)  # until rbm moves to training:
+    loop = EpochLoop(ctx, CHECKPOINT, epochs, seed=cfg.seed, stage=f"fold{fold}", rng_key=(fold,),
                      step_offset=fold * rc.epochs, describe=f"rbm {split.name}", reseed=False)
     model = loop.restore(build)
     machine = Machine(model, ctx.jit_compile, rank_kind(rc), ec.relevant)

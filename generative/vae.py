@@ -32,8 +32,9 @@ from generative import images as img
 from generative import quality
 from generative.data import absolute_data_path, binarize, epoch_rng, flat, load_digits
 from lab.checkpoints import NOT_RESUMABLE
-from lab.errors import RunError
-from lab.loop import EpochLoop, TrainingError
+from lab.errors import RunError, TrainingError
+from lab.loop import EpochLoop
+from lab.schedules import current_rate, learning_rate
 
 LOG_2PI = math.log(2 * math.pi)
 CHECKPOINT = "vae"  # checkpoints/vae.json names the last checkpoint (lab.checkpoints)
@@ -64,15 +65,6 @@ def log_mixture(z, means, log_vars, log_weights):
     """log sum_k w_k N(z; mean_k, exp(log_var_k)) per row of z (B, L); components (K, L), log weights (K,)."""
     per = log_normal(z[:, None, :], means[None], log_vars[None]) + log_weights[None]  # (B, K)
     return ops.logsumexp(per, axis=-1)
-
-
-def learning_rate(epoch: int, epochs: int, base: float, schedule: str = "constant", final_fraction: float = 0.05) -> float:
-    """Adam's learning rate during ``epoch`` (0-based) of ``epochs``: ``base``, or for ``cosine`` a half cosine
-    from ``base`` (epoch 0) down to ``base * final_fraction`` (the last epoch)."""
-    if schedule == "constant" or epochs <= 1:
-        return float(base)
-    progress = min(1.0, epoch / (epochs - 1))
-    return float(base) * (final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def kl_weight(epoch: int, beta: float, warmup_epochs: int) -> float:
@@ -194,12 +186,6 @@ class VAE(keras.Model):
     def build(self, input_shape=None):
         # The encoder and decoder are functional models, built when they were made; Sampling has no weights.
         self.built = True
-
-    def reseed(self, seed: int, epoch: int) -> None:
-        """Put the Sampling layer's random stream at a point that depends only on (seed, epoch), so a run
-        resumed from a checkpoint draws the same noise as one that never stopped."""
-        state = self.sampling.seed_generator.state
-        state.assign(ops.cast(ops.convert_to_tensor([int(seed) % 2**31, int(epoch) * 2**20]), state.dtype))
 
     @property
     def latent_size(self) -> int:
@@ -447,41 +433,23 @@ def run(cfg, ctx) -> dict:
 
     def build():
         model = build_vae(cfg.model, beta=t.beta, seed=cfg.seed)
-        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), jit_compile=ctx.jit_compile)
+        steps_per_epoch = math.ceil(len(x_train) / t.batch_size)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(t, steps_per_epoch)), jit_compile=ctx.jit_compile)
         return model
 
-    loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, describe="vae epochs")
+    loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed, describe="vae epochs", terms=vae_terms)
     model = loop.restore(build, load=lambda path: load_vae(path, hint=NOT_RESUMABLE))
-    trainer = None
-    if ctx.multi_worker:  # Keras fit fails there: TensorFlow's runtime driven by lab.distributed's loop
-        from lab.distributed import ReplicaTrainer
-
-        trainer = ReplicaTrainer(ctx.strategy, model, vae_terms)
-        trainer.sync_from_chief(loop)
     loop.extra["data_path"] = absolute_data_path(cfg.data.path)  # `lab sample` finds the digits from anywhere
     for epoch in loop:
         x_epoch = static_train if static_train is not None else binarize(x_train, cfg.data.binarize, epoch.rng)
         x_epoch = x_epoch[epoch.rng.permutation(len(x_epoch))]
         model.kl_weight.assign(kl_weight(epoch.index, t.beta, t.kl_warmup_epochs))
-        rate = learning_rate(epoch.index, t.epochs, t.learning_rate, t.schedule, t.final_learning_rate_fraction)
-        model.optimizer.learning_rate.assign(rate)
-        model.reseed(cfg.seed, epoch.number)
-        if trainer is not None:
-            trainer.reseed_worker(loop, epoch.index)
-            with loop.timed(samples=len(x_epoch)):
-                train = trainer.train_epoch((x_epoch,), t.batch_size)
-            test = trainer.evaluate((x_test_bin,), 1000)
-        else:
-            with loop.timed(samples=len(x_epoch)):
-                hist = model.fit(x_epoch, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
-            train = {k: float(v[-1]) for k, v in hist.history.items()}
-            test = model.evaluate(x_test_bin, batch_size=1000, verbose=0, return_dict=True)
+        rate = current_rate(model.optimizer)
+        train = loop.fit((x_epoch,), t.batch_size)
+        test = loop.evaluate((x_test_bin,), 1000)
         loop.end_epoch({"loss": train["loss"], "elbo": train["elbo"], "reconstruction": train["reconstruction"],
                         "kl": train["kl"], "kl_weight": kl_weight(epoch.index, t.beta, t.kl_warmup_epochs),
-                        "test_elbo": float(test["elbo"]), "learning_rate": rate}, show=("elbo", "test_elbo"))
-        loop.stop_after_time_limit(t.time_limit_seconds)
-        if trainer is not None:
-            trainer.follow_chief(loop)
+                        "test_elbo": test["elbo"], "learning_rate": rate}, show=("elbo", "test_elbo"))
     if not ctx.is_chief:  # another worker of a multi-worker run: the chief evaluates, samples and saves
         return {"task": "vae", **loop.figures()}
 

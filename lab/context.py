@@ -6,13 +6,15 @@ everything that touches the run folder, and returns its final figures as a flat 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.plots import pyplot
 from lab.progress import Progress
-from lab.runs import MetricsCSV, RunDir, atomic_path, atomic_write_json, atomic_write_text
+from lab.runs import MetricsCSV, RunDir, atomic_path, atomic_write_json, atomic_write_text, read_json
 
 
 @dataclass
@@ -61,19 +63,24 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 class RunContext:
     def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False, resume: bool = False,
-                 jit_compile: bool = False, is_chief: bool = True):
+                 is_chief: bool = True):
         self.run = run
         self.is_chief = is_chief  # False on the other workers of a multi-worker run: they write no files
         self.strategy = strategy
         self.strategy_info = strategy_info
         self.quiet = quiet
         self.resume = resume
-        self.jit_compile = jit_compile  # resolved: lab.strategy.resolve_jit_compile
         self.report = Report()
         self.metrics = MetricsCSV(run.metrics_path)
         self._tb = None
 
     # devices ---------------------------------------------------------------------------------------
+    @property
+    def jit_compile(self) -> bool:
+        """XLA for the task's compiled steps, as :func:`lab.strategy.resolve_jit_compile` decided it once for
+        the run (``env.json`` and the report say why); False without a strategy (tests, tools)."""
+        return bool(self.strategy_info is not None and self.strategy_info.jit_compile)
+
     @property
     def distributed(self) -> bool:
         """True when the strategy spans several replicas (mirrored, multi-worker)."""
@@ -87,8 +94,6 @@ class RunContext:
     def device_scope(self):
         """``tf.device`` of the chosen single device; for distributed strategies the runner opens
         ``ctx.strategy.scope()`` itself where it builds models (Keras ``fit`` handles the rest)."""
-        import contextlib
-
         if self.strategy_info is None or self.distributed or self.strategy is None:
             return contextlib.nullcontext()  # (no strategy: another Keras backend, on its default device)
         import tensorflow as tf
@@ -97,8 +102,6 @@ class RunContext:
 
     def model_scope(self):
         """Where to build models and optimizers: the strategy's scope when distributed, else nothing."""
-        import contextlib
-
         return self.strategy.scope() if self.distributed else contextlib.nullcontext()
 
     # messages and progress -------------------------------------------------------------------------
@@ -141,8 +144,6 @@ class RunContext:
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure into artifacts/ atomically and close it."""
-        from lab.plots import pyplot
-
         plt = pyplot()
 
         try:
@@ -165,8 +166,6 @@ class RunContext:
 
     def record_env(self, key: str, value) -> None:
         """Add what the task learnt about its environment (e.g. which kernels its layers use) to env.json."""
-        from lab.runs import read_json
-
         path = self.run.env_path
         env = read_json(path, "environment record", dict) if path.exists() else {}
         env[key] = value
@@ -178,8 +177,6 @@ class RunContext:
 
     def load_state(self, name: str) -> dict | None:
         """What :meth:`save_state` wrote (None when nothing was); a RunError naming the file when it is damaged."""
-        from lab.runs import read_json
-
         path = self.run.checkpoints / name
         if not path.exists():
             return None

@@ -34,11 +34,12 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from lab.errors import RunError
+from lab.strategy import check_tf_config
 
 FAULT_ENV = "LAB_FAULT_EXIT_AFTER_EPOCH"  # "<worker>:<epoch>": that worker exits (code 17) after that epoch
 
@@ -66,8 +67,6 @@ class Role:
 
 def role(tf_config: str | None = None) -> Role:
     """The role ``TF_CONFIG`` gives this process (checked as TensorFlow reads it); a single process when unset."""
-    from lab.strategy import check_tf_config
-
     text = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
     if not text.strip():
         return Role()
@@ -240,13 +239,9 @@ class ReplicaTrainer:
         values = self._broadcast([v.value for v in variables])
         for variable, value in zip(variables, values, strict=True):
             variable.assign(self.tf.cast(value, variable.dtype))
-        from dataclasses import asdict
-
-        from lab.loop import LoopState
-
         state = self.broadcast_json(asdict(loop.state))
         if not self.role.is_chief:
-            loop.state = LoopState(**state)
+            loop.state = type(loop.state)(**state)
             loop._last_checkpoint = loop.state.epoch
 
     def follow_chief(self, loop) -> None:
@@ -259,14 +254,6 @@ class ReplicaTrainer:
                                        "stopped_early": loop.state.stopped_early})
         loop.state.stop_reason = decided["stop_reason"]
         loop.state.stopped_early = decided["stopped_early"]
-
-    def reseed_worker(self, loop, epoch: int) -> None:
-        """Give this worker its own random streams for the epoch (dropout, augmentation, sampling): the
-        loop set them from (seed, epoch), the same on every worker; workers see different rows."""
-        if self.role.rank:
-            from lab.loop import reseed_generators
-
-            reseed_generators(self.model, loop.seed, epoch, *loop.rng_key, 1_000 + self.role.rank)
 
 
 def _np_dtype(variable) -> str:

@@ -36,3 +36,7 @@ class StrategyError(LabError):
 
 class UsageError(LabError):
     """A command-line argument is wrong."""
+
+
+class TrainingError(LabError):
+    """Training went wrong in a way the settings can fix (a loss that became NaN or infinite)."""

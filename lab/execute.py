@@ -9,12 +9,14 @@ import importlib.metadata
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 
-from lab import registry, scenario
+from lab import distributed, registry, scenario, seeding, strategy
 from lab.context import RunContext, markdown_table
-from lab.errors import LabError, RunError, ScenarioError
+from lab.errors import LabError, RunError, ScenarioError, TrainingError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text
 
 PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
@@ -62,16 +64,12 @@ def _is_chief(cfg) -> bool:
     """False for the workers of a multi-worker run other than the chief (TF_CONFIG says which is which)."""
     if cfg.strategy != "multi-worker" or not os.environ.get("TF_CONFIG"):
         return True  # (no TF_CONFIG: `lab launch` preparing the folder, or a mistake `start` reports)
-    from lab import distributed
-
     return distributed.role().is_chief  # TF_CONFIG checked here, before anything else
 
 
 def _scratch_run(cfg) -> RunDir:
     """A temporary run folder for a worker that is not the chief (removed when it ends): the chief writes
     the run's files, the others only compute."""
-    import tempfile
-
     run = RunDir.create(tempfile.mkdtemp(prefix=SCRATCH_PREFIX), cfg.name, cfg.task)
     atomic_write_text(run.scenario_path, scenario.dump(cfg))
     return run
@@ -83,8 +81,6 @@ def is_scratch(run: RunDir) -> bool:
 
 def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunContext:
     """Choose the strategy, seed everything, write env.json and return the runner's context."""
-    from lab import seeding, strategy
-
     strategy.prepare_process(cfg.strategy)
     strat, info = strategy.select(cfg.strategy, cfg.precision, cfg.jit_compile, type(cfg).supports)
     seeding.seed_everything(cfg.seed, cfg.deterministic)
@@ -102,8 +98,7 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
     if resume and run.env_path.exists():
         env["resumed"] = True
     atomic_write_json(run.env_path, env)
-    return RunContext(run, strat, info, quiet=quiet, resume=resume, jit_compile=info.jit_compile,
-                      is_chief=not is_scratch(run))
+    return RunContext(run, strat, info, quiet=quiet, resume=resume, is_chief=not is_scratch(run))
 
 
 def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
@@ -118,8 +113,6 @@ def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) ->
         try:
             return _run(cfg, run, quiet, resume)
         finally:
-            import shutil
-
             shutil.rmtree(run.path.parent, ignore_errors=True)
     with run.lock():  # one process at a time works on a run folder (a RunError names the other one)
         if resume and run.status == "complete":  # finished while this process was starting
@@ -132,8 +125,6 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
         ctx = start(cfg, run, quiet=quiet, resume=resume)
     except LabError:  # e.g. strategy gpu without a GPU: nothing ran, so no run folder is left behind
         if not resume and run.status == "created":
-            import shutil
-
             shutil.rmtree(run.path, ignore_errors=True)
         raise
     if not quiet:
@@ -159,8 +150,6 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
     bad = {k: v for k, v in summary.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:  # never a summary.json with NaN and exit 0: the run failed, and says which figures
         run.write_marker(status="failed")
-        from lab.loop import TrainingError
-
         raise TrainingError(f"{run.path}: the run ended with figures that are not numbers: "
                             f"{', '.join(f'{k} = {v}' for k, v in bad.items())} (metrics.csv shows the epochs before); "
                             "lower the learning rate or check the data, and start it again")

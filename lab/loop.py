@@ -2,12 +2,13 @@
 
 A runner of an epoch-based task (autoencoder, VAE, RBM, classifiers, language models) reads::
 
-    loop = EpochLoop(ctx, "vae", epochs=t.epochs, seed=cfg.seed)
+    t = cfg.training                                     # a lab.schema.EpochTraining section
+    loop = EpochLoop(ctx, "vae", t, seed=cfg.seed, terms=vae_terms)
     model = loop.restore(build=make_and_compile)        # the checkpoint's model on --resume
     for epoch in loop:                                   # epoch.index (0-based), epoch.number, epoch.rng
-        with loop.timed(samples=len(x_train)):
-            history = model.fit(...)
-        loop.end_epoch({"loss": ..., "test_elbo": ...}, show=("loss", "test_elbo"))
+        train = loop.fit((x_epoch,), t.batch_size)       # Keras fit, or the multi-worker loop
+        test = loop.evaluate((x_test,), 1000)
+        loop.end_epoch({"loss": train["loss"], "test_elbo": test["elbo"]}, show=("loss", "test_elbo"))
     summary.update(loop.finish())                        # timing figures (and early stopping's)
 
 What the loop owns, so that no task writes it again:
@@ -17,19 +18,26 @@ What the loop owns, so that no task writes it again:
   ``build()``; iteration continues after the checkpoint's epoch; rows of ``metrics.csv`` logged after
   that checkpoint (epochs that ran but were never checkpointed) are dropped, so the file reads as if
   the run had never stopped.
-* **a random generator per epoch**, ``numpy.random.default_rng([seed, *rng_key, epoch + 1, 0])``: it
-  depends only on the seed and the epoch, so a resumed run draws the same shuffles and noise as one
-  that never stopped, and the two end with the same numbers (the tests check it for every task). The
-  same holds inside the model: at the start of every epoch the state of each Keras ``SeedGenerator``
-  (dropout, random flips and crops...) is set from ``(seed, epoch, layer)`` — ``.keras`` files do not
-  save those states, so without this a resumed run would draw other dropout masks.
+* **a random generator per epoch**, the named stream ``lab.seeding.stream(seed, "<name>/epoch",
+  *rng_key, epoch)``: it depends only on the seed and the epoch, so a resumed run draws the same
+  shuffles and noise as one that never stopped, and the two end with the same numbers (the tests check
+  it for every task). The same holds inside the model: at the start of every epoch the state of each
+  Keras ``SeedGenerator`` (dropout, random flips and crops...) is set from the stream
+  ``"<name>/layers"`` — ``.keras`` files do not save those states, so without this a resumed run would
+  draw other dropout masks.
+* **one or many workers**: :meth:`fit` and :meth:`evaluate` run Keras ``fit`` / ``evaluate`` in one
+  process, and under ``strategy: multi-worker`` (where Keras 3's ``fit`` fails) the custom loop of
+  :class:`lab.distributed.ReplicaTrainer` on the task's per-example ``terms``: the loop creates it,
+  gives every worker the chief's weights after :meth:`restore`, gives each worker its own random
+  streams per epoch and makes the chief's decision to stop everybody's.
 * **checkpoints** every ``checkpoint_every`` epochs and after the last one: the model, the loop's
   state, the task's JSON ``extra`` and any files the task registers in ``parts`` — one atomic unit
   (:mod:`lab.checkpoints`).
 * **the progress bar** (epochs, with the figures named in ``show``), **timing figures**
   (``train_seconds``, ``train_cpu_seconds``, ``epoch_seconds``, ``samples_per_second``: time spent in
-  :meth:`timed` blocks only, summed over resumes) and **a NaN guard**: a figure that is NaN or
-  infinite stops the run with a :class:`TrainingError` naming the figure and the epoch (the last
+  :meth:`timed` blocks only, summed over resumes), **the time limit** (``time_limit_seconds``: no
+  epoch starts that would pass it, judged by the mean epoch) and **a NaN guard**: a figure that is NaN
+  or infinite stops the run with a :class:`TrainingError` naming the figure and the epoch (the last
   checkpoint, from before it, stays).
 * **early stopping** (:class:`EarlyStopping`): the best epoch of a monitored figure, its weights kept
   (and checkpointed), training stopped after ``patience`` epochs without improvement, the best
@@ -56,40 +64,18 @@ from typing import Any, Literal
 import numpy as np
 
 from lab.checkpoints import NOT_RESUMABLE, CheckpointStore, Writer
-from lab.errors import LabError, RunError
+from lab.distributed import ReplicaTrainer, transplant
+from lab.errors import RunError, TrainingError
 from lab.runs import KERAS_LOAD_ERRORS, reading
+from lab.seeding import reseed_generators, stream
 
 MODEL_PART = "model.keras"
 BEST_PART = "best_weights.npz"  # the model's weights only (an .h5 would carry the optimizer's too)
 
 
-class TrainingError(LabError):
-    """Training went wrong in a way the settings can fix (a loss that became NaN or infinite)."""
-
-
 def after_checkpoint(loop: EpochLoop, epoch: int) -> None:
     """Called after every checkpoint with the epoch number just saved. Does nothing; tests replace it
     to interrupt a run at a chosen point (``raise KeyboardInterrupt`` = Ctrl-C between epochs)."""
-
-
-def reseed_generators(model, seed: int, epoch: int, *key: int) -> int:
-    """Set every Keras ``SeedGenerator`` of ``model`` to a state that depends only on ``(seed, key, epoch,
-    the layer's place)``; returns how many there were."""
-    import keras
-
-    base = int(np.random.default_rng([int(seed), *map(int, key), int(epoch) + 1, 1]).integers(2**30))
-    count = 0
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", []):
-            state = generator.state
-            state.assign(keras.ops.cast(keras.ops.convert_to_tensor([(base + 7919 * count) % 2**31, 0]), state.dtype))
-            count += 1
-    return count
-
-
-def epoch_rng(seed: int, epoch: int, *key: int, purpose: int = 0) -> np.random.Generator:
-    """The generator of ``epoch`` (0-based; ``key`` separates loops of one run, e.g. folds)."""
-    return np.random.default_rng([int(seed), *map(int, key), int(epoch) + 1, int(purpose)])
 
 
 @dataclass
@@ -172,34 +158,41 @@ class EpochLoop:
 
     Args:
         ctx: the runner's :class:`~lab.context.RunContext`.
-        name: names the checkpoint (``checkpoints/<name>.json``) and the progress bar.
-        epochs: how many epochs the loop runs in all (resumed runs included).
+        name: names the checkpoint (``checkpoints/<name>.json``), the progress bar and the random streams.
+        training: the task's :class:`lab.schema.EpochTraining` section: ``epochs`` (in all, resumed runs
+            included), ``checkpoint_every`` (the last epoch is always checkpointed) and
+            ``time_limit_seconds``.
         seed: the scenario's seed (per-epoch generators).
         stage: for runners with several loops in a row under one name (folds): a checkpoint of another
             stage is not resumed from.
-        rng_key: extra integers of the per-epoch generators (e.g. the fold).
+        rng_key: extra whole numbers of the per-epoch streams (e.g. the fold).
         step_offset: added to the epoch number for metrics.csv rows (e.g. fold x epochs).
-        checkpoint_every: epochs between checkpoints (the last epoch is always checkpointed).
         early_stopping: keep the best epoch of a figure and stop when it stops improving.
         describe: text of the progress bar (default: ``name``).
         reseed: set the model's Keras seed generators from ``(seed, epoch)`` at the start of each epoch
             (off for a model that keeps its random state in its own weights, like the RBM).
+        terms: ``terms(model, batch, training) -> {name: per-example float32 tensor}`` for
+            :meth:`fit` and :meth:`evaluate` under ``strategy: multi-worker`` (see
+            :class:`lab.distributed.ReplicaTrainer`); tasks that do not give it refuse that strategy.
     """
 
-    def __init__(self, ctx, name: str, *, epochs: int, seed: int, stage: str = "", rng_key: tuple[int, ...] = (),
-                 step_offset: int = 0, checkpoint_every: int = 1, early_stopping: EarlyStopping | None = None,
-                 describe: str | None = None, reseed: bool = True):
+    def __init__(self, ctx, name: str, training, *, seed: int, stage: str = "", rng_key: tuple[int, ...] = (),
+                 step_offset: int = 0, early_stopping: EarlyStopping | None = None, describe: str | None = None,
+                 reseed: bool = True, terms: Callable | None = None):
         self.ctx = ctx
         self.name = name
-        self.epochs = int(epochs)
+        self.epochs = int(training.epochs)
+        self.checkpoint_every = max(1, int(training.checkpoint_every))
+        self.time_limit = training.time_limit_seconds
         self.seed = int(seed)
         self.stage = stage
         self.rng_key = tuple(rng_key)
         self.step_offset = int(step_offset)
-        self.checkpoint_every = max(1, int(checkpoint_every))
         self.early_stopping = early_stopping
         self.describe = describe or name
         self.reseed = reseed
+        self.terms = terms
+        self.trainer: ReplicaTrainer | None = None
         self.store = CheckpointStore(ctx.run.checkpoints, name)
         self.state = LoopState(stage=stage)
         self.model = None
@@ -221,39 +214,46 @@ class EpochLoop:
     def restore(self, build: Callable[[], Any], load: Callable[[Path], Any] | None = None):
         """The model to train: on ``--resume`` the last checkpoint's (``load(path)``, by default
         ``keras.models.load_model(path, safe_mode=True)``), else ``build()``. Both run in the strategy's
-        scope. Returns the model (also kept as ``loop.model``)."""
+        scope. Under ``multi-worker`` every worker then holds the chief's weights and loop state.
+        Returns the model (also kept as ``loop.model``)."""
         checkpoint = self.store.load() if self.ctx.resume else None
+        usable = checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]
         # Under multi-worker, creating variables in the strategy's scope is collective: a checkpoint (the
         # chief's alone) is loaded outside it and copied into a model every worker builds inside it.
-        usable = checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]
-        saved = _load(load, checkpoint[1][MODEL_PART]) if usable and getattr(self.ctx, "multi_worker", False) else None
+        saved = _load(load, checkpoint[1][MODEL_PART]) if usable and self.ctx.multi_worker else None
         with self.ctx.model_scope():
-            if usable:
-                state, files = checkpoint
-                self.state = LoopState.from_dict(state, self.store.manifest)
-                self.files = files
-                if saved is not None:
-                    from lab.distributed import transplant
-
-                    self.model = build()
-                    transplant(saved, self.model)
-                else:
-                    self.model = _load(load, files[MODEL_PART])
-                self.resumed = True
-                self._last_checkpoint = self.state.epoch
-                if BEST_PART in files:
-                    self._best_file = files[BEST_PART]
-                    self._best_weights = _read_weights(files[BEST_PART])
-                self.ctx.log(f"{self.describe}: resuming after epoch {self.state.epoch} of {self.epochs}")
-            else:
-                self.model = build()
+            self.model = self._resume(checkpoint, build, load, saved) if usable else build()
         if self.ctx.resume:
             self.ctx.metrics.truncate_after(self.step_offset + self.state.epoch)
+        if self.ctx.multi_worker:
+            if self.terms is None:
+                raise RuntimeError(f"{self.name}: multi-worker training needs the task's per-example terms")
+            self.trainer = ReplicaTrainer(self.ctx.strategy, self.model, self.terms)
+            self.trainer.sync_from_chief(self)
         return self.model
 
+    def _resume(self, checkpoint, build, load, saved):
+        state, files = checkpoint
+        self.state = LoopState.from_dict(state, self.store.manifest)
+        self.files = files
+        if saved is not None:
+            model = build()
+            transplant(saved, model)
+        else:
+            model = _load(load, files[MODEL_PART])
+        self.resumed = True
+        self._last_checkpoint = self.state.epoch
+        if BEST_PART in files:
+            self._best_file = files[BEST_PART]
+            self._best_weights = _read_weights(files[BEST_PART])
+        self.ctx.log(f"{self.describe}: resuming after epoch {self.state.epoch} of {self.epochs}")
+        return model
+
     # the epochs ------------------------------------------------------------------------------------
-    def rng(self, epoch: int, purpose: int = 0) -> np.random.Generator:
-        return epoch_rng(self.seed, epoch, *self.rng_key, purpose=purpose)
+    def stream(self, name: str, epoch: int, *keys: int) -> np.random.Generator:
+        """The named stream ``<loop name>/<name>`` of ``epoch`` (0-based): for what an epoch draws besides
+        :attr:`Epoch.rng` (which is ``stream("epoch", epoch)``)."""
+        return stream(self.seed, f"{self.name}/{name}", *self.rng_key, epoch, *keys)
 
     @property
     def done(self) -> bool:
@@ -267,14 +267,15 @@ class EpochLoop:
             self.ctx.log(f"{self.describe}: stopping after epoch {self.state.epoch}: {reason}")
             self.checkpoint()  # with the reason: a resumed run must not train on
 
-    def stop_after_time_limit(self, seconds: float | None) -> None:
-        """Stop (after ``end_epoch``) when another epoch, as long as the mean one so far, would take the
-        training time past ``seconds`` (``None``: no limit)."""
-        if seconds is None or self.done or not self.state.epoch:
-            return
+    def _time_is_up(self) -> str:
+        """Why to stop now: another epoch, as long as the mean one so far, would take the training time past
+        the time limit ("" when there is none, or time is left)."""
+        if self.time_limit is None or not self.state.epoch:
+            return ""
         per_epoch = self.state.train_seconds / self.state.epoch
-        if self.state.train_seconds + per_epoch > seconds:
-            self.stop(f"time limit {seconds:g} s: another epoch (about {per_epoch:.0f} s) would pass it")
+        if self.state.train_seconds + per_epoch <= self.time_limit:
+            return ""
+        return f"time limit {self.time_limit:g} s: another epoch (about {per_epoch:.0f} s) would pass it"
 
     def __iter__(self):
         if self.model is None:
@@ -285,9 +286,8 @@ class EpochLoop:
             try:
                 while not self.done:
                     self._open_epoch = self.state.epoch
-                    if self.reseed:
-                        reseed_generators(self.model, self.seed, self.state.epoch, *self.rng_key)
-                    yield Epoch(self.state.epoch, self.rng(self.state.epoch))
+                    self._reseed(self.state.epoch)
+                    yield Epoch(self.state.epoch, self.stream("epoch", self.state.epoch))
                     if self._open_epoch is not None:
                         raise RuntimeError(f"{self.name}: end_epoch() was not called for epoch {self._open_epoch + 1}")
             except KeyboardInterrupt:
@@ -296,6 +296,37 @@ class EpochLoop:
                 raise
             finally:
                 self._bar = None
+
+    def _reseed(self, epoch: int) -> None:
+        """The model's Keras seed generators from ``(seed, epoch)``; each worker of a multi-worker run other
+        than the chief gets its own (workers see different rows)."""
+        if not self.reseed:
+            return
+        rank = self.trainer.role.rank if self.trainer is not None else 0
+        if rank:
+            reseed_generators(self.model, self.seed, f"{self.name}/layers/worker", *self.rng_key, epoch, rank)
+        else:
+            reseed_generators(self.model, self.seed, f"{self.name}/layers", *self.rng_key, epoch)
+
+    # training on one process or many ------------------------------------------------------------------
+    def fit(self, arrays: tuple[np.ndarray, ...], batch_size: int) -> dict[str, float]:
+        """One pass over ``arrays`` (inputs, and targets when the model has them; already in the epoch's
+        order), timed: Keras ``fit`` in one process, the multi-worker loop under ``multi-worker``. Returns
+        each metric's value for the epoch (Keras' names: ``loss``, ``accuracy``...)."""
+        with self.timed(samples=len(arrays[0])):
+            if self.trainer is not None:
+                return self.trainer.train_epoch(arrays, batch_size)
+            x, y = arrays[0], (arrays[1] if len(arrays) > 1 else None)
+            history = self.model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return {k: float(v[-1]) for k, v in history.history.items()}
+
+    def evaluate(self, arrays: tuple[np.ndarray, ...], batch_size: int = 500) -> dict[str, float]:
+        """Each metric's mean over ``arrays`` without training (every worker computes the chief's figures)."""
+        if self.trainer is not None:
+            return self.trainer.evaluate(arrays, batch_size)
+        x, y = arrays[0], (arrays[1] if len(arrays) > 1 else None)
+        figures = self.model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in figures.items()}
 
     @contextlib.contextmanager
     def timed(self, samples: int = 0):
@@ -324,11 +355,16 @@ class EpochLoop:
         self._open_epoch = None
         if self.early_stopping is not None:
             self._track_best(figures, number)
+        if not self.done and self._time_is_up():
+            self.state.stop_reason = self._time_is_up()
+            self.ctx.log(f"{self.describe}: stopping after epoch {number}: {self.state.stop_reason}")
         self.ctx.log_metrics(self.step_offset + number, **figures)
         if number % self.checkpoint_every == 0 or self.done:
             self.checkpoint()
         if self._bar is not None:
             self._bar.update(1, **{k: figures[k] for k in show if k in figures})
+        if self.trainer is not None:
+            self.trainer.follow_chief(self)  # the chief's decision to stop is everybody's
 
     def _track_best(self, figures: dict, number: int) -> None:
         es = self.early_stopping
@@ -349,7 +385,7 @@ class EpochLoop:
     def checkpoint(self) -> None:
         """Save the model, the loop state, ``extra`` and ``parts`` as one checkpoint (the chief's job:
         other workers of a multi-worker run write none)."""
-        if not getattr(self.ctx, "is_chief", True):
+        if not self.ctx.is_chief:
             self._last_checkpoint = self.state.epoch
             return
         parts: dict[str, Writer | Path] = {MODEL_PART: self.model.save, **self.parts}

@@ -1,6 +1,6 @@
 """Task name -> (its scenario model, its runner).
 
-To add a task: write its config model (a subclass of :class:`lab.scenario.Scenario`, in a module that
+To add a task: write its config model (a subclass of :class:`lab.schema.Scenario`, in a module that
 does not import TensorFlow) and a runner ``run(cfg, ctx) -> dict`` (the final figures), then add one
 line to ``TASKS``. Both are given as ``"module:attribute"`` strings so that listing and validating
 scenarios never imports the heavy runner modules.
@@ -20,6 +20,7 @@ class TaskSpec:
     config: str  # "module:Class" of the pydantic scenario model (no TensorFlow import at module level)
     runner: str  # "module:function" taking (cfg, ctx) and returning the summary figures
     summary: str  # one line for `lab list --tasks`
+    serve: str = ""  # the module of the task's serve.py (what its command calls), "" when it has none
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -68,3 +69,11 @@ def config_model(task: str):
 def runner(task: str):
     """The function that runs ``task`` (may import TensorFlow)."""
     return _load(spec(task).runner)
+
+
+def serve(task: str):
+    """The task's ``serve.py`` module: what its command and the web service call (may import TensorFlow)."""
+    module = spec(task).serve
+    if not module:
+        raise ScenarioError(f"task {task!r} has nothing to serve")
+    return importlib.import_module(module)

@@ -1,9 +1,9 @@
 """Scenario files: YAML -> a typed, validated configuration.
 
-A scenario is a YAML mapping with the common keys of :class:`Scenario` (``name``, ``description``,
-``task``, ``seed``, ``strategy``, ``precision``, ``jit_compile``, ``deterministic``, ``output``) and one
-section per part of the task. Each task declares its own pydantic model (a subclass of
-:class:`Scenario`, unknown keys forbidden) in the registry; this module reads the YAML, applies
+A scenario is a YAML mapping with the common keys of :class:`lab.schema.Scenario` (``name``,
+``description``, ``task``, ``seed``, ``strategy``, ``precision``, ``jit_compile``, ``deterministic``,
+``output``) and one section per part of the task. Each task declares its own pydantic model (a subclass of
+``Scenario``, unknown keys forbidden) in its ``config.py``; this module reads the YAML, applies
 ``--set a.b=value`` overrides (values parsed as YAML) and validates the result, reporting *every*
 problem at once with the file, the line, the field path and a fix.
 
@@ -12,161 +12,20 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
 import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
+from lab import registry
 from lab.errors import ScenarioError
 from lab.paths import scenarios_dir
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-
-
-class Section(BaseModel):
-    """Base of every configuration section: unknown keys are errors, assignments are validated, every float
-    must be finite (YAML's ``.inf`` and ``.nan`` are refused: no setting of the lab means infinity), every
-    whole number fits 64 bits and no text holds a NUL character (no file name can)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _plain_values(cls, value: Any) -> Any:
-        problem = _value_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-
-INT64 = 2**63
-"""Whole numbers are 64-bit: a larger one would only overflow in NumPy or TensorFlow at run time."""
-
-
-def _value_problem(value: Any) -> str | None:
-    """What no setting can be, at any depth of lists and mappings: text with a NUL character, a whole number
-    beyond 64 bits."""
-    if isinstance(value, str):
-        return "holds a NUL character (\\0), which no setting (and no file name) can hold" if "\x00" in value else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return None if -INT64 <= value < INT64 else f"is too large: {value:.3g} is outside the 64-bit range of whole numbers"
-    if isinstance(value, (list, tuple)):
-        return next((p for p in map(_value_problem, value) if p), None)
-    if isinstance(value, dict):
-        return next((p for v in value.items() for p in map(_value_problem, v) if p), None)
-    return None
-
-
-# --------------------------------------------------------------------------------------------------
-# The schema vocabulary every task's config shares
-
-Width = Annotated[int, Field(ge=1, le=65_536)]
-Widths = Annotated[list[Width], Field(max_length=64)]
-"""Widths of a stack of layers (units or filters): each 1 ... 65536, at most 64 layers."""
-Activation = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "silu", "swish", "leaky_relu",
-                     "linear"]
-"""A Keras activation by name."""
-
-STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-@dataclass(frozen=True)
-class Supports:
-    """What a task can honour of the common fields. A scenario asking for anything else is refused at
-    validation, naming what the task supports and why; nothing is silently ignored.
-
-    ``xla`` is what ``jit_compile: auto`` means for the task (:func:`lab.strategy.resolve_jit_compile`
-    applies it): ``gpu`` (the rule: XLA on a single GPU, off on the CPU and under distribution),
-    ``always`` or ``never``. ``why`` says why a task refuses a strategy or precision, ``xla_why`` why its
-    ``auto`` differs from the rule.
-    """
-
-    strategies: tuple[str, ...] = ("auto", "cpu", "gpu")
-    precisions: tuple[str, ...] = PRECISIONS
-    xla: Literal["gpu", "always", "never"] = "gpu"
-    why: str = ""  # why some strategies or precisions are refused
-    xla_why: str = ""  # why `auto` differs from the rule
-
-    def describe(self) -> str:
-        xla = XLA_RULES[self.xla] + (f" ({self.xla_why})" if self.xla_why else "")
-        refused = [s for s in STRATEGIES if s not in self.strategies] + [p for p in PRECISIONS if p not in self.precisions]
-        why = f"; refuses {', '.join(refused)}" + (f": {self.why}" if self.why else "") if refused else ""
-        return (f"strategy {' | '.join(self.strategies)}; precision {' | '.join(self.precisions)}; "
-                f"jit_compile auto: {xla}{why}")
-
-
-XLA_RULES = {"gpu": "XLA on one GPU, off on the CPU and when distributed", "always": "XLA on, also on the CPU",
-             "never": "XLA off"}
-
-
-class Scenario(Section):
-    """The keys every scenario has. Task models subclass this and add their sections; a task that
-    cannot honour every strategy or precision says so in its ``supports``."""
-
-    supports: ClassVar[Supports] = Supports()
-
-    name: str = Field(description="Short name of the experiment; the run folder is runs/<UTC time>-<name>.")
-    description: str = Field("", description="One line saying what the scenario does (shown by `lab list`).")
-    task: str = Field(description="Which task runs this scenario (see `lab list --tasks`).")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy, Keras and every random part of the task "
-                      "(0 ... 4294967295).")
-    strategy: Literal[STRATEGIES] = Field(
-        "auto", description="Device strategy: auto (GPU when present), cpu, gpu, mirrored (local GPUs), multi-worker (TF_CONFIG)."
-    )
-    precision: Literal[PRECISIONS] = Field(
-        "float32", description="Keras dtype policy for every model of the task."
-    )
-    jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA compilation of compiled steps: true, false, or auto (the task's rule: `lab list --tasks`)."
-    )
-    deterministic: bool = Field(False, description="Turn on TensorFlow's op determinism (slower, bit-exact).")
-    output: str = Field("runs", description="Folder under which the run folder is created.")
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
-            raise ValueError(
-                "must be a plain name of letters, digits, '.', '_' or '-' (at most 80, not starting with '.' "
-                f"or '-'), not a path: got {_shown(value, 100)}"
-            )
-        return value
-
-    @field_validator("output")
-    @classmethod
-    def _output_folder(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is empty: name the folder under which run folders are made (default runs), e.g. "
-                             "output: runs, or `.` for the current folder")
-        if len(value) > 4096:
-            raise ValueError(f"is {len(value):,} characters long; a folder name is at most 4096")
-        return value
-
-    @field_validator("strategy")
-    @classmethod
-    def _supported_strategy(cls, value: str) -> str:
-        return _supported(cls, "strategy", value, cls.supports.strategies)
-
-    @field_validator("precision")
-    @classmethod
-    def _supported_precision(cls, value: str) -> str:
-        return _supported(cls, "precision", value, cls.supports.precisions)
-
-
-def _supported(model: type[Scenario], what: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        why = f" ({model.supports.why})" if model.supports.why else ""
-        raise ValueError(f"this task supports {what} {' | '.join(allowed)}, not {value!r}{why}")
-    return value
-
+from lab.schema import Scenario, closest, shown
 
 # --------------------------------------------------------------------------------------------------
 # Reading YAML with line numbers
@@ -505,10 +364,6 @@ def _literal_choices(model: type[BaseModel], loc: tuple) -> list[str]:
     return out
 
 
-def closest(word: str, choices: typing.Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return matches[0] if matches else None
-
 
 def describe_errors(
     exc: ValidationError,
@@ -541,12 +396,12 @@ def describe_errors(
             choices = _literal_choices(model, loc)
             guess = closest(str(err.get("input")), choices) if choices else None
             hint = f"; did you mean `{guess}`?" if guess else ""
-            problems.append(f"{where}: {dotted}: {err['msg']} (got {_shown(err.get('input'))}){hint}")
+            problems.append(f"{where}: {dotted}: {err['msg']} (got {shown(err.get('input'))}){hint}")
         else:
             got = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
-            echoed = isinstance(got, dict) or repr(got) in msg or _shown(got, 100) in msg
-            got_text = "" if echoed else f" (got {_shown(got)})"
+            echoed = isinstance(got, dict) or repr(got) in msg or shown(got, 100) in msg
+            got_text = "" if echoed else f" (got {shown(got)})"
             problems.append(f"{where}: {dotted}: {msg}{got_text}")
     # The same location can fail in several union branches: keep the first message per line.
     seen, unique = set(), []
@@ -558,11 +413,6 @@ def describe_errors(
     return unique
 
 
-def _shown(value: Any, limit: int = 200) -> str:
-    """A value as the user wrote it, cut to ``limit`` characters (a 1 MB string is not echoed whole)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
 
 def _line_of(problem: str) -> int:
     m = re.match(r"^[^:]*:(\d+):", problem)
@@ -571,8 +421,6 @@ def _line_of(problem: str) -> int:
 
 def validate(data: dict, source: str = "scenario", lines=None, sources=None) -> Scenario:
     """Validate a raw mapping against the model of its task. Raises ScenarioError listing every problem."""
-    from lab import registry
-
     lines = lines or {}
     task = data.get("task")
     if task is None:

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from lab.errors import StrategyError
-from lab.scenario import STRATEGIES, XLA_RULES, Supports
+from lab.schema import STRATEGIES, XLA_RULES, Supports
 
 
 @dataclass
@@ -150,7 +150,7 @@ def resolve_jit_compile(requested: str | bool, rule: str, device: str, distribut
     """The one meaning of ``jit_compile``: ``(use XLA, why)``.
 
     ``true`` / ``false`` are honoured as asked. ``auto`` follows the task's rule (its
-    :class:`~lab.scenario.Supports`): ``gpu``, the default, turns XLA on for a single GPU and off on the
+    :class:`~lab.schema.Supports`): ``gpu``, the default, turns XLA on for a single GPU and off on the
     CPU and under a distribution strategy — what Keras' own "auto" does, because on a CPU the compile
     time of short steps outweighs the gain and tf.distribute steps do not use XLA; ``always`` and
     ``never`` are for tasks that measured otherwise (their ``why`` says what).

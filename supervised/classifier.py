@@ -48,8 +48,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from lab.distributed import classify_terms
 from lab.errors import DataError
 from lab.loop import EarlyStopping, EpochLoop
+from lab.runs import atomic_write_json
+from lab.schedules import current_rate, learning_rate
 
 MODEL_FILE = "classifier.keras"  # artifacts/: the trained model (the best epoch's weights)
 CLASSES_FILE = "classes.json"  # artifacts/: what lab predict needs besides the model
@@ -240,52 +243,8 @@ def with_test_flip(model: keras.Model) -> keras.Model:
 # Learning-rate schedules and optimizers
 
 
-@keras.saving.register_keras_serializable(package="lab")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Smith's one-cycle schedule: linear from ``peak / div`` to ``peak`` over ``warmup_steps``, then linear
-    down to ``peak / final_div`` at ``total_steps`` (held there after)."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int, div: float = 25.0,
-                 final_div: float = 2500.0):
-        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
-        self.div, self.final_div = float(div), float(final_div)
-
-    def __call__(self, step):
-        return one_cycle_rate(ops.cast(step, "float32"), self.peak, self.total_steps, self.warmup_steps, self.div,
-                              self.final_div)
-
-    def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
-                "div": self.div, "final_div": self.final_div}
-
-
-def one_cycle_rate(step, peak, total_steps, warmup_steps, div=25.0, final_div=2500.0):
-    """The one-cycle learning rate at ``step`` (works on floats and tensors alike)."""
-    step = ops.convert_to_tensor(step, "float32")
-    start, end = peak / div, peak / final_div
-    warm = max(1, warmup_steps)
-    rise = start + (peak - start) * ops.minimum(step / warm, 1.0)
-    fall_frac = ops.clip((step - warmup_steps) / max(1, total_steps - warmup_steps), 0.0, 1.0)
-    fall = peak + (end - peak) * fall_frac
-    return ops.where(step < warmup_steps, rise, fall)
-
-
-def learning_rate(t, steps_per_epoch: int):
-    """A float, or a schedule over optimizer steps, for a ``training`` section."""
-    total = max(1, t.epochs * steps_per_epoch)
-    warmup = int(round(t.warmup_epochs * steps_per_epoch))
-    if t.schedule == "cosine":
-        if warmup:
-            return keras.optimizers.schedules.CosineDecay(0.0, max(1, total - warmup), alpha=0.0,
-                                                          warmup_target=t.learning_rate, warmup_steps=warmup)
-        return keras.optimizers.schedules.CosineDecay(t.learning_rate, total, alpha=0.0)
-    if t.schedule == "one_cycle":
-        return OneCycle(t.learning_rate, total, warmup)
-    return t.learning_rate
-
-
 def make_optimizer(t, steps_per_epoch: int):
-    lr = learning_rate(t, steps_per_epoch)
+    lr = learning_rate(t, steps_per_epoch)  # the training section's schedule (lab.schedules)
     if t.optimizer == "adam":
         return keras.optimizers.Adam(lr)
     if t.optimizer == "adamw":
@@ -293,11 +252,6 @@ def make_optimizer(t, steps_per_epoch: int):
     if t.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay or None)
     return keras.optimizers.RMSprop(lr)
-
-
-def current_rate(optimizer) -> float:
-    lr = optimizer.learning_rate
-    return float(keras.ops.convert_to_numpy(lr))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -340,36 +294,18 @@ def run(cfg, ctx) -> dict:
 
     validate = len(x_val) > 0
     stopping = EarlyStopping("val_loss", patience=t.patience) if validate else None
-    loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, checkpoint_every=t.checkpoint_every,
-                     early_stopping=stopping, describe=f"{cfg.model.kind} epochs")
+    loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed, early_stopping=stopping, describe=f"{cfg.model.kind} epochs",
+                     terms=classify_terms(t.label_smoothing))
     model = loop.restore(build)
-    trainer = None
-    if ctx.multi_worker:  # Keras fit fails there: TensorFlow's runtime driven by lab.distributed's loop
-        from lab.distributed import ReplicaTrainer, classify_terms
-
-        trainer = ReplicaTrainer(ctx.strategy, model, classify_terms(t.label_smoothing))
-        trainer.sync_from_chief(loop)
     for epoch in loop:
         order = epoch.rng.permutation(len(x_train))
         rate = current_rate(model.optimizer)
-        if trainer is not None:
-            trainer.reseed_worker(loop, epoch.index)
-            with loop.timed(samples=len(x_train)):
-                figures = trainer.train_epoch((x_train[order], y_train[order]), t.batch_size)
-        else:
-            with loop.timed(samples=len(x_train)):
-                hist = model.fit(x_train[order], y_train[order], batch_size=t.batch_size, epochs=1, shuffle=False,
-                                 verbose=0)
-            figures = {"loss": float(hist.history["loss"][-1]), "accuracy": float(hist.history["accuracy"][-1])}
+        figures = loop.fit((x_train[order], y_train[order]), t.batch_size)
         figures["learning_rate"] = rate
         if validate:
-            val = (trainer.evaluate((x_val, y_val)) if trainer is not None else
-                   model.evaluate(x_val, y_val, batch_size=500, verbose=0, return_dict=True))
-            figures.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]))
+            val = loop.evaluate((x_val, y_val))
+            figures.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         loop.end_epoch(figures, show=("loss", "val_accuracy") if validate else ("loss", "accuracy"))
-        loop.stop_after_time_limit(t.time_limit_seconds)
-        if trainer is not None:
-            trainer.follow_chief(loop)
     trained = loop.finish()
     if not ctx.is_chief:  # another worker of a multi-worker run: the chief tests, reports and saves
         return {"task": "classifier", **trained}
@@ -389,8 +325,6 @@ def run(cfg, ctx) -> dict:
     ctx.log(f"test accuracy {summary['test_accuracy']:.4f} ({summary['test_images']:,} images)")
 
     ctx.save_model(final, MODEL_FILE, where="artifacts")
-    from lab.runs import atomic_write_json
-
     atomic_write_json(ctx.artifact(CLASSES_FILE), {
         "dataset": data.dataset, "classes": list(data.class_names), "input_shape": list(data.input_shape),
         "test_accuracy": summary["test_accuracy"]})

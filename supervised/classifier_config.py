@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lab.scenario import Activation, Scenario, Section, Supports, Widths
+from lab.schema import Activation, Scenario, Section, Supports, Widths, epoch_training
 
 
 class ImageDataConfig(Section):
@@ -61,31 +61,16 @@ class AugmentConfig(Section):
                             "which `lab predict` uses) average each image and its mirror image (photos).")
 
 
-class ClassifierTrainingConfig(Section):
-    epochs: int = Field(20, ge=1, le=10_000, description="Passes over the training images (fewer when early "
-                        "stopping or the time limit ends training first).")
-    batch_size: int = Field(128, ge=1, le=65_536, description="Images per gradient step.")
+class ClassifierTrainingConfig(epoch_training("ClassifierEpochs", monitor="val_loss", epochs=20, batch_size=128,
+                                              learning_rate=1e-3)):
+    """How the classifier learns; early stopping watches the validation loss."""
+
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="The Keras optimizer.")
-    learning_rate: float = Field(0.001, gt=0, le=10, description="Peak learning rate (constant, or the top of the "
-                                 "cosine and one-cycle schedules).")
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd: momentum (Nesterov); rmsprop: its momentum term is "
                             "not used (rho stays Keras' 0.9).")
     weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of adamw and sgd (Keras' "
                                 "`weight_decay`), 0: none.")
-    schedule: Literal["constant", "cosine", "one_cycle"] = Field(
-        "constant", description="Learning rate over training: constant; cosine (warm-up over warmup_epochs, then "
-        "cosine decay to 0 at the last epoch); one_cycle (linear rise from lr/25 to lr over warmup_epochs, then "
-        "linear fall to lr/2500 at the last epoch, Smith's schedule).")
-    warmup_epochs: float = Field(0.0, ge=0, le=1000, description="Epochs of warm-up of the cosine and one-cycle "
-                                 "schedules (fractions allowed).")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none).")
-    patience: int | None = Field(None, ge=1, description="Early stopping: stop after this many epochs without a "
-                                 "better validation loss (null: train every epoch); the best epoch's weights are "
-                                 "always the ones kept when there is a validation split.")
-    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
-                                             "training time past this, judged by the mean epoch so far (null: no "
-                                             "limit); the schedules still assume `epochs`.")
-    checkpoint_every: int = Field(1, ge=1, description="Epochs between checkpoints (the last is always saved).")
 
 
 class ClassifierReportConfig(Section):
@@ -118,7 +103,4 @@ class ClassifierScenario(Scenario):
         if self.model.kind == "resnet" and not 2 <= len(self.model.filters) <= 6:
             raise ValueError("model.filters: a resnet needs the prep convolution's filters and at least one stage's; "
                              "each stage halves the image, so at most 5 stages")
-        if self.training.warmup_epochs >= self.training.epochs and self.training.schedule != "constant":
-            raise ValueError(f"training.warmup_epochs ({self.training.warmup_epochs:g}) must be below training.epochs "
-                             f"({self.training.epochs})")
         return self

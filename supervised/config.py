@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Activation, Scenario, Section, Supports, Widths
+from lab.schema import Activation, Scenario, Section, Supports, Widths
 
 LESSONS = Supports(xla="never", xla_why="the lessons' graphs are tiny: compiling them costs more than running them")
 

@@ -46,6 +46,7 @@ from keras import layers, ops
 from lab.data.text import UNK, WORD_OR_MARK, Corpus, Vocabulary, bptt_batches, load_corpus
 from lab.errors import DataError
 from lab.loop import EarlyStopping, EpochLoop
+from lab.schedules import current_rate, learning_rate
 
 CHECKPOINT = "language_model"
 MODEL_FILE = "language_model.keras"
@@ -187,45 +188,8 @@ def cudnn_use(m, devices: list[str]) -> dict:
 # Learning rate
 
 
-@keras.saving.register_keras_serializable(package="lab")
-class LanguageSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """``cosine``: linear warm-up to ``peak`` over ``warmup_steps``, then cosine decay to ``peak / 100`` at
-    ``total_steps``; ``decay``: ``peak`` for ``decay_after`` epochs, then times ``factor`` each epoch."""
-
-    def __init__(self, kind: str, peak: float, steps_per_epoch: int, total_steps: int, warmup_steps: int = 0,
-                 decay_after: int = 0, factor: float = 1.0):
-        self.kind, self.peak = str(kind), float(peak)
-        self.steps_per_epoch, self.total_steps = max(1, int(steps_per_epoch)), max(1, int(total_steps))
-        self.warmup_steps, self.decay_after, self.factor = int(warmup_steps), int(decay_after), float(factor)
-
-    def __call__(self, step):
-        return schedule_rate(ops.cast(step, "float32"), **self.get_config())
-
-    def get_config(self):
-        return {"kind": self.kind, "peak": self.peak, "steps_per_epoch": self.steps_per_epoch,
-                "total_steps": self.total_steps, "warmup_steps": self.warmup_steps, "decay_after": self.decay_after,
-                "factor": self.factor}
-
-
-def schedule_rate(step, kind, peak, steps_per_epoch, total_steps, warmup_steps=0, decay_after=0, factor=1.0):
-    """The rate of :class:`LanguageSchedule` at ``step`` (floats and tensors alike)."""
-    step = ops.convert_to_tensor(step, "float32")
-    if kind == "decay":
-        epoch = ops.floor(step / steps_per_epoch)
-        return peak * ops.power(factor, ops.maximum(epoch + 1.0 - decay_after, 0.0))
-    warm = peak * ops.minimum((step + 1.0) / max(1, warmup_steps), 1.0)
-    frac = ops.clip((step - warmup_steps) / max(1, total_steps - warmup_steps), 0.0, 1.0)
-    low = peak / 100.0
-    cosine = low + 0.5 * (peak - low) * (1.0 + ops.cos(math.pi * frac))
-    return ops.where(step < warmup_steps, warm, cosine)
-
-
 def make_optimizer(t, steps_per_epoch: int):
-    if t.schedule == "constant":
-        lr = t.learning_rate
-    else:
-        lr = LanguageSchedule(t.schedule, t.learning_rate, steps_per_epoch, t.epochs * steps_per_epoch,
-                              int(round(t.warmup_epochs * steps_per_epoch)), t.decay_after, t.decay_factor)
+    lr = learning_rate(t, steps_per_epoch)  # the training section's schedule (lab.schedules)
     clip = {"global_clipnorm": t.clipnorm} if t.clipnorm else {}
     if t.optimizer == "adam":
         return keras.optimizers.Adam(lr, **clip)
@@ -335,8 +299,7 @@ def run(cfg, ctx) -> dict:
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=ctx.jit_compile)
         return model
 
-    loop = EpochLoop(ctx, CHECKPOINT, epochs=t.epochs, seed=cfg.seed, checkpoint_every=t.checkpoint_every,
-                     early_stopping=EarlyStopping("val_nats", patience=t.patience),
+    loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed, early_stopping=EarlyStopping("val_nats", patience=t.patience),
                      describe=f"{m.cell} epochs")
     model = loop.restore(build)
     scorer = None
@@ -344,7 +307,7 @@ def run(cfg, ctx) -> dict:
         offset = int(epoch.rng.integers(t.seq_len))
         x, y = bptt_batches(data.train[offset:], t.batch_size, t.seq_len, split="train")
         x, y = x.reshape(-1, t.seq_len), y.reshape(-1, t.seq_len)  # window-major: batch k = window k of each stream
-        rate = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+        rate = current_rate(model.optimizer)
         reset_states(model)
         with loop.timed(samples=x.size):
             hist = model.fit(x, y, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
@@ -355,7 +318,6 @@ def run(cfg, ctx) -> dict:
         val = float(np.mean(score_tokens(scorer, data.valid, t.seq_len, "valid")))
         loop.end_epoch({"loss": float(hist.history["loss"][-1]), "val_nats": val, "learning_rate": rate},
                        show=("loss", "val_nats"))
-        loop.stop_after_time_limit(t.time_limit_seconds)
     trained = loop.finish()
 
     scorer = copy_for_batch(model, m, v, t.eval_batch_size)

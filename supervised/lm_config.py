@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Scenario, Section, Supports
+from lab.schema import Scenario, Section, Supports, epoch_training
 
 
 class TextDataConfig(Section):
@@ -59,36 +59,20 @@ class LanguageModelConfig(Section):
                               "Inan et al.): fewer parameters and better word models.")
 
 
-class LanguageTrainingConfig(Section):
-    epochs: int = Field(10, ge=1, le=10_000, description="Passes over the training tokens (fewer when early "
-                        "stopping or the time limit ends training first).")
-    batch_size: int = Field(64, ge=1, le=4096, description="Contiguous streams the training text is cut into; one "
-                            "window of each per step.")
+class LanguageTrainingConfig(epoch_training("LanguageEpochs", monitor="val_nats", epochs=10, batch_size=64,
+                                            learning_rate=0.002, final_learning_rate_fraction=0.01)):
+    """How the language model learns: ``batch_size`` contiguous streams of the training text, one window of
+    ``seq_len`` tokens of each per step; early stopping watches the validation nats per token."""
+
     seq_len: int = Field(100, ge=2, le=10_000, description="Tokens per window: gradients flow back this far "
                          "(truncated backpropagation through time); the state flows on across windows.")
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="The Keras optimizer (sgd: "
                                                                   "plain, as in Zaremba et al.).")
-    learning_rate: float = Field(0.002, gt=0, le=100, description="Peak learning rate.")
     weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of adamw (0: none).")
-    schedule: Literal["constant", "cosine", "decay"] = Field(
-        "constant", description="Learning rate over training: constant; cosine (linear warm-up over warmup_epochs, "
-        "then cosine decay to lr/100 at the last epoch); decay (constant for decay_after epochs, then times "
-        "decay_factor each epoch: Zaremba et al.'s recipe).")
-    warmup_epochs: float = Field(0.0, ge=0, le=1000, description="cosine: epochs of linear warm-up.")
-    decay_after: int = Field(4, ge=0, description="decay: epochs at the full rate.")
-    decay_factor: float = Field(0.5, gt=0, le=1, description="decay: the rate is multiplied by this each epoch after "
-                                "decay_after.")
     clipnorm: float | None = Field(1.0, gt=0, description="Clip the global norm of the gradients to this (null: "
                                    "no clipping).")
-    patience: int | None = Field(None, ge=1, description="Early stopping: stop after this many epochs without a "
-                                 "better validation loss (null: train every epoch); the best epoch's weights are "
-                                 "always the ones kept.")
-    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
-                                             "training time past this, judged by the mean epoch so far (null: no "
-                                             "limit); the schedules still assume `epochs`.")
     eval_batch_size: int = Field(8, ge=1, le=4096, description="Streams the validation and test text are cut into "
                                  "for scoring (few: each stream's first token is read without context).")
-    checkpoint_every: int = Field(1, ge=1, description="Epochs between checkpoints (the last is always saved).")
 
 
 class NgramConfig(Section):
@@ -123,7 +107,7 @@ class LanguageModelScenario(Scenario):
 
     @model_validator(mode="after")
     def _consistent(self):
-        m, t = self.model, self.training
+        m = self.model
         if self.data.level == "chars" and (self.data.lowercase or self.data.split_punctuation):
             raise ValueError("data.lowercase and data.split_punctuation shape words; with data.level: chars leave "
                              "them false")
@@ -133,8 +117,6 @@ class LanguageModelScenario(Scenario):
         if m.dropout and m.layers == 1:
             raise ValueError("model.dropout acts between recurrent layers and there is one (model.layers: 1); use "
                              "input_dropout / output_dropout, or add layers")
-        if t.schedule == "cosine" and t.warmup_epochs >= t.epochs:
-            raise ValueError(f"training.warmup_epochs ({t.warmup_epochs:g}) must be below training.epochs ({t.epochs})")
         return self
 
     @property

@@ -3,7 +3,7 @@ and can be told to stop (KeyboardInterrupt) part way, like a person pressing Ctr
 
 from pydantic import Field
 
-from lab.scenario import Scenario, Section
+from lab.schema import Scenario, Section
 
 
 class CounterConfig(Section):

@@ -99,7 +99,8 @@ def test_jit_compile_auto_has_one_rule():
 
 @pytest.mark.parametrize("task", registry.task_names())
 def test_every_task_refuses_at_validation_what_it_cannot_honour(task):
-    from lab.scenario import PRECISIONS, STRATEGIES, validate
+    from lab.scenario import validate
+    from lab.schema import PRECISIONS, STRATEGIES
 
     supports = registry.config_model(task).supports
     base = {"name": "x", "task": task}
@@ -176,7 +177,7 @@ def test_a_result_that_is_not_a_number_fails_the_run(tmp_path, counter_task, mon
     """Never a summary.json with NaN and exit 0: the run is marked failed and the figures are named."""
     import counter_task as ct
 
-    from lab.loop import TrainingError
+    from lab.errors import TrainingError
 
     monkeypatch.setattr(ct, "run_counter", lambda cfg, ctx: {"rmse": float("nan"), "hit": float("inf"), "ok": 1.0,
                                                              "not_measured": None})

@@ -255,8 +255,8 @@ def test_rbm_run_with_one_rating_stops_with_the_counts(tmp_path):
 def test_rbm_that_diverges_is_a_training_error_naming_the_epoch(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow")
     from generative import recommender as rec
+    from lab.errors import TrainingError
     from lab.execute import execute
-    from lab.loop import TrainingError
 
     data = "{source: synthetic, synthetic: {users: 30, items: 12, mean_ratings: 6, min_ratings: 4}}"
     path = write(tmp_path / "s.yaml", RBM_SCENARIO.format(data=data))
@@ -327,7 +327,7 @@ def test_vae_checkpoint_whose_extra_is_not_a_mapping(tmp_path):
 def test_vae_evaluation_that_is_not_finite_is_a_training_error(monkeypatch):
     pytest.importorskip("tensorflow")
     from generative import vae
-    from lab.loop import TrainingError
+    from lab.errors import TrainingError
 
     model = vae.build_vae(SimpleNamespace(kind="dense", latent_size=2, hidden=[8], filters=[4, 4], activation="relu"))
     nan = np.full(6, np.nan)

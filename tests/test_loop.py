@@ -9,9 +9,11 @@ import pytest
 
 from lab.checkpoints import CheckpointStore
 from lab.context import RunContext
-from lab.errors import RunError
-from lab.loop import EarlyStopping, EpochLoop, TrainingError, epoch_rng
+from lab.errors import RunError, TrainingError
+from lab.loop import EarlyStopping, EpochLoop
 from lab.runs import RunDir
+from lab.schema import EpochTraining
+from lab.seeding import stream
 
 keras = pytest.importorskip("keras")
 
@@ -33,15 +35,18 @@ X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.2]], np.float32)
 Y = X @ np.array([[2.0], [-1.0]], np.float32) + 0.5
 
 
-def train(ctx, epochs, losses=None, **kw):
-    """Fit the tiny model on shuffles drawn from each epoch's generator; ``losses`` overrides the figure."""
-    loop = EpochLoop(ctx, "tiny", epochs=epochs, seed=3, **kw)
-    model = loop.restore(tiny_model)
+def train(ctx, epochs, losses=None, checkpoint_every=1, time_limit=None, seconds=None, **kw):
+    """Fit the tiny model on shuffles drawn from each epoch's generator; ``losses`` overrides the figure,
+    ``seconds`` the training time each epoch adds."""
+    section = EpochTraining(epochs=epochs, checkpoint_every=checkpoint_every, time_limit_seconds=time_limit)
+    loop = EpochLoop(ctx, "tiny", section, seed=3, **kw)
+    loop.restore(tiny_model)
     for epoch in loop:
         order = epoch.rng.permutation(len(X))
-        with loop.timed(samples=len(X)):
-            hist = model.fit(X[order], Y[order], batch_size=2, epochs=1, shuffle=False, verbose=0)
-        loss = float(hist.history["loss"][-1]) if losses is None else losses[epoch.index]
+        figures = loop.fit((X[order], Y[order]), 2)
+        if seconds is not None:
+            loop.state.train_seconds += seconds[epoch.index]
+        loss = figures["loss"] if losses is None else losses[epoch.index]
         loop.end_epoch({"loss": loss}, show=("loss",))
     return loop, loop.finish()
 
@@ -66,13 +71,26 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(tmp_path, inter
     assert metric_steps(ctx.run) == [1, 2, 3, 4]  # the stray row after the checkpoint is gone
 
 
-def test_per_epoch_generators_depend_only_on_seed_key_and_epoch():
-    a = epoch_rng(1, 4, 2).random(3)
-    assert np.array_equal(a, epoch_rng(1, 4, 2).random(3))
-    assert not np.array_equal(a, epoch_rng(1, 5, 2).random(3))
-    assert not np.array_equal(a, epoch_rng(1, 4, 3).random(3))
-    # the autoencoder and VAE drew default_rng([seed, epoch + 1, 0]) before the loop existed
-    assert np.array_equal(epoch_rng(7, 0).random(2), np.random.default_rng([7, 1, 0]).random(2))
+def test_each_epoch_draws_its_own_named_stream(tmp_path):
+    section = EpochTraining(epochs=3)
+    loop = EpochLoop(context(tmp_path), "tiny", section, seed=3, rng_key=(2,))
+    loop.restore(tiny_model)
+    drawn = []
+    for epoch in loop:
+        drawn.append(epoch.rng.random(3))
+        loop.end_epoch({"loss": 1.0})
+    for index, values in enumerate(drawn):
+        assert np.array_equal(values, stream(3, "tiny/epoch", 2, index).random(3))
+    assert not np.array_equal(loop.stream("noise", 0).random(3), drawn[0])
+
+
+def test_the_time_limit_stops_before_an_epoch_that_would_pass_it(tmp_path):
+    ctx = context(tmp_path)
+    _, figures = train(ctx, 10, time_limit=100.0, seconds=[30.0] * 10)
+    assert figures["epochs_run"] == 3  # 90 s after 3 epochs: a fourth of about 30 s would pass 100 s
+    assert figures["stop_reason"].startswith("time limit 100 s")
+    state, _ = CheckpointStore(ctx.run.checkpoints, "tiny").load()
+    assert state["epoch"] == 3 and state["stop_reason"] == figures["stop_reason"]  # a resume will not train on
 
 
 def test_a_nan_figure_stops_the_run_naming_the_figure_and_the_epoch(tmp_path):

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.scenario import Activation, Section, Widths
+from lab.schema import Activation, Section, Widths
 
 
 class NetworkConfig(Section):

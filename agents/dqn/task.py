@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from agents.dqn.config import DQNConfig
 from envs.maze.config import MazeEnvConfig
-from lab.scenario import Scenario, Section, Supports
+from lab.schema import Scenario, Section, Supports
 
 MAX_SEED = 2**32 - 1
 

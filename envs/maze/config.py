@@ -40,7 +40,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from envs.maze import generate as gen
 from envs.maze.generate import PlaceSpec
-from lab.scenario import Section, closest
+from lab.schema import Section, closest
 
 OBSERVATIONS = ("grid", "local", "coords")
 

@@ -46,21 +46,6 @@ def test_every_network_builds_for_digits_and_photos():
     assert cnn.get_layer("dense0").units == 625 and cnn.get_layer("flatten").output.shape[-1] == 4 * 4 * 128
 
 
-def test_one_cycle_schedule_against_hand_values():
-    from supervised.classifier import OneCycle, one_cycle_rate
-
-    peak, total, warm = 0.1, 100, 20
-    assert float(one_cycle_rate(0.0, peak, total, warm)) == pytest.approx(0.004)
-    assert float(one_cycle_rate(10.0, peak, total, warm)) == pytest.approx(0.052)
-    assert float(one_cycle_rate(20.0, peak, total, warm)) == pytest.approx(0.1)
-    assert float(one_cycle_rate(60.0, peak, total, warm)) == pytest.approx(0.1 + (0.00004 - 0.1) * 0.5)
-    assert float(one_cycle_rate(100.0, peak, total, warm)) == pytest.approx(0.00004, rel=1e-4)
-    assert float(one_cycle_rate(500.0, peak, total, warm)) == pytest.approx(0.00004, rel=1e-4)
-    schedule = OneCycle(peak, total, warm)
-    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
-    assert float(again(20)) == pytest.approx(0.1) and again.get_config() == schedule.get_config()
-
-
 def test_validation_split_is_seeded_and_disjoint():
     from supervised.classifier import validation_split
 
