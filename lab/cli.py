@@ -1,9 +1,10 @@
 """The ``lab`` command.
 
-Each subcommand is a module in :mod:`lab.commands` with ``HELP``, ``add_arguments(parser)`` and
-``main(args) -> int``; adding one is adding a module and its name to ``COMMANDS``. Command modules
-import nothing heavy at module level, so ``lab --help``, ``lab list`` and ``lab validate`` never
-import TensorFlow.
+Each subcommand is a module in :mod:`lab.commands` with ``add_arguments(parser)`` and ``main(args) -> int``
+(and optionally ``DESCRIPTION`` and ``USES_TENSORFLOW``); adding one is adding a module and its line to
+``COMMANDS``. Only the module of the command being run is imported, so ``lab --help`` imports none and
+``lab list`` / ``lab validate`` import no TensorFlow: commands that need it say ``USES_TENSORFLOW = True``
+and it is started quietly before their ``main``.
 
 User mistakes raise :class:`lab.errors.LabError`: printed as ``error: ...``, exit status 2.
 ``--debug`` shows the traceback instead.
@@ -13,14 +14,32 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from lab.backend import start_tensorflow
 from lab.errors import LabError
 
-COMMANDS = ["run", "launch", "validate", "list", "show", "graph", "play", "watch", "sample", "recommend", "predict", "generate", "bench"]
+COMMANDS = {
+    "run": "run a scenario; writes a run folder and prints its path last",
+    "launch": "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path last",
+    "validate": "check scenario files: every mistake at once, with its field path and a fix",
+    "list": "list the shipped scenarios (and, with --tasks, the tasks)",
+    "show": "show what a run did and its final figures",
+    "graph": "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)",
+    "play": "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)",
+    "watch": "watch a DQN agent solve mazes (trains first when given a scenario)",
+    "sample": "draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a latent "
+              "scatter",
+    "recommend": "top-N movies from a finished RBM run, for a user of its data or for a new person",
+    "predict": "classify image files (or the run's own test images) with a finished classifier run",
+    "generate": "write text with a finished language-model run, streamed as it is sampled",
+    "bench": "measure matmul, conv2d and training-step speeds on the CPU and each GPU, against their peaks",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The parser of ``lab``; the arguments of the command named in ``argv`` (its module imported) only."""
     parser = argparse.ArgumentParser(
         prog="lab",
         description="The lab: reinforcement learning and generative models with Keras 3. "
@@ -31,20 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"lab.commands.{name.replace('-', '_')}")
-        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, help_ in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if name == chosen:
+            module = importlib.import_module(f"lab.commands.{name}")
+            p.description = getattr(module, "DESCRIPTION", help_)
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -52,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         if getattr(args._module, "USES_TENSORFLOW", False):
-            from lab.strategy import start_tensorflow
-
             start_tensorflow()
         return int(args._module.main(args) or 0)
     except LabError as exc:
@@ -66,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 130
     except BrokenPipeError:  # `lab list | head`: the reader went away; say nothing more
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from lab import distributed, registry, scenario, seeding, strategy
+from lab import backend, distributed, registry, scenario, seeding, strategy
 from lab.context import RunContext, markdown_table
 from lab.errors import LabError, RunError, ScenarioError, TrainingError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text
@@ -89,7 +89,7 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "devices": strategy.devices(),
-        "keras_backend": strategy.keras_backend(),
+        "keras_backend": backend.keras_backend(),
         "strategy": info.as_dict(),
         "seed": cfg.seed,
         "deterministic": cfg.deterministic,

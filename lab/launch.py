@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import IO
 
 from lab.errors import RunError, ScenarioError
+from lab.execute import prepare
+from lab.lock import describe_holder, lock_holder
 from lab.runs import RunDir, atomic_write_json
+from lab.scenario import parse_override
 
 MAX_WORKERS = 64
 STRATEGY = "multi-worker"
@@ -243,63 +246,18 @@ def run_workers(commands: Sequence[Sequence[str]], envs: Sequence[Mapping[str, s
     log_dir.mkdir(parents=True, exist_ok=True)
     if show_native is None:
         show_native = os.environ.get("LAB_TF_LOGS") == "1"
-    console = _Console(None if quiet else (stream or sys.stderr), show_native)
-    logs = [log_dir / f"worker-{i}.log" for i in range(len(commands))]
-    procs: list[subprocess.Popen] = []
-    threads: list[threading.Thread] = []
-    record = {"launched": _now(), "log_dir": str(log_dir), "workers": []}
+    group = _Workers(log_dir, _Console(None if quiet else (stream or sys.stderr), show_native))
     failure: WorkerFailure | None = None
     interrupted = False
     try:
         try:
-            for i, (cmd, env) in enumerate(zip(commands, envs, strict=True)):
-                log = open(logs[i], "ab")  # closed by its reader thread
-                try:
-                    proc = subprocess.Popen(list(cmd), env=dict(env), stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-                except BaseException:
-                    log.close()
-                    raise
-                procs.append(proc)
-                thread = threading.Thread(target=_pump, args=(i, proc.stdout, log, console),
-                                          name=f"worker-{i}-output", daemon=True)
-                thread.start()
-                threads.append(thread)
-                entry = {"index": i, "pid": proc.pid, **(dict(info[i]) if info else {}),
-                         "command": list(cmd), "log": str(logs[i])}
-                record["workers"].append(entry)
-            atomic_write_json(log_dir / WORKERS_FILE, record)
-
-            while failure is None:
-                codes = [p.poll() for p in procs]
-                failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
-                if failed:
-                    i = failed[0]
-                    failure = WorkerFailure(i, codes[i], logs[i])
-                    others = "; stopping the other workers" if len(procs) > 1 else ""
-                    console.say(f"worker {i} {failure.reason}{others}")
-                    _stop(procs, signal.SIGTERM, grace)
-                    break
-                if all(c == 0 for c in codes):
-                    break
-                time.sleep(poll)
+            group.start(commands, envs, info)
+            failure = group.wait(grace, poll)
         except KeyboardInterrupt:
             interrupted = True
-            _stop(procs, signal.SIGINT, grace)
+            _stop(group.procs, signal.SIGINT, grace)
     finally:
-        _stop(procs, signal.SIGKILL, 0)  # anything still running after an unexpected error
-        for thread in threads:
-            thread.join(timeout=5)
-        for proc, thread in zip(procs, threads, strict=False):
-            if proc.stdout is not None and not thread.is_alive():
-                proc.stdout.close()
-        if procs:
-            for entry, proc in zip(record["workers"], procs, strict=False):
-                entry["returncode"] = proc.returncode
-            record["finished"] = _now()
-            atomic_write_json(log_dir / WORKERS_FILE, record)
-
+        group.close()
     if interrupted:
         if on_interrupt is not None:
             on_interrupt()
@@ -307,15 +265,80 @@ def run_workers(commands: Sequence[Sequence[str]], envs: Sequence[Mapping[str, s
     if failure is not None:
         if on_failure is not None:
             on_failure(failure)
-        message = f"worker {failure.index} {failure.reason}; its output is in {failure.log}"
-        if quiet:
-            tail = _tail(failure.log)
-            if tail:
-                message += "\n  last lines:\n" + "\n".join(f"    {line}" for line in tail)
-        if resume_hint:
-            message += f"\ncontinue with: {resume_hint}"
-        raise WorkerFailed(failure, message)
-    return [p.returncode for p in procs]
+        raise WorkerFailed(failure, _failure_message(failure, quiet, resume_hint))
+    return [p.returncode for p in group.procs]
+
+
+class _Workers:
+    """The processes of one :func:`run_workers` call, their output threads and ``workers.json``."""
+
+    def __init__(self, log_dir: Path, console: _Console):
+        self.log_dir, self.console = log_dir, console
+        self.procs: list[subprocess.Popen] = []
+        self.threads: list[threading.Thread] = []
+        self.logs: list[Path] = []
+        self.record = {"launched": _now(), "log_dir": str(log_dir), "workers": []}
+
+    def start(self, commands, envs, info) -> None:
+        """Start every worker in its own session, its output pumped to its log and the console."""
+        for i, (cmd, env) in enumerate(zip(commands, envs, strict=True)):
+            self.logs.append(self.log_dir / f"worker-{i}.log")
+            log = open(self.logs[i], "ab")  # closed by its reader thread
+            try:
+                proc = subprocess.Popen(list(cmd), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            except BaseException:
+                log.close()
+                raise
+            self.procs.append(proc)
+            thread = threading.Thread(target=_pump, args=(i, proc.stdout, log, self.console),
+                                      name=f"worker-{i}-output", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+            self.record["workers"].append({"index": i, "pid": proc.pid, **(dict(info[i]) if info else {}),
+                                           "command": list(cmd), "log": str(self.logs[i])})
+        atomic_write_json(self.log_dir / WORKERS_FILE, self.record)
+
+    def wait(self, grace: float, poll: float) -> WorkerFailure | None:
+        """Until every worker has exited 0, or the first that fails (the others are then stopped)."""
+        while True:
+            codes = [p.poll() for p in self.procs]
+            failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
+            if failed:
+                i = failed[0]
+                failure = WorkerFailure(i, codes[i], self.logs[i])
+                others = "; stopping the other workers" if len(self.procs) > 1 else ""
+                self.console.say(f"worker {i} {failure.reason}{others}")
+                _stop(self.procs, signal.SIGTERM, grace)
+                return failure
+            if all(c == 0 for c in codes):
+                return None
+            time.sleep(poll)
+
+    def close(self) -> None:
+        """Kill what still runs (after an unexpected error), drain the output, record the return codes."""
+        _stop(self.procs, signal.SIGKILL, 0)
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for proc, thread in zip(self.procs, self.threads, strict=False):
+            if proc.stdout is not None and not thread.is_alive():
+                proc.stdout.close()
+        if self.procs:
+            for entry, proc in zip(self.record["workers"], self.procs, strict=False):
+                entry["returncode"] = proc.returncode
+            self.record["finished"] = _now()
+            atomic_write_json(self.log_dir / WORKERS_FILE, self.record)
+
+
+def _failure_message(failure: WorkerFailure, quiet: bool, resume_hint: str) -> str:
+    message = f"worker {failure.index} {failure.reason}; its output is in {failure.log}"
+    if quiet:
+        tail = _tail(failure.log)
+        if tail:
+            message += "\n  last lines:\n" + "\n".join(f"    {line}" for line in tail)
+    if resume_hint:
+        message += f"\ncontinue with: {resume_hint}"
+    return message
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,9 +357,6 @@ def prepare_launch(scenario_file: str | None, overrides: Sequence[str] = (), out
 
     A fresh run: the user's overrides may not choose another strategy. A resumed run: it must have been a
     multi-worker run, and not be complete."""
-    from lab.execute import prepare
-    from lab.scenario import parse_override
-
     if resume:
         run = RunDir.open(resume)
         strategy = run.read_scenario().get("strategy")
@@ -346,11 +366,9 @@ def prepare_launch(scenario_file: str | None, overrides: Sequence[str] = (), out
         if run.status == "complete":
             raise RunError(f"{run.path}: this run is already complete; start a new one with "
                            f"`lab launch --workers N {scenario_file or 'FILE'}`")
-        from lab.lock import _describe, lock_holder
-
         holder = lock_holder(run.path)
         if holder is not None:  # before any worker starts (the chief would be refused after the others)
-            raise RunError(f"{run.path} is in use by {_describe(holder)}; wait for it or stop it")
+            raise RunError(f"{run.path} is in use by {describe_holder(holder)}; wait for it or stop it")
         _, run = prepare(scenario_file, overrides, None, resume)  # validates; refuses --set with --resume
         return run
     for text in overrides:

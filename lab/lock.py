@@ -91,7 +91,7 @@ def acquire_lock(folder: str | Path) -> RunLock:
     except BlockingIOError:
         other = _read_holder(fd)
         os.close(fd)
-        raise RunError(f"{folder} is in use by {_describe(other)}; wait for it or stop it") from None
+        raise RunError(f"{folder} is in use by {describe_holder(other)}; wait for it or stop it") from None
     except OSError as exc:  # a file system without locks: say so rather than run unlocked in silence
         os.close(fd)
         raise RunError(f"{path}: cannot lock the run folder ({type(exc).__name__}: {exc.strerror or exc})") from None
@@ -146,7 +146,7 @@ def _read_holder(fd: int) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _describe(holder: dict) -> str:
+def describe_holder(holder: dict) -> str:
     pid, host, started = holder.get("pid"), holder.get("host"), holder.get("started")
     if not isinstance(pid, int):
         return "another process"

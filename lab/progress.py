@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+from tqdm import tqdm
+
 
 class Progress:
     def __init__(self, total: int | None, desc: str = "", quiet: bool = False, unit: str = "it", stream=None):
@@ -24,8 +26,6 @@ class Progress:
         self._t0 = time.time()
         self._closed = False
         if not quiet and self.stream.isatty():
-            from tqdm.auto import tqdm
-
             self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
 
     def update(self, n: int = 1, **figures) -> None:

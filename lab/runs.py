@@ -22,7 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError, RunError
+from lab import scenario
+from lab.errors import LabError, RunError, ScenarioError
+from lab.lock import acquire_lock
 
 RUN_MARKER = "run.json"
 SCENARIO_FILE = "scenario.yaml"
@@ -396,8 +398,6 @@ class RunDir:
         """Lock this run folder for this process: a :class:`lab.lock.RunLock`, released by ``with`` (or its
         ``release()``) and by the OS when the process dies; RunError naming the process that holds it.
         Once locked, the temporaries a killed process left behind are removed (:meth:`remove_leftovers`)."""
-        from lab.lock import acquire_lock
-
         lock = acquire_lock(self.path)
         try:
             self.remove_leftovers()
@@ -439,9 +439,6 @@ class RunDir:
         """The resolved scenario (a mapping), read like any scenario: size-limited, a regular file, YAML with
         bounded aliases (:func:`lab.scenario.read_text_limited`, :func:`lab.scenario.load_yaml`); a RunError
         naming the file otherwise."""
-        from lab import scenario
-        from lab.errors import ScenarioError
-
         path = self.scenario_path
         try:
             text = scenario.read_text_limited(path, scenario.SCENARIO_MAX_BYTES, "resolved scenario", error=RunError)

@@ -11,11 +11,12 @@ to convert a value (PerReplica...) to a Tensor"); tasks that support it use a cu
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 
+from lab.backend import keras_backend, quiet_native_stderr
 from lab.errors import StrategyError
 from lab.schema import STRATEGIES, XLA_RULES, Supports
 
@@ -38,15 +39,6 @@ class StrategyInfo:
 TF_ONLY = ("mirrored", "multi-worker")
 
 
-def keras_backend() -> str:
-    """The Keras backend this process runs (``KERAS_BACKEND``, as Keras reads it; default tensorflow)."""
-    import sys
-
-    if "keras" in sys.modules:
-        return sys.modules["keras"].backend.backend()
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
-
-
 def prepare_process(strategy: str) -> None:
     """Settings that must be made before TensorFlow (or JAX) starts."""
     if strategy not in STRATEGIES:
@@ -57,7 +49,7 @@ def prepare_process(strategy: str) -> None:
                             f"{backend} (KERAS_BACKEND={backend}); use strategy cpu, gpu or auto, or unset KERAS_BACKEND")
     if strategy == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-        if backend == "jax" and "jax" not in __import__("sys").modules:
+        if backend == "jax" and "jax" not in sys.modules:
             os.environ["JAX_PLATFORMS"] = "cpu"
     if strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
         raise StrategyError(
@@ -185,48 +177,7 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
             tf.config.experimental.set_memory_growth(gpu, True)
         except (RuntimeError, ValueError):
             pass  # already initialised: growth cannot be changed any more
-    gpu_names = [f"/gpu:{i}" for i in range(len(gpus))]
-
-    if strategy == "cpu":
-        strat = tf.distribute.OneDeviceStrategy("/cpu:0")
-        info = StrategyInfo(strategy, "cpu", ["/cpu:0"], "requested; GPUs hidden before TensorFlow started")
-    elif strategy == "gpu":
-        if not gpus:
-            raise StrategyError(
-                "strategy 'gpu' was requested but TensorFlow sees no GPU on this machine "
-                "(check the driver and `pip install 'the-lab[gpu]'`); use strategy: auto to run on the CPU"
-            )
-        strat = tf.distribute.OneDeviceStrategy("/gpu:0")
-        info = StrategyInfo(strategy, "gpu", ["/gpu:0"], f"requested; {len(gpus)} GPU(s) visible, using the first")
-    elif strategy == "auto":
-        if len(gpus) > 1:
-            strat = tf.distribute.MirroredStrategy(gpu_names)
-            info = StrategyInfo(strategy, "mirrored", gpu_names, f"{len(gpus)} GPUs visible: mirrored over all")
-        elif gpus:
-            strat = tf.distribute.OneDeviceStrategy("/gpu:0")
-            info = StrategyInfo(strategy, "gpu", ["/gpu:0"], "one GPU visible")
-        else:
-            strat = tf.distribute.OneDeviceStrategy("/cpu:0")
-            info = StrategyInfo(strategy, "cpu", ["/cpu:0"], "no GPU visible")
-    elif strategy == "mirrored":
-        if gpus:
-            strat = tf.distribute.MirroredStrategy(gpu_names)
-            info = StrategyInfo(strategy, "mirrored", gpu_names, f"mirrored over {len(gpus)} local GPU(s)")
-        elif n_cpus > 1:
-            cpus = [f"/cpu:{i}" for i in range(n_cpus)]
-            strat = tf.distribute.MirroredStrategy(cpus)
-            info = StrategyInfo(strategy, "mirrored", cpus, f"no GPU visible: mirrored over {n_cpus} logical CPU "
-                                f"devices ({LOGICAL_CPUS}; they share the CPU's cores)")
-        else:
-            strat = tf.distribute.MirroredStrategy(["/cpu:0"])
-            info = StrategyInfo(strategy, "mirrored", ["/cpu:0"], "no GPU visible: mirrored over the CPU only "
-                                f"(set {LOGICAL_CPUS}=2 to split it into two devices)")
-    else:  # multi-worker
-        strat = tf.distribute.MultiWorkerMirroredStrategy()
-        cfg = json.loads(os.environ["TF_CONFIG"])
-        workers = cfg.get("cluster", {}).get("worker", [])
-        info = StrategyInfo(strategy, "multi-worker", list(workers),
-                            f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")
+    strat, info = _tf_strategy(tf, strategy, len(gpus), n_cpus)
     info.num_replicas = int(strat.num_replicas_in_sync)
     info.precision = set_precision(precision, bool(gpus) and strategy != "cpu")
     device = "gpu" if info.chosen in ("gpu", "mirrored") and gpus else "cpu"
@@ -235,6 +186,53 @@ def select(strategy: str, precision: str = "float32", jit_compile: str | bool = 
     if supports.xla_why and not isinstance(jit_compile, bool):
         info.jit_reason += f" ({supports.xla_why})"
     return strat, info
+
+
+def _tf_strategy(tf, strategy: str, n_gpus: int, n_cpus: int):
+    """The ``tf.distribute`` strategy for ``strategy`` given the GPUs and logical CPUs TensorFlow sees."""
+    gpus = [f"/gpu:{i}" for i in range(n_gpus)]
+    if strategy == "cpu":
+        return _made(strategy, "cpu", tf.distribute.OneDeviceStrategy("/cpu:0"), ["/cpu:0"],
+                     "requested; GPUs hidden before TensorFlow started")
+    if strategy == "gpu":
+        if not gpus:
+            raise StrategyError(
+                "strategy 'gpu' was requested but TensorFlow sees no GPU on this machine "
+                "(check the driver and `pip install 'the-lab[gpu]'`); use strategy: auto to run on the CPU"
+            )
+        return _made(strategy, "gpu", tf.distribute.OneDeviceStrategy("/gpu:0"), ["/gpu:0"],
+                     f"requested; {n_gpus} GPU(s) visible, using the first")
+    if strategy == "auto":
+        if n_gpus > 1:
+            return _made(strategy, "mirrored", tf.distribute.MirroredStrategy(gpus), gpus,
+                         f"{n_gpus} GPUs visible: mirrored over all")
+        if gpus:
+            return _made(strategy, "gpu", tf.distribute.OneDeviceStrategy("/gpu:0"), ["/gpu:0"], "one GPU visible")
+        return _made(strategy, "cpu", tf.distribute.OneDeviceStrategy("/cpu:0"), ["/cpu:0"], "no GPU visible")
+    if strategy == "mirrored":
+        return _mirrored(tf, gpus, n_cpus)
+    strat = tf.distribute.MultiWorkerMirroredStrategy()
+    cfg = json.loads(os.environ["TF_CONFIG"])
+    workers = cfg.get("cluster", {}).get("worker", [])
+    return _made(strategy, "multi-worker", strat, list(workers),
+                 f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")
+
+
+def _mirrored(tf, gpus: list[str], n_cpus: int):
+    if gpus:
+        return _made("mirrored", "mirrored", tf.distribute.MirroredStrategy(gpus), gpus,
+                     f"mirrored over {len(gpus)} local GPU(s)")
+    if n_cpus > 1:
+        cpus = [f"/cpu:{i}" for i in range(n_cpus)]
+        return _made("mirrored", "mirrored", tf.distribute.MirroredStrategy(cpus), cpus,
+                     f"no GPU visible: mirrored over {n_cpus} logical CPU devices ({LOGICAL_CPUS}; they share the "
+                     "CPU's cores)")
+    return _made("mirrored", "mirrored", tf.distribute.MirroredStrategy(["/cpu:0"]), ["/cpu:0"],
+                 f"no GPU visible: mirrored over the CPU only (set {LOGICAL_CPUS}=2 to split it into two devices)")
+
+
+def _made(requested: str, chosen: str, strat, devices_: list[str], reason: str):
+    return strat, StrategyInfo(requested, chosen, devices_, reason)
 
 
 def _select_other_backend(strategy: str, precision: str, jit_compile: str | bool) -> StrategyInfo:
@@ -258,40 +256,6 @@ def _select_other_backend(strategy: str, precision: str, jit_compile: str | bool
     else:
         info.jit_compile, info.jit_reason = True, f"auto: on ({backend} compiles every step)"
     return info
-
-
-def start_tensorflow() -> None:
-    """Import TensorFlow and initialise its devices quietly (for commands that need it outside `lab run`);
-    under another Keras backend, nothing."""
-    if keras_backend() != "tensorflow":
-        return
-    with quiet_native_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence what TensorFlow's C++ side prints while it starts ("Could not find cuda drivers", "failed
-    call to cuInit" on CPU-only machines): the file descriptor 2 goes to /dev/null meanwhile. Python
-    exceptions are unaffected; set LAB_TF_LOGS=1 to see the messages."""
-    if os.environ.get("LAB_TF_LOGS") == "1":
-        yield
-        return
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def set_precision(precision: str, on_gpu: bool) -> str:

@@ -67,7 +67,7 @@ def clear_error(done: subprocess.CompletedProcess) -> str:
 
 def refuses(*argv: str) -> str:
     """The message a command's checks give for ``lab ARGV`` (its `main` run in-process: no TensorFlow start)."""
-    args = build_parser().parse_args(list(argv))
+    args = build_parser(argv).parse_args(list(argv))
     with pytest.raises(LabError) as info:
         args._module.main(args)
     return str(info.value)

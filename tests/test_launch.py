@@ -294,7 +294,7 @@ def test_cli_success_prints_the_chiefs_summary_and_the_run_last(tmp_path, monkey
     commands = iter([fake(chief), fake("print('done too')")])
     monkeypatch.setattr(L, "worker_command", lambda path: next(commands))
     # which tasks accept multi-worker is the scenarios' business: skip their validation here
-    monkeypatch.setattr("lab.execute.prepare", lambda *a, **k: (None, run))
+    monkeypatch.setattr(L, "prepare", lambda *a, **k: (None, run))
     assert cli(["launch", "--workers", "2", "--resume", str(run.path)]) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[-1] == f"run: {run.path}"

@@ -7,9 +7,9 @@ each told by ``TF_CONFIG`` where the others are. The launcher starts and watches
 
 import argparse
 
-from lab.launch import MAX_WORKERS
+from lab.commands.run import print_summary
+from lab.launch import MAX_WORKERS, check_workers, launch, prepare_launch
 
-HELP = "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path last"
 DESCRIPTION = f"""Run a scenario with TensorFlow's multi-worker runtime (strategy multi-worker): N local
 worker processes, each `lab run` with its own TF_CONFIG on free ports of 127.0.0.1. Worker 0 is the chief
 and writes the run folder; every worker's output goes to RUN/logs/worker-<i>.log and, prefixed
@@ -61,13 +61,10 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from lab.commands.run import _print_summary
-    from lab.launch import check_workers, launch, prepare_launch
-
     check_workers(args.workers)
     # Validate (and create the run folder) before any worker starts: mistakes are reported at once.
     run = prepare_launch(args.scenario, args.overrides, args.out, args.resume)
     run = launch(run, args.workers, grace=args.grace, quiet=args.quiet)
-    _print_summary(run, args.quiet)
+    print_summary(run, args.quiet)
     print(f"run: {run.path}")
     return 0

@@ -1,6 +1,12 @@
 """``lab list``: the scenarios shipped in scenarios/ with their one-line descriptions (no TensorFlow)."""
 
-HELP = "list the shipped scenarios (and, with --tasks, the tasks)"
+import sys
+
+from lab import registry
+from lab.errors import LabError
+from lab.paths import scenarios_dir
+from lab.runs import find_runs
+from lab.scenario import SCENARIO_MAX_BYTES, load_yaml, read_text_limited
 
 
 def add_arguments(p):
@@ -10,39 +16,41 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import sys
-
-    from lab import registry
-    from lab.errors import LabError
-    from lab.paths import scenarios_dir
-    from lab.scenario import SCENARIO_MAX_BYTES, load_yaml, read_text_limited
-
     if args.tasks:
-        width = max(len(n) for n in registry.task_names())
-        for name in registry.task_names():
-            print(f"{name:<{width}}  {registry.spec(name).summary}")
-            print(f"{'':<{width}}  supports: {registry.config_model(name).supports.describe()}")
-        return 0
+        return _tasks()
     if args.runs:
-        from lab.errors import LabError
-        from lab.runs import find_runs
+        return _runs(args.runs)
+    return _scenarios()
 
-        runs = find_runs(args.runs)
-        if not runs:
-            print(f"no runs under {args.runs}/")
-        damaged = 0
-        for run in runs:
-            try:  # one damaged run must not hide the others
-                m = run.marker()
-            except LabError as exc:
-                damaged += 1
-                print(f"{run.path}  {'?':<14} corrupt: {exc}")
-                continue
-            print(f"{run.path}  {str(m.get('task', '?')):<14} {m.get('status', '?')}")
-        if damaged:
-            print(f"{damaged} run folder{'s' if damaged > 1 else ''} with a damaged run.json (marked corrupt above)",
-                  file=sys.stderr)
-        return 0
+
+def _tasks() -> int:
+    width = max(len(n) for n in registry.task_names())
+    for name in registry.task_names():
+        print(f"{name:<{width}}  {registry.spec(name).summary}")
+        print(f"{'':<{width}}  supports: {registry.config_model(name).supports.describe()}")
+    return 0
+
+
+def _runs(folder: str) -> int:
+    runs = find_runs(folder)
+    if not runs:
+        print(f"no runs under {folder}/")
+    damaged = 0
+    for run in runs:
+        try:  # one damaged run must not hide the others
+            m = run.marker()
+        except LabError as exc:
+            damaged += 1
+            print(f"{run.path}  {'?':<14} corrupt: {exc}")
+            continue
+        print(f"{run.path}  {str(m.get('task', '?')):<14} {m.get('status', '?')}")
+    if damaged:
+        print(f"{damaged} run folder{'s' if damaged > 1 else ''} with a damaged run.json (marked corrupt above)",
+              file=sys.stderr)
+    return 0
+
+
+def _scenarios() -> int:
     folder = scenarios_dir()
     rows = []
     for path in sorted(folder.glob("*.yaml")):

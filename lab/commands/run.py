@@ -2,7 +2,9 @@
 
 import os
 
-HELP = "run a scenario; writes a run folder and prints its path last"
+from lab.distributed import role
+from lab.execute import is_scratch, prepare, run_prepared
+
 DESCRIPTION = """Run a scenario file (or a shipped scenario's name) and write runs/<UTC time>-<name>/.
 
 The last line on stdout is `run: <path of the run folder>`. An interrupted run continues with
@@ -19,22 +21,19 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from lab.execute import is_scratch, prepare, run_prepared
-
     # Validate (and create the run folder) before TensorFlow is imported: mistakes are reported at once.
     cfg, run = prepare(args.scenario, args.overrides, args.out, args.resume)
     run = run_prepared(cfg, run, quiet=args.quiet, resume=bool(args.resume))
     if is_scratch(run):
-        from lab.distributed import role
-
         print(f"{role().name}: done (a multi-worker run's files are the chief's to write)")
         return 0
-    _print_summary(run, args.quiet or "LAB_LAUNCH_WORKER" in os.environ)  # (lab launch prints the chief's)
+    print_summary(run, args.quiet or "LAB_LAUNCH_WORKER" in os.environ)  # (lab launch prints the chief's)
     print(f"run: {run.path}")
     return 0
 
 
-def _print_summary(run, quiet: bool) -> None:
+def print_summary(run, quiet: bool) -> None:
+    """The run's final figures, one per line (nothing when ``quiet``)."""
     if quiet:
         return
     summary = run.summary()

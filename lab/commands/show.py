@@ -1,6 +1,8 @@
 """``lab show RUN_DIR``: what ran and its final figures."""
 
-HELP = "show what a run did and its final figures"
+import json
+
+from lab.runs import RunDir, read_json
 
 
 def add_arguments(p):
@@ -9,10 +11,6 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import json
-
-    from lab.runs import RunDir, read_json
-
     run = RunDir.open(args.run)
     summary = run.summary()
     if args.json:

@@ -4,7 +4,11 @@ Warnings a task's checks raise (``warnings.warn``: a setting that is allowed but
 printed as ``warning: FILE: ...`` on stderr; they do not change the exit status.
 """
 
-HELP = "check scenario files: every mistake at once, with its field path and a fix"
+import sys
+import warnings
+
+from lab import scenario
+from lab.errors import LabError, ScenarioError
 
 
 def add_arguments(p):
@@ -14,12 +18,6 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import sys
-    import warnings
-
-    from lab import scenario
-    from lab.errors import LabError, ScenarioError
-
     failed = []
     for name in args.files:
         path = scenario.resolve_scenario_path(name)
