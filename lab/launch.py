@@ -34,10 +34,12 @@ from lab.execute import prepare
 from lab.lock import describe_holder, lock_holder
 from lab.runs import RunDir, atomic_write_json
 from lab.scenario import parse_override
+from lab.strategy import PORT_TAKEN
 
 MAX_WORKERS = 64
 STRATEGY = "multi-worker"
 WORKERS_FILE = "workers.json"
+PORT_ATTEMPTS = 3  # a port taken between free_ports() and the worker's start: start again on new ones
 
 # TensorFlow's and absl's native log lines ("I0000 00:00:1712345678.123 ... cpu_feature_guard.cc ...",
 # "W0415 12:01:02.345 ..."); they go to the worker's log only, unless LAB_TF_LOGS=1.
@@ -54,7 +56,8 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     time (so the system cannot hand out one port twice), their ports read, then all closed.
 
     Between this and the workers binding them another program could take one; TensorFlow then fails to
-    start its server and the launcher reports that worker (start again: new ports are picked)."""
+    start its server, the worker says so (:data:`lab.strategy.PORT_TAKEN`) and :func:`launch` starts the
+    workers again on new ports (up to :data:`PORT_ATTEMPTS` times)."""
     if n < 1:
         raise ValueError(f"free_ports: n must be at least 1, not {n}")
     sockets: list[socket.socket] = []
@@ -386,11 +389,6 @@ def launch(run: RunDir, workers: int, *, grace: float = 10.0, quiet: bool = Fals
     all exited 0. Failures set the run's marker to ``failed`` (Ctrl-C: ``interrupted``) unless the run is
     already complete, and raise a RunError that says how to continue."""
     check_workers(workers)
-    ports = free_ports(workers, host)
-    addresses = [f"{host}:{p}" for p in ports]
-    run_path = run.path.resolve()
-    commands = [worker_command(run_path) for _ in range(workers)]
-    envs = [worker_env(os.environ, addresses, i) for i in range(workers)]
     hint = f"lab launch --workers {workers} --resume {run.path}"
 
     def mark(status: str) -> None:
@@ -404,7 +402,23 @@ def launch(run: RunDir, workers: int, *, grace: float = 10.0, quiet: bool = Fals
         mark("interrupted")
         print(f"\ninterrupted; continue with: {hint}", file=sys.stderr, flush=True)
 
-    run_workers(commands, envs, run.path / "logs", grace=grace, quiet=quiet, stream=stream,
-                info=[{"address": a} for a in addresses], resume_hint=hint,
-                on_failure=lambda failure: mark("failed"), on_interrupt=interrupted)
-    return run
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        addresses = [f"{host}:{p}" for p in free_ports(workers, host)]
+        envs = [worker_env(os.environ, addresses, i) for i in range(workers)]
+        commands = [worker_command(run.path.resolve()) for _ in range(workers)]
+        try:
+            run_workers(commands, envs, run.path / "logs", grace=grace, quiet=quiet, stream=stream,
+                        info=[{"address": a} for a in addresses], resume_hint=hint, on_interrupt=interrupted)
+            return run
+        except WorkerFailed as exc:
+            if attempt == PORT_ATTEMPTS or not _port_was_taken(exc.failure.log):
+                mark("failed")
+                raise
+            print(f"worker {exc.failure.index} {PORT_TAKEN} (another program took its port between the choice and "
+                  "the start): starting the workers again on new ports", file=stream or sys.stderr, flush=True)
+    raise AssertionError("unreachable")
+
+
+def _port_was_taken(log: Path) -> bool:
+    """The worker's log says TensorFlow could not listen on its port (lab.strategy's message)."""
+    return any(PORT_TAKEN in line for line in _tail(log, 20))

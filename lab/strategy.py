@@ -37,6 +37,7 @@ class StrategyInfo:
 
 
 TF_ONLY = ("mirrored", "multi-worker")
+PORT_TAKEN = "could not start its gRPC server"  # what a worker says when its port is taken (lab launch retries)
 
 
 def prepare_process(strategy: str) -> None:
@@ -211,8 +212,16 @@ def _tf_strategy(tf, strategy: str, n_gpus: int, n_cpus: int):
         return _made(strategy, "cpu", tf.distribute.OneDeviceStrategy("/cpu:0"), ["/cpu:0"], "no GPU visible")
     if strategy == "mirrored":
         return _mirrored(tf, gpus, n_cpus)
-    strat = tf.distribute.MultiWorkerMirroredStrategy()
     cfg = json.loads(os.environ["TF_CONFIG"])
+    try:
+        strat = tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.UnknownError as exc:
+        if "gRPC server" not in str(exc):
+            raise
+        task = cfg["task"]
+        address = cfg["cluster"][task["type"]][task["index"]]
+        raise StrategyError(f"TF_CONFIG: this worker {PORT_TAKEN} at {address} (is another program using the port?); "
+                            "pick another port, or start `lab launch` again: it picks free ones") from None
     workers = cfg.get("cluster", {}).get("worker", [])
     return _made(strategy, "multi-worker", strat, list(workers),
                  f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")

@@ -42,7 +42,8 @@ def scenario(tmp_path_factory):
 def weights(run_dir):
     import keras
 
-    model = keras.saving.load_model(os.path.join(run_dir, "artifacts", "classifier.keras"), safe_mode=True)
+    model = keras.saving.load_model(os.path.join(run_dir, "artifacts", "classifier.keras"), safe_mode=True,
+                                    compile=False)
     return model.get_weights()
 
 
