@@ -12,7 +12,8 @@ from lab.runs import RunDir
 
 @pytest.fixture
 def counter_task(monkeypatch):
-    spec = registry.TaskSpec("counter", "counter_task:CounterScenario", "counter_task:run_counter", "test task")
+    spec = registry.TaskSpec("counter", "tests.counter_task.config:CounterScenario", "tests.counter_task.train:run",
+                             "test task", serve="tests.counter_task.serve")
     monkeypatch.setitem(registry.TASKS, "counter", spec)
     return spec
 
@@ -175,11 +176,10 @@ def test_gpu_strategy_fails_before_the_runner(tmp_path, counter_task):
 
 def test_a_result_that_is_not_a_number_fails_the_run(tmp_path, counter_task, monkeypatch):
     """Never a summary.json with NaN and exit 0: the run is marked failed and the figures are named."""
-    import counter_task as ct
-
     from lab.errors import TrainingError
+    from tests.counter_task import train as ct
 
-    monkeypatch.setattr(ct, "run_counter", lambda cfg, ctx: {"rmse": float("nan"), "hit": float("inf"), "ok": 1.0,
+    monkeypatch.setattr(ct, "run", lambda cfg, ctx: {"rmse": float("nan"), "hit": float("inf"), "ok": 1.0,
                                                              "not_measured": None})
     with pytest.raises(TrainingError, match=r"rmse = nan, hit = inf"):
         execute(str(scenario_file(tmp_path)), out=str(tmp_path / "runs"), quiet=True)
