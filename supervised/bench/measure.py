@@ -28,7 +28,7 @@ import numpy as np
 from lab.errors import StrategyError, UsageError
 from lab.seeding import stream_seed
 from lab.strategy import resolve_jit_compile
-from supervised.bench.config import BenchScenario, BenchConfig
+from supervised.bench.config import BenchConfig, BenchScenario
 from supervised.bench.model import (
     CONV,
     INPUT_SHAPES,

@@ -22,6 +22,7 @@ from supervised.bench.model import headline, speedups
 def run(cfg, ctx) -> dict:
     s = cfg.bench
     everything = measure.list_devices()
+    machine = measure.machine(everything)  # every device seen, with every dtype it computes
     devices, gpu_note = measure.choose(everything, s.devices, s.dtypes)
     ctx.log(gpu_note)
     matmul, conv, training = [], [], []
@@ -35,7 +36,7 @@ def run(cfg, ctx) -> dict:
     chosen = [d.as_dict() for d in devices]
     summary = {
         "task": "bench", "quick": s.quick, "backend": measure.backend(), "gpu_note": gpu_note,
-        "settings": s.model_dump(), "machine": measure.machine(everything), "devices": chosen,
+        "settings": s.model_dump(), "machine": machine, "devices": chosen,
         "largest_matmul": headline(chosen, matmul),
         "matmul": matmul, "conv2d": conv, "training": training, "speedup": speedups(matmul, conv, training),
     }
