@@ -180,9 +180,12 @@ def write_report(cfg, run: RunDir, ctx: RunContext, summary: dict) -> None:
         "",
         "## Final figures",
         "",
-        *markdown_table([{"figure": k, "value": v} for k, v in summary.items()]),
+        *markdown_table([{"figure": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))]),
         "",
     ]
+    nested = [k for k, v in summary.items() if isinstance(v, (dict, list))]
+    if nested:  # a bench's rows of figures: the sections below show them as tables
+        lines += [f"Lists and tables of figures in [summary.json](summary.json): {', '.join(nested)}.", ""]
     for title, body in ctx.report.sections:
         lines += [f"## {title}", "", *body, ""]
     atomic_write_text(run.report_path, "\n".join(lines))

@@ -42,6 +42,9 @@ TASKS: dict[str, TaskSpec] = {
                  "Next-character or next-word rnn / gru / lstm models beside a Kneser-Ney n-gram; `lab generate`."),
         TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",
                  "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`."),
+        TaskSpec("bench", "supervised.bench.config:BenchScenario", "supervised.bench.train:run",
+                 "The book's chapter 4: matmul, conv2d and training-step speeds of the CPU and each GPU against peak.",
+                 serve="supervised.bench.serve"),
     ]
 }
 

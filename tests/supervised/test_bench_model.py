@@ -1,13 +1,10 @@
-"""lab bench: the peak estimate and the arithmetic by hand, then the command end to end at tiny sizes."""
-
-import json
-import os
-import subprocess
-import sys
+"""lab bench's maths by hand: the peak estimates from cpuinfo texts and GPU names, the dtypes a CPU's flags
+allow, FLOP counts, statistics, the speed-ups and the headline figures; and the timed loop."""
 
 import pytest
 
-from lab import bench
+from supervised.bench import measure
+from supervised.bench import model as bench
 
 
 def cpuinfo(flags: str, n: int = 2, mhz: str = "2500.000", siblings: int = 2, cores: int = 2,
@@ -36,8 +33,8 @@ def test_cpu_peak_avx512_smt_max_freq_and_bf16():
     assert peak["gflops"]["bfloat16"] == pytest.approx(768.0)  # avx512_bf16: twice the fp32 work
     assert "cpuinfo_max_freq" in peak["method"]
     # the backend's thread pool can use fewer cores than the affinity mask allows
-    assert bench.cpu_peak(text, logical_cpus=4, max_freq_khz="3000000", intra_op_threads=2)["gflops"]["float32"] == \
-        pytest.approx(192.0)
+    fewer = bench.cpu_peak(text, logical_cpus=4, max_freq_khz="3000000", intra_op_threads=2)
+    assert fewer["gflops"]["float32"] == pytest.approx(192.0)
     # AMD Zen 4 (family 25) runs AVX-512 on two 256-bit units: one 512-bit unit's worth
     zen4 = bench.cpu_peak(cpuinfo("avx2 fma avx512f", vendor="AuthenticAMD", family=25), logical_cpus=2)
     assert zen4["flops_per_cycle"] == 32
@@ -45,13 +42,15 @@ def test_cpu_peak_avx512_smt_max_freq_and_bf16():
 
 def test_cpu_peak_without_fma():
     peak = bench.cpu_peak(cpuinfo("fpu sse sse2", n=1, mhz="2000", siblings=1, cores=1), logical_cpus=1)
-    assert peak["flops_per_cycle"] == 8 and peak["gflops"]["float32"] == pytest.approx(16.0)  # 1 x 2 GHz x 4 x 2
+    assert peak["flops_per_cycle"] == 8
+    assert peak["gflops"]["float32"] == pytest.approx(16.0)  # 1 x 2 GHz x 4 x 2
 
 
 def test_gpu_peaks_by_name():
     assert bench.gpu_peak("NVIDIA H200", (9, 0))["gflops"]["float32"] == 494_000  # float32 runs as TF32
     assert bench.gpu_peak("NVIDIA H200", (9, 0), tf32=False)["gflops"]["float32"] == 67_000
-    assert bench.gpu_peak("Tesla T4", (7, 5))["gflops"] == {"float32": 8100, "float16": 65000, "bfloat16": None}
+    assert bench.gpu_peak("Tesla T4", (7, 5))["gflops"] == {"float32": 8100, "float16": 65000,
+                                                            "bfloat16": None}
     assert bench.gpu_peak("NVIDIA L40S", (8, 9))["matched"] is None  # not mistaken for an L4
     assert "unknown" in bench.gpu_peak("NVIDIA L40S")["method"]
     assert bench.gpu_peak("NVIDIA H100 PCIe")["gflops"]["bfloat16"] == 756_000
@@ -78,7 +77,7 @@ def test_median_of_repeats_and_min_max():
 
 def test_time_calls_excludes_warmup_and_syncs_each_repeat():
     calls, synced = [], []
-    times = bench.time_calls(lambda: calls.append(1) or len(calls), repeats=4, min_seconds=0.0, warmup=2,
+    times = measure.time_calls(lambda: calls.append(1) or len(calls), repeats=4, min_seconds=0.0, warmup=2,
                              sync=synced.append)
     assert len(times) == 4 and all(t >= 0 for t in times)
     assert len(calls) == 2 + 1 + 4  # warm-up, sizing call, one call per repeat (min_seconds 0)
@@ -92,64 +91,70 @@ def test_speedups_pair_each_gpu_figure_with_the_cpu_one():
     training = [{"device": "cpu", "model": "mnist_mlp", "batch": 32, "samples_per_second": 4000.0},
                 {"device": "gpu:0", "model": "mnist_mlp", "batch": 32, "samples_per_second": 10000.0}]
     rows = bench.speedups(matmul, [], training)
-    assert [(r["measurement"], r["speedup"]) for r in rows] == [("matmul dtype=float32 engine=eager n=512", 50.0),
-                                                               ("training model=mnist_mlp batch=32", 2.5)]
+    assert [(r["measurement"], r["speedup"]) for r in rows] == [
+        ("matmul dtype=float32 engine=eager n=512", 50.0), ("training model=mnist_mlp batch=32", 2.5)]
     assert bench.speedups(matmul[:1], [], training[:1]) == []  # CPU only: no table
 
 
-def test_text_table_is_aligned():
-    lines = bench.text_table([{"d": "cpu", "x": 1.5}, {"d": "gpu:0", "x": 123.25}], [("d", "device", ""),
-                                                                                       ("x", "GFLOP/s", ".1f")])
-    assert lines == ["device  GFLOP/s", "------  -------", "cpu         1.5", "gpu:0     123.2"]
+def test_headline_is_the_largest_product_of_each_device_dtype_and_engine():
+    devices = [{"name": "cpu", "dtypes_measured": ["float32"], "peak_gflops": {"float32": 200.0}}]
+    matmul = [{"device": "cpu", "dtype": "float32", "engine": e, "n": n, "gflops_median": g,
+               "percent_of_peak": g / 2}
+              for e, n, g in (("eager", 256, 50.0), ("eager", 1024, 100.0), ("numpy", 1024, 150.0))]
+    assert bench.headline(devices, matmul) == {
+        "cpu_float32_eager": {"n": 1024, "gflops_median": 100.0, "percent_of_peak": 50.0,
+                              "peak_gflops": 200.0},
+        "cpu_float32_numpy": {"n": 1024, "gflops_median": 150.0, "percent_of_peak": 75.0,
+                              "peak_gflops": 200.0}}
 
 
-def run_lab(args, **env):
-    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+# --------------------------------------------------------------------------------------------------
+# Which dtypes a CPU computes, from its cpuinfo flags (the bfloat16 rows of `lab bench` on some machines)
+
+PLAIN = "fpu sse sse2 avx fma avx2 avx512f"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--sizes", "0"], "--sizes 0: give matrix sizes from 1"),
-    (["--batch-sizes", "-3"], "--batch-sizes -3"),
-    (["--repeats", "0"], "--repeats 0"),
-    (["--device", "tpu"], "invalid choice: 'tpu'"),
-    (["--quik"], "unrecognized arguments: --quik"),
+@pytest.mark.parametrize("extra, measured, bf16_per_cycle, fp16_per_cycle", [
+    ("", {"float32"}, None, None),
+    ("avx512_bf16", {"float32", "bfloat16"}, 128, None),  # twice the 64 fp32 FLOP/cycle of avx512f
+    ("amx_bf16", {"float32", "bfloat16"}, 2048, None),
+    ("avx512_bf16 amx_bf16", {"float32", "bfloat16"}, 2048, None),  # AMX, the faster, counts
+    ("avx512_fp16", {"float32", "float16"}, None, 128),
+    ("amx_fp16", {"float32", "float16"}, None, 2048),
+    ("avx512_bf16 avx512_fp16 amx_bf16 amx_fp16", {"float32", "bfloat16", "float16"}, 2048, 2048),
 ])
-def test_bad_flags_exit_2_without_traceback(args, message):
-    proc = run_lab(["bench", *args])
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+def test_cpu_flags_decide_the_low_precision_dtypes(extra, measured, bf16_per_cycle, fp16_per_cycle):
+    text = cpuinfo(f"{PLAIN} {extra}".strip(), n=1, mhz="1000", siblings=1, cores=1)
+    flags = bench.parse_cpuinfo(text)["flags"]
+    assert set(extra.split()) <= set(flags) and "avx512f" in flags
+    dtypes = bench.cpu_dtypes(flags)
+    assert {d for d, why in dtypes.items() if why is None} == measured
+    for dtype, why in dtypes.items():
+        assert (why is None) == (dtype in measured)
+        assert why is None or "not measured" in why
+    peak = bench.cpu_peak(text, logical_cpus=1)  # 1 core at 1 GHz: GFLOP/s = FLOPs per cycle
+    assert peak["dtypes"] == dtypes
+    assert set(peak["gflops"]) == measured and peak["gflops"]["float32"] == pytest.approx(64.0)
+    assert peak["gflops"].get("bfloat16") == (pytest.approx(bf16_per_cycle) if bf16_per_cycle else None)
+    assert peak["gflops"].get("float16") == (pytest.approx(fp16_per_cycle) if fp16_per_cycle else None)
 
 
-def test_quick_json_run_folder_on_cpu(tmp_path):
-    out = tmp_path / "runs"
-    proc = run_lab(["bench", "--quick", "--json", "--sizes", "64", "128", "--batch-sizes", "8", "--repeats", "2",
-                    "--out", str(out)], CUDA_VISIBLE_DEVICES="-1")
-    assert proc.returncode == 0, proc.stderr
-    assert "no GPU visible to TensorFlow: CPU only" in proc.stderr
-    summary = json.loads(proc.stdout)  # stdout is the JSON and nothing else
-    for key in ("task", "gpu_note", "settings", "machine", "devices", "matmul", "conv2d", "training", "speedup",
-                "largest_matmul", "wall_seconds"):
-        assert key in summary, key
-    assert summary["task"] == "bench" and summary["speedup"] == [] and summary["gpu_note"].startswith("no GPU")
-    assert [d["name"] for d in summary["devices"]] == ["cpu"]
-    assert summary["devices"][0]["peak_method"].startswith(("estimate", "no estimate"))
-    assert {(r["dtype"], r["n"]) for r in summary["matmul"]} == {("float32", 64), ("float32", 128)}
-    assert all(r["gflops_min"] <= r["gflops_median"] <= r["gflops_max"] for r in summary["matmul"])
-    assert {(r["model"], r["batch"]) for r in summary["training"]} == {("mnist_mlp", 8), ("cifar_cnn", 8)}
-    assert all(r["samples_per_second"] == pytest.approx(8 * r["steps_per_second"]) for r in summary["training"])
-    assert summary["conv2d"][0]["pass"] == "forward" and summary["conv2d"][0]["images_per_second"] > 0
-    assert summary["largest_matmul"]["cpu_float32_eager"]["n"] == 128
-    assert {r["engine"] for r in summary["matmul"]} == {"eager", "xla", "numpy"}
-    (run,) = out.iterdir()
-    assert run.name.endswith("-bench-quick")
-    for name in ("summary.json", "report.md", "env.json", "run.json", "scenario.yaml", "artifacts/bench.png"):
-        assert (run / name).is_file(), name
-    assert json.loads((run / "run.json").read_text())["task"] == "bench"
-    assert json.loads((run / "run.json").read_text())["status"] == "complete"
-    assert json.loads((run / "summary.json").read_text())["matmul"] == summary["matmul"]
-    report = (run / "report.md").read_text()
-    assert "## Matrix products" in report and "no GPU visible" in report and "bench.png" in report
-    assert (run / "artifacts/bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    show = run_lab(["show", str(run)])  # a bench folder is a run folder like any other
-    assert show.returncode == 0 and "bench" in show.stdout
+def test_arm_cpuinfo_gives_float32_only():
+    # ARM's cpuinfo names its features "Features", not "flags": the estimate knows none of them (nor its bf16)
+    arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd bf16 sve\nCPU implementer\t: 0x41\n"
+    flags = bench.parse_cpuinfo(arm)["flags"]
+    assert flags == []
+    assert {d for d, why in bench.cpu_dtypes(flags).items() if why is None} == {"float32"}
+    assert bench.cpu_peak(arm, logical_cpus=1)["gflops"] == {"float32": None}  # no clock given: no estimate
+
+
+def test_the_device_list_reads_the_cpu_flags(monkeypatch):
+    texts = {"/proc/cpuinfo": cpuinfo(f"{PLAIN} avx512_bf16", n=1, siblings=1, cores=1)}
+    monkeypatch.setattr(measure, "_read", texts.get)
+    cpu = measure.list_devices()[0]
+    assert cpu.name == "cpu" and cpu.measured() == ["float32", "bfloat16"]
+    assert "avx512_fp16" in cpu.dtypes["float16"]
+    (chosen,), _ = measure.choose([cpu], "cpu", ["float32", "float16"])  # bench.dtypes keeps only those asked
+    assert chosen.as_dict()["dtypes_measured"] == ["float32"]
+    assert list(chosen.dtypes) == ["float32", "float16"]
+
