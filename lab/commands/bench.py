@@ -9,10 +9,10 @@ import json
 import sys
 
 from lab import registry
+from lab.backend import keras_backend
 from lab.errors import StrategyError, UsageError
 from lab.execute import prepare, run_prepared
 from lab.paths import scenarios_dir
-from lab.strategy import keras_backend
 from supervised.bench.config import MAX_BATCH, MAX_REPEATS, MAX_SIZE
 
 HELP = "measure matmul, conv2d and training-step speeds on the CPU and each GPU, against their peaks"
