@@ -40,8 +40,9 @@ TASKS: dict[str, TaskSpec] = {
                  "Image classifiers (the book's MNIST network, convnets, its CIFAR-10 CNN, a small resnet); `lab predict`."),
         TaskSpec("language-model", "supervised.lm_config:LanguageModelScenario", "supervised.language_model:run",
                  "Next-character or next-word rnn / gru / lstm models beside a Kneser-Ney n-gram; `lab generate`."),
-        TaskSpec("rbm", "generative.rbm_config:RBMScenario", "generative.recommender:run",
-                 "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`."),
+        TaskSpec("rbm", "generative.rbm.config:RBMScenario", "generative.rbm.train:run",
+                 "Salakhutdinov-Mnih-Hinton RBM recommender (ratings data, baselines, RMSE and top-N), `lab recommend`.",
+                 serve="generative.rbm.serve"),
     ]
 }
 

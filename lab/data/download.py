@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.errors import DataError
+from lab.progress import Progress
 
 CHUNK = 1 << 20  # bytes read, hashed and written at a time (one progress step)
 NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError, http.client.HTTPException)
@@ -68,8 +69,6 @@ def verify(path: str | Path, md5: str, *, keep_bad: bool = True) -> Path:
 def fetch(url: str, target: str | Path, md5: str, *, timeout: float = 30.0, hints: Sequence[str] = (),
           keep_bad: bool = False, quiet: bool = False) -> Path:
     """Download ``url`` to ``target`` through ``<target>.part``; the md5 must be ``md5`` before the rename."""
-    from lab.progress import Progress
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")

@@ -10,8 +10,9 @@ pytest.importorskip("tensorflow")
 
 from conftest import same_figures  # noqa: E402
 
-from generative import recommender as rec  # noqa: E402
-from generative.recommend import Recommender, RecommendError, normalise_title, parse_rate  # noqa: E402
+from generative.rbm import train  # noqa: E402
+from generative.rbm.serve import Recommender  # noqa: E402
+from generative.rbm.titles import RecommendError, normalise_title, parse_rate  # noqa: E402
 from lab.cli import main as lab_main  # noqa: E402
 from lab.errors import RunError  # noqa: E402
 from lab.execute import execute  # noqa: E402
@@ -20,19 +21,20 @@ from lab.scenario import load_scenario  # noqa: E402
 
 SCENARIO = """name: rbm_tiny
 task: rbm
-seed: 3
+seed: 5
 strategy: cpu
 data:
   source: synthetic
   synthetic: {{users: 500, items: 150, mean_ratings: 40, tastes: 4, noise: 0.4}}
 rbm:
   hidden: 40
-  epochs: {epochs}
-  batch_size: 20
-  learning_rate: 0.1
   rated_vector: {rated_vector}
   orientation: {orientation}
   cd_schedule: [[0, 1], [8, 3]]
+training:
+  epochs: {epochs}
+  batch_size: 20
+  learning_rate: 0.1
 evaluation:
   every: 4
 """
@@ -74,7 +76,7 @@ def test_rbm_beats_the_bias_baseline_and_recovers_planted_tastes(fitted):
     assert s["rmse"] < s["baseline_rmse"] - 0.02 < s["global_mean_rmse"]
     # users of the same planted taste type end up with similar hidden states
     cfg = load_scenario(path)
-    truth = rec.load_data(cfg).truth["user_type"]
+    truth = train.load_data(cfg).truth["user_type"]
     r2 = Recommender.open(run.path)
     hidden = np.stack([1 / (1 + np.exp(-r2._hidden_input(*_items_kidx(r2, u)))) for u in range(r2.ratings.n_users)])
     centred = hidden - hidden.mean(0)
