@@ -182,8 +182,8 @@ class RBMConfig(Section):
         return self
 
 
-RBMTraining = epoch_training("RBMTraining", monitor=None, epochs=40, batch_size=20, learning_rate=0.05,
-                             schedule="step", decay_after=1, decay_factor=0.97)
+RBMTrainingConfig = epoch_training("RBMTrainingConfig", monitor=None, epochs=40, batch_size=20,
+                                   learning_rate=0.05, schedule="step", decay_after=1, decay_factor=0.97)
 """How the RBM trains: epochs, cases (users, or movies when turned round) per CD update, and the learning rate
 over epochs, set once per epoch (by default step decay: the rate times 0.97 after every epoch). Momentum,
 weight decay and the CD steps are the ``rbm`` section's. No validation figure: no early stopping."""
@@ -220,8 +220,8 @@ class RBMScenario(Scenario):
     data: RatingsDataConfig = Field(default_factory=RatingsDataConfig, description="Where the ratings come from.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="How ratings are held out.")
     rbm: RBMConfig = Field(default_factory=RBMConfig, description="The restricted Boltzmann machine.")
-    training: RBMTraining = Field(default_factory=RBMTraining, description="Epochs, batch size and the learning "
-                                  "rate over epochs of the RBM's CD updates.")
+    training: RBMTrainingConfig = Field(default_factory=RBMTrainingConfig, description="Epochs, batch size and "
+                                        "the learning rate over epochs of the RBM's CD updates.")
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig, description="The baselines fitted alongside.")
     evaluation: RBMEvaluationConfig = Field(default_factory=RBMEvaluationConfig, description="Accuracy and ranking.")
 

@@ -87,6 +87,7 @@ OPTIONAL_FIGURES = ("svd_rmse", "svd_mae", "blend_rmse", "blend_mae")  # with ba
 
 
 def run(cfg, ctx) -> dict:
+    """The ratings, every split's baselines and RBM, the recommender of the first split, the report."""
     t0 = time.time()
     r = load_data(cfg)
     ctx.log(r.describe())
