@@ -381,9 +381,6 @@ class Cases:
         return {"n": np.int32(len(cases)), "rows": rows, "cols": self.cols[idx], "values": self.vals[idx],
                 "seen_rows": srows, "seen_cols": self.seen_cols[sidx]}
 
-    def case_items(self, c: int) -> np.ndarray:
-        return self.cols[self.indptr[c]:self.indptr[c + 1]]
-
 
 # --------------------------------------------------------------------------------------------------
 # Baselines

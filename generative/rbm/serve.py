@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from generative.rbm.model import RBM, apply_blend
+from generative.rbm.model import RANKERS, RBM, apply_blend
 from generative.rbm.titles import (
     RecommendError,
     TitleIndex,
@@ -80,7 +80,6 @@ def _softmax(x, axis=-1):
 META_MAX_BYTES = 2**20
 ORIENTATIONS = ("user", "item")
 RANKINGS = ("expected_rating", "seen_and_liked")
-RANKERS = ("rbm", "popularity", "bias")
 PREDICTORS = ("rbm", "blend")  # whose predicted ratings `lab recommend` shows (the run's better RMSE)
 PARTNERS = ("biases", "svd")  # what the RBM is blended with (rbm.blend)
 VISIBLE = 0.1
