@@ -76,17 +76,17 @@ def large(users: int, items: int, mean: float, steps: int | None, batch: int, ne
             res["read_netflix_seconds"] = round(time.time() - t1, 1)
             res["read_ratings_per_second"] = round(len(r) / (time.time() - t1))
             res["peak_rss_mb_after_reading"] = round(peak_mb())
-    from generative import recommender as rec
-    from generative.rbm import RBM
+    from generative.rbm import train as rbm_train
+    from generative.rbm.model import RBM, Cases, rmse
 
     split = R.holdout(r, fraction=0.1, seed=0)
     vals = r.rating_index()[split.train]
-    cases = rec.Cases.build(r.user[split.train], r.item[split.train], vals, r.n_users, r.n_items)
+    cases = Cases.build(r.user[split.train], r.item[split.train], vals, r.n_users, r.n_items)
     model = RBM(r.n_items, r.scale, n_hidden=100, rated_vector="conditional", seed=0)
     counts = np.zeros((r.n_items, len(r.scale)))
     np.add.at(counts, (r.item[split.train], vals), 1)
     model.init_visible_biases(counts)
-    machine = rec.Machine(model, False)
+    machine = rbm_train.Machine(model, False)
     model.set_schedule(0.1, 0.5, 1)
     order = np.random.default_rng(0).permutation(r.n_users)
     n_batches = -(-r.n_users // batch)
@@ -102,9 +102,9 @@ def large(users: int, items: int, mean: float, steps: int | None, batch: int, ne
                epoch_extrapolated=todo < n_batches)
     t2 = time.time()
     te = split.test[:200_000]
-    pred = rec.predict_pairs(machine, cases, r.user[te], r.item[te], 256)
+    pred = rbm_train.predict_pairs(machine, cases, r.user[te], r.item[te], 256)
     res["predict_pairs_per_second"] = round(len(te) / (time.time() - t2))
-    res["rmse_after_timed_batches"] = round(rec.rmse(pred, r.rating[te]), 4)
+    res["rmse_after_timed_batches"] = round(rmse(pred, r.rating[te]), 4)
     res["peak_rss_mb"] = round(peak_mb())
     return res
 

@@ -42,11 +42,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-OLD_RATE = "rbm.learning_rate=0.1"  # the learning rate of issue 15's measurements, before it was tuned
+OLD_RATE = "training.learning_rate=0.1"  # the learning rate of issue 15's measurements, before it was tuned
 SETTINGS = {  # name: (--set lines on top of the scenario, the real figure: issue 15's, or measured here)
-    "user-oriented, old defaults": (["rbm.orientation=user", "rbm.reconstruction=sample", "rbm.epochs=30",
+    "user-oriented, old defaults": (["rbm.orientation=user", "rbm.reconstruction=sample", "training.epochs=30",
                                      "rbm.blend=none", OLD_RATE], 0.957),
-    "item-oriented, old defaults": (["rbm.orientation=item", "rbm.reconstruction=sample", "rbm.epochs=30",
+    "item-oriented, old defaults": (["rbm.orientation=item", "rbm.reconstruction=sample", "training.epochs=30",
                                      "rbm.blend=none", OLD_RATE], 0.927),
     "item-oriented, mean field, 60 epochs": ([OLD_RATE], 0.920),
     "the same, learning rate 0.03 (shipped)": ([], 0.920),
@@ -57,12 +57,12 @@ GRID = {  # --grid: tuning moves, the RBM alone (no blend), first fold by defaul
     "rate 0.1, hidden 200": [OLD_RATE, "rbm.hidden=200"],
     "rate 0.1, decay 0.003": [OLD_RATE, "rbm.weight_decay=0.003"],
     "rate 0.1, decay 0.03": [OLD_RATE, "rbm.weight_decay=0.03"],
-    "rate 0.1, 30 epochs": [OLD_RATE, "rbm.epochs=30"],
-    "rate 0.1, 100 epochs": [OLD_RATE, "rbm.epochs=100"],
-    "rate 0.05": ["rbm.learning_rate=0.05"],
-    "rate 0.03 (now shipped)": ["rbm.learning_rate=0.03"],
-    "rate 0.02": ["rbm.learning_rate=0.02"],
-    "rate 0.01": ["rbm.learning_rate=0.01"],
+    "rate 0.1, 30 epochs": [OLD_RATE, "training.epochs=30"],
+    "rate 0.1, 100 epochs": [OLD_RATE, "training.epochs=100"],
+    "rate 0.05": ["training.learning_rate=0.05"],
+    "rate 0.03 (now shipped)": ["training.learning_rate=0.03"],
+    "rate 0.02": ["training.learning_rate=0.02"],
+    "rate 0.01": ["training.learning_rate=0.01"],
 }
 REAL_BIASES = 0.944
 SCENARIO = ROOT / "scenarios" / "rbm_movielens100k.yaml"

@@ -371,7 +371,7 @@ def test_random_set_overrides(scenario, key, value):
 @FUZZ
 @given(text=st.text(max_size=300) | st.text(alphabet=" ,;=abc5\\\"'", max_size=3000))
 def test_random_rate_arguments(text):
-    from generative.recommend import RecommendError, parse_rate  # lab recommend prints it as `error: ...`
+    from generative.rbm.titles import RecommendError, parse_rate  # lab recommend prints it as `error: ...`
 
     answers(parse_rate, text, np.arange(1.0, 6.0), allowed=(RecommendError,))
 

@@ -211,7 +211,7 @@ def test_saved_ratings_with_a_corrupt_member(tmp_path):
 
 
 def test_a_split_without_held_out_or_training_ratings_is_a_data_error(tmp_path):
-    from generative.recommender import check_split
+    from generative.rbm.train import check_split
 
     write(tmp_path / "u.data", "1\t1\t5\t881250949\n")
     r = R.load_ratings(tmp_path)
@@ -223,10 +223,11 @@ def test_a_split_without_held_out_or_training_ratings_is_a_data_error(tmp_path):
 
 
 def test_ranking_over_no_user_is_not_measurable_not_a_figure():
-    from generative.recommender import _ranking_dict, ranking_note
+    from generative.rbm.model import ranking_figures
+    from generative.rbm.train import ranking_note
 
-    assert _ranking_dict(np.zeros(3), 0, 10) == {"precision_at_10": None, "recall_at_10": None, "ndcg_at_10": None}
-    assert _ranking_dict(np.array([1.0, 2.0, 0.5]), 2, 5)["recall_at_5"] == 1.0
+    assert ranking_figures(np.zeros(3), 0, 10) == {"precision_at_10": None, "recall_at_10": None, "ndcg_at_10": None}
+    assert ranking_figures(np.array([1.0, 2.0, 0.5]), 2, 5)["recall_at_5"] == 1.0
     assert "not measurable: top 10 of 3 item(s)" in ranking_note(5, 3, 10, 4.0)
     assert "no user has a held-out rating >= 4" in ranking_note(0, 50, 10, 4.0)
     assert ranking_note(5, 50, 10, 4.0) == ""
@@ -238,7 +239,8 @@ seed: 1
 strategy: cpu
 data: {data}
 split: {{method: holdout, n: 1}}
-rbm: {{hidden: 4, epochs: 2, batch_size: 10}}
+rbm: {{hidden: 4}}
+training: {{epochs: 2, batch_size: 10}}
 evaluation: {{top_k: 3}}
 """
 
@@ -254,19 +256,19 @@ def test_rbm_run_with_one_rating_stops_with_the_counts(tmp_path):
 
 def test_rbm_that_diverges_is_a_training_error_naming_the_epoch(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow")
-    from generative import recommender as rec
+    from generative.rbm import train
     from lab.errors import TrainingError
     from lab.execute import execute
 
     data = "{source: synthetic, synthetic: {users: 30, items: 12, mean_ratings: 6, min_ratings: 4}}"
     path = write(tmp_path / "s.yaml", RBM_SCENARIO.format(data=data))
-    monkeypatch.setattr(rec, "schedule", lambda rbm_cfg, epoch: (float("inf"), 0.5, 1))
+    monkeypatch.setattr(train, "schedule", lambda cfg, epoch: (float("inf"), 0.5, 1))
     with pytest.raises(TrainingError, match=r"= nan at epoch 1"):
         execute(str(path), out=str(tmp_path / "runs"), quiet=True)
     [run] = (tmp_path / "runs").iterdir()
     assert not (run / "summary.json").exists()
     with pytest.raises(TrainingError, match=r"rbm f: rmse = nan after training"):
-        rec.check_finite({"rmse": float("nan"), "mae": 0.5, "precision_at_10": None, "split": "f"}, "rbm f",
+        train.check_finite({"rmse": float("nan"), "mae": 0.5, "precision_at_10": None, "split": "f"}, "rbm f",
                          ["rmse", "mae", "precision_at_10", "split"])
 
 
@@ -288,13 +290,13 @@ class FakeCtx:
 
 
 def test_rbm_fold_figures_that_are_not_what_the_task_writes(tmp_path):
-    from generative.recommender import _finished_folds
+    from generative.rbm.train import finished_folds
 
     cfg = SimpleNamespace(evaluation=SimpleNamespace(top_k=10))
     for state in ({"done": 5}, {"done": [{"rmse": 1.0}]}, ["done"]):
         with pytest.raises(RunError, match=r"rbm_folds\.json: corrupt fold figures"):
-            _finished_folds(FakeCtx(tmp_path, state), cfg)
-    assert _finished_folds(FakeCtx(tmp_path, None), cfg) == []
+            finished_folds(FakeCtx(tmp_path, state), cfg)
+    assert finished_folds(FakeCtx(tmp_path, None), cfg) == []
 
 
 def test_truncated_or_foreign_vae_model_is_a_run_error(tmp_path):

@@ -182,7 +182,7 @@ def test_layout_file_is_read_with_a_limit(tmp_path, kind):
 
 def test_rate_parsing_is_linear_on_100000_characters():
     code = ("import time, numpy as np\n"
-            "from generative.recommend import split_rate, normalise_title, RecommendError\n"
+            "from generative.rbm.titles import split_rate, normalise_title, RecommendError\n"
             "t = time.perf_counter()\n"
             "for text in ('a' * 100_000, 'a=1,' * 25_000, ' ' * 100_000, 'x' + ' ' * 100_000 + 'y', '(' * 100_000):\n"
             "    try:\n        split_rate(text)\n    except RecommendError:\n        pass\n"
@@ -194,10 +194,10 @@ def test_rate_parsing_is_linear_on_100000_characters():
 
 
 def test_rate_without_equals_and_too_long_rate_are_clear_errors():
-    from generative import recommend
-    from generative.recommend import RecommendError, parse_rate
+    from generative.rbm import titles
+    from generative.rbm.titles import RecommendError, parse_rate
 
-    assert hasattr(recommend, "MAX_RATE_CHARS"), "--rate is not bounded"  # (without it the next lines never end)
+    assert hasattr(titles, "MAX_RATE_CHARS"), "--rate is not bounded"  # (without it the next lines never end)
     scale = np.arange(1, 6.0)
     start = time.perf_counter()
     with pytest.raises(RecommendError, match="100,000 characters; give at most 10,000"):
@@ -229,7 +229,8 @@ def test_seeds_are_bounded_at_validation(tmp_path):
 
 
 def test_a_huge_user_id_is_not_in_the_data():
-    from generative.recommend import Recommender, RecommendError
+    from generative.rbm.serve import Recommender
+    from generative.rbm.titles import RecommendError
     from lab.data.ratings.model import Ratings
 
     ratings = SimpleNamespace(user_ids=np.array([3, 7, 12], np.int64), n_users=3)
@@ -302,7 +303,7 @@ def test_an_empty_output_is_refused(tmp_path):
 
 
 def test_damaged_recommender_json_is_a_run_error(tmp_path):
-    from generative.recommend import read_meta
+    from generative.rbm.serve import read_meta
 
     meta = tmp_path / "recommender.json"
     for text, expect in (("{garbage", "not JSON"), ("[1, 2]", "a JSON list"), ('{"orientation": "sideways"}', "sideways"),
@@ -322,7 +323,7 @@ def test_damaged_recommender_json_is_a_run_error(tmp_path):
     ("first-network", "training.learning_rate"),
     ("optimizers", "network.noise"),
     ("graph-basics", "graph.x"),
-    ("rbm", "rbm.learning_rate"),
+    ("rbm", "training.learning_rate"),
     ("rbm", "evaluation.relevant"),
     ("vae", "sampling.temperature"),
     ("autoencoder", "training.learning_rate"),
@@ -352,7 +353,7 @@ def test_non_finite_values_in_lists_and_options_too(tmp_path):
 @pytest.mark.parametrize("task, field, value", [
     ("first-network", "training.learning_rate", "1e6"),
     ("optimizers", "optimizers.0.learning_rate", "1000.0"),
-    ("rbm", "rbm.learning_rate", "1000.0"),
+    ("rbm", "training.learning_rate", "1000.0"),
     ("rbm", "rbm.weight_decay", "2.0"),
     ("maze-dqn", "agent.adam_epsilon", "10.0"),
 ])

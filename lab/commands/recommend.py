@@ -1,5 +1,12 @@
 """``lab recommend RUN (--user ID | --rate "Title=5, Title=4") [--top N] [--json]``."""
 
+from __future__ import annotations
+
+import json
+
+from lab import registry
+from lab.errors import UsageError
+
 USES_TENSORFLOW = True
 HELP = "top-N movies from a finished RBM run, for a user of its data or for a new person"
 DESCRIPTION = """Recommend movies with the RBM of a finished `rbm` run.
@@ -17,6 +24,9 @@ moves the prediction by 0.1 star or more; otherwise the line says whether the pi
 appeal. Movies the person rated are never recommended. Titles in --rate are matched forgivingly (case,
 accents, punctuation, "The" at either end, an optional "(year)")."""
 
+RANKED_BY = {"popularity": "popularity", "bias": "the movies' biases"}  # and the RBM: by its top-N score
+PARTNER = {"svd": "SVD", "biases": "biases"}
+
 
 def add_arguments(p):
     p.add_argument("run", help="a run folder of the rbm task (runs/<time>-<name>)")
@@ -28,74 +38,69 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import json
-
-    from lab.errors import UsageError
-
     if args.top < 1:
         raise UsageError(f"--top {args.top}: give a number of movies >= 1")
-    from generative.recommend import MAX_RATE_CHARS, VISIBLE, Recommender, RecommendError
-
-    # Checked before the run is opened (and TensorFlow loads a model): a mistake is reported at once.
-    if args.rate is not None and len(args.rate) > MAX_RATE_CHARS:
-        raise UsageError(f"--rate: {len(args.rate):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred "
-                         "ratings)")
-    if args.user is not None and len(args.user) > 40:
-        raise UsageError(f"--user: {len(args.user):,} characters; a user id is a whole number of the run's data")
-
-    rec = Recommender.open(args.run)
-    r = rec.ratings
+    serve = registry.serve("rbm")
     flag = "--user" if args.user is not None else "--rate"
-    try:
+    try:  # a complaint about the person or the ratings is worded with the option it came from
+        serve.check_request(user=args.user, rate=args.rate)  # before the run is opened
+        rec = serve.open_run(args.run)
         if args.user is not None:
-            u, picks = rec.for_user(args.user, args.top)
+            answer = serve.recommend_for_user(rec, args.user, args.top)
         else:
-            (items, values), picks = rec.for_ratings(args.rate, args.top)
-    except RecommendError as exc:  # the same complaint, worded with the option it came from
+            answer = serve.recommend_for_ratings(rec, args.rate, args.top)
+    except serve.RecommendError as exc:
         raise UsageError(f"{flag}: {exc}") from None
-    if args.user is not None:
-        items, values = rec.user_ratings(u)
-        who = f"user {int(r.user_ids[u])} ({len(items)} ratings)"
-        person = {"user": int(r.user_ids[u]), "n_ratings": int(len(items))}
-    else:
-        who = "you (" + ", ".join(f"{r.display_title(i)}={v:g}" for i, v in zip(items, values, strict=True)) + ")"
-        person = {"rated": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": float(v)}
-                            for i, v in zip(items, values, strict=True)]}
-    rows = rec.rows(picks)
-    ranked_by = {"rbm": rec.rank_by.replace("_", " ") + " (the RBM)", "popularity": "popularity",
-                 "bias": "the movies' biases"}[rec.ranking_model]
     if args.json:
-        print(json.dumps({**person, "orientation": rec.orientation, "rank_by": rec.rank_by,
-                          "ranking_model": rec.ranking_model, "prediction_model": rec.prediction_model,
-                          **({"blend": rec.meta["blend"]} if rec.partner is not None else {}),
-                          "visible_effect": VISIBLE, "picks": rows}, indent=2, ensure_ascii=False))
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0
-    best = "" if rec.ranking_model == "rbm" else ", this run's best ranking"
-    partner = None if rec.partner is None else "SVD" if rec.partner.kind == "svd" else "biases"
-    if partner is not None:
-        w = rec.partner.weights
+    print(heading(answer))
+    if not answer["picks"]:
+        print("  (nothing left to recommend: every movie is rated)")
+        return 0
+    for line in table(answer["picks"]):
+        print(line)
+    print(footnote(answer))
+    return 0
+
+
+def heading(answer: dict) -> str:
+    if "user" in answer:
+        who = f"user {answer['user']} ({answer['n_ratings']} ratings)"
+    else:
+        who = "you (" + ", ".join(f"{m['title']}={m['rating']:g}" for m in answer["rated"]) + ")"
+    ranker = answer["ranking_model"]
+    ranked_by = RANKED_BY.get(ranker) or answer["rank_by"].replace("_", " ") + " (the RBM)"
+    best = "" if ranker == "rbm" else ", this run's best ranking"
+    blend = answer.get("blend")
+    if blend is not None:
+        w, partner = blend["weights"], PARTNER[blend["partner"]]
         predictor = (f"predicted by the RBM blended with the {partner} ({w[0]:+.2f} + {w[1]:.2f} x RBM + {w[2]:.2f} x "
                      f"{partner}), this run's better predictor")
     else:
         predictor = "predicted by the RBM"
-    print(f"Top {len(rows)} for {who} from {rec.meta.get('dataset', r.name)}; ranked by {ranked_by}{best}; "
-          f"{predictor}:")
-    if not rows:
-        print("  (nothing left to recommend: every movie is rated)")
-        return 0
+    return (f"Top {len(answer['picks'])} for {who} from {answer['dataset']}; ranked by {ranked_by}{best}; "
+            f"{predictor}:")
+
+
+def table(rows: list[dict]) -> list[str]:
     width = min(48, max(len(row["title"]) for row in rows))
-    print(f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9} = {'appeal':>6} {'+ you':>6}  why")
+    lines = [f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9} = {'appeal':>6} {'+ you':>6}  why"]
     for row in rows:
         title = row["title"] if len(row["title"]) <= width else row["title"][: width - 1] + "…"
-        print(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  {row['predicted_rating']:>9.2f} = "
-              f"{row['general_appeal']:>6.2f} {row['from_your_ratings']:>+6.2f}  {row['why']}")
-    how = ("leaving it out of the RBM's input" if rec.orientation == "user"
+        lines.append(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  {row['predicted_rating']:>9.2f} = "
+                     f"{row['general_appeal']:>6.2f} {row['from_your_ratings']:>+6.2f}  {row['why']}")
+    return lines
+
+
+def footnote(answer: dict) -> str:
+    how = ("leaving it out of the RBM's input" if answer["orientation"] == "user"
            else "leaving it out of the fit of your weights (first-order estimate)")
-    if partner is not None:
-        how += f" and out of the {partner}'s fit of your factors (exact)"
-    model = "the blend's" if partner is not None else "the RBM's"
-    print(f"appeal: the average rating {rec.mu:.2f} plus the movie's bias (user + item biases fitted on the run's "
-          f"training ratings); you: the rest of {model} prediction, from your ratings (how generously you rate "
-          f"among it). A rating is named when "
-          f"{how} lowers the prediction by {VISIBLE:g} star or more.")
-    return 0
+    blend = answer.get("blend")
+    if blend is not None:
+        how += f" and out of the {PARTNER[blend['partner']]}'s fit of your factors (exact)"
+    model = "the blend's" if blend is not None else "the RBM's"
+    return (f"appeal: the average rating {answer['average_rating']:.2f} plus the movie's bias (user + item biases "
+            f"fitted on the run's training ratings); you: the rest of {model} prediction, from your ratings (how "
+            f"generously you rate among it). A rating is named when {how} lowers the prediction by "
+            f"{answer['visible_effect']:g} star or more.")

@@ -7,6 +7,9 @@ import pytest
 from lab.data import ratings as R
 from lab.data.ratings.statistics import ML100K, gini, statistics
 from lab.errors import DataError
+from lab.seeding import stream_seed
+
+PRESET_SEED = stream_seed(0, "ratings")  # the rbm task's stream of its synthetic ratings, scenario seed 0
 
 # What the preset is held to: (statistic, MovieLens 100K's figure, tolerance). The figures the preset does
 # not match (see docs/rbm-real-data.md) are not here.
@@ -81,7 +84,7 @@ def test_genres_match_and_go_together(ml, stats):
 def test_baselines_explain_as_much_as_on_the_real_data(ml):
     """The biases' RMSE over the global mean's, on a 5-fold split: MovieLens 100K's is 0.944 / 1.126 = 0.838
     (Surprise's BaselineOnly over the ratings' standard deviation)."""
-    from generative.recommender import Biases, rmse
+    from generative.rbm.model import Biases, rmse
 
     split = R.kfold(ml, 5, seed=0)[0]
     tr, te = split.train, split.test
@@ -102,19 +105,21 @@ def test_same_seed_same_data_and_smaller_sets(ml):
         R.movielens_like(5, 10, min_ratings=50)
 
 
-def test_preset_is_the_generator_tested_here(ml):
-    """The scenario's preset gives exactly the ratings this file holds to MovieLens 100K's shape."""
-    from generative.rbm_config import RBMScenario
-    from generative.recommender import load_data
+def test_preset_is_the_generator_tested_here():
+    """The scenario's preset is this generator, drawn from the task's named stream of its ratings."""
+    from generative.rbm.config import RBMScenario
+    from generative.rbm.train import load_data
 
     cfg = RBMScenario.model_validate({"name": "x", "task": "rbm", "data": {"synthetic": {"preset": "movielens100k"}}})
     r = load_data(cfg)
-    assert np.array_equal(r.rating, ml.rating) and np.array_equal(r.item, ml.item) and np.array_equal(r.user, ml.user)
+    want = R.movielens_like(seed=PRESET_SEED)
+    assert np.array_equal(r.rating, want.rating) and np.array_equal(r.item, want.item)
+    assert np.array_equal(r.user, want.user)
 
 
 def test_preset_in_a_scenario():
-    from generative.rbm_config import RBMScenario
-    from generative.recommender import load_data
+    from generative.rbm.config import RBMScenario
+    from generative.rbm.train import load_data
 
     cfg = RBMScenario.model_validate({"name": "x", "task": "rbm", "data": {"synthetic": {
         "preset": "movielens100k", "users": 120, "items": 200, "mean_ratings": 30}}})

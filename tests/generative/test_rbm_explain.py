@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from generative.recommend import VISIBLE, Pick, Recommender, _softmax, explain_text  # noqa: E402
+from generative.rbm.serve import VISIBLE, Pick, Recommender, _softmax, explain_text  # noqa: E402
 from lab.cli import main as lab_main  # noqa: E402
 from lab.execute import execute  # noqa: E402
 
@@ -22,12 +22,13 @@ data:
   synthetic: {{users: 300, items: 120, mean_ratings: 30, tastes: 3, noise: 0.3, taste_strength: 1.5}}
 rbm:
   hidden: 30
-  epochs: {epochs}
-  batch_size: 20
-  learning_rate: 0.1
   orientation: {orientation}
   rated_vector: conditional
   cd_schedule: [[0, 1]]
+training:
+  epochs: {epochs}
+  batch_size: 20
+  learning_rate: 0.1
 evaluation:
   every: 4
 """

@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from generative.rbm import RBM  # noqa: E402
+from generative.rbm.model import RBM  # noqa: E402
 
 M, K, F = 4, 3, 3  # items, rating values, hidden units
 

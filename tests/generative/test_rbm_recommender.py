@@ -10,8 +10,10 @@ pytest.importorskip("tensorflow")
 
 from conftest import same_figures  # noqa: E402
 
-from generative import recommender as rec  # noqa: E402
-from generative.recommend import Recommender, RecommendError, normalise_title, parse_rate  # noqa: E402
+from generative.rbm import train  # noqa: E402
+from generative.rbm.serve import Recommender  # noqa: E402
+from generative.rbm.titles import RecommendError, normalise_title, parse_rate  # noqa: E402
+from lab import registry  # noqa: E402
 from lab.cli import main as lab_main  # noqa: E402
 from lab.errors import RunError  # noqa: E402
 from lab.execute import execute  # noqa: E402
@@ -20,19 +22,20 @@ from lab.scenario import load_scenario  # noqa: E402
 
 SCENARIO = """name: rbm_tiny
 task: rbm
-seed: 3
+seed: 5
 strategy: cpu
 data:
   source: synthetic
   synthetic: {{users: 500, items: 150, mean_ratings: 40, tastes: 4, noise: 0.4}}
 rbm:
   hidden: 40
-  epochs: {epochs}
-  batch_size: 20
-  learning_rate: 0.1
   rated_vector: {rated_vector}
   orientation: {orientation}
   cd_schedule: [[0, 1], [8, 3]]
+training:
+  epochs: {epochs}
+  batch_size: 20
+  learning_rate: 0.1
 evaluation:
   every: 4
 """
@@ -66,6 +69,9 @@ def test_run_folder_summary_report_and_curve(fitted):
     for name in ("rbm.keras", "ratings.npz", "recommender.json"):
         assert (run.artifacts / name).exists()
     assert (run.checkpoints / "rbm.json").exists() and (run.checkpoints / "rbm_folds.json").exists()
+    # the training section's default schedule: the learning rate times 0.97 after every epoch
+    rates = [float(row.split(",")[rows[0].split(",").index("learning_rate")]) for row in rows[1:]]
+    assert rates == pytest.approx([0.1 * 0.97**e for e in range(14)], rel=1e-6)
 
 
 def test_rbm_beats_the_bias_baseline_and_recovers_planted_tastes(fitted):
@@ -74,7 +80,7 @@ def test_rbm_beats_the_bias_baseline_and_recovers_planted_tastes(fitted):
     assert s["rmse"] < s["baseline_rmse"] - 0.02 < s["global_mean_rmse"]
     # users of the same planted taste type end up with similar hidden states
     cfg = load_scenario(path)
-    truth = rec.load_data(cfg).truth["user_type"]
+    truth = train.load_data(cfg).truth["user_type"]
     r2 = Recommender.open(run.path)
     hidden = np.stack([1 / (1 + np.exp(-r2._hidden_input(*_items_kidx(r2, u)))) for u in range(r2.ratings.n_users)])
     centred = hidden - hidden.mean(0)
@@ -159,6 +165,16 @@ def test_recommend_for_a_new_person(fitted, capsys):
     assert len(picks) == 8 and not {p.item for p in picks} & set(items.tolist())
     code, out, _ = run_cli(capsys, "recommend", str(run.path), "--rate", f"{a}=5", "--json")
     assert code == 0 and json.loads(out)["rated"][0]["title"].startswith(a)
+    # what a web service calls: ratings as a title -> stars mapping, the answer as plain data
+    serve = registry.serve("rbm")
+    answer = serve.recommend_for_ratings(r2, {a.upper(): 5, b.lower(): 4}, top=8)
+    assert [m["item_id"] for m in answer["rated"]] == r2.ratings.item_ids[items].tolist()
+    assert [p["item_id"] for p in answer["picks"]] == [int(r2.ratings.item_ids[p.item]) for p in picks]
+    json.dumps(answer)  # plain data
+    with pytest.raises(RecommendError, match="not a number"):
+        serve.recommend_for_ratings(r2, {a: "great"})
+    with pytest.raises(RecommendError, match="no ratings given"):
+        serve.recommend_for_ratings(r2, {})
 
 
 def test_title_matching_is_forgiving_but_not_careless(fitted):

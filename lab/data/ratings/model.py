@@ -14,6 +14,7 @@ import numpy as np
 
 from lab.data.safe import data_file
 from lab.errors import DataError
+from lab.runs import atomic_path
 
 SECONDS_PER_DAY = 86400
 
@@ -114,8 +115,6 @@ class Ratings:
 
     # compact storage (the run folder keeps the data a recommender was fitted on)
     def save_npz(self, path: str | Path) -> None:
-        from lab.runs import atomic_path
-
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(
                 tmp, user=self.user, item=self.item, rating=self.rating, time=self.time, user_ids=self.user_ids,

@@ -7,6 +7,7 @@ all readers can be called alike, and changes nothing here.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path
@@ -150,8 +151,6 @@ def _has_half_stars(path: Path) -> bool:
 
 def read_movielens_latest(folder: str | Path, *, max_files: int | None = None) -> Ratings:
     """MovieLens latest/20M/25M: ``ratings.csv`` (``userId,movieId,rating,timestamp``) and ``movies.csv``."""
-    import csv
-
     folder = Path(folder)
     data = folder / "ratings.csv"
     _check_exists(data, "MovieLens ratings")

@@ -1,4 +1,7 @@
-"""Train/test splits of a :class:`Ratings`: k-fold, the dataset's own, per-user hold-out and temporal."""
+"""Train/test splits of a :class:`Ratings`: k-fold, the dataset's own, per-user hold-out and temporal.
+
+The random ones draw from ``seed``: a whole number, or a NumPy generator the caller names (the lab's tasks
+pass a named stream of :mod:`lab.seeding`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from lab.data.ratings.model import Ratings, Split
 from lab.errors import DataError
 
 
-def kfold(r: Ratings, k: int = 5, seed: int = 0) -> list[Split]:
+def kfold(r: Ratings, k: int = 5, seed: int | np.random.Generator = 0) -> list[Split]:
     """Random k-fold over ratings: every rating is held out exactly once."""
     if k < 2:
         raise DataError(f"k-fold needs k >= 2 (got {k})")
@@ -51,7 +54,7 @@ def _take_first(r: Ratings, order, rank, n: int | None, fraction: float | None, 
     return Split(name, np.sort(order[~test_sorted]), np.sort(order[test_sorted]))
 
 
-def holdout(r: Ratings, n: int | None = None, fraction: float | None = None, seed: int = 0,
+def holdout(r: Ratings, n: int | None = None, fraction: float | None = None, seed: int | np.random.Generator = 0,
             min_train: int = 1) -> Split:
     """Per user, ``n`` random ratings (or ``fraction`` of them) held out; every user keeps ``min_train``."""
     if (n is None) == (fraction is None):
@@ -63,7 +66,7 @@ def holdout(r: Ratings, n: int | None = None, fraction: float | None = None, see
 
 
 def temporal(r: Ratings, n: int | None = None, fraction: float | None = None, min_train: int = 1,
-             seed: int = 0) -> Split:
+             seed: int | np.random.Generator = 0) -> Split:
     """Per user, the latest ``n`` ratings (or ``fraction``) held out: predict the future from the past."""
     if (n is None) == (fraction is None):
         raise DataError("a temporal split needs exactly one of n (ratings per user) or fraction")
@@ -74,7 +77,7 @@ def temporal(r: Ratings, n: int | None = None, fraction: float | None = None, mi
 
 
 def make_splits(r: Ratings, method: str, folds: int = 5, names: list[str] | None = None, n: int | None = None,
-                fraction: float | None = None, seed: int = 0) -> list[Split]:
+                fraction: float | None = None, seed: int | np.random.Generator = 0) -> list[Split]:
     """The splits a scenario asks for: ``kfold``, ``own``, ``holdout`` or ``temporal``."""
     if method == "kfold":
         return kfold(r, folds, seed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import erf, log, sqrt
+
 import numpy as np
 
 from lab.data.ratings.model import CANONICAL_GENRES, SECONDS_PER_DAY, Ratings
@@ -43,10 +45,20 @@ def _make_title(rng: np.random.Generator) -> str:
     ][pattern]
 
 
+Seed = int | np.random.Generator
+"""What the generators draw from: a whole-number seed, or a NumPy generator the caller names (the lab's
+tasks pass a named stream of :mod:`lab.seeding`)."""
+
+
+def _source(kind: str, seed: Seed) -> str:
+    return f"{kind}(seed={seed})" if isinstance(seed, (int, np.integer)) else kind
+
+
 def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60.0, min_ratings: int = 20,
               n_tastes: int = 8, noise: float = 0.5, taste_strength: float = 1.0, popularity_exponent: float = 0.9,
-              seed: int = 0, distribution=NETFLIX_DISTRIBUTION, batch_users: int = 2000) -> Ratings:
-    """Netflix-style ratings with planted structure, the same for the same arguments.
+              seed: Seed = 0, distribution=NETFLIX_DISTRIBUTION, batch_users: int = 2000) -> Ratings:
+    """Netflix-style ratings with planted structure, the same for the same arguments (``seed``: a whole
+    number, or a generator whose state decides the draws).
 
     Movies get 1-3 of 18 genres, a year (recent years likelier), a quality and a power-law popularity
     (better movies a little more popular). Users belong to one of ``n_tastes`` taste types (a few loved
@@ -56,58 +68,20 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
     stars at the quantiles of ``distribution`` (default: the Netflix Prize's shares). Timestamps are
     days between 1999 and 2005, each user active over a window. ``truth`` holds the planted parameters.
     """
-    if n_users < 1 or n_items < 1 or min_ratings < 1:
-        raise DataError("synthetic data needs at least one user, one item and min_ratings >= 1")
-    if min_ratings > n_items:
-        raise DataError(f"synthetic data: min_ratings {min_ratings} is more than the {n_items} items")
+    _check_sizes(n_users, n_items, min_ratings)
     rng = np.random.default_rng(seed)
-    genre_names = CANONICAL_GENRES
-    n_g = len(genre_names)
-    # movies
-    genre_weight = np.array([8, 5, 2, 3, 12, 5, 1.5, 16, 2, 1, 4, 2, 2.5, 6, 4, 7, 2, 1.2])
-    n_genres_each = 1 + rng.binomial(2, 0.35, n_items)
-    keys = np.log(genre_weight)[None, :] + rng.gumbel(size=(n_items, n_g))
-    order = np.argsort(-keys, axis=1)
-    genres = np.zeros((n_items, n_g), bool)
-    rows = np.repeat(np.arange(n_items), n_genres_each)
-    cols = order[rows, np.concatenate([np.arange(k) for k in n_genres_each])]
-    genres[rows, cols] = True
-    years = np.clip(2005 - np.floor(rng.exponential(11.0, n_items)), 1925, 2005).astype(np.int32)
-    quality = rng.normal(0.0, 0.4, n_items)
-    rank = np.empty(n_items, np.int64)
-    rank[np.argsort(-(quality + rng.normal(0.0, 0.8, n_items)))] = np.arange(1, n_items + 1)
-    log_pop = -popularity_exponent * np.log(rank)
-    # users
-    types = np.zeros((n_tastes, n_g))
-    for t in range(n_tastes):
-        picks = rng.permutation(n_g)
-        types[t, picks[:3]] = 1.0
-        types[t, picks[3:5]] = -1.0
-    user_type = rng.integers(n_tastes, size=n_users)
-    taste = taste_strength * types[user_type] + rng.normal(0.0, 0.3, (n_users, n_g))
+    genres, years, quality, log_pop = _netflix_movies(rng, n_items, popularity_exponent)
+    types, user_type, taste = _netflix_tastes(rng, n_users, n_tastes, taste_strength)
     user_bias = rng.normal(0.0, 0.35, n_users)
     extra = max(mean_ratings - min_ratings, 0.0)
     sigma = 1.0
     n_each = min_ratings + np.floor(rng.lognormal(np.log(max(extra, 1e-9)) - sigma**2 / 2, sigma, n_users)).astype(np.int64)
-    n_each = np.minimum(n_each, max(min_ratings, int(0.6 * n_items)))
-    n_each = np.minimum(n_each, n_items)
+    n_each = np.minimum(np.minimum(n_each, max(min_ratings, int(0.6 * n_items))), n_items)
     genre_norm = genres / np.sqrt(genres.sum(1, keepdims=True))
-    # which movies each user rates: Gumbel top-k of popularity + taste, in batches of users
-    batch_users = max(1, min(batch_users, 10_000_000 // n_items))  # at most ~80 MB of scores at a time
-    users_out, items_out = [], []
-    for lo in range(0, n_users, batch_users):
-        hi = min(n_users, lo + batch_users)
-        aff = taste[lo:hi] @ genre_norm.T
-        score = log_pop[None, :] + 0.8 * aff + rng.gumbel(size=(hi - lo, n_items))
-        kmax = int(n_each[lo:hi].max())
-        top = np.argpartition(-score, kmax - 1, axis=1)[:, :kmax] if kmax < n_items else np.tile(np.arange(n_items), (hi - lo, 1))
-        top_scores = np.take_along_axis(score, top, 1)
-        top = np.take_along_axis(top, np.argsort(-top_scores, axis=1), 1)
-        take = np.arange(kmax)[None, :] < n_each[lo:hi, None]
-        users_out.append(np.broadcast_to(np.arange(lo, hi)[:, None], take.shape)[take])
-        items_out.append(top[take])
-    user = np.concatenate(users_out).astype(np.int32)
-    item = np.concatenate(items_out).astype(np.int32)
+    # which movies each user rates: Gumbel top-k of popularity + taste, at most ~80 MB of scores at a time
+    batch = max(1, min(batch_users, 10_000_000 // n_items))
+    user, item = _choose_movies(rng, log_pop, taste, genre_norm, 0.8, n_each, batch)
+    user, item = user.astype(np.int32), item.astype(np.int32)
     affinity = np.concatenate([np.einsum("ng,ng->n", taste[user[lo:lo + 1_000_000]], genre_norm[item[lo:lo + 1_000_000]])
                                for lo in range(0, len(user), 1_000_000)])
     latent = user_bias[user] + quality[item] + affinity + rng.normal(0.0, noise, len(user))
@@ -120,11 +94,67 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
     return Ratings(
         user=user[order], item=item[order], rating=stars[order], time=time[order].astype(np.int64),
         user_ids=np.arange(1, n_users + 1, dtype=np.int64), item_ids=np.arange(1, n_items + 1, dtype=np.int64),
-        titles=np.asarray(titles, dtype=str), years=years, genres=genres, genre_names=genre_names,
-        scale=np.arange(1, 6, dtype=np.float32), name="synthetic Netflix-style", source=f"synthetic(seed={seed})",
+        titles=np.asarray(titles, dtype=str), years=years, genres=genres, genre_names=CANONICAL_GENRES,
+        scale=np.arange(1, 6, dtype=np.float32), name="synthetic Netflix-style", source=_source("synthetic", seed),
         truth={"user_type": user_type, "user_taste": taste, "user_bias": user_bias, "item_quality": quality,
                "item_log_popularity": log_pop, "type_genres": types, "item_genre_weights": genre_norm},
     )
+
+
+def _check_sizes(n_users: int, n_items: int, min_ratings: int) -> None:
+    if n_users < 1 or n_items < 1 or min_ratings < 1:
+        raise DataError("synthetic data needs at least one user, one item and min_ratings >= 1")
+    if min_ratings > n_items:
+        raise DataError(f"synthetic data: min_ratings {min_ratings} is more than the {n_items} items")
+
+
+def _netflix_movies(rng: np.random.Generator, n_items: int, popularity_exponent: float):
+    """(genre flags, years, quality, log popularity) of the Netflix-style movies."""
+    n_g = len(CANONICAL_GENRES)
+    genre_weight = np.array([8, 5, 2, 3, 12, 5, 1.5, 16, 2, 1, 4, 2, 2.5, 6, 4, 7, 2, 1.2])
+    n_genres_each = 1 + rng.binomial(2, 0.35, n_items)
+    keys = np.log(genre_weight)[None, :] + rng.gumbel(size=(n_items, n_g))
+    order = np.argsort(-keys, axis=1)
+    genres = np.zeros((n_items, n_g), bool)
+    rows = np.repeat(np.arange(n_items), n_genres_each)
+    cols = order[rows, np.concatenate([np.arange(k) for k in n_genres_each])]
+    genres[rows, cols] = True
+    years = np.clip(2005 - np.floor(rng.exponential(11.0, n_items)), 1925, 2005).astype(np.int32)
+    quality = rng.normal(0.0, 0.4, n_items)
+    rank = np.empty(n_items, np.int64)
+    rank[np.argsort(-(quality + rng.normal(0.0, 0.8, n_items)))] = np.arange(1, n_items + 1)
+    return genres, years, quality, -popularity_exponent * np.log(rank)
+
+
+def _netflix_tastes(rng: np.random.Generator, n_users: int, n_tastes: int, taste_strength: float):
+    """(taste types over the genres: 3 loved, 2 disliked; each user's type; each user's tastes)."""
+    n_g = len(CANONICAL_GENRES)
+    types = np.zeros((n_tastes, n_g))
+    for t in range(n_tastes):
+        picks = rng.permutation(n_g)
+        types[t, picks[:3]] = 1.0
+        types[t, picks[3:5]] = -1.0
+    user_type = rng.integers(n_tastes, size=n_users)
+    return types, user_type, taste_strength * types[user_type] + rng.normal(0.0, 0.3, (n_users, n_g))
+
+
+def _choose_movies(rng: np.random.Generator, log_pop: np.ndarray, taste: np.ndarray, item_vectors: np.ndarray,
+                   weight: float, n_each: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) of every rating: each user's ``n_each`` movies by Gumbel top-k of popularity plus
+    ``weight`` x expected liking (``taste . item_vectors``), in the order chosen, ``batch`` users at a time."""
+    n_users, n_items = len(taste), len(log_pop)
+    users_out, items_out = [], []
+    for lo in range(0, n_users, batch):
+        hi = min(n_users, lo + batch)
+        score = log_pop[None, :] + weight * (taste[lo:hi] @ item_vectors.T) + rng.gumbel(size=(hi - lo, n_items))
+        kmax = int(n_each[lo:hi].max())
+        top = (np.argpartition(-score, kmax - 1, axis=1)[:, :kmax] if kmax < n_items
+               else np.tile(np.arange(n_items), (hi - lo, 1)))
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, 1), axis=1), 1)
+        take = np.arange(kmax)[None, :] < n_each[lo:hi, None]
+        users_out.append(np.broadcast_to(np.arange(lo, hi)[:, None], take.shape)[take])
+        items_out.append(top[take])
+    return np.concatenate(users_out).astype(np.int64), np.concatenate(items_out).astype(np.int64)
 
 
 def true_affinity(r: Ratings, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -211,8 +241,6 @@ def _ratings_per_user(n_users: int, mean_ratings: float, min_ratings: int, cap: 
     """How many movies each user rates: a log-normal (sd ``sigma`` of the log) cut below at ``min_ratings``
     (MovieLens dropped the users with fewer) and above at ``cap``, its median chosen so that the total is
     ``n_users x mean_ratings`` (to the rating, when the cap allows)."""
-    from math import erf, log, sqrt
-
     u = rng.random(n_users)
     total = int(round(n_users * mean_ratings))
 
@@ -239,7 +267,7 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
                    popularity_sd: float = 2.0, popularity_sd_top: float = 1.7, popularity_cap: float = 2.5,
                    user_count_sigma: float = 1.2, max_user_share: float = 0.44, user_bias_sd: float = 0.3,
                    item_bias_sd: float = 1.3, popularity_bias: float = 0.85, obscure_spread: float = 0.3,
-                   user_scale_sd: float = 0.8, user_cut_sd: float = 1.4, selection: float = 1.0, seed: int = 0,
+                   user_scale_sd: float = 0.8, user_cut_sd: float = 1.4, selection: float = 1.0, seed: Seed = 0,
                    distribution=ML100K_DISTRIBUTION) -> Ratings:
     """Ratings shaped like MovieLens 100K, the same for the same arguments (see docs/rbm-real-data.md).
 
@@ -262,75 +290,22 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
     ``truth`` holds the planted parameters (``user_taste`` . ``item_genre_weights`` is the taste term:
     :func:`true_affinity` works as for :func:`synthetic`).
     """
-    if n_users < 1 or n_items < 1 or min_ratings < 1:
-        raise DataError("synthetic data needs at least one user, one item and min_ratings >= 1")
-    if min_ratings > n_items:
-        raise DataError(f"synthetic data: min_ratings {min_ratings} is more than the {n_items} items")
-    rng = np.random.default_rng([seed, 100])
-    # movies
-    genres = correlated_genres(n_items, rng)
-    years = np.clip(1998 - np.floor(rng.exponential(6.0, n_items)), 1922, 1998).astype(np.int32)
-    z_pop = rng.normal(size=n_items)
-    log_pop = np.where(z_pop < 0, popularity_sd * z_pop, popularity_sd_top * np.minimum(z_pop, popularity_cap))
-    item_bias = item_bias_sd * (popularity_bias * z_pop + np.sqrt(max(0.0, 1 - popularity_bias**2))
-                                * np.exp(-obscure_spread * z_pop) * rng.normal(size=n_items))
-    genre_load = rng.normal(0.0, 1.0, (len(CANONICAL_GENRES), factors))
-    raw = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load + rng.normal(0.0, 1.0, (n_items, factors))
-    # the same strength of tastes for every seed: the factors' principal directions get a fixed spectrum,
-    # variances 1/1, 1/2, ... 1/f of the first, 1.1 in all (a dominant first factor, as in real ratings)
-    u, _, _ = np.linalg.svd(raw - raw.mean(0), full_matrices=False)
-    spectrum = 1.0 / np.arange(1, factors + 1)
-    item_factors = u * np.sqrt(n_items * 1.1 * spectrum / spectrum.sum())
-    # people
+    _check_sizes(n_users, n_items, min_ratings)
+    rng = np.random.default_rng(seed)
+    genres, years, log_pop, item_bias, item_factors = _ml_movies(
+        rng, n_items, factors, (popularity_sd, popularity_sd_top, popularity_cap),
+        (item_bias_sd, popularity_bias, obscure_spread))
     taste = taste_strength * rng.normal(size=(n_users, item_factors.shape[1]))
     user_bias = user_bias_sd * rng.normal(size=n_users)
     user_scale = np.exp(user_scale_sd * rng.normal(size=n_users) - user_scale_sd**2 / 2)
     cap = max(min_ratings, min(n_items, int(round(max_user_share * n_items))))
     n_each = _ratings_per_user(n_users, mean_ratings, min_ratings, cap, user_count_sigma, rng)
-    # which movies: Gumbel top-k of popularity + expected liking, a batch of users at a time
-    users_out, items_out = [], []
-    batch = max(1, 4_000_000 // n_items)
-    for lo in range(0, n_users, batch):
-        hi = min(n_users, lo + batch)
-        score = log_pop[None, :] + selection * (taste[lo:hi] @ item_factors.T) + rng.gumbel(size=(hi - lo, n_items))
-        kmax = int(n_each[lo:hi].max())
-        top = np.argpartition(-score, kmax - 1, axis=1)[:, :kmax] if kmax < n_items else np.tile(np.arange(n_items), (hi - lo, 1))
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, 1), axis=1), 1)
-        take = np.arange(kmax)[None, :] < n_each[lo:hi, None]
-        users_out.append(np.broadcast_to(np.arange(lo, hi)[:, None], take.shape)[take])
-        items_out.append(top[take])
-    user = np.concatenate(users_out).astype(np.int64)
-    item = np.concatenate(items_out).astype(np.int64)
-    per_item = np.bincount(item, minlength=n_items)
-    unrated = np.flatnonzero(per_item == 0)
-    if len(unrated):  # each unrated movie replaces the least wanted movie of a user who rated many
-        rated = np.zeros((n_users, n_items), bool) if n_users * n_items <= 50_000_000 else None
-        heavy = np.argsort(-n_each, kind="stable")
-        for k, i in enumerate(unrated):
-            u = heavy[k % len(heavy)]
-            mine = np.flatnonzero(user == u)
-            # the last of the user's movies in choice order whose movie keeps another rating
-            for j in mine[::-1]:
-                if per_item[item[j]] > 1:
-                    per_item[item[j]] -= 1
-                    item[j] = i
-                    per_item[i] += 1
-                    break
-        del rated
-    # stars
+    user, item = _choose_movies(rng, log_pop, taste, item_factors, selection, n_each, max(1, 4_000_000 // n_items))
+    _give_unrated_movies(user, item, n_each, n_items)
     aff = np.einsum("nf,nf->n", taste[user], item_factors[item])
     latent = user_bias[user] + user_scale[user] * (item_bias[item] + aff + rng.normal(0.0, noise, len(user)))
-    if user_cut_sd > 0:  # each person's own thresholds between the stars: a monotone warp of the latent scale
-        knots = np.quantile(latent, np.cumsum(distribution)[:-1])
-        shift = rng.normal(0.0, user_cut_sd, (n_users, len(knots)))
-        moved = np.sort(knots[None, :] + shift - shift.mean(1, keepdims=True), axis=1)  # shape, not place
-        seg = np.searchsorted(knots, latent)  # 0 .. len(knots)
-        lo_k, hi_k = np.maximum(seg - 1, 0), np.minimum(seg, len(knots) - 1)
-        x0, x1 = knots[lo_k], knots[hi_k]
-        y0, y1 = moved[user, lo_k], moved[user, hi_k]
-        inner = (seg > 0) & (seg < len(knots))
-        frac = np.where(inner, (latent - x0) / np.where(inner, x1 - x0, 1.0), 0.0)
-        latent = np.where(inner, y0 + frac * (y1 - y0), latent + np.where(seg == 0, y0 - x0, y1 - x1))
+    if user_cut_sd > 0:
+        latent = _personal_thresholds(rng, latent, user, n_users, distribution, user_cut_sd)
     cuts = np.quantile(latent, np.cumsum(distribution)[:-1])
     stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
     # time: MovieLens 100K was collected from 1997-09-20 to 1998-04-22 (days since 1970); a user rates
@@ -343,10 +318,63 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
         time=time[order].astype(np.int64), user_ids=np.arange(1, n_users + 1, dtype=np.int64),
         item_ids=np.arange(1, n_items + 1, dtype=np.int64), titles=np.asarray(titles, dtype=str), years=years,
         genres=genres, genre_names=CANONICAL_GENRES, scale=np.arange(1, 6, dtype=np.float32),
-        name="synthetic MovieLens-100K-like", source=f"synthetic-movielens100k(seed={seed})",
+        name="synthetic MovieLens-100K-like", source=_source("synthetic-movielens100k", seed),
         truth={"user_taste": taste, "user_bias": user_bias, "user_scale": user_scale, "item_bias": item_bias,
                "item_log_popularity": log_pop, "item_genre_weights": item_factors, "user_type": np.zeros(n_users, int)},
     )
+
+
+def _ml_movies(rng: np.random.Generator, n_items: int, factors: int, popularity: tuple[float, float, float],
+               bias: tuple[float, float, float]):
+    """(genre flags, years, log popularity, item biases, item factors) of MovieLens-100K-like movies.
+    ``popularity``: (sd of the log below the median, above it, the cap in sds); ``bias``: (sd of the item
+    biases, their weight on popularity, how much wider the spread of obscure movies is)."""
+    popularity_sd, popularity_sd_top, popularity_cap = popularity
+    item_bias_sd, popularity_bias, obscure_spread = bias
+    genres = correlated_genres(n_items, rng)
+    years = np.clip(1998 - np.floor(rng.exponential(6.0, n_items)), 1922, 1998).astype(np.int32)
+    z_pop = rng.normal(size=n_items)
+    log_pop = np.where(z_pop < 0, popularity_sd * z_pop, popularity_sd_top * np.minimum(z_pop, popularity_cap))
+    item_bias = item_bias_sd * (popularity_bias * z_pop + np.sqrt(max(0.0, 1 - popularity_bias**2))
+                                * np.exp(-obscure_spread * z_pop) * rng.normal(size=n_items))
+    genre_load = rng.normal(0.0, 1.0, (len(CANONICAL_GENRES), factors))
+    raw = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load + rng.normal(0.0, 1.0, (n_items, factors))
+    # the same strength of tastes for every seed: the factors' principal directions get a fixed spectrum,
+    # variances 1/1, 1/2, ... 1/f of the first, 1.1 in all (a dominant first factor, as in real ratings)
+    u, _, _ = np.linalg.svd(raw - raw.mean(0), full_matrices=False)
+    spectrum = 1.0 / np.arange(1, factors + 1)
+    return genres, years, log_pop, item_bias, u * np.sqrt(n_items * 1.1 * spectrum / spectrum.sum())
+
+
+def _give_unrated_movies(user: np.ndarray, item: np.ndarray, n_each: np.ndarray, n_items: int) -> None:
+    """Every movie gets a rating: each movie nobody chose replaces, in ``item``, the last-chosen movie of a
+    user who rated many whose movie keeps another rating."""
+    per_item = np.bincount(item, minlength=n_items)
+    heavy = np.argsort(-n_each, kind="stable")
+    for k, i in enumerate(np.flatnonzero(per_item == 0)):
+        mine = np.flatnonzero(user == heavy[k % len(heavy)])
+        for j in mine[::-1]:
+            if per_item[item[j]] > 1:
+                per_item[item[j]] -= 1
+                item[j] = i
+                per_item[i] += 1
+                break
+
+
+def _personal_thresholds(rng: np.random.Generator, latent: np.ndarray, user: np.ndarray, n_users: int,
+                         distribution, user_cut_sd: float) -> np.ndarray:
+    """``latent`` warped per person: each person's own thresholds between the stars (a monotone warp of the
+    latent scale, piecewise linear between the common thresholds moved by ``user_cut_sd``)."""
+    knots = np.quantile(latent, np.cumsum(distribution)[:-1])
+    shift = rng.normal(0.0, user_cut_sd, (n_users, len(knots)))
+    moved = np.sort(knots[None, :] + shift - shift.mean(1, keepdims=True), axis=1)  # shape, not place
+    seg = np.searchsorted(knots, latent)  # 0 .. len(knots)
+    lo_k, hi_k = np.maximum(seg - 1, 0), np.minimum(seg, len(knots) - 1)
+    x0, x1 = knots[lo_k], knots[hi_k]
+    y0, y1 = moved[user, lo_k], moved[user, hi_k]
+    inner = (seg > 0) & (seg < len(knots))
+    frac = np.where(inner, (latent - x0) / np.where(inner, x1 - x0, 1.0), 0.0)
+    return np.where(inner, y0 + frac * (y1 - y0), latent + np.where(seg == 0, y0 - x0, y1 - x1))
 
 
 def _rating_times(rng, user: np.ndarray, n_users: int, first_day: int, last_day: int, margin: int,

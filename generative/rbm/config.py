@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lab.data.ratings.synthetic_data import movielens_like
-from lab.schema import Scenario, Section, Supports
+from lab.schema import Scenario, Section, Supports, epoch_training
 
 _ML100K = inspect.signature(movielens_like).parameters  # the preset is the generator's defaults
 SYNTHETIC_PRESETS = {
@@ -121,10 +121,6 @@ class RBMConfig(Section):
     seen_includes_test: bool = Field(
         False, description="Put held-out (user, movie) pairs in the which-rated vector, as with Netflix's qualifying set."
     )
-    epochs: int = Field(40, ge=1, description="Passes over the training cases.")
-    batch_size: int = Field(20, ge=1, description="Cases (users) per CD update.")
-    learning_rate: float = Field(0.05, gt=0, le=10, description="Learning rate of the first epoch (above 0, at most 10).")
-    lr_decay: float = Field(0.97, gt=0, le=1, description="Learning rate multiplied by this after every epoch.")
     momentum: float = Field(0.9, ge=0, lt=1, description="Momentum after the first momentum_epochs.")
     initial_momentum: float = Field(0.5, ge=0, lt=1, description="Momentum of the first momentum_epochs.")
     momentum_epochs: int = Field(5, ge=0, description="Epochs with initial_momentum.")
@@ -170,12 +166,27 @@ class RBMConfig(Section):
             raise ValueError("every k must be >= 1")
         return value
 
+    @property
+    def rank_kind(self) -> str:
+        """The top-N score ``rank_by: auto`` stands for: p(rated) x p(liked) for the joint model, else the
+        expected rating."""
+        if self.rank_by == "auto":
+            return "seen_and_liked" if self.rated_vector == "joint" else "expected_rating"
+        return self.rank_by
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.rank_by == "seen_and_liked" and self.rated_vector != "joint":
             raise ValueError("rank_by seen_and_liked needs rated_vector: joint (only the joint model predicts what "
                              "people will rate)")
         return self
+
+
+RBMTrainingConfig = epoch_training("RBMTrainingConfig", monitor=None, epochs=40, batch_size=20,
+                                   learning_rate=0.05, schedule="step", decay_after=1, decay_factor=0.97)
+"""How the RBM trains: epochs, cases (users, or movies when turned round) per CD update, and the learning rate
+over epochs, set once per epoch (by default step decay: the rate times 0.97 after every epoch). Momentum,
+weight decay and the CD steps are the ``rbm`` section's. No validation figure: no early stopping."""
 
 
 class BaselinesConfig(Section):
@@ -209,6 +220,8 @@ class RBMScenario(Scenario):
     data: RatingsDataConfig = Field(default_factory=RatingsDataConfig, description="Where the ratings come from.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="How ratings are held out.")
     rbm: RBMConfig = Field(default_factory=RBMConfig, description="The restricted Boltzmann machine.")
+    training: RBMTrainingConfig = Field(default_factory=RBMTrainingConfig, description="Epochs, batch size and "
+                                        "the learning rate over epochs of the RBM's CD updates.")
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig, description="The baselines fitted alongside.")
     evaluation: RBMEvaluationConfig = Field(default_factory=RBMEvaluationConfig, description="Accuracy and ranking.")
 

@@ -30,25 +30,39 @@ prediction before it is held to the rating scale).
 Movies the person rated are never recommended. A person or ratings the run cannot take (an unknown user
 id, a title that matches no movie or several, a rating off the scale) raise :class:`RecommendError`;
 ``lab recommend`` reports it against the option it came from.
+
+What ``lab recommend`` (and a web service) calls: :func:`check_request` (cheap checks before a run is
+opened), :func:`open_run`, then :func:`recommend_for_user` or :func:`recommend_for_ratings` (ratings as
+``"Title=stars, ..."`` text or a title -> stars mapping), which answer in plain data: the person, which
+models rank and predict, and each pick with its predicted rating, its parts and its explanation.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
+from generative.rbm.model import RANKERS, RBM, apply_blend
+from generative.rbm.titles import (
+    RecommendError,
+    TitleIndex,
+    check_rate_length,
+    parse_rate,
+    rating_of,
+    short_text,
+)
+from generative.rbm.train import BASELINES_FILE, BLEND_FILE, META_FILE, MODEL_FILE, RATINGS_FILE
 from lab.data.ratings import Ratings
 from lab.errors import RunError
 from lab.runs import RunDir
+from lab.scenario import read_text_limited
 
-
-class RecommendError(ValueError):
-    """A user id, title or rating this run's data cannot take; the message says which and why."""
+MAX_USER_CHARS = 40  # a user id given as text is at most this long
 
 
 def _sigmoid(x):
@@ -61,137 +75,11 @@ def _softmax(x, axis=-1):
 
 
 # --------------------------------------------------------------------------------------------------
-# Titles
-
-
-ARTICLES = frozenset(("the", "a", "an", "les", "la", "le", "il", "das", "der", "die", "el", "l'"))
-# Every pattern below matches in linear time (no quantifier next to another that can match the same text), so a
-# long or hostile title costs no more than reading it.
-_YEAR_AT_END = re.compile(r"\((\d{4})\)$")
-
-
-def normalise_title(text: str) -> str:
-    """Lower case, no accents, no year, ``"Usual Suspects, The"`` -> ``"the usual suspects"``, no punctuation."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
-    m = _YEAR_AT_END.search(text)
-    if m:
-        text = text[: m.start()].rstrip()
-    head, comma, tail = text.rpartition(",")
-    if comma and tail.lstrip() in ARTICLES:
-        text = f"{tail.lstrip()} {head}"
-    text = re.sub(r"[^\w\s]", " ", text)
-    return " ".join(text.split())
-
-
-def _year_of(query: str) -> int | None:
-    m = _YEAR_AT_END.search(query.strip())
-    return int(m.group(1)) if m else None
-
-
-class TitleIndex:
-    """Forgiving title lookup: exact (ignoring case, accents, punctuation, a trailing article or year), then
-    whole-word containment; an ambiguous title lists the candidates, an unknown one suggests the nearest."""
-
-    def __init__(self, r: Ratings):
-        self.r = r
-        self.norm = [normalise_title(str(t)) for t in r.titles]
-        self.popularity = np.bincount(r.item, minlength=r.n_items)
-
-    def _describe(self, items) -> str:
-        return "; ".join(self.r.display_title(i) for i in items)
-
-    def find(self, query: str) -> int:
-        q = normalise_title(query)
-        if not q:
-            raise RecommendError(f"empty title in {query!r}")
-        year = _year_of(query)
-        pool = np.arange(self.r.n_items)
-        if year is not None:
-            pool = pool[self.r.years[pool] == year]
-        exact = [i for i in pool if self.norm[i] == q]
-        if not exact:
-            pattern = re.compile(rf"(^|\s){re.escape(q)}(\s|$)")
-            exact = [i for i in pool if pattern.search(self.norm[i])]
-        if len(exact) == 1:
-            return int(exact[0])
-        if len(exact) > 1:
-            labels = {self.r.display_title(i) for i in exact}
-            if len(labels) == 1:  # the same title and year under two ids: take the more rated one
-                return int(max(exact, key=lambda i: self.popularity[i]))
-            exact = sorted(exact, key=lambda i: -self.popularity[i])
-            more = f" and {len(exact) - 10} more" if len(exact) > 10 else ""
-            raise RecommendError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
-                             "add the year, e.g. \"Title (1995)=5\"")
-        near = difflib.get_close_matches(q, sorted(set(self.norm)), n=3, cutoff=0.6)
-        if near:
-            idx = [i for n in near for i in sorted((i for i, t in enumerate(self.norm) if t == n),
-                                                   key=lambda i: -self.popularity[i])][:5]
-            raise RecommendError(f"no movie called {query!r}; did you mean {self._describe(idx)}?")
-        raise RecommendError(f"no movie called {query!r} in this run's data ({self.r.name})")
-
-
-MAX_RATE_CHARS = 10_000
-"""``--rate`` is at most 10,000 characters (a few hundred ratings)."""
-_SEPARATOR = re.compile(r"[,;]")
-
-
-def _short(text: str, n: int = 60) -> str:
-    return repr(text if len(text) <= n else text[:n] + "...")
-
-
-def split_rate(text: str) -> list[tuple[str, str]]:
-    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", "5"), ("Usual Suspects, The", "4")], in one pass.
-
-    A title runs to the next ``=`` (it may hold commas), its rating to the next ``,`` or ``;``. Written by hand,
-    not as one regular expression: the lazy title pattern it replaced backtracked for ever on a long text
-    without ``=``.
-    """
-    pairs, pos, n = [], 0, len(text)
-    while pos < n:
-        eq = text.find("=", pos)
-        if eq < 0:
-            rest = text[pos:].strip(" \t\r\n,;")
-            if rest:
-                raise RecommendError(f"{_short(rest)} has no rating: write Title=rating, e.g. \"Toy Story=5, Heat=4\"")
-            break
-        sep = _SEPARATOR.search(text, eq + 1)
-        end = sep.start() if sep else n
-        pairs.append((text[pos:eq].strip(" \t\r\n,;"), text[eq + 1:end].strip()))
-        pos = end + 1
-    return pairs
-
-
-def parse_rate(text: str, scale: np.ndarray) -> list[tuple[str, float]]:
-    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", 5.0), ("Usual Suspects, The", 4.0)]."""
-    if len(text) > MAX_RATE_CHARS:
-        raise RecommendError(f"{len(text):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred ratings)")
-    pairs = split_rate(text)
-    if not pairs:
-        raise RecommendError(f"expected \"Title=rating, Title=rating\" (e.g. \"Toy Story=5, Heat=4\"), not {_short(text)}")
-    out = []
-    for title, value in pairs:
-        title = title.strip().strip("\"'")
-        if not title:
-            raise RecommendError(f"a rating without a title (={value}); write Title=rating, e.g. \"Heat=4\"")
-        try:
-            v = float(value)
-        except ValueError:
-            raise RecommendError(f"the rating of {_short(title)} is {_short(value)}, not a number") from None
-        if not np.isclose(scale, v).any():
-            raise RecommendError(f"{title!r}={value} is outside the rating scale "
-                             f"({', '.join(f'{s:g}' for s in scale)})")
-        out.append((title, v))
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
 # The recommender
 
 META_MAX_BYTES = 2**20
 ORIENTATIONS = ("user", "item")
 RANKINGS = ("expected_rating", "seen_and_liked")
-RANKERS = ("rbm", "popularity", "bias")
 PREDICTORS = ("rbm", "blend")  # whose predicted ratings `lab recommend` shows (the run's better RMSE)
 PARTNERS = ("biases", "svd")  # what the RBM is blended with (rbm.blend)
 VISIBLE = 0.1
@@ -205,8 +93,6 @@ def read_meta(path) -> dict:
     Read with a size limit (1 MiB); a file that is not JSON, not a mapping or holds values the run could not
     have written is a RunError naming it.
     """
-    from lab.scenario import read_text_limited
-
     text = read_text_limited(path, META_MAX_BYTES, "recommender file", error=RunError)
     try:
         meta = json.loads(text)
@@ -229,10 +115,10 @@ def read_meta(path) -> dict:
         blend = meta.get("blend")
         weights = blend.get("weights") if isinstance(blend, dict) else None
         if not isinstance(blend, dict) or blend.get("partner") not in PARTNERS:
-            problems.append(f"blend is {_short(repr(blend))}, not a partner ({', '.join(PARTNERS)}) and weights")
+            problems.append(f"blend is {short_text(repr(blend))}, not a partner ({', '.join(PARTNERS)}) and weights")
         elif not (isinstance(weights, list) and len(weights) == 3 and all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) for w in weights)):
-            problems.append(f"blend weights are {_short(repr(weights))}, not three finite numbers")
+            problems.append(f"blend weights are {short_text(repr(weights))}, not three finite numbers")
     relevant = meta.get("relevant", 4.0)
     if isinstance(relevant, bool) or not isinstance(relevant, (int, float)) or not np.isfinite(relevant):
         problems.append(f"relevant is {relevant!r}, not a finite number")
@@ -334,12 +220,12 @@ class Partner:
         return (resid / np.maximum(1.0 - leverage, 1e-12))[:, None] * (self.X[picks] @ solved).T
 
     def blend(self, rbm_pred, partner_pred):
-        from generative.recommender import apply_blend  # the run's own formula
-
-        return apply_blend(self.weights, rbm_pred, partner_pred)
+        return apply_blend(self.weights, rbm_pred, partner_pred)  # the run's own formula
 
 
 class Recommender:
+    """A finished run's recommender: its RBM's weights as NumPy arrays, its ratings, baselines and blend."""
+
     def __init__(self, run: RunDir, model, ratings: Ratings, meta: dict):
         self.run = run
         self.ratings = ratings
@@ -362,7 +248,7 @@ class Recommender:
         self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
         self._item_hidden = None
         self.prediction_model = meta.get("prediction_model", "rbm")
-        self.partner = (Partner.load(run.artifacts / "blend.npz", meta["blend"], ratings.n_items)
+        self.partner = (Partner.load(run.artifacts / BLEND_FILE, meta["blend"], ratings.n_items)
                         if self.prediction_model == "blend" else None)
 
     @classmethod
@@ -370,47 +256,37 @@ class Recommender:
         run = RunDir.open(path)
         run.require_task("rbm", command="lab recommend")
         art = run.artifacts
-        missing = [n for n in ("rbm.keras", "ratings.npz", "recommender.json") if not (art / n).exists()]
+        missing = [n for n in (MODEL_FILE, RATINGS_FILE, META_FILE, BASELINES_FILE) if not (art / n).exists()]
         if missing:
             raise RunError(f"{run.path}: no fitted recommender yet ({', '.join(missing)} missing from artifacts/; "
                            f"run status: {run.status or 'unknown'}); finish it with `lab run --resume {run.path}`")
-        import keras
-
-        import generative.rbm  # noqa: F401  (registers the RBM class for loading)
-
         try:
-            model = keras.models.load_model(art / "rbm.keras", safe_mode=True)
+            model = keras.models.load_model(art / MODEL_FILE, safe_mode=True)
         except Exception as exc:  # a damaged file: say which, not a traceback
-            raise RunError(f"{art / 'rbm.keras'}: cannot be loaded ({type(exc).__name__}: {exc})") from None
-        meta = read_meta(art / "recommender.json")
-        rec = cls(run, model, Ratings.load_npz(art / "ratings.npz"), meta)
-        return rec
+            raise RunError(f"{art / MODEL_FILE}: cannot be loaded ({type(exc).__name__}: {exc})") from None
+        if not isinstance(model, RBM):
+            raise RunError(f"{art / MODEL_FILE}: a {type(model).__name__}, not the run's RBM; train the run again")
+        meta = read_meta(art / META_FILE)
+        return cls(run, model, Ratings.load_npz(art / RATINGS_FILE), meta)
 
     def _baselines(self):
         """(average rating, each movie's bias, each movie's number of training ratings, each user's bias, the
-        users' regularisation) of the run's first split (``artifacts/baselines.npz``); a run from before the
-        file existed gets them from all its ratings (biases fitted as the run does by default)."""
-        from generative.recommender import Biases
-
+        users' regularisation) of the run's first split (``artifacts/baselines.npz``)."""
         r = self.ratings
-        path = self.run.artifacts / "baselines.npz"
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    mu, item_bias, popularity = float(z["mu"]), np.asarray(z["item_bias"], np.float64), np.asarray(
-                        z["popularity"], np.float64)
-                    user_bias = np.asarray(z["user_bias"], np.float64)
-                    user_reg = float(z["user_reg"]) if "user_reg" in z.files else 15.0
-            except Exception as exc:  # a damaged file: say which
-                raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
-                               "it") from None
-            if (item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or user_bias.shape != (r.n_users,)
-                    or not np.isfinite(mu)):
-                raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train the "
-                               "run again to rewrite it")
-            return mu, item_bias, popularity, user_bias, user_reg
-        b = Biases.fit(r.user, r.item, r.rating.astype(np.float64), r.n_users, r.n_items)
-        return b.mu, b.item, np.bincount(r.item, minlength=r.n_items).astype(np.float64), b.user, 15.0
+        path = self.run.artifacts / BASELINES_FILE
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                mu, item_bias, popularity = float(z["mu"]), np.asarray(z["item_bias"], np.float64), np.asarray(
+                    z["popularity"], np.float64)
+                user_bias, user_reg = np.asarray(z["user_bias"], np.float64), float(z["user_reg"])
+        except Exception as exc:  # a damaged file: say which
+            raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
+                           "it") from None
+        if (item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or user_bias.shape != (r.n_users,)
+                or not np.isfinite(mu)):
+            raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train the "
+                           "run again to rewrite it")
+        return mu, item_bias, popularity, user_bias, user_reg
 
     # people -------------------------------------------------------------------------------------
     def user_index(self, user_id: int | str) -> int:
@@ -420,7 +296,7 @@ class Recommender:
         if not re.fullmatch(r"[+-]?\d{1,30}", text):
             kind = "too long" if re.fullmatch(r"[+-]?\d+", text) else "not a whole number"
             raise RecommendError(f"user ids in this run are whole numbers ({r.user_ids[0]}..{r.user_ids[-1]}); "
-                                 f"{_short(text)} is {kind}")
+                                 f"{short_text(text)} is {kind}")
         uid = int(text)
         u = r.user_index(uid) if -2**63 <= uid < 2**63 else None
         if u is None:
@@ -435,13 +311,20 @@ class Recommender:
         idx = self._by_user[self._user_ptr[u]:self._user_ptr[u + 1]]
         return self.ratings.item[idx].astype(np.int64), self.ratings.rating[idx].astype(np.float64)
 
-    def parse_person(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def parse_person(self, rated: str | Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(movies, ratings) of a new person, from ``"Title=stars, ..."`` text or a title -> stars mapping."""
         if self.orientation != "user":
             raise RecommendError("this run's RBM is item-oriented (one RBM per movie over users): a new person has no "
                                  "visible unit in it, so their ratings need a run with rbm.orientation: user; "
                                  "recommend for one of the run's users instead")
+        if isinstance(rated, str):
+            pairs = parse_rate(rated, self.values)
+        else:
+            pairs = [(str(title), rating_of(str(title), value, self.values)) for title, value in rated.items()]
+            if not pairs:
+                raise RecommendError("no ratings given: rate at least one movie")
         items, values = [], []
-        for title, value in parse_rate(text, self.values):
+        for title, value in pairs:
             i = self.titles.find(title)
             if i in items:
                 raise RecommendError(f"{self.ratings.display_title(i)} is rated twice")
@@ -490,10 +373,6 @@ class Recommender:
         probs = _softmax(self.vbias[u] + P @ self.W[u].T)
         seen = _sigmoid(self.rbias[u] + P @ self.D[u]) if self.rbias is not None else 1.0
         return self._scores(probs, seen)
-
-    def _liked(self, values: np.ndarray) -> np.ndarray:
-        """Which of a person's ratings count as their top-rated (>= relevant, or their highest)."""
-        return values >= min(self.relevant, values.max())
 
     def user_oriented_effects(self, items, values, picks) -> np.ndarray:
         """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings,
@@ -586,8 +465,9 @@ class Recommender:
         items, values = self.user_ratings(u)
         return u, self.recommend(items, values, top, user=u)
 
-    def for_ratings(self, text: str, top: int = 10) -> tuple[tuple[np.ndarray, np.ndarray], list[Pick]]:
-        items, values = self.parse_person(text)
+    def for_ratings(self, rated: str | Mapping[str, float],
+                    top: int = 10) -> tuple[tuple[np.ndarray, np.ndarray], list[Pick]]:
+        items, values = self.parse_person(rated)
         return (items, values), self.recommend(items, values, top)
 
     def rows(self, picks: list[Pick]) -> list[dict]:
@@ -602,3 +482,46 @@ class Recommender:
             "because": [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": v,
                          "effect": round(e, 4)} for i, v, e in p.because],
         } for n, p in enumerate(picks)]
+
+    def answer(self, person: dict, picks: list[Pick]) -> dict:
+        """The plain-data answer for ``person``: which models rank and predict, and the picks."""
+        return {**person, "dataset": self.meta.get("dataset", self.ratings.name), "orientation": self.orientation,
+                "rank_by": self.rank_by, "ranking_model": self.ranking_model,
+                "prediction_model": self.prediction_model,
+                **({"blend": self.meta["blend"]} if self.partner is not None else {}),
+                "average_rating": round(self.mu, 4), "visible_effect": VISIBLE, "picks": self.rows(picks)}
+
+
+# --------------------------------------------------------------------------------------------------
+# What `lab recommend` and a web service call
+
+
+def check_request(user: str | None = None, rate: str | None = None) -> None:
+    """The checks that need no run (a RecommendError): a user id of at most 40 characters, ``rate`` text of at
+    most :data:`MAX_RATE_CHARS`."""
+    if user is not None and len(user) > MAX_USER_CHARS:
+        raise RecommendError(f"{len(user):,} characters; a user id is a whole number of the run's data")
+    if rate is not None:
+        check_rate_length(rate)
+
+
+def open_run(path) -> Recommender:
+    """The recommender of a finished ``rbm`` run folder (a RunError when the folder has none)."""
+    return Recommender.open(path)
+
+
+def recommend_for_user(rec: Recommender, user_id: int | str, top: int = 10) -> dict:
+    """The top ``top`` movies for a user of the run's data: ``user``, ``n_ratings`` and :meth:`Recommender.answer`."""
+    u, picks = rec.for_user(user_id, top)
+    items, _ = rec.user_ratings(u)
+    return rec.answer({"user": int(rec.ratings.user_ids[u]), "n_ratings": int(len(items))}, picks)
+
+
+def recommend_for_ratings(rec: Recommender, rated: str | Mapping[str, float], top: int = 10) -> dict:
+    """The top ``top`` movies for a new person who rated these titles (``"Title=stars, ..."`` or a mapping):
+    ``rated`` (the movies matched, with their ratings) and :meth:`Recommender.answer`."""
+    (items, values), picks = rec.for_ratings(rated, top)
+    r = rec.ratings
+    rated_rows = [{"item_id": int(r.item_ids[i]), "title": r.display_title(i), "rating": float(v)}
+                  for i, v in zip(items, values, strict=True)]
+    return rec.answer({"rated": rated_rows}, picks)

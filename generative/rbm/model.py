@@ -37,14 +37,25 @@ The class is a :class:`keras.Model` whose ``train_step`` computes the CD statist
 momentum update itself (CD is not the gradient of a loss, so there is no ``compute_loss``). All training
 state (weights, velocities, learning rate, momentum, CD steps, the random seed state) lives in the
 model's variables, so one ``.keras`` file is a complete checkpoint.
+
+Beside the RBM, the rest of the task's maths as plain NumPy, each checkable by hand: :class:`Cases` (ratings
+grouped by case, the RBM's batches), the baselines :class:`Biases` (regularised user + item biases by ALS)
+and :class:`Factors` (biased matrix factorisation, "SVD", by weighted-lambda ALS), :func:`rmse` and
+:func:`mae`, the ranking figures precision@N, recall@N and nDCG@N (:class:`RankingTask`,
+:func:`ranking_figures`) and the blend of the RBM with a baseline (:func:`fit_blend`, :func:`apply_blend`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+from lab.data.ratings import Ratings, Split
+from lab.seeding import stream_seed
 
 RATED_VECTOR = ("none", "conditional", "joint")
 
@@ -72,8 +83,9 @@ class RBM(keras.Model):
         self.seen_lr_scale = float(seen_lr_scale)
         self.seed = int(seed)
         mk = self.n_visible * self.n_values
-        self.W = self.add_weight(shape=(mk, self.n_hidden), name="W",
-                                 initializer=keras.initializers.RandomNormal(stddev=init_std, seed=seed))
+        # the model's two random streams, named: the initial weights and the Gibbs sampling of CD
+        init = keras.initializers.RandomNormal(stddev=init_std, seed=stream_seed(seed, "weights"))
+        self.W = self.add_weight(shape=(mk, self.n_hidden), name="W", initializer=init)
         self.vbias = self.add_weight(shape=(self.n_visible, self.n_values), name="vbias", initializer="zeros")
         self.hbias = self.add_weight(shape=(self.n_hidden,), name="hbias", initializer="zeros")
         self.params = [self.W, self.vbias, self.hbias]
@@ -89,7 +101,7 @@ class RBM(keras.Model):
         self.momentum = self.add_weight(shape=(), name="momentum", initializer="zeros", trainable=False)
         self.cd_steps = self.add_weight(shape=(), name="cd_steps", dtype="int32", trainable=False,
                                         initializer=keras.initializers.Constant(1))
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(stream_seed(seed, "gibbs"))
         # Keras does not save a SeedGenerator's state; this copy of it does, so a resumed run draws the same
         # random numbers as one that never stopped.
         self.rng_state = self.add_weight(shape=(2,), name="rng_state", dtype=self.seed_generator.state.dtype,
@@ -319,3 +331,240 @@ class RBM(keras.Model):
         if self.rated_vector == "joint" and seen_fraction is not None:
             p = np.clip(seen_fraction, 1e-4, 1 - 1e-4)
             self.rbias.assign(np.log(p / (1 - p)).astype(np.float32))
+
+
+# --------------------------------------------------------------------------------------------------
+# Ratings grouped by case
+
+
+@dataclass
+class Cases:
+    """Training ratings grouped by case (user, or item when turned round) in CSR form, plus extra 'seen' pairs."""
+
+    n_cases: int
+    n_visible: int
+    indptr: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    seen_indptr: np.ndarray
+    seen_cols: np.ndarray
+
+    @classmethod
+    def build(cls, case, col, vals, n_cases, n_visible, seen_case=None, seen_col=None) -> Cases:
+        order = np.argsort(case, kind="stable")
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(case, minlength=n_cases)))).astype(np.int64)
+        if seen_case is None:
+            seen_case = np.zeros(0, np.int32)
+            seen_col = np.zeros(0, np.int32)
+        else:  # the which-rated vector counts each (case, item) once: drop seen pairs that are ratings
+            keep = ~np.isin(seen_case.astype(np.int64) * n_visible + seen_col,
+                            case.astype(np.int64) * n_visible + col)
+            seen_case, seen_col = seen_case[keep], seen_col[keep]
+        sorder = np.argsort(seen_case, kind="stable")
+        sindptr = np.concatenate(([0], np.cumsum(np.bincount(seen_case, minlength=n_cases)))).astype(np.int64)
+        return cls(n_cases, n_visible, indptr, col[order].astype(np.int32), vals[order].astype(np.int32),
+                   sindptr, seen_col[sorder].astype(np.int32))
+
+    @staticmethod
+    def gather(indptr, cases):
+        """(row in the chunk, position in ``cols``) of every entry of the cases ``cases``."""
+        lens = indptr[cases + 1] - indptr[cases]
+        total = int(lens.sum())
+        rows = np.repeat(np.arange(len(cases), dtype=np.int32), lens)
+        offsets = np.repeat(indptr[cases] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+        return rows, offsets + np.arange(total)
+
+    def batch(self, cases: np.ndarray) -> dict:
+        cases = np.asarray(cases, np.int64)
+        rows, idx = self.gather(self.indptr, cases)
+        srows, sidx = self.gather(self.seen_indptr, cases)
+        return {"n": np.int32(len(cases)), "rows": rows, "cols": self.cols[idx], "values": self.vals[idx],
+                "seen_rows": srows, "seen_cols": self.seen_cols[sidx]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Baselines
+
+
+@dataclass
+class Biases:
+    """``mu + b_user + b_item`` fitted by alternating least squares with separate regularisation."""
+
+    mu: float
+    user: np.ndarray
+    item: np.ndarray
+
+    @classmethod
+    def fit(cls, users, items, values, n_users, n_items, user_reg=15.0, item_reg=10.0, iterations=10) -> Biases:
+        mu = float(values.mean())
+        bu = np.zeros(n_users)
+        bi = np.zeros(n_items)
+        nu = np.bincount(users, minlength=n_users)
+        ni = np.bincount(items, minlength=n_items)
+        for _ in range(iterations):
+            bi = np.bincount(items, values - mu - bu[users], n_items) / (ni + item_reg)
+            bu = np.bincount(users, values - mu - bi[items], n_users) / (nu + user_reg)
+        return cls(mu, bu, bi)
+
+    def predict(self, users, items) -> np.ndarray:
+        return self.mu + self.user[users] + self.item[items]
+
+
+@dataclass
+class Factors:
+    """``mu + b_user + b_item + p_user . q_item`` (biased matrix factorisation, "SVD" in Surprise's sense),
+    fitted by alternating ridge regressions with the penalty growing with each user's and item's count
+    (weighted-lambda ALS), started from the ALS biases and factors drawn from ``rng`` (the same generator
+    state gives the same fit)."""
+
+    mu: float
+    user: np.ndarray
+    item: np.ndarray
+    P: np.ndarray
+    Q: np.ndarray
+
+    @classmethod
+    def fit(cls, users, items, values, n_users, n_items, factors=20, reg=0.1, bias_reg=(15.0, 10.0),
+            iterations=12, *, rng: np.random.Generator) -> Factors:
+        base = Biases.fit(users, items, values, n_users, n_items, bias_reg[0], bias_reg[1])
+        P = rng.normal(0, 0.1, (n_users, factors))
+        Q = rng.normal(0, 0.1, (n_items, factors))
+        bu, bi = base.user.copy(), base.item.copy()
+        by_user = Cases.build(users, items, np.zeros(len(users), np.int32), n_users, n_items)
+        by_item = Cases.build(items, users, np.zeros(len(users), np.int32), n_items, n_users)
+        resid_u = _grouped(users, values - base.mu)
+        resid_i = _grouped(items, values - base.mu)
+        for _ in range(iterations):
+            P, bu = _ridge_side(by_user, resid_u, Q, bi, reg, bias_reg[0])
+            Q, bi = _ridge_side(by_item, resid_i, P, bu, reg, bias_reg[1])
+        return cls(base.mu, bu, bi, P, Q)
+
+    def predict(self, users, items) -> np.ndarray:
+        return self.mu + self.user[users] + self.item[items] + np.einsum("nf,nf->n", self.P[users], self.Q[items])
+
+
+def _grouped(case, values) -> np.ndarray:
+    """``values`` in the order of :meth:`Cases.build` (sorted by case, stable)."""
+    return np.asarray(values, np.float64)[np.argsort(case, kind="stable")]
+
+
+def _ridge_side(cases: Cases, resid: np.ndarray, other: np.ndarray, other_bias: np.ndarray, reg: float,
+                bias_reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """One ALS half-step: for every case, the factors and bias that best fit ``resid - other_bias`` from the
+    other side's factors, ridge penalties ``reg x n`` on the factors and ``bias_reg`` on the bias."""
+    f = other.shape[1]
+    out, bias = np.zeros((cases.n_cases, f)), np.zeros(cases.n_cases)
+    eye = np.eye(f + 1)
+    for c in range(cases.n_cases):
+        lo, hi = cases.indptr[c], cases.indptr[c + 1]
+        if hi == lo:
+            continue
+        cols = cases.cols[lo:hi]
+        x = np.hstack([other[cols], np.ones((hi - lo, 1))])
+        penalty = reg * (hi - lo) * eye
+        penalty[f, f] = bias_reg
+        sol = np.linalg.solve(x.T @ x + penalty, x.T @ (resid[lo:hi] - other_bias[cols]))
+        out[c], bias[c] = sol[:f], sol[f]
+    return out, bias
+
+
+def rmse(pred, truth) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - truth) ** 2))) if len(truth) else float("nan")
+
+
+def mae(pred, truth) -> float:
+    return float(np.mean(np.abs(np.asarray(pred, np.float64) - truth))) if len(truth) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------
+# Ranking
+
+
+@dataclass
+class RankingTask:
+    """Per evaluated user: the training items (excluded) and the relevant held-out items."""
+
+    users: np.ndarray
+    train: Cases  # by user, over items
+    relevant: Cases  # by user, over items
+
+    @classmethod
+    def build(cls, r: Ratings, split: Split, relevant: float, max_users: int | None,
+              rng: np.random.Generator) -> RankingTask:
+        """The users with a relevant held-out rating (at most ``max_users`` of them, drawn with ``rng``)."""
+        tr, te = split.train, split.test
+        train = Cases.build(r.user[tr], r.item[tr], np.zeros(len(tr), np.int32), r.n_users, r.n_items)
+        rel = te[r.rating[te] >= relevant]
+        relc = Cases.build(r.user[rel], r.item[rel], np.zeros(len(rel), np.int32), r.n_users, r.n_items)
+        users = np.flatnonzero(np.diff(relc.indptr) > 0)
+        if max_users and len(users) > max_users:
+            users = np.sort(rng.choice(users, max_users, replace=False))
+        return cls(users, train, relc)
+
+    def score(self, chunk: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+        """Sums of (precision, recall, nDCG) at k over the users ``chunk`` given their scores (n, items)."""
+        scores = np.array(scores, np.float64, copy=True)
+        rows, idx = Cases.gather(self.train.indptr, chunk)
+        scores[rows, self.train.cols[idx]] = -np.inf
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
+        rel = np.zeros(scores.shape, bool)
+        rrows, ridx = Cases.gather(self.relevant.indptr, chunk)
+        rel[rrows, self.relevant.cols[ridx]] = True
+        hits = np.take_along_axis(rel, top, 1)
+        n_rel = rel.sum(1)
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (hits * discount).sum(1)
+        idcg = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
+        return np.array([(hits.sum(1) / k).sum(), (hits.sum(1) / n_rel).sum(), (dcg / idcg).sum()])
+
+
+def rank_static(task: RankingTask, item_scores: np.ndarray, k: int, chunk: int = 512) -> dict:
+    """Ranking figures of a score that is the same for every user (popularity, item bias)."""
+    total = np.zeros(3)
+    for lo in range(0, len(task.users), chunk):
+        users = task.users[lo:lo + chunk]
+        total += task.score(users, np.broadcast_to(item_scores, (len(users), len(item_scores))), k)
+    return ranking_figures(total, len(task.users), k)
+
+
+def ranking_figures(total: np.ndarray, n: int, k: int) -> dict:
+    """Means over the ``n`` ranked users; ``None`` for every figure when there were none (not measurable:
+    a mean over no user is not 0, and certainly not 1)."""
+    keys = (f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}")
+    if n <= 0:
+        return dict.fromkeys(keys)
+    return {key: float(v) / n for key, v in zip(keys, total, strict=True)}
+
+
+RANKERS = ("rbm", "popularity", "bias")  # the rankings a run compares; its top-N lists come from the best
+
+
+def best_ranker(summary: dict, k: int) -> tuple[str, dict]:
+    """The model whose mean nDCG@k is highest in a run's figures (the RBM on a tie or when nothing is
+    measurable), and every candidate's figure."""
+    figures = {name: summary.get(f"{'' if name == 'rbm' else name + '_'}ndcg_at_{k}") for name in RANKERS}
+    measured = {name: v for name, v in figures.items() if v is not None}
+    if not measured:
+        return "rbm", figures
+    best = max(measured.values())
+    return next(name for name in RANKERS if measured.get(name) == best), figures
+
+
+# --------------------------------------------------------------------------------------------------
+# The blend
+
+
+def fit_blend(rbm_pred, partner_pred, truth) -> np.ndarray:
+    """Least-squares weights (intercept, RBM, partner) of the blend on validation ratings, with a small ridge
+    pulling the RBM's and the partner's weights towards 1/2 each (stable when the two nearly coincide)."""
+    x = np.column_stack([np.ones(len(truth)), rbm_pred, partner_pred]).astype(np.float64)
+    y = np.asarray(truth, np.float64)
+    ridge = 1e-3 * len(y) * np.diag([0.0, 1.0, 1.0])
+    prior = np.array([0.0, 0.5, 0.5])
+    return np.linalg.solve(x.T @ x + ridge, x.T @ y + ridge @ prior)
+
+
+def apply_blend(weights, rbm_pred, partner_pred) -> np.ndarray:
+    return weights[0] + weights[1] * np.asarray(rbm_pred, np.float64) + weights[2] * np.asarray(partner_pred, np.float64)
