@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from lab.cli import main as lab_main
+from lab.data.text import Vocabulary
 from lab.errors import ScenarioError
 from lab.execute import execute
 from lab.scenario import validate
-from supervised import language_model as lm
-from supervised.lm_config import LanguageModelConfig
+from supervised.language_model import model as lm
+from supervised.language_model.config import LanguageModelConfig
+from supervised.language_model.serve import TextSampler
 
 SUBJECTS = ["the cat", "a dog", "my friend", "the king", "our queen"]
 VERBS = ["sees", "likes", "finds", "calls", "hears"]
@@ -126,10 +128,10 @@ def test_scoring_in_streams_equals_reading_token_by_token():
 
 
 def test_word_prompts_are_read_as_the_training_text_was():
-    vocab = lm.Vocabulary.build(["the", "night", ";", "<eos>"])
-    sampler = lm.TextSampler(None, vocab, "words", lowercase=True, split_punctuation=True)
+    vocab = Vocabulary.build(["the", "night", ";", "<eos>"])
+    sampler = TextSampler(None, vocab, "words", lowercase=True, split_punctuation=True)
     assert sampler.tokens_of("The NIGHT;\nthe") == (["the", "night", ";", "<eos>", "the"], [])
-    plain = lm.TextSampler(None, vocab, "words")
+    plain = TextSampler(None, vocab, "words")
     assert plain.tokens_of("The night;") == (["The", "night;"], ["The", "night;"])
 
 

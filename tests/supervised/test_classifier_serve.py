@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from supervised.predict import PredictError, centre_of_mass, prepare_image
+from supervised.classifier.serve import PredictError, centre_of_mass, prepare_image
 
 MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
 
