@@ -54,7 +54,10 @@ def one_process(scenario, tmp_path_factory):
 def weights(run_dir):
     import keras
 
-    model = keras.saving.load_model(os.path.join(run_dir, "artifacts", "classifier.keras"), safe_mode=True)
+    # compile=False: the weights alone (the optimizer's learning-rate schedule is lab.schedules', which this
+    # process need not have imported)
+    model = keras.saving.load_model(os.path.join(run_dir, "artifacts", "classifier.keras"), compile=False,
+                                    safe_mode=True)
     return model.get_weights()
 
 
