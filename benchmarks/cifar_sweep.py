@@ -1,7 +1,7 @@
 """Train several classifier settings on CIFAR-10 for a fixed number of epochs and print their test accuracy.
 
 A tuning aid, not a figure of record: it uses the classifier task's own network, optimizer and schedule
-code (``supervised.classifier``) without the run machinery, so it runs on any Keras backend — on a GPU
+code (``supervised.classifier.model``) without the run machinery, so it runs on any Keras backend — on a GPU
 machine that has JAX but no TensorFlow, too::
 
     KERAS_BACKEND=jax python benchmarks/cifar_sweep.py --data ../shared/datasets/cifar10-subset \\
@@ -75,8 +75,8 @@ def train_one(setting: dict, data, seed: int, throughput_only: bool = False) -> 
     import keras
     import numpy as np
 
-    from supervised.classifier import build_model, channel_stats, make_optimizer, one_hot, predict_probs
-    from supervised.classifier_config import AugmentConfig, ClassifierModelConfig, ClassifierTrainingConfig
+    from supervised.classifier.config import AugmentConfig, ClassifierModelConfig, ClassifierTrainingConfig
+    from supervised.classifier.model import build_model, channel_stats, make_optimizer, one_hot, predict_probs
 
     keras.utils.set_random_seed(seed)
     m, a, t = (ClassifierModelConfig(**setting["model"]), AugmentConfig(**setting["augment"]),

@@ -1,4 +1,11 @@
-"""``lab generate RUN [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S] [--json]``."""
+"""``lab generate RUN [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S] [--json]``: parses,
+asks the language-model task's serve module (:mod:`supervised.language_model.serve`) and prints."""
+
+import json
+import sys
+
+from lab import registry
+from lab.errors import UsageError
 
 USES_TENSORFLOW = True
 HELP = "write text with a finished language-model run, streamed as it is sampled"
@@ -29,58 +36,25 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the text and each token's log-probability as JSON")
 
 
-def check(args) -> None:
-    import math
-
-    from lab.errors import UsageError
-
-    if not 1 <= args.length <= 1_000_000:
-        raise UsageError(f"--length {args.length}: give 1 ... 1000000 tokens")
-    if not (math.isfinite(args.temperature) and 0 < args.temperature <= 100):
-        raise UsageError(f"--temperature {args.temperature:g}: give a number above 0 and at most 100 (e.g. 0.8)")
-    if args.top_k is not None and args.top_k < 1:
-        raise UsageError(f"--top-k {args.top_k}: give 1 or more (or leave it out to draw among all tokens)")
-    if not 0 <= args.seed <= 2**32 - 1:
-        raise UsageError(f"--seed {args.seed}: give 0 ... 4294967295")
-
-
 def main(args) -> int:
-    import json
-    import sys
-
-    from lab.errors import UsageError
-
-    check(args)
-    from supervised.language_model import generate, open_run
-
-    run, sampler, meta = open_run(args.run)
-    prompt = args.prompt if args.prompt is not None else str(meta.get("prompt", "\n"))
-    if prompt == "":
-        prompt = "\n"
-    tokens, unknown = sampler.tokens_of(prompt)
-    if unknown and meta["level"] == "chars":
-        shown = ", ".join(repr(c) for c in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
-        raise UsageError(f"--prompt: {len(unknown)} character(s) the model never saw in training: {shown}; "
-                         f"leave them out (the run's vocabulary: {run.artifacts / meta['vocabulary']})")
-    if unknown:
-        print(f"note: read as <unk>: {', '.join(unknown[:20])}{' ...' if len(unknown) > 20 else ''}", file=sys.stderr)
-    if args.top_k is not None:
-        args.top_k = min(args.top_k, len(sampler.vocab))
-    ids = sampler.vocab.encode(tokens)
-    out = [] if args.json else None
-    if not args.json:
-        print(prompt, end="", flush=True)
-    for piece, token, logprob in generate(sampler, prompt, ids, args.length, args.temperature, args.top_k, args.seed):
-        if out is None:
-            print(piece, end="", flush=True)
-        else:
-            out.append((piece, sampler.vocab.token(token), logprob))
-    if out is None:
-        print()
+    serve = registry.serve("language-model")
+    try:
+        serve.check_settings(args.length, args.temperature, args.top_k, args.seed)  # before the run is opened
+        model = serve.TextModel.open(args.run)
+        prompt = model.prompt(args.prompt)
+    except serve.GenerateError as exc:  # the same complaint, worded with the option it came from
+        raise UsageError(f"--prompt: {exc.detail}" if exc.setting == "prompt" else
+                         f"--{exc.setting} {exc.value}: {exc.detail}") from None
+    for note in prompt["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    settings = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    if args.json:
+        answer = model.write(prompt["text"], **settings)
+        answer["tokens"] = [{**t, "logprob": round(t["logprob"], 6)} for t in answer["tokens"]]
+        print(json.dumps(answer, indent=1, ensure_ascii=False))
         return 0
-    text = "".join(p for p, _, _ in out)
-    print(json.dumps({"run": str(run.path), "prompt": prompt, "seed": args.seed, "temperature": args.temperature,
-                      "top_k": args.top_k, "text": text,
-                      "tokens": [{"token": tok, "logprob": round(lp, 6)} for _, tok, lp in out],
-                      "mean_logprob": sum(lp for _, _, lp in out) / len(out)}, indent=1, ensure_ascii=False))
+    print(prompt["text"], end="", flush=True)
+    for piece in model.stream(prompt["text"], **settings):
+        print(piece["text"], end="", flush=True)
+    print()
     return 0

@@ -1,4 +1,11 @@
-"""``lab predict RUN [IMAGE ...] [--test-index N ...] [--top K] [--json] [--invert auto|yes|no]``."""
+"""``lab predict RUN [IMAGE ...] [--test-index N ...] [--top K] [--json] [--invert auto|yes|no]``: parses,
+asks the classifier task's serve module (:mod:`supervised.classifier.serve`) and prints."""
+
+import json
+import sys
+
+from lab import registry
+from lab.errors import UsageError
 
 USES_TENSORFLOW = True
 HELP = "classify image files (or the run's own test images) with a finished classifier run"
@@ -20,7 +27,6 @@ marked. --json prints one object: {"run", "predictions": [{"input", "kind", "lab
 "top": [{"class", "name", "probability"}], "notes"}]}."""
 
 INVERT = {"auto": "auto", "yes": True, "no": False}
-MAX_IMAGE_BYTES = 100 * 2**20  # a picture file is read only up to 100 MiB (Pillow also refuses decompression bombs)
 
 
 def add_arguments(p):
@@ -52,81 +58,48 @@ def _intermixed(parser):
     parser.parse_known_args = parse_known_args
 
 
-def _check_image_file(path: str) -> None:
-    """A picture must be a regular file of at most MAX_IMAGE_BYTES: a FIFO or a device (``/dev/zero``) would
-    make the image reader wait or read for ever. (Missing files and folders are the image reader's to say.)"""
-    import os
-    import stat
-
-    from lab.errors import UsageError
-
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return  # missing, unreadable or a bad name: said by the image reader, with the file named
-    if stat.S_ISDIR(st.st_mode):
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{path}: not a regular file (a FIFO, a device or a socket); give a picture file")
-    if st.st_size > MAX_IMAGE_BYTES:
-        raise UsageError(f"{path}: {st.st_size / 2**20:,.0f} MiB; a picture file is read only up to "
-                         f"{MAX_IMAGE_BYTES // 2**20} MiB")
-
-
 def main(args) -> int:
-    import json
-    import sys
-
-    from lab.errors import UsageError
-
     if not args.images and not args.test_index:
         raise UsageError("give at least one image file or --test-index N (e.g. `lab predict RUN digit.png` or "
                          "`lab predict RUN --test-index 0`)")
-    import numpy as np
-
-    from supervised.predict import Classifier, PredictError, prepare_image
-
-    for path in args.images:  # before the run's network is loaded
-        _check_image_file(path)
-    clf = Classifier.open(args.run)
-    inputs, pixels = [], []
+    serve = registry.serve("classifier")
     try:
-        clf.check_top(args.top)
-        for path in args.images:
-            image, notes = prepare_image(path, clf.input_shape, INVERT[args.invert])
-            inputs.append({"input": path, "kind": "file", "notes": notes})
-            pixels.append(image)
-        for index in args.test_index:
-            image, label = clf.test_image(index)
-            inputs.append({"input": f"test #{index}", "kind": "test", "index": index, "label": label, "notes": []})
-            pixels.append(image)
-    except PredictError as exc:  # the same complaint, worded with the option it came from
+        answer = serve.predict(args.run, args.images, args.test_index, args.top, INVERT[args.invert])
+    except serve.PredictError as exc:  # the same complaint, worded with the option it came from
         flag = {"test index": "--test-index ", "top": "--top "}.get(exc.setting, "")
         raise UsageError(f"{flag}{exc.value}: {exc.detail}") from None
-    probs = clf.predict(np.stack(pixels))
-    for item, p in zip(inputs, probs, strict=True):
-        item["top"] = [{"class": i, "name": name, "probability": round(prob, 6)}
-                       for i, name, prob in clf.top(p, args.top)]
-    for item in inputs:
+    predictions = answer["predictions"]
+    for item in predictions:
         for note in item["notes"]:
             print(f"{item['input']}: {note}", file=sys.stderr)
     if args.json:
-        keys = ("input", "kind", "index", "label", "top", "notes")
-        predictions = [{k: item[k] for k in keys if k in item} for item in inputs]
-        print(json.dumps({"run": str(clf.run.path), "predictions": predictions}, indent=2, ensure_ascii=False))
+        for item in predictions:
+            item["top"] = [{**row, "probability": round(row["probability"], 6)} for row in item["top"]]
+        print(json.dumps({"run": answer["run"], "predictions": predictions}, indent=2, ensure_ascii=False))
         return 0
-    named = any(name != str(i) for i, name in enumerate(clf.classes))
-    width = max(len(n) for n in clf.classes) if named else 0
-    for n, item in enumerate(inputs):
+    print_table(predictions, answer["classes"])
+    return 0
+
+
+def label(classes: list[str], index: int) -> str:
+    """``"7"`` for a class named by its number, ``"3 cat"`` otherwise."""
+    name = classes[index]
+    return name if name == str(index) else f"{index} {name}"
+
+
+def print_table(predictions: list[dict], classes: list[str]) -> None:
+    named = any(name != str(i) for i, name in enumerate(classes))
+    width = max(len(n) for n in classes) if named else 0
+    digits = len(str(len(classes) - 1))
+    for n, item in enumerate(predictions):
         if n:
             print()
         header = item["input"]
         if item["kind"] == "test":
-            header += f" (true: {clf.label(item['label'])})"
+            header += f" (true: {label(classes, item['label'])})"
             if item["top"][0]["class"] != item["label"]:
-                header += f"  ✗ wrong: top-1 is {clf.label(item['top'][0]['class'])}"
+                header += f"  ✗ wrong: top-1 is {label(classes, item['top'][0]['class'])}"
         print(header)
         for row in item["top"]:
             name = f"  {row['name']:<{width}}" if named else ""
-            print(f"  {row['class']:>{len(str(clf.n_classes - 1))}}{name}  {100 * row['probability']:6.1f}%")
-    return 0
+            print(f"  {row['class']:>{digits}}{name}  {100 * row['probability']:6.1f}%")

@@ -24,8 +24,8 @@ model: {model}
 
 
 def test_every_network_builds_for_digits_and_photos():
-    from supervised.classifier import build_model
-    from supervised.classifier_config import AugmentConfig, ClassifierModelConfig
+    from supervised.classifier.config import AugmentConfig, ClassifierModelConfig
+    from supervised.classifier.model import build_model
 
     kinds = {"mlp": dict(hidden=[300, 100]), "convnet": dict(filters=[32, 64], hidden=[]),
              "cnn": dict(filters=[32, 64, 128], hidden=[625], conv_dropout=0.2, dropout=0.55),
@@ -47,7 +47,7 @@ def test_every_network_builds_for_digits_and_photos():
 
 
 def test_validation_split_is_seeded_and_disjoint():
-    from supervised.classifier import validation_split
+    from supervised.classifier.data import validation_split
 
     tr, va = validation_split(100, 0.2, 5)
     assert len(va) == 20 and len(tr) == 80 and not set(tr) & set(va)

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from lab.cli import main as lab_main
+from lab.data.text import Vocabulary
 from lab.errors import ScenarioError
 from lab.execute import execute
 from lab.scenario import validate
-from supervised import language_model as lm
-from supervised.lm_config import LanguageModelConfig
+from supervised.language_model import model as lm
+from supervised.language_model.config import LanguageModelConfig
+from supervised.language_model.serve import TextSampler
 
 SUBJECTS = ["the cat", "a dog", "my friend", "the king", "our queen"]
 VERBS = ["sees", "likes", "finds", "calls", "hears"]
@@ -126,10 +128,10 @@ def test_scoring_in_streams_equals_reading_token_by_token():
 
 
 def test_word_prompts_are_read_as_the_training_text_was():
-    vocab = lm.Vocabulary.build(["the", "night", ";", "<eos>"])
-    sampler = lm.TextSampler(None, vocab, "words", lowercase=True, split_punctuation=True)
+    vocab = Vocabulary.build(["the", "night", ";", "<eos>"])
+    sampler = TextSampler(None, vocab, "words", lowercase=True, split_punctuation=True)
     assert sampler.tokens_of("The NIGHT;\nthe") == (["the", "night", ";", "<eos>", "the"], [])
-    plain = lm.TextSampler(None, vocab, "words")
+    plain = TextSampler(None, vocab, "words")
     assert plain.tokens_of("The night;") == (["The", "night;"], ["The", "night;"])
 
 
@@ -190,6 +192,31 @@ def test_generate_json_has_each_tokens_logprob(char_run, capsys):
     assert data["text"] == "".join(t["token"] for t in data["tokens"])
     assert all(t["logprob"] <= 0 for t in data["tokens"])
     assert data["mean_logprob"] == pytest.approx(np.mean([t["logprob"] for t in data["tokens"]]), abs=1e-5)
+
+
+def test_serve_streams_plain_data_and_writes_what_the_report_sampled(char_run):
+    """What `lab generate` and a web service call: registry.serve("language-model"), plain data in and out;
+    seed 1 gives the report's samples again."""
+    from lab import registry
+
+    serve = registry.serve("language-model")
+    model = serve.TextModel.open(char_run.path)
+    assert model.prompt(None) == {"text": "the ", "ids": model.prompt("the ")["ids"], "notes": []}
+    pieces = list(model.stream("the ", length=20, temperature=0.5, seed=1))
+    assert len(pieces) == 20 and all(set(p) == {"text", "token", "logprob"} for p in pieces)
+    sample = "the " + "".join(p["text"] for p in pieces)
+    assert f"```text\n{sample}\n```" in char_run.report_path.read_text()
+    answer = model.write("the ", length=20, temperature=0.5, top_k=10**6, seed=1)
+    assert json.loads(json.dumps(answer)) == answer and answer["text"] == sample[len("the "):]
+    assert answer["top_k"] == len(model.sampler.vocab) and answer["run"] == str(char_run.path)
+    for settings, setting in [({"length": 0}, "length"), ({"temperature": float("nan")}, "temperature"),
+                              ({"top_k": 0}, "top-k"), ({"seed": -1}, "seed")]:
+        with pytest.raises(serve.GenerateError) as info:
+            model.write("the ", **settings)
+        assert info.value.setting == setting
+    with pytest.raises(serve.GenerateError, match="never saw in training: 'Z'") as info:
+        model.prompt("Zz")
+    assert info.value.setting == "prompt"
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from supervised.predict import PredictError, centre_of_mass, prepare_image
+from supervised.classifier.serve import PredictError, centre_of_mass, prepare_image
 
 MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
 
@@ -113,6 +113,30 @@ def test_files_that_are_not_pictures(tmp_path):
         assert info.value.setting == "image file" and str(path) in str(info.value)
 
 
+def test_the_bytes_of_a_file_and_an_array_of_pixels_give_what_the_file_gives(tmp_path):
+    """What a web service receives (an upload, a drawing's pixels) is prepared as the file would be."""
+    m = 255 - ink_mask()
+    path = _save(tmp_path / "seven.png", Image.fromarray(m))
+    ref, ref_notes = prepare_image(path, (28, 28, 1))
+    from_bytes, notes = prepare_image(path.read_bytes(), (28, 28, 1))
+    np.testing.assert_array_equal(from_bytes, ref)
+    assert notes == ref_notes
+    for pixels in (m, m[..., None], m.astype(np.float32), np.repeat(m[..., None], 3, -1)):
+        out, _ = prepare_image(pixels, (28, 28, 1))
+        assert np.abs(out - ref).max() < 2, pixels.shape
+    rgba = np.zeros((*m.shape, 4), np.uint8)
+    rgba[..., 3] = 255 - m  # black ink on a transparent sheet
+    out, notes = prepare_image(rgba, (28, 28, 1))
+    assert np.abs(out - ref).max() < 2 and "transparent parts put on white" in notes
+    with pytest.raises(PredictError, match="damaged or truncated") as info:
+        prepare_image(path.read_bytes()[:80], (28, 28, 1))
+    assert info.value.setting == "image" and "(80 bytes)" in str(info.value)
+    for bad in (np.zeros((4, 4, 2)), np.zeros(7), np.full((4, 4), np.nan), np.zeros((4, 4), bool)):
+        with pytest.raises(PredictError) as info:
+            prepare_image(bad, (28, 28, 1))
+        assert info.value.setting == "image"
+
+
 def _save(path, img, **kw):
     img.save(path, **kw)
     return path
@@ -185,6 +209,28 @@ def test_json_structure(run_dir, capsys, test_digits):
         assert all(t["name"] == str(t["class"]) for t in p["top"]) and p["notes"] == []
         right += p["top"][0]["class"] == p["label"]
     assert right >= 12  # two epochs on 2,000 digits: well above chance
+
+
+def test_serve_answers_in_plain_data_for_files_bytes_arrays_and_test_images(run_dir, test_digits, tmp_path):
+    """What `lab predict` and a web service call: registry.serve("classifier"), plain data in and out."""
+    from lab import registry
+
+    serve = registry.serve("classifier")
+    x, y = test_digits
+    path = _save(tmp_path / "digit.png", Image.fromarray(x[3]))
+    answer = serve.predict(run_dir, [path, path.read_bytes(), x[3]], [3], top=2)
+    assert json.loads(json.dumps(answer)) == answer  # plain data all through
+    assert answer["run"] == str(run_dir) and answer["classes"] == [str(d) for d in range(10)]
+    file, upload, pixels, test = answer["predictions"]
+    assert (file["kind"], upload["kind"], pixels["kind"], test["kind"]) == ("file", "image", "image", "test")
+    assert file["input"] == str(path) and upload["input"] == "image #1" and pixels["input"] == "image #2"
+    assert test["label"] == int(y[3]) and "label" not in file
+    assert file["top"] == upload["top"] and len(file["top"]) == 2  # the same picture, read from its bytes
+    assert [t["class"] for t in pixels["top"]] == [t["class"] for t in file["top"]]
+    clf = serve.Classifier.open(run_dir)
+    assert clf.classify() == [] and clf.predict(np.zeros((0, 28, 28, 1))).shape == (0, 10)
+    with pytest.raises(serve.PredictError, match="give 1 to 10"):
+        clf.classify(test_indices=[0], top=11)
 
 
 def test_a_light_background_jpeg_of_a_test_digit(run_dir, capsys, test_digits, tmp_path):

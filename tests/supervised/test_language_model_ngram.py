@@ -7,7 +7,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from supervised.ngram import KneserNey, Unigram, fit_and_score
+from supervised.language_model.ngram import KneserNey, Unigram, fit_and_score
 
 # toy corpus "a b a b c a b c a"; vocabulary 0=<unk>, 1=a, 2=b, 3=c, 4=d (d never seen)
 UNK, A, B, C, D = 0, 1, 2, 3, 4

@@ -7,24 +7,11 @@ import csv
 import io
 
 import numpy as np
+from PIL import Image
 
 from lab.plots import pyplot
 from lab.runs import atomic_path, atomic_write_text
-
-
-def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    """counts[true, predicted]."""
-    m = np.zeros((k, k), np.int64)
-    np.add.at(m, (np.asarray(y, np.int64), np.asarray(pred, np.int64)), 1)
-    return m
-
-
-def confident_mistakes(probs: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` wrong predictions with the highest predicted probability, most confident first."""
-    pred = probs.argmax(1)
-    wrong = np.flatnonzero(pred != y)
-    order = np.argsort(-probs[wrong, pred[wrong]], kind="stable")
-    return wrong[order[:n]]
+from supervised.classifier.model import confident_mistakes, confusion_matrix, per_class_accuracy
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -36,10 +23,18 @@ def _show(ax, image: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def write_report(cfg, ctx, data, probs: np.ndarray, per_class: list[float], summary: dict) -> None:
-    plt = pyplot()
+def write_report(cfg, ctx, data, probs: np.ndarray, summary: dict) -> None:
+    """The report's sections: the test figures, accuracy per class, the confusion matrix, the most confident
+    mistakes and the learning curves."""
+    tables(ctx, data, probs, summary)
+    confusion(ctx, data, probs)
+    mistakes(ctx, data, probs, cfg.report.gallery)
+    learning_curves(ctx)
+
+
+def tables(ctx, data, probs: np.ndarray, summary: dict) -> None:
     k, names, y = len(data.class_names), data.class_names, data.y_test
-    pred = probs.argmax(1)
+    per_class = per_class_accuracy(probs.argmax(1), y, k)
     counts = np.bincount(y, minlength=k)
     ctx.report.table("Test", [
         {"figure": "accuracy", "value": f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images"},
@@ -55,7 +50,11 @@ def write_report(cfg, ctx, data, probs: np.ndarray, per_class: list[float], summ
         {"class": f"{c} {names[c]}" if names[c] != str(c) else str(c), "test images": int(counts[c]),
          "accuracy": per_class[c]} for c in range(k)])
 
-    m = confusion_matrix(y, pred, k)
+
+def confusion(ctx, data, probs: np.ndarray) -> None:
+    plt = pyplot()
+    k, names = len(data.class_names), data.class_names
+    m = confusion_matrix(data.y_test, probs.argmax(1), k)
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.5 * k))
     share = m / np.maximum(1, m.sum(1, keepdims=True))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -73,49 +72,56 @@ def write_report(cfg, ctx, data, probs: np.ndarray, per_class: list[float], summ
     ctx.report.image("Confusion matrix", "artifacts/confusion.png",
                      "Rows: true class, columns: predicted class; the numbers are test images.")
 
-    gallery = confident_mistakes(probs, y, cfg.report.gallery)
-    if len(gallery):
-        cols = min(8, len(gallery))
-        rows = -(-len(gallery) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.75 * rows), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, i in zip(axes.flat, gallery, strict=False):
-            ax.axis("on")
-            _show(ax, data.x_test[i])
-            ax.set_title(f"#{i} {names[y[i]]}\n-> {names[pred[i]]} {probs[i, pred[i]]:.0%}", fontsize=7)
-        fig.tight_layout()
-        ctx.save_figure(fig, "mistakes.png")
-        ctx.report.image("The most confident mistakes", "artifacts/mistakes.png",
-                         "Test image number, its true class, and -> the predicted class with its probability; "
-                         "`lab predict RUN --test-index N` shows any of them.")
 
+def mistakes(ctx, data, probs: np.ndarray, n: int) -> None:
+    gallery = confident_mistakes(probs, data.y_test, n)
+    if not len(gallery):
+        return
+    plt = pyplot()
+    names, y, pred = data.class_names, data.y_test, probs.argmax(1)
+    cols = min(8, len(gallery))
+    rows = -(-len(gallery) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.75 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, gallery, strict=False):
+        ax.axis("on")
+        _show(ax, data.x_test[i])
+        ax.set_title(f"#{i} {names[y[i]]}\n-> {names[pred[i]]} {probs[i, pred[i]]:.0%}", fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, "mistakes.png")
+    ctx.report.image("The most confident mistakes", "artifacts/mistakes.png",
+                     "Test image number, its true class, and -> the predicted class with its probability; "
+                     "`lab predict RUN --test-index N` shows any of them.")
+
+
+def learning_curves(ctx) -> None:
     rows_ = ctx.metrics.rows()
-    if rows_:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-        for key, ax, label in (("loss", a1, "train"), ("val_loss", a1, "validation"),
-                               ("accuracy", a2, "train"), ("val_accuracy", a2, "validation")):
-            pts = [(int(float(r["step"])), float(r[key])) for r in rows_ if r.get(key, "") != ""]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker=".", label=label)
-        a1.set_title("loss (cross-entropy)")
-        a2.set_title("accuracy")
-        for ax in (a1, a2):
-            ax.set_xlabel("epoch")
-            ax.grid(alpha=0.3)
-            ax.legend()
-        ctx.save_figure(fig, "learning_curves.png")
-        ctx.report.image("Learning curves", "artifacts/learning_curves.png",
-                         "Training figures are averages over each epoch (with augmentation and dropout on); "
-                         "validation figures are measured after it.")
+    if not rows_:
+        return
+    plt = pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for key, ax, label in (("loss", a1, "train"), ("val_loss", a1, "validation"),
+                           ("accuracy", a2, "train"), ("val_accuracy", a2, "validation")):
+        pts = [(int(float(r["step"])), float(r[key])) for r in rows_ if r.get(key, "") != ""]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=".", label=label)
+    a1.set_title("loss (cross-entropy)")
+    a2.set_title("accuracy")
+    for ax in (a1, a2):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ctx.save_figure(fig, "learning_curves.png")
+    ctx.report.image("Learning curves", "artifacts/learning_curves.png",
+                     "Training figures are averages over each epoch (with augmentation and dropout on); "
+                     "validation figures are measured after it.")
 
 
 def write_book_outputs(ctx, data, probs: np.ndarray, report_cfg) -> dict:
     """The book's outputs: ``artifacts/csv/batch_<b>.csv`` (each test image's label, prediction and class
     probabilities) and ``artifacts/images/<batch>_<index>_<label>_<prediction>.png`` for the first
     ``book_images`` test images."""
-    from PIL import Image
-
     size = report_cfg.book_batch_size
     pred = probs.argmax(1)
     folder = ctx.run.artifacts / "csv"

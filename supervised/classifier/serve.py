@@ -1,10 +1,10 @@
-"""Classify images with a finished ``classifier`` run: what ``lab predict`` does, with plain arguments.
+"""What ``lab predict`` (and a web service) asks of a finished ``classifier`` run: plain arguments in, plain
+data out.
 
-Two parts:
-
-- :func:`prepare_image` turns any picture Pillow reads (PNG, JPEG, GIF's first frame, BMP, WebP, TIFF,
-  16-bit, palette, transparent ...) into what the run's network was trained on: float32 pixels 0-255
-  shaped like its ``input_shape``.
+- :func:`prepare_image` turns a picture (a file, the bytes of one, or an array of pixels) into what the
+  run's network was trained on: float32 pixels 0-255 shaped like its ``input_shape``. Files and bytes may
+  be anything Pillow reads (PNG, JPEG, GIF's first frame, BMP, WebP, TIFF, 16-bit, palette,
+  transparent ...); arrays are ``(H, W)`` or ``(H, W, 1 | 3 | 4)`` pixels in 0-255.
 
   *Digits* (one channel, MNIST): the picture becomes grey; a light background (the border's mean above
   127) is inverted so that the digit is light on dark as in MNIST; the background level (the border's
@@ -20,30 +20,44 @@ Two parts:
   Every step that changed the picture is said in the returned notes.
 
 - :class:`Classifier` opens a run (``artifacts/classifier.keras`` with ``safe_mode=True`` and
-  ``artifacts/classes.json``), predicts class probabilities and reads the run's own test images.
+  ``artifacts/classes.json``), predicts class probabilities, ranks the top-K classes and reads the run's
+  own test images; :meth:`Classifier.classify` answers for pictures and test images at once as plain
+  dicts, and :func:`predict` does it all in one call (what ``lab predict`` calls).
 
 A request the run cannot take (a file that is not an image, a test index out of range, a top-K
 beyond the classes) raises :class:`PredictError`, which names the setting it is about (``image file``,
-``test index``, ``top``) and the value, so that a caller such as ``lab predict`` can say which option to
-change. A run folder that is not a usable classifier run is a :class:`lab.errors.RunError`.
+``image``, ``test index``, ``top``) and the value, so that a caller such as ``lab predict`` can say which
+option to change. A run folder that is not a usable classifier run is a :class:`lab.errors.RunError`.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lab import scenario
 from lab.errors import DataError, RunError
+from lab.runs import RunDir, load_run_model, read_json
+from supervised.classifier.data import load_images
+from supervised.classifier.model import predict_probs, top_classes
 
+MODEL_FILE = "classifier.keras"  # artifacts/: the trained model (the best epoch's weights)
+CLASSES_FILE = "classes.json"  # artifacts/: what the model's classes are called and what it takes
 DIGIT_BOX = 20 / 28  # MNIST: the digit's bounding box fits 20 x 20 pixels of the 28 x 28 field
 INK_FLOOR = 0.1  # digits: ink below this share of the strongest is noise (JPEG ringing, paper)
 LIGHT_BACKGROUND = 127  # digits: a border mean above this is a light background (dark ink): invert
+MAX_IMAGE_BYTES = 100 * 2**20  # a picture is read only up to 100 MiB (Pillow also refuses decompression bombs)
 
 
 class PredictError(ValueError):
-    """An input this run cannot take. ``setting`` names what it is about (``"image file"``, ``"test
-    index"``, ``"top"``), ``value`` the value given and ``detail`` what is wrong with it."""
+    """An input this run cannot take. ``setting`` names what it is about (``"image file"``, ``"image"``,
+    ``"test index"``, ``"top"``), ``value`` the value given and ``detail`` what is wrong with it."""
 
     def __init__(self, setting: str, value, detail: str):
         super().__init__(f"{setting} {value}: {detail}")
@@ -56,20 +70,38 @@ class PredictError(ValueError):
 # Reading pictures
 
 
-def _open(path: Path):
-    """The picture at ``path`` as a loaded Pillow image (the first frame of an animation), and its notes."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def check_image_file(path) -> None:
+    """A picture file must be a regular file of at most MAX_IMAGE_BYTES: a FIFO or a device (``/dev/zero``)
+    would make the reader wait or read for ever. (Missing files and folders are said when it is read.)"""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return  # missing, unreadable or a bad name: said by the reader, with the file named
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise PredictError("image file", str(path), "not a regular file (a FIFO, a device or a socket); give a "
+                           "picture file")
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise PredictError("image file", str(path), f"{st.st_size / 2**20:,.0f} MiB; a picture file is read only "
+                           f"up to {MAX_IMAGE_BYTES // 2**20} MiB")
 
-    def bad(detail: str) -> PredictError:
-        return PredictError("image file", str(path), detail)
 
-    if path.is_dir():
-        raise bad("is a folder, not an image file")
-    if not path.exists():
-        raise bad("no such file")
+def described(source) -> tuple[str, str]:
+    """``(setting, value)`` that name a picture in messages: ``("image file", path)`` for a file,
+    ``("image", "(N bytes)")`` or ``("image", "of shape (H, W, C)")`` otherwise."""
+    if isinstance(source, np.ndarray):
+        return "image", f"of shape {source.shape}"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "image", f"({len(source):,} bytes)"
+    return "image file", str(source)
+
+
+def _decode(source, bad) -> tuple[Image.Image, list[str]]:
+    """A Pillow image of a file or a file-like object (its first frame), turned upright, and its notes."""
     notes: list[str] = []
     try:
-        img = Image.open(path)
+        img = Image.open(source)
         frames = getattr(img, "n_frames", 1)
         img.load()
     except UnidentifiedImageError:
@@ -92,10 +124,66 @@ def _open(path: Path):
     return turned, notes
 
 
+def _open_file(path: Path) -> tuple[Image.Image, list[str]]:
+    def bad(detail: str) -> PredictError:
+        return PredictError("image file", str(path), detail)
+
+    if path.is_dir():
+        raise bad("is a folder, not an image file")
+    if not path.exists():
+        raise bad("no such file")
+    check_image_file(path)
+    return _decode(path, bad)
+
+
+def _open_bytes(data: bytes) -> tuple[Image.Image, list[str]]:
+    def bad(detail: str) -> PredictError:
+        return PredictError(*described(data), detail)
+
+    if len(data) > MAX_IMAGE_BYTES:
+        raise bad(f"a picture is read only up to {MAX_IMAGE_BYTES // 2**20} MiB")
+    return _decode(io.BytesIO(bytes(data)), bad)
+
+
+def _array_pixels(a: np.ndarray) -> tuple[np.ndarray, bool, list[str]]:
+    """``(float64 (H, W, 3) or (H, W, 1) in 0-255, is it colour, notes)`` of an array of pixels."""
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4) or min(a.shape[:2]) < 1 or not (
+            np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise PredictError("image", f"of shape {a.shape} ({a.dtype})", "give pixels (H, W) or (H, W, 1 | 3 | 4) "
+                           "in 0-255")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise PredictError("image", f"of shape {a.shape}", "has pixels that are not finite numbers")
+    notes: list[str] = []
+    if a.min() < 0 or a.max() > 255:
+        a = np.clip(a, 0, 255)
+        notes.append("pixels clipped to 0-255")
+    if a.shape[-1] == 4:
+        alpha = a[..., 3:] / 255.0
+        if alpha.min() < 1:
+            notes.append("transparent parts put on white")
+        a = a[..., :3] * alpha + 255.0 * (1 - alpha)
+    return a, a.shape[-1] == 3, notes
+
+
+def _read(source) -> tuple[np.ndarray, bool, list[str], str]:
+    """``(pixels, is it colour, notes, size text)`` of a file path, the bytes of a file or an array."""
+    if isinstance(source, np.ndarray):
+        a, colour, notes = _array_pixels(source)
+        return a, colour, notes, f"{a.shape[1]}x{a.shape[0]}"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        img, notes = _open_bytes(source)
+    else:
+        img, notes = _open_file(Path(source))
+    a, colour, more = _pixels(img)
+    return a, colour, notes + more, f"{img.size[0]}x{img.size[1]}"
+
+
 def _pixels(img) -> tuple[np.ndarray, bool, list[str]]:
     """``(float64 (H, W, 3) or (H, W, 1) in 0-255, is it colour, notes)`` of a loaded Pillow image."""
-    from PIL import Image
-
     notes: list[str] = []
     mode = img.mode
     if mode.startswith("I") or mode == "F":  # 16- and 32-bit grey, float grey
@@ -137,8 +225,6 @@ def _border(a: np.ndarray) -> np.ndarray:
 
 def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
     """A 2-D float array resampled to ``height x width`` (Lanczos: anti-aliased when shrinking)."""
-    from PIL import Image
-
     if a.shape == (height, width):
         return a.astype(np.float64)
     out = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32)).resize((width, height),
@@ -227,24 +313,21 @@ def _photo(rgb: np.ndarray, size: tuple[int, int], notes: list[str]) -> np.ndarr
     return small
 
 
-def prepare_image(path, input_shape, invert="auto") -> tuple[np.ndarray, list[str]]:
-    """The picture at ``path`` as the run's network input: float32 ``(H, W, C)`` in 0-255, and notes on what
-    was done to it.
+def prepare_image(source, input_shape, invert="auto") -> tuple[np.ndarray, list[str]]:
+    """A picture as the run's network input: float32 ``(H, W, C)`` in 0-255, and notes on what was done to it.
 
-    ``input_shape``: ``(H, W, 1)`` for MNIST-shaped digits, ``(H, W, 3)`` for photos. ``invert``: ``"auto"``
-    (digits on a light background are inverted), ``True`` or ``False`` (always, never). A file Pillow cannot
-    read raises :class:`PredictError` (setting ``"image file"``).
+    ``source``: a file path, the bytes of a picture file, or an array of pixels (``(H, W)`` or ``(H, W, 1 | 3
+    | 4)`` in 0-255). ``input_shape``: ``(H, W, 1)`` for MNIST-shaped digits, ``(H, W, 3)`` for photos.
+    ``invert``: ``"auto"`` (digits on a light background are inverted), ``True`` or ``False`` (always, never).
+    A picture that cannot be read raises :class:`PredictError` (setting ``"image file"`` or ``"image"``).
     """
     height, width, channels = (int(v) for v in input_shape)
     if invert not in ("auto", True, False):
         raise ValueError(f"invert must be 'auto', True or False, not {invert!r}")
     if channels not in (1, 3):
-        raise PredictError("image file", str(path), f"this run's network takes {channels} channels; only grey (1) "
-                           "or RGB (3) pictures can be prepared")
-    img, notes = _open(Path(path))
-    size_text = f"{img.size[0]}x{img.size[1]}"
-    a, colour, more = _pixels(img)
-    notes += more
+        raise PredictError(*described(source), f"this run's network takes {channels} channels; only grey (1) or "
+                           "RGB (3) pictures can be prepared")
+    a, colour, notes, size_text = _read(source)
     if channels == 1:
         if colour:
             grey = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114  # ITU-R 601, as Pillow's "L"
@@ -267,6 +350,19 @@ def prepare_image(path, input_shape, invert="auto") -> tuple[np.ndarray, list[st
 # The run's network
 
 
+def read_classes(run) -> dict:
+    """``artifacts/classes.json`` of a classifier run (a RunError when it is missing or corrupt)."""
+    path = run.artifacts / CLASSES_FILE
+    if not path.exists():
+        raise RunError(f"{run.path}: no trained classifier yet ({path.relative_to(run.path)} is written when training "
+                       f"ends); continue the run with `lab run --resume {run.path}`")
+    info = read_json(path, "classifier description")
+    if (not isinstance(info, dict) or not isinstance(info.get("classes"), list) or
+            not isinstance(info.get("input_shape"), list) or len(info["input_shape"]) != 3):
+        raise RunError(f"{path}: corrupt classifier description (not what `lab run` writes)")
+    return info
+
+
 class Classifier:
     """The trained network of a ``classifier`` run, its class names and (on demand) its test images."""
 
@@ -282,23 +378,17 @@ class Classifier:
     @classmethod
     def open(cls, run_path) -> Classifier:
         """Open a finished classifier run (a :class:`RunError` when it is not one, or is damaged)."""
-        from lab.runs import RunDir, load_run_model
-        from supervised.classifier import MODEL_FILE, read_classes
-
         run = RunDir.open(run_path)
         run.require_task("classifier", command="lab predict")
         info = read_classes(run)
         path = run.artifacts / MODEL_FILE
         if not path.exists():
             raise RunError(f"{path}: missing (classes.json is there, so the run finished; was the model deleted?)")
-
-        import supervised.classifier  # noqa: F401  (registers the run's schedules for loading)
-
         model = load_run_model(path)
         self = cls(run, model, info)
         takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
         if takes != self.input_shape:
-            raise RunError(f"{path}: the model takes {takes}, but {run.artifacts / 'classes.json'} says "
+            raise RunError(f"{path}: the model takes {takes}, but {run.artifacts / CLASSES_FILE} says "
                            f"{self.input_shape}")
         if model.output_shape[-1] != len(self.classes):
             raise RunError(f"{path}: the model has {model.output_shape[-1]} outputs for {len(self.classes)} classes")
@@ -308,11 +398,6 @@ class Classifier:
     def n_classes(self) -> int:
         return len(self.classes)
 
-    def label(self, index: int) -> str:
-        """``"7"`` for a class named by its number, ``"3 cat"`` otherwise."""
-        name = self.classes[index]
-        return name if name == str(index) else f"{index} {name}"
-
     def check_top(self, k: int) -> int:
         if not 1 <= k <= self.n_classes:
             raise PredictError("top", k, f"give 1 to {self.n_classes} (this run has {self.n_classes} classes)")
@@ -320,8 +405,6 @@ class Classifier:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of images ``(N, H, W, C)`` (or one ``(H, W, C)``) in 0-255."""
-        from supervised.classifier import predict_probs
-
         x = np.asarray(images, np.float32)
         if x.shape == self.input_shape:
             x = x[None]
@@ -331,19 +414,36 @@ class Classifier:
             return np.zeros((0, self.n_classes), np.float32)
         return predict_probs(self.model, x)
 
-    def top(self, probs: np.ndarray, k: int) -> list[tuple[int, str, float]]:
-        """The ``k`` most probable classes of one image's probabilities: ``(class index, name, probability)``,
-        most probable first (ties: the lower index first)."""
+    def top(self, probs: np.ndarray, k: int) -> list[dict]:
+        """The ``k`` most probable classes of one image's probabilities, most probable first (ties: the lower
+        index first): ``[{"class": index, "name": ..., "probability": ...}]``."""
         self.check_top(k)
-        p = np.asarray(probs, np.float64).reshape(-1)
-        order = np.argsort(-p, kind="stable")[:k]
-        return [(int(i), self.classes[i], float(p[i])) for i in order]
+        return [{"class": i, "name": self.classes[i], "probability": p} for i, p in top_classes(probs, k)]
+
+    def classify(self, images: Sequence = (), test_indices: Sequence[int] = (), top: int = 3,
+                 invert="auto") -> list[dict]:
+        """The top-``top`` classes of each picture (file paths, bytes of picture files or pixel arrays, see
+        :func:`prepare_image`) and of each of the run's test images: one dict per input, pictures first,
+        ``{"input", "kind": "file" | "image" | "test", "index" and "label" (test images), "top", "notes"}``."""
+        self.check_top(top)
+        inputs, pixels = [], []
+        for n, source in enumerate(images):
+            image, notes = prepare_image(source, self.input_shape, invert)
+            setting, value = described(source)
+            kind = "file" if setting == "image file" else "image"
+            inputs.append(({"input": value if kind == "file" else f"image #{n}", "kind": kind}, notes))
+            pixels.append(image)
+        for index in test_indices:
+            image, label = self.test_image(index)
+            inputs.append(({"input": f"test #{index}", "kind": "test", "index": index, "label": label}, []))
+            pixels.append(image)
+        if not pixels:
+            return []
+        return [{**item, "top": self.top(p, top), "notes": notes}
+                for (item, notes), p in zip(inputs, self.predict(np.stack(pixels)), strict=True)]
 
     def _test_set(self):
         if self._test is None:
-            from lab import scenario
-            from supervised.classifier import load_images
-
             cfg = scenario.validate(self.run.read_scenario(), str(self.run.scenario_path))
             try:
                 data = load_images(cfg.data, cfg.seed)
@@ -357,10 +457,6 @@ class Classifier:
             self._test = (data.x_test, data.y_test)
         return self._test
 
-    @property
-    def test_size(self) -> int:
-        return len(self._test_set()[0])
-
     def test_image(self, index: int) -> tuple[np.ndarray, int]:
         """The run's test image ``index`` (float32 ``(H, W, C)`` in 0-255) and its label."""
         x, y = self._test_set()
@@ -368,3 +464,15 @@ class Classifier:
             raise PredictError("test index", index, f"out of range: this run has {len(x):,} test images, "
                                f"give 0 to {len(x) - 1}")
         return x[index].astype(np.float32), int(y[index])
+
+
+def predict(run_path, images: Sequence = (), test_indices: Sequence[int] = (), top: int = 3,
+            invert="auto") -> dict:
+    """What ``lab predict`` prints: ``{"run", "classes", "predictions"}`` (see :meth:`Classifier.classify`).
+    Picture files are checked before the run's network is loaded."""
+    for source in images:
+        if not isinstance(source, (np.ndarray, bytes, bytearray, memoryview)):
+            check_image_file(source)
+    clf = Classifier.open(run_path)
+    return {"run": str(clf.run.path), "classes": list(clf.classes),
+            "predictions": clf.classify(images, test_indices, top, invert)}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 from lab.plots import pyplot
+from supervised.language_model.serve import TextSampler, sample
 
-SAMPLE_SEED = 1
+SAMPLE_SEED = 1  # `lab generate RUN --seed 1` writes the report's samples again
 
 
 def _unit(level: str) -> str:
@@ -50,15 +51,14 @@ def curves(ctx, level: str):
 
 
 def samples(single, data, cfg) -> list[tuple[float, str]]:
-    from supervised.language_model import TextSampler, generate
-
+    """``(temperature, text)`` for each of the scenario's temperatures, from its prompt, seed SAMPLE_SEED."""
     sampler = TextSampler(single, data.vocab, data.level, cfg.data.lowercase, cfg.data.split_punctuation)
     tokens, _ = sampler.tokens_of(cfg.generate.prompt)
     ids = data.vocab.encode(tokens)
     out = []
     for temperature in cfg.generate.temperatures:
-        text = "".join(piece for piece, _, _ in generate(sampler, cfg.generate.prompt, ids, cfg.generate.length,
-                                                          temperature, None, SAMPLE_SEED))
+        text = "".join(piece for piece, _, _ in sample(sampler, cfg.generate.prompt, ids, cfg.generate.length,
+                                                        temperature, None, SAMPLE_SEED))
         out.append((temperature, text))
     return out
 

@@ -1,0 +1,203 @@
+"""The ``language-model`` task's networks and their maths: token ids -> embedding -> (input dropout) ->
+``layers`` stateful rnn | gru | lstm layers with dropout between them -> (output dropout) -> logits over the
+vocabulary (a dense layer, or the embedding matrix itself with ``tie_weights``).
+
+Keras' ``LSTM`` and ``GRU`` keep their defaults (tanh, sigmoid gates, biases, no recurrent dropout, GRU's
+``reset_after``), which are exactly the settings under which Keras runs them on the fused cuDNN kernels on
+a GPU; :func:`cudnn_use` says so for each run in ``env.json``. ``SimpleRNN`` has no cuDNN kernel. The
+dropout layers' seeds come from the named streams ``dropout/input``, ``dropout/between`` (one per layer)
+and ``dropout/output`` (the epoch loop reseeds them every epoch).
+
+**Scoring** (:func:`score_tokens`): text is cut into streams read in windows by a copy of the network
+built for that many streams; the state is carried through each whole stream, so only the first token of
+each stream is read without context. Every other token ``t`` is scored as ``-log p(t | all text before it
+in its stream)`` in nats. **Sampling** (:func:`sample_token`): a token drawn from the softmax of the
+logits divided by a temperature, among the ``top_k`` likeliest when given.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from lab.errors import DataError, StrategyError
+from lab.schedules import learning_rate
+from lab.seeding import stream_seed
+
+CELLS = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The network
+
+
+@keras.saving.register_keras_serializable(package="lab")
+class TiedEmbedding(layers.Layer):
+    """An embedding whose matrix is also the output layer: ``call(ids)`` looks tokens up; ``call(h,
+    logits=True)`` returns ``h @ E^T + b``, the logits over the vocabulary (Press & Wolf 2017)."""
+
+    def __init__(self, vocab_size: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.dim = int(vocab_size), int(dim)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(shape=(self.vocab_size, self.dim), name="embeddings",
+                                          initializer=keras.initializers.RandomUniform(-0.1, 0.1))
+        self.bias = self.add_weight(shape=(self.vocab_size,), name="bias", initializer="zeros")
+
+    def call(self, inputs, logits: bool = False):
+        if logits:
+            e = ops.cast(self.embeddings, inputs.dtype)
+            return ops.matmul(inputs, ops.transpose(e)) + ops.cast(self.bias, inputs.dtype)
+        return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim}
+
+
+def build_model(m, vocab_size: int, batch_size: int, seed: int = 0) -> keras.Model:
+    """The network of a ``model`` section for ``batch_size`` streams (stateful: the batch size is part of it).
+    Networks built from the same section for different batch sizes have the same weights in the same order."""
+    cell = getattr(layers, CELLS[m.cell])
+    ids = keras.Input((None,), batch_size=batch_size, dtype="int32", name="ids")
+    if m.tie_weights:
+        table = TiedEmbedding(vocab_size, m.embedding, name="embedding")
+        x = table(ids)
+    else:
+        x = layers.Embedding(vocab_size, m.embedding, name="embedding")(ids)
+    if m.input_dropout:
+        x = layers.Dropout(m.input_dropout, seed=stream_seed(seed, "dropout/input"), name="input_dropout")(x)
+    for i in range(m.layers):
+        if i and m.dropout:
+            x = layers.Dropout(m.dropout, seed=stream_seed(seed, "dropout/between", i), name=f"dropout_{i}")(x)
+        x = cell(m.units, return_sequences=True, stateful=True, name=f"{m.cell}_{i + 1}")(x)
+    if m.output_dropout:
+        x = layers.Dropout(m.output_dropout, seed=stream_seed(seed, "dropout/output"), name="output_dropout")(x)
+    if m.tie_weights:
+        logits = table(x, logits=True)
+    else:
+        logits = layers.Dense(vocab_size, name="logits")(x)
+    logits = layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
+    return keras.Model(ids, logits, name=f"{m.cell}_language_model")
+
+
+def reset_states(model) -> None:
+    """Zero the state every stateful recurrent layer carries (start of an epoch, of a scoring pass, of a text)."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def copy_for_batch(model, m, vocab_size: int, batch_size: int) -> keras.Model:
+    """The same network (weights copied) for another number of streams."""
+    twin = build_model(m, vocab_size, batch_size)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def cudnn_use(m, devices: list[str]) -> dict:
+    """Whether the recurrent layers of a ``model`` section run on cuDNN's fused kernels, and why (env.json)."""
+    gpu = any("GPU" in d.upper() for d in devices)
+    if m.cell == "rnn":
+        eligible, why = False, "SimpleRNN has no cuDNN kernel in Keras"
+    else:
+        eligible = True
+        why = (f"{CELLS[m.cell]} with Keras' defaults (tanh, sigmoid gates, biases, no recurrent dropout"
+               f"{', reset_after' if m.cell == 'gru' else ''}, not unrolled): the cuDNN kernel is used on a GPU")
+    return {"cell": m.cell, "cudnn_eligible": eligible, "gpu": gpu, "cudnn_used": eligible and gpu,
+            "why": why if gpu or not eligible else why + "; this run has no GPU, so the generic kernel ran"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Learning rate
+
+
+def make_optimizer(t, steps_per_epoch: int):
+    lr = learning_rate(t, steps_per_epoch)  # the training section's schedule (lab.schedules)
+    clip = {"global_clipnorm": t.clipnorm} if t.clipnorm else {}
+    if t.optimizer == "adam":
+        return keras.optimizers.Adam(lr, **clip)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, **clip)
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, **clip)
+    return keras.optimizers.RMSprop(lr, **clip)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring and sampling (plain maths)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def scoring_streams(ids: np.ndarray, streams: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets of a scoring pass: ``ids[:-1]`` and ``ids[1:]`` cut into ``streams`` rows."""
+    n = (len(ids) - 1) // streams
+    if n < 1:
+        raise DataError(f"the {split} split has {len(ids):,} tokens; scoring it in {streams} streams needs at least "
+                        f"{streams + 1}; lower training.eval_batch_size or give more text")
+    return ids[:-1][:streams * n].reshape(streams, n), ids[1:][:streams * n].reshape(streams, n)
+
+
+def target_positions(ids: np.ndarray, streams: int) -> np.ndarray:
+    """Positions in ``ids`` of the tokens :func:`score_tokens` scores (for the n-gram models)."""
+    n = (len(ids) - 1) // streams
+    return np.arange(1, streams * n + 1)
+
+
+def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> np.ndarray:
+    """``-log p`` (nats) of every target token of ``ids`` read in ``model``'s number of streams, state carried."""
+    x, y = scoring_streams(ids, model.input_shape[0], split)
+    reset_states(model)
+    out = np.empty(y.shape, np.float64)
+    for start in range(0, x.shape[1], seq_len):
+        logits = np.asarray(model.predict_on_batch(x[:, start:start + seq_len]), np.float64)
+        lp = log_softmax(logits)
+        yy = y[:, start:start + seq_len]
+        out[:, start:start + seq_len] = -np.take_along_axis(lp, yy[..., None], -1)[..., 0]
+    reset_states(model)
+    return out.reshape(-1)
+
+
+def sample_token(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:
+    """A token drawn from ``softmax(logits / temperature)`` restricted to the ``top_k`` likeliest."""
+    z = np.asarray(logits, np.float64) / temperature
+    if top_k is not None and top_k < len(z):
+        cut = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= cut, z, -np.inf)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+# --------------------------------------------------------------------------------------------------
+# The backend and the figures
+
+
+def require_tensorflow_backend() -> None:
+    """The stateful layers carry their state from call to call as this task needs only on TensorFlow's
+    backend: under JAX (Keras 3.15, jax 0.10), reading a text in windows gave other figures than reading it
+    token by token (tests/supervised/test_language_model.py fails there), so the task refuses to run on
+    it rather than report wrong numbers."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise StrategyError(f"the language-model task needs Keras' TensorFlow backend (this process runs "
+                            f"KERAS_BACKEND={backend}): under {backend} its stateful layers did not carry their "
+                            "state across windows as TensorFlow's do, which would make its figures wrong; "
+                            "unset KERAS_BACKEND")
+
+
+def figures_of(nats: float, level: str, prefix: str) -> dict:
+    """``{prefix}_nats`` and, for characters, ``{prefix}_bits_per_char``, for words ``{prefix}_perplexity``."""
+    out = {f"{prefix}_nats": float(nats)}
+    if level == "chars":
+        out[f"{prefix}_bits_per_char"] = float(nats / math.log(2))
+    else:
+        out[f"{prefix}_perplexity"] = float(math.exp(nats))
+    return out
