@@ -202,6 +202,8 @@ def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int],
 
 
 class MazeDQNScenario(Scenario):
+    """A ``task: maze-dqn`` scenario: the maze, the agent, the training loop and its evaluation sets."""
+
     supports = Supports(strategies=("auto", "cpu", "gpu"), xla="always", why="one agent acts and learns on one device",
                         xla_why="measured: XLA cut the CPU time of its fused updates by 40-50%")
     env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")

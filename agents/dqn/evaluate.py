@@ -42,9 +42,10 @@ class EvalResult:
         """Share of the mazes solved at exactly their BFS-optimal length."""
         return float((self.success & (self.steps == self.optimal)).mean())
 
-    def as_dict(self) -> dict:
-        return {"eval_success_rate": self.success_rate, "eval_path_ratio": self.path_ratio,
-                "eval_optimal_share": self.optimal_share}
+    def as_dict(self, prefix: str = "eval") -> dict:
+        """The three figures under the names of summary.json: ``<prefix>_success_rate`` ..."""
+        return {f"{prefix}_success_rate": self.success_rate, f"{prefix}_path_ratio": self.path_ratio,
+                f"{prefix}_optimal_share": self.optimal_share}
 
 
 def eval_env_config(env_cfg):

@@ -23,7 +23,7 @@ import numpy as np
 
 from agents.dqn import report
 from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNAgent
-from agents.dqn.evaluate import EvalResult, Evaluator
+from agents.dqn.evaluate import Evaluator
 from agents.dqn.model import beta_at, epsilon_at, updates_due
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from envs.maze.make import make_vector_env
@@ -58,9 +58,9 @@ def run(cfg, ctx) -> dict:
 
     env_steps, seconds = trainer.env_steps, trainer.train_seconds
     summary = {
-        **_figures("eval", final), "eval_mazes": trainer.evaluator.size,
+        **final.as_dict("eval"), "eval_mazes": trainer.evaluator.size,
         "env_steps": env_steps, "episodes": trainer.episodes, "updates": trainer.agent.updates,
-        **({} if test is None else {**_figures("test", test), "test_mazes": len(test_seeds),
+        **({} if test is None else {**test.as_dict("test"), "test_mazes": len(test_seeds),
                                     "test_seeds": [test_seeds[0], test_seeds[-1] + 1]}),
         "stop_reason": stop_reason,
         "train_seconds": round(seconds, 3),
@@ -70,11 +70,6 @@ def run(cfg, ctx) -> dict:
     # refuses as a result that went wrong).
     return {k: None if k.endswith("path_ratio") and isinstance(v, float) and math.isnan(v) else v
             for k, v in summary.items()}
-
-
-def _figures(prefix: str, result: EvalResult) -> dict:
-    return {f"{prefix}_success_rate": result.success_rate, f"{prefix}_path_ratio": result.path_ratio,
-            f"{prefix}_optimal_share": result.optimal_share}
 
 
 @dataclass
