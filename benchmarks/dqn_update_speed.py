@@ -81,7 +81,8 @@ def main() -> int:
             variants.append((f"MLP update, uniform replay, {k} per call", jit, k, train(agent, uniform, k)))
         for k in (1, 4):
             variants.append((f"MLP update, prioritized replay, {k} per call", jit, k, train(agent, prioritized, k)))
-        act_agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), act_jit_compile=jit, seed=0)
+        act_agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), jit_compile=True, act_jit_compile=jit,
+                             seed=0)
         obs16 = rng.normal(size=(16, obs_dim)).astype(np.float32)
         act_rng = np.random.default_rng(1)
         variants.append(("MLP act, batch of 16", jit, 1, lambda a=act_agent, r=act_rng, o=obs16: a.act(o, 0.0, r)))
@@ -98,7 +99,7 @@ def main() -> int:
             variants.append(("CNN 11x11x3 uint8 act, batch of 16", jit, 1,
                              lambda g=grid, r=np.random.default_rng(2): g.act(grid_obs, 0.0, r)))
         flat = DQNAgent(grid_shape, n_actions, DQNConfig(batch_size=batch, network={"kind": "mlp"}),
-                        obs_dtype=np.uint8, seed=0)
+                        obs_dtype=np.uint8, seed=0, jit_compile=True)
         variants.append(("MLP 256-256 on the flattened 11x11x3 grid, 4 per call", True, 4, train(flat, grids, 4)))
 
     print(f"DQN update speed: MLP 256-256 (obs ({obs_dim},), {n_actions} actions), batch {batch}; TensorFlow "

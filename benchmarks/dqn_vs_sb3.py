@@ -52,7 +52,7 @@ def run_lab(steps: int, num_envs: int, matched: bool, seed: int) -> dict:
     if matched:
         overrides += ["agent.n_step=1", "agent.double_dqn=false"]
     cfg = load_cfg(overrides)
-    trainer = Trainer(cfg, None)
+    trainer = Trainer(cfg, None, jit_compile=True)  # what a run does: the task's xla is always
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0

@@ -44,15 +44,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from agents.dqn.evaluate import Evaluator
-    from agents.dqn.watch import load_run, resize_run
+    from agents.dqn.serve import load_run, resize_run
     from lab.commands.play import parse_size
     from lab.errors import LabError
-    from lab.runs import RunDir
 
     try:
         sizes = [parse_size(text.strip()) for text in args.sizes.split(",") if text.strip()]
-        run = RunDir.open(args.run)
-        cfg, agent = load_run(run)
+        cfg, agent = load_run(args.run)
         if sizes and agent.network_kind != "vin":
             print(f"note: {agent.network_kind} network: its dense layers fit one grid size, so no --sizes rows")
             sizes = []
@@ -72,7 +70,7 @@ def main() -> int:
         return 2
 
     env = cfg.env
-    print(f"run: {run.path} ({env.width} x {env.height} cells, trained on {env.algorithm} mazes, loops {env.loops}, "
+    print(f"run: {args.run} ({env.width} x {env.height} cells, trained on {env.algorithm} mazes, loops {env.loops}, "
           f"start {env.start}, goal {env.goal})")
     print(f"{args.mazes} unseen mazes per row, seeds [{seeds[0]}, {seeds[-1] + 1})\n")
     print(f"| {'variant':<30} | success | path ratio | optimal share | seconds |")

@@ -178,7 +178,8 @@ def test_damaged_scenario_files_validate_or_say_why(tmp_path_factory, scenario, 
 @FUZZ
 @given(changes=edits)
 def test_damaged_maze_layouts(tmp_path_factory, changes):
-    from envs.maze.generate import MazeError, read_layout_file
+    from envs.maze.generate import MazeError
+    from envs.maze.layout import read_layout_file
 
     layout = "#######\n#S..#.#\n#.#...#\n#...#G#\n#######\n"
     path = tmp_path_factory.mktemp("layout") / "maze.txt"

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from envs.maze import generate as gen
+from envs.maze.layout import LAYOUT_FILE_MAX_BYTES, read_layout_file
 from lab import scenario
 from lab.cli import build_parser
 from lab.errors import LabError, RunError, ScenarioError
@@ -168,12 +169,12 @@ def test_layout_file_is_read_with_a_limit(tmp_path, kind):
         os.mkfifo(layout)
     else:
         layout, expect = str(tmp_path / "maze.txt"), "larger than 1 MiB"
-        Path(layout).write_text("#" * (gen.LAYOUT_FILE_MAX_BYTES + 1))
+        Path(layout).write_text("#" * (LAYOUT_FILE_MAX_BYTES + 1))
     path = write(tmp_path, f"name: m\ntask: maze-dqn\nenv:\n  layout_file: {layout}\n")
     message = clear_error(lab_run("validate", str(path)))
     assert f"{path}:3: env: layout_file: {layout}: " in message and expect in message
     with pytest.raises(gen.MazeError, match=expect):  # (now known not to hang)
-        gen.read_layout_file(layout)
+        read_layout_file(layout)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """The DQN agent: online and target Q-networks, an Adam optimizer, batched acting and a compiled update.
 
-The maths are plain functions of arrays (:func:`dqn_targets`, :func:`double_dqn_targets`,
-:func:`huber`, :func:`td_loss`) written with ``keras.ops``: they run on NumPy arrays in tests and are
-the very functions traced into the compiled update.
+The maths it compiles are the plain functions of :mod:`agents.dqn.model` (:func:`double_dqn_targets`,
+:func:`td_loss`, ...); this module holds the state around them and its checkpoints.
 
 Throughput decisions (measured in ``benchmarks/dqn_update_speed.py``):
 
@@ -16,9 +15,10 @@ Throughput decisions (measured in ``benchmarks/dqn_update_speed.py``):
   polymorphic dispatch (about 1 ms of CPU per call on these machines);
 * the next-state values are computed outside the gradient tape (one forward pass each for the online
   and the target net), so the backward pass covers only the B rows that carry a gradient;
-* XLA (``jit_compile``) is on by default, also on CPU (Keras' own "auto" would turn it off there): it
-  cuts the CPU time of an MLP update by ~10% for single updates and 40-50% for 4-16 fused ones, and of
-  a CNN update by ~20% (after a compile of a few seconds per batch shape).
+* XLA for the update is the caller's ``jit_compile`` (a run passes ``ctx.jit_compile``, which the task's
+  ``xla="always"`` turns on, also on CPU): it cuts the CPU time of an MLP update by ~10% for single
+  updates and 40-50% for 4-16 fused ones, and of a CNN update by ~20% (after a compile of a few seconds
+  per batch shape).
 """
 
 from __future__ import annotations
@@ -33,20 +33,24 @@ import numpy as np
 import tensorflow as tf
 
 from agents.dqn.config import DQNConfig
-from agents.dqn.networks import (
-    AGENT,
+from agents.dqn.model import (
     MAPS_LAYER,
     build_q_network,
-    move_passability_logits,
+    double_dqn_targets,
+    dqn_targets,
+    passability_loss,
     resolve_kind,
+    td_loss,
     vin_iterations,
 )
 from lab.errors import RunError, ScenarioError
+from lab.runs import CORRUPT_FILE_ERRORS, atomic_write_json, read_json, reading
 
 CHECKPOINT_FORMAT = 1
 # Where a maze-dqn run keeps its agent: AGENT_DIR and REPLAY_FILE are the parts of each checkpoint while it
-# trains (checkpoints/dqn-<serial>/, named by checkpoints/dqn.json: agents.dqn.train.CHECKPOINT), FINAL_DIR
-# (in the run folder) when it is done. Runs of older labs kept checkpoints/AGENT_DIR and checkpoints/REPLAY_FILE.
+# trains (checkpoints/dqn-<serial>/, named by the manifest checkpoints/dqn.json of the CheckpointStore named
+# CHECKPOINT), FINAL_DIR (in the run folder) when it is done.
+CHECKPOINT = "dqn"
 AGENT_DIR = "agent"
 REPLAY_FILE = "replay.npz"
 FINAL_DIR = "final_agent"
@@ -57,67 +61,23 @@ OPTIMIZER_FILE = "optimizer.npz"
 BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "dones", "discounts", "weights")
 
 
-# --------------------------------------------------------------------------------------------------
-# The maths
-
-
-def dqn_targets(rewards, dones, discounts, q_next_target):
-    """``r + discount * (1 - done) * max_a Q_target(s', a)`` (the original DQN target)."""
-    ops = keras.ops
-    return rewards + discounts * (1.0 - dones) * ops.max(q_next_target, axis=-1)
-
-
-def double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target):
-    """``r + discount * (1 - done) * Q_target(s', argmax_a Q_online(s', a))`` (van Hasselt et al. 2016).
-
-    ``rewards`` are n-step discounted sums, ``discounts`` are ``gamma ** k`` (k = rewards summed) and
-    ``dones`` is 1 where the episode terminated inside the window (no bootstrap).
-    """
-    ops = keras.ops
-    best = ops.expand_dims(ops.argmax(q_next_online, axis=-1), -1)
-    q_best = ops.squeeze(ops.take_along_axis(q_next_target, best, axis=-1), -1)
-    return rewards + discounts * (1.0 - dones) * q_best
-
-
-def huber(x, delta: float = 1.0):
-    """Elementwise Huber: ``x^2 / 2`` for ``|x| <= delta``, ``delta * (|x| - delta / 2)`` beyond."""
-    ops = keras.ops
-    a = ops.abs(x)
-    quad = ops.minimum(a, delta)
-    return 0.5 * quad * quad + delta * (a - quad)
-
-
-def td_loss(q_taken, targets, weights, delta: float = 1.0):
-    """Mean of importance-weighted Huber losses; also returns the TD errors ``targets - q_taken``."""
-    ops = keras.ops
-    td = targets - q_taken
-    return ops.mean(weights * huber(td, delta)), td
-
-
-# --------------------------------------------------------------------------------------------------
-# The agent
-
-
-def passability_loss(maps, obs, next_obs, actions):
-    """The vin's auxiliary loss: binary cross-entropy between the passability logit of the tile each taken
-    move aimed at and whether the agent moved (its plane changed from ``obs`` to ``next_obs``, one step
-    later). Learned from the agent's own experience, it teaches the planner what blocks a route far
-    sooner than TD errors do: their gradient cannot reach a wall that lies on the agent's planned route
-    (the values of the agent and of all its neighbours then go through that wall and move together)."""
-    agent_now = tf.cast(obs[..., AGENT], tf.float32)
-    agent_next = tf.cast(next_obs[..., AGENT], tf.float32)
-    moved = tf.cast(tf.reduce_sum(tf.abs(agent_next - agent_now), axis=(1, 2)) > 0, tf.float32)
-    logits = tf.gather(move_passability_logits(maps, obs), actions, batch_dims=1)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=moved, logits=logits))
-
-
 def _obs_kind(shape) -> str:
     return "grid" if len(shape) in (2, 3) else "vector"
 
 
-# What ``jit_compile="auto"`` means for the update step: XLA on (see the module docstring). Keras' own
-# "auto" would turn XLA off on a CPU-only machine.
-AUTO_JIT = True
+def check_network_fits(kind: str, obs_shape: tuple) -> None:
+    """ScenarioError when the network ``kind`` cannot read observations of ``obs_shape``."""
+    if kind == "cnn" and len(obs_shape) not in (2, 3):
+        raise ScenarioError(
+            f"agent.network.kind: cnn needs grid observations of shape (H, W) or (H, W, C); this env gives "
+            f"{_obs_kind(obs_shape)} observations of shape {obs_shape}: use kind mlp (or auto), or grid observations"
+        )
+    if kind == "vin" and (len(obs_shape) != 3 or obs_shape[-1] != 3):
+        raise ScenarioError(
+            f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal planes; "
+            f"this env gives {_obs_kind(obs_shape)} observations of shape {obs_shape}: set "
+            f"env.observation: grid, or use kind mlp or cnn"
+        )
 
 
 class DQNAgent:
@@ -129,15 +89,15 @@ class DQNAgent:
         config: an :class:`agents.dqn.config.DQNConfig` (defaults when omitted).
         obs_dtype: dtype of the observations as the env gives them (uint8 stays uint8 up to the network).
         obs_high: upper bound of the observation space, for ``network.input_scale: auto``.
+        jit_compile: XLA for the update (a run passes ``ctx.jit_compile``, resolved once by the driver).
         seed: seeds the initial weights (the same seed gives the same network).
-        jit_compile: XLA for the update: True, False or "auto" (True).
         act_jit_compile: XLA for acting; None (default): on for a vin (its ~100-step value iteration loop runs
             4x faster under XLA: 1.9 ms instead of 7.7 ms for 16 mazes of 15 x 15 tiles), off otherwise (for
             small batches plain graphs are as fast). XLA compiles once per batch size.
     """
 
-    def __init__(self, obs_shape, n_actions: int, config: DQNConfig | None = None, *, obs_dtype="float32",
-                 obs_high: float | None = None, seed: int = 0, jit_compile: bool | str = "auto",
+    def __init__(self, obs_shape, n_actions: int, config: DQNConfig | None = None, *, jit_compile: bool,
+                 obs_dtype="float32", obs_high: float | None = None, seed: int = 0,
                  act_jit_compile: bool | None = None):
         self.config = config if config is not None else DQNConfig()
         self.obs_shape = tuple(int(s) for s in obs_shape)
@@ -145,36 +105,32 @@ class DQNAgent:
         self.obs_high = None if obs_high is None else float(obs_high)
         self.n_actions = int(n_actions)
         self.seed = int(seed)
-        self.jit_compile = AUTO_JIT if jit_compile == "auto" else bool(jit_compile)
+        self.jit_compile = bool(jit_compile)
         self.network_kind = resolve_kind(self.config.network.kind, self.obs_shape)
-        if self.network_kind == "cnn" and len(self.obs_shape) not in (2, 3):
-            raise ScenarioError(
-                f"agent.network.kind: cnn needs grid observations of shape (H, W) or (H, W, C); this env gives "
-                f"{_obs_kind(self.obs_shape)} observations of shape {self.obs_shape}: use kind mlp (or auto), "
-                f"or grid observations"
-            )
-        if self.network_kind == "vin" and (len(self.obs_shape) != 3 or self.obs_shape[-1] != 3):
-            raise ScenarioError(
-                f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal planes; "
-                f"this env gives {_obs_kind(self.obs_shape)} observations of shape {self.obs_shape}: set "
-                f"env.observation: grid, or use kind mlp or cnn"
-            )
+        check_network_fits(self.network_kind, self.obs_shape)
         self.env_steps = 0  # kept by the training loop; saved with the agent
         self.extra: dict = {}  # the training loop's own state, saved with the agent
+        self._build_networks()
+        self._build_optimizer()
+        self._updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+        self._compile(self.network_kind == "vin" if act_jit_compile is None else act_jit_compile)
 
+    def _build_networks(self) -> None:
+        """The online and target networks (same initial weights) and, for a vin with a passability loss,
+        the online network with its maps as a second output (same layers, same weights)."""
         net = self.config.network
         self.online = build_q_network(self.obs_shape, self.n_actions, net, self.obs_dtype, self.obs_high,
                                       seed=self.seed, name="q_network")
         self.target = build_q_network(self.obs_shape, self.n_actions, net, self.obs_dtype, self.obs_high,
                                       seed=self.seed, name="target_network")
         self.target.set_weights(self.online.get_weights())
-        # A vin's planner also learns from the agent's moves: the online network with its maps as a second
-        # output (same layers, same weights) feeds the passability loss.
         self._aux_weight = self.config.passability_loss if self.network_kind == "vin" else 0.0
         self._online_with_maps = (
             keras.Model(self.online.input, [self.online.output, self.online.get_layer(MAPS_LAYER).output])
             if self._aux_weight > 0 else None
         )
+
+    def _build_optimizer(self) -> None:
         self.optimizer = keras.optimizers.Adam(
             learning_rate=self.config.learning_rate, epsilon=self.config.adam_epsilon,
             global_clipnorm=self.config.max_grad_norm,
@@ -183,10 +139,8 @@ class DQNAgent:
             # float16 gradients underflow without loss scaling (bfloat16 needs none)
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.online.trainable_variables)
-        self._updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
 
-        if act_jit_compile is None:
-            act_jit_compile = self.network_kind == "vin"
+    def _compile(self, act_jit_compile: bool) -> None:
         spec = tf.TensorSpec((None, *self.obs_shape), tf.as_dtype(self.obs_dtype))
         self._greedy_fn = tf.function(self._greedy, input_signature=[spec], jit_compile=act_jit_compile)
         self._q_fn = tf.function(self._q, input_signature=[spec], jit_compile=act_jit_compile)
@@ -375,8 +329,6 @@ class DQNAgent:
         ``q_network.keras`` and ``target_network.keras`` (load with ``safe_mode=True``), ``optimizer.npz``
         (Adam's moments and step) and ``agent.json`` (config, observation shape/dtype, counters and the
         caller's ``extra`` state, which :meth:`load` puts back in ``agent.extra``)."""
-        from lab.runs import atomic_write_json
-
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -424,8 +376,6 @@ class DQNAgent:
             raise RunError(f"{directory}: no saved agent here (not a folder)")
         if not path.exists():
             raise RunError(f"{directory}: not a saved DQN agent (no {META_FILE})")
-        from lab.runs import read_json
-
         meta = read_json(path, "agent description")
         if not isinstance(meta, dict) or meta.get("kind") != "dqn-agent":
             raise RunError(f"{path}: not a DQN agent description")
@@ -456,12 +406,10 @@ class DQNAgent:
             raise RunError(f"{where} does not fit this env", problems)
 
     @classmethod
-    def load(cls, directory: str | Path, *, obs_shape=None, obs_dtype=None, n_actions=None,
-             jit_compile: bool | str = "auto") -> DQNAgent:
+    def load(cls, directory: str | Path, *, jit_compile: bool, obs_shape=None, obs_dtype=None,
+             n_actions=None) -> DQNAgent:
         """Rebuild a saved agent. Given the env's ``obs_shape``/``obs_dtype``/``n_actions``, refuse (RunError,
         naming what differs) a checkpoint made for another observation mode or maze size."""
-        from lab.runs import CORRUPT_FILE_ERRORS, reading
-
         directory = Path(directory)
         meta = cls.read_meta(directory)
         with reading(directory / META_FILE, "agent description", catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
@@ -486,8 +434,6 @@ class DQNAgent:
                 raise RunError(f"{path}: the network does not match the saved agent config ({exc})") from None
         opt_path = directory / OPTIMIZER_FILE
         if opt_path.exists():
-            from lab.runs import reading
-
             with reading(opt_path, "optimizer state"):
                 with np.load(opt_path, allow_pickle=False) as data:
                     values = [data[k] for k in sorted(data.files)]

@@ -1,11 +1,18 @@
-"""Greedy evaluation of a DQN agent on a fixed set of mazes, what it believes about every cell, and the
-frames of a greedy episode (for ``lab watch`` and the run's policy picture)."""
+"""The greedy policy played on mazes: its figures on a fixed set of mazes (:class:`Evaluator`, for training's
+evaluations and the held-out test), what it believes about every cell (:func:`policy_overlay`), and the
+frames of one greedy episode (:func:`episode_frames`, for ``lab watch`` and the run's policy picture).
+
+Evaluation envs are reset with the fixed seed 0: greedy play from the real start (no exploring starts) on
+given maze seeds draws nothing from it, and the figures then depend on the agent alone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from envs.maze.make import make_vector_env
+from envs.maze.mazes import episode_limit
 
 
 @dataclass
@@ -35,9 +42,10 @@ class EvalResult:
         """Share of the mazes solved at exactly their BFS-optimal length."""
         return float((self.success & (self.steps == self.optimal)).mean())
 
-    def as_dict(self) -> dict:
-        return {"eval_success_rate": self.success_rate, "eval_path_ratio": self.path_ratio,
-                "eval_optimal_share": self.optimal_share}
+    def as_dict(self, prefix: str = "eval") -> dict:
+        """The three figures under the names of summary.json: ``<prefix>_success_rate`` ..."""
+        return {f"{prefix}_success_rate": self.success_rate, f"{prefix}_path_ratio": self.path_ratio,
+                f"{prefix}_optimal_share": self.optimal_share}
 
 
 def eval_env_config(env_cfg):
@@ -49,9 +57,6 @@ class Evaluator:
     """Runs the greedy policy on the evaluation mazes, all at once in one vector env."""
 
     def __init__(self, env_cfg, maze_seeds: list[int] | None):
-        from envs.maze.make import make_vector_env
-        from envs.maze.mazes import episode_limit
-
         self.cfg = eval_env_config(env_cfg)
         self.maze_seeds = maze_seeds
         m = 1 if maze_seeds is None else len(maze_seeds)
@@ -163,15 +168,3 @@ def episode_frames(agent, env, options=None, label: str = ""):
             note = "  - time limit, not solved"
         yield frame(note)
     return {"steps": steps, "optimal": optimal, "success": bool(terminated)}
-
-
-def policy_frame(agent, env_cfg, evaluator: Evaluator) -> np.ndarray:
-    """A picture of the greedy policy on the first evaluation maze: the last frame of a greedy episode."""
-    from envs.maze.env import MazeEnv
-
-    env = MazeEnv(eval_env_config(env_cfg), render_mode="rgb_array")
-    env.reset(seed=0)
-    seeds = evaluator.maze_seeds
-    *_, last = episode_frames(agent, env, {"maze_seed": seeds[0]} if seeds else None)
-    env.close()
-    return last

@@ -2,8 +2,9 @@
 
 Feeding it from a vector env (one call per vector step, arrays of N)::
 
-    buffer = ReplayBuffer(capacity, obs_shape, obs_dtype, n_envs=N, n_step=3, gamma=0.99, seed=seed)
-    obs, _ = envs.reset(seed=seed)
+    buffer = ReplayBuffer(capacity, obs_shape, obs_dtype, n_envs=N, n_step=3, gamma=0.99,
+                          seed=seeding.stream(seed, "replay"))    # an int or a NumPy Generator
+    obs, _ = envs.reset(seed=seeding.stream_seed(seed, "env-reset", 0))
     buffer.reset_pending()          # after every envs.reset() made by the caller (e.g. on resume)
     while ...:
         actions = agent.act(obs, epsilon, rng)
@@ -42,6 +43,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from lab.errors import RunError
+from lab.runs import atomic_path, reading
 
 AUTORESET_MODES = ("next_step", "same_step", "disabled")
 
@@ -163,7 +167,8 @@ class ReplayBuffer:
     prioritized = False
 
     def __init__(self, capacity: int, obs_shape, obs_dtype=np.float32, *, n_envs: int = 1, n_step: int = 1,
-                 gamma: float = 0.99, autoreset_mode: str = "next_step", seed: int | None = None):
+                 gamma: float = 0.99, autoreset_mode: str = "next_step",
+                 seed: int | np.random.Generator | None = None):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = int(capacity)
@@ -268,8 +273,6 @@ class ReplayBuffer:
 
     def save(self, path: str | Path) -> Path:
         """Write the whole state (contents, pending n-step queues, RNG) to one ``.npz``, atomically."""
-        from lab.runs import atomic_path
-
         meta = {"capacity": self.capacity, "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype.str,
                 "pos": self.pos, "size": self.size, "added": self.added, "prioritized": self.prioritized,
                 "n_envs": self.nstep.n_envs, "n_step": self.nstep.n_step, "gamma": self.nstep.gamma,
@@ -286,9 +289,6 @@ class ReplayBuffer:
     def load(self, path: str | Path) -> None:
         """Restore a state written by :meth:`save` into this (identically configured) buffer. A missing,
         truncated or foreign file is a RunError naming it (the buffer is then left as it was)."""
-        from lab.errors import RunError
-        from lab.runs import reading
-
         path = Path(path)
         hint = "this run cannot be resumed (start it again)"
         with reading(path, "replay buffer checkpoint", hint=hint):

@@ -1,11 +1,16 @@
 """The ``maze-dqn`` runner: Double DQN collecting from ``MazeVectorEnv``, evaluated greedily on a fixed
-set of mazes, with checkpoints, ``--resume``, metrics, a learning-curve plot and a policy picture.
+set of mazes, with checkpoints, ``--resume`` and metrics; :func:`run` reads top to bottom.
 
 The loop, per vector step of N envs: one batched compiled ``act`` call, one NumPy env step, one replay
 ``add`` (n-step returns; NEXT_STEP autoreset steps skipped); every ``train_freq`` env steps,
 ``gradient_steps`` updates fused in one compiled call; evaluation every ``eval_every`` env steps. In
 :meth:`Trainer.train` these are ``_collect``, ``_update``, ``_evaluate``, then ``_maybe_checkpoint`` and
 ``_should_stop``; each evaluation is an :class:`EvalRecord`.
+
+Random streams (:mod:`lab.seeding`, all of the scenario's ``seed``): ``"explore"`` for the epsilon-greedy
+draws, ``"replay"`` for the replay buffer's sampling, ``"env-reset"`` (keyed by the env step at which the
+envs start: 0, or the checkpoint's step on resume) for the vector env's reset, ``"q-network"`` for the
+initial weights (:func:`agents.dqn.model.build_q_network`).
 """
 
 from __future__ import annotations
@@ -16,14 +21,55 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from agents.dqn.evaluate import Evaluator, policy_frame
-from agents.dqn.schedules import beta_at, epsilon_at, updates_due
-
-# The name of the DQN's checkpoints: checkpoints/dqn.json names checkpoints/dqn-<serial>/ (agent/, replay.npz).
-CHECKPOINT = "dqn"
+from agents.dqn import report
+from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNAgent
+from agents.dqn.evaluate import Evaluator
+from agents.dqn.model import beta_at, epsilon_at, updates_due
+from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
+from envs.maze.make import make_vector_env
+from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
+from lab.errors import RunError
+from lab.runs import CORRUPT_FILE_ERRORS, reading
+from lab.seeding import stream, stream_seed
 
 # The figures of an evaluation that metrics.csv and summary.json prefix with ``eval_``.
 _EVAL_FIGURES = ("success_rate", "path_ratio", "optimal_share")
+
+
+def run(cfg, ctx) -> dict:
+    """Runner of the ``maze-dqn`` task: train (from the last checkpoint on ``--resume``) until the budget,
+    a stopping rule or the time limit; save the final agent; evaluate it on the evaluation mazes and on the
+    held-out test mazes; write the report. Returns the figures of ``summary.json``."""
+    trainer = Trainer(cfg, ctx, jit_compile=ctx.jit_compile)
+    if ctx.resume and trainer.try_resume():
+        ctx.log(f"resuming from env step {trainer.env_steps:,} ({trainer.episodes:,} episodes)")
+    with ctx.progress(cfg.training.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
+        bar.update(trainer.env_steps)
+        stop_reason = trainer.train(bar)
+    trainer.save_checkpoint()
+    trainer.agent.save(ctx.run.path / FINAL_DIR, extra={"env_steps": trainer.env_steps})
+
+    final = trainer.evaluate()
+    test_seeds = cfg.test_seeds()
+    test = Evaluator(cfg.env, test_seeds).run(trainer.agent.greedy_actions) if test_seeds else None
+    report.learning_curves(ctx, cfg, trainer.history)
+    report.policy_picture(ctx, cfg, trainer.agent, trainer.evaluator.maze_seeds)
+    report.final_evaluation(ctx, final, trainer.evaluator.size, test, len(test_seeds))
+
+    env_steps, seconds = trainer.env_steps, trainer.train_seconds
+    summary = {
+        **final.as_dict("eval"), "eval_mazes": trainer.evaluator.size,
+        "env_steps": env_steps, "episodes": trainer.episodes, "updates": trainer.agent.updates,
+        **({} if test is None else {**test.as_dict("test"), "test_mazes": len(test_seeds),
+                                    "test_seeds": [test_seeds[0], test_seeds[-1] + 1]}),
+        "stop_reason": stop_reason,
+        "train_seconds": round(seconds, 3),
+        "env_steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
+    }
+    # A path ratio over no solved maze is not measurable: null in summary.json, not NaN (which the driver
+    # refuses as a result that went wrong).
+    return {k: None if k.endswith("path_ratio") and isinstance(v, float) and math.isnan(v) else v
+            for k, v in summary.items()}
 
 
 @dataclass
@@ -87,30 +133,25 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def build_agent(cfg, obs_space, jit_compile="auto"):
-    from agents.dqn.agent import DQNAgent
-
+def build_agent(cfg, obs_space, jit_compile: bool) -> DQNAgent:
     high = float(np.max(obs_space.high)) if np.all(np.isfinite(obs_space.high)) else None
     return DQNAgent(obs_space.shape, 4, cfg.agent, obs_dtype=obs_space.dtype, obs_high=high, seed=cfg.seed,
                     jit_compile=jit_compile)
 
 
-def build_buffer(cfg, obs_space, num_envs: int):
-    from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
-
+def build_buffer(cfg, obs_space, num_envs: int) -> ReplayBuffer:
     r, a = cfg.agent.replay, cfg.agent
-    common = dict(n_envs=num_envs, n_step=a.n_step, gamma=a.gamma, seed=cfg.seed + 1)
+    common = dict(n_envs=num_envs, n_step=a.n_step, gamma=a.gamma, seed=stream(cfg.seed, "replay"))
     if r.prioritized:
         return PrioritizedReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, alpha=r.alpha, eps=r.eps, **common)
     return ReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, **common)
 
 
 class Trainer:
-    """Owns the loop; :func:`run_maze_dqn` wires it to a run folder."""
+    """Owns the loop; :func:`run` wires it to a run folder (``ctx``; None: no checkpoints, no metrics).
+    ``jit_compile``: XLA for the agent's update (a run passes ``ctx.jit_compile``)."""
 
-    def __init__(self, cfg, ctx=None, jit_compile="auto"):
-        from envs.maze.make import make_vector_env
-
+    def __init__(self, cfg, ctx=None, *, jit_compile: bool):
         self.cfg = cfg
         self.ctx = ctx
         t = cfg.training
@@ -119,13 +160,13 @@ class Trainer:
         self.agent = build_agent(cfg, self.obs_space, jit_compile)
         self.buffer = build_buffer(cfg, self.obs_space, t.num_envs)
         self.evaluator = Evaluator(cfg.env, cfg.eval_seeds())
-        self.rng = np.random.default_rng(cfg.seed)
+        self.rng = stream(cfg.seed, "explore")  # the epsilon-greedy draws
         self.env_steps = 0
         self.episodes = 0
         self.perfect_streak = 0
         self.train_seconds = 0.0
         self.history: list[EvalRecord] = []
-        self.reset_seed = cfg.seed
+        self.reset_seed = stream_seed(cfg.seed, "env-reset", 0)
 
     # ---- state for checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
@@ -146,16 +187,13 @@ class Trainer:
         self.history = [EvalRecord.from_row(row) for row in state["history"]]
         self.rng.bit_generator.state = state["rng"]
         self.buffer.rng.bit_generator.state = state["buffer_rng"]
-        self.reset_seed = self.cfg.seed + 7919 * (1 + self.env_steps)
+        self.reset_seed = stream_seed(self.cfg.seed, "env-reset", self.env_steps)
 
     def save_checkpoint(self) -> None:
         """The agent, the replay buffer (``training.save_replay``) and :meth:`state`, as ONE checkpoint of
-        ``checkpoints/`` (:class:`lab.checkpoints.CheckpointStore` named :data:`CHECKPOINT`): the parts are
+        ``checkpoints/`` (:class:`lab.checkpoints.CheckpointStore` named :data:`agents.dqn.agent.CHECKPOINT`): the parts are
         written into a hidden folder and become current together when the manifest ``dqn.json`` names it,
         so a kill at any instant leaves the previous checkpoint whole (never a new agent with an old buffer)."""
-        from agents.dqn.agent import AGENT_DIR, REPLAY_FILE
-        from lab.checkpoints import CheckpointStore
-
         self.agent.env_steps = self.env_steps
         state = self.state()
         parts = {AGENT_DIR: lambda path: self.agent.save(path, extra={"env_steps": self.env_steps})}
@@ -174,25 +212,16 @@ class Trainer:
         the checkpoint. The agent, the buffer and the counters are parts of one checkpoint and are checked
         to belong to the same env step: anything else is a RunError naming the file.
 
-        Not restored: the episodes in flight. The envs start fresh episodes, reset with a new seed,
-        ``seed + 7919 * (1 + env_steps)``, so that a resumed run does not replay the mazes and starts of
-        its first episodes. A resumed run is therefore a valid continuation of the interrupted one, with
-        the same budget, schedules and evaluation points, but not bit-identical to a run that was never
-        interrupted (its transitions from here on differ).
+        Not restored: the episodes in flight. The envs start fresh episodes, reset from the stream
+        ``"env-reset"`` keyed by the checkpoint's env step, so that a resumed run does not replay the mazes
+        and starts of its first episodes. A resumed run is therefore a valid continuation of the interrupted
+        one, with the same budget, schedules and evaluation points, but not bit-identical to a run that was
+        never interrupted (its transitions from here on differ).
         """
-        from agents.dqn.agent import AGENT_DIR, REPLAY_FILE, DQNAgent
-        from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
-        from lab.errors import RunError
-        from lab.runs import CORRUPT_FILE_ERRORS, reading
-
         run = self.ctx.run
         store = CheckpointStore(run.checkpoints, CHECKPOINT)
         checkpoint = store.load()
         if checkpoint is None:
-            if (run.checkpoints / AGENT_DIR).exists():
-                raise RunError(f"{run.checkpoints / AGENT_DIR}: a checkpoint in the layout of an older lab (agent/ and "
-                               f"{REPLAY_FILE} written one after the other, which a kill can leave disagreeing); "
-                               f"{NOT_RESUMABLE}. `lab watch` still shows its agent")
             return False
         state, parts = checkpoint
         if AGENT_DIR not in parts:
@@ -219,16 +248,16 @@ class Trainer:
         """The greedy policy on the evaluation mazes (an :class:`agents.dqn.evaluate.EvalResult`)."""
         return self.evaluator.run(self.agent.greedy_actions)
 
-    def train(self, progress=None, log=None) -> str:
+    def train(self, progress=None) -> str:
         """Collect and learn until the budget of env steps, a stopping rule or the time limit; returns why
-        it stopped. ``progress``: a bar (``update(n)``, ``set(**figures)``); ``log``: called with each
-        :class:`EvalRecord`. Continues from the counters of :meth:`try_resume`, if it was called."""
+        it stopped. ``progress``: a bar (``update(n)``, ``set(**figures)``). Continues from the counters of
+        :meth:`try_resume`, if it was called."""
         loop = self._start()
         stop_reason = None
         while stop_reason is None and self.env_steps < self.cfg.training.env_steps:
             self._collect(loop, progress)
             self._update(loop)
-            record = self._evaluate(loop, progress, log)
+            record = self._evaluate(loop, progress)
             self._maybe_checkpoint(loop)
             stop_reason = self._should_stop(record, loop)
         if not self.history or self.history[-1].env_steps != self.env_steps:
@@ -281,9 +310,9 @@ class Trainer:
             buffer.update_priorities(batch["indices"], out["td_errors"])
         loop.losses.append(out["loss"])
 
-    def _evaluate(self, loop: _Loop, progress, log) -> EvalRecord | None:
+    def _evaluate(self, loop: _Loop, progress) -> EvalRecord | None:
         """Every ``eval_every`` env steps and at the end of the budget: a greedy evaluation, kept in the
-        history and logged (metrics.csv, the progress bar, ``log``); None when none is due."""
+        history and logged (metrics.csv, the progress bar); None when none is due."""
         t = self.cfg.training
         if self.env_steps < loop.next_eval and self.env_steps < t.env_steps:
             return None
@@ -299,8 +328,6 @@ class Trainer:
             self.ctx.log_metrics(row.pop("env_steps"), **row)
         if progress is not None:
             progress.set(success=record.success_rate, path_ratio=record.path_ratio, eps=record.epsilon)
-        if log is not None:
-            log(record)
         return record
 
     def _record(self, loop: _Loop) -> EvalRecord:
@@ -333,94 +360,3 @@ class Trainer:
         if t.time_limit_seconds is not None and loop.seconds() >= t.time_limit_seconds:
             return f"time limit {t.time_limit_seconds:.0f} s"
         return None
-
-
-def run_maze_dqn(cfg, ctx) -> dict:
-    """Runner of the ``maze-dqn`` task."""
-    from agents.dqn.agent import FINAL_DIR
-
-    trainer = Trainer(cfg, ctx, jit_compile=ctx.jit_compile)
-    resumed = ctx.resume and trainer.try_resume()
-    if resumed:
-        ctx.log(f"resuming from env step {trainer.env_steps:,} ({trainer.episodes:,} episodes)")
-    t = cfg.training
-    with ctx.progress(t.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
-        bar.update(trainer.env_steps)
-        stop_reason = trainer.train(bar)
-    trainer.save_checkpoint()
-    trainer.agent.save(ctx.run.path / FINAL_DIR, extra={"env_steps": trainer.env_steps})
-    final = trainer.evaluate()
-    env_steps = trainer.env_steps
-    summary = {
-        "eval_success_rate": final.success_rate,
-        "eval_path_ratio": final.path_ratio,
-        "eval_optimal_share": final.optimal_share,
-        "eval_mazes": trainer.evaluator.size,
-        "env_steps": env_steps,
-        "episodes": trainer.episodes,
-        "updates": trainer.agent.updates,
-        **test_figures(cfg, trainer),
-        "stop_reason": stop_reason,
-        "train_seconds": round(trainer.train_seconds, 3),
-        "env_steps_per_second": round(env_steps / max(trainer.train_seconds, 1e-9), 1),
-    }
-    write_pictures(cfg, ctx, trainer, final, summary)
-    # A path ratio over no solved maze is not measurable: null in summary.json, not NaN (which the driver
-    # refuses as a result that went wrong).
-    return {k: None if k.endswith("path_ratio") and isinstance(v, float) and math.isnan(v) else v
-            for k, v in summary.items()}
-
-
-def test_figures(cfg, trainer) -> dict:
-    """The final greedy policy on the held-out test mazes (``training.test_mazes``), or nothing."""
-    seeds = cfg.test_seeds()
-    if not seeds:
-        return {}
-    result = Evaluator(cfg.env, seeds).run(trainer.agent.greedy_actions)
-    return {"test_success_rate": result.success_rate, "test_path_ratio": result.path_ratio,
-            "test_optimal_share": result.optimal_share, "test_mazes": len(seeds),
-            "test_seeds": [seeds[0], seeds[-1] + 1]}
-
-
-def write_pictures(cfg, ctx, trainer, final, summary: dict | None = None) -> None:
-    from lab.plots import pyplot
-
-    plt = pyplot()
-
-    hist = trainer.history
-    if hist:
-        steps = [h.env_steps for h in hist]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-        axes[0].plot(steps, [h.success_rate for h in hist], marker=".")
-        axes[0].set_ylim(-0.05, 1.05)
-        axes[0].set_title("greedy success rate")
-        axes[1].plot(steps, [h.path_ratio for h in hist], marker=".", color="tab:orange")
-        axes[1].axhline(1.0, color="grey", lw=0.8, ls="--")
-        axes[1].set_title("path length / BFS optimum (solved mazes)")
-        axes[2].plot(steps, [h.loss for h in hist], marker=".", color="tab:red")
-        axes[2].set_yscale("log")
-        axes[2].set_title("TD loss")
-        for ax in axes:
-            ax.set_xlabel("env steps")
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"{cfg.name}: learning curves")
-        ctx.save_figure(fig, "learning_curves.png")
-        ctx.report.image("Learning curves", "artifacts/learning_curves.png",
-                         "Greedy evaluation on the evaluation mazes every "
-                         f"{cfg.training.eval_every:,} env steps.")
-    frame = policy_frame(trainer.agent, cfg.env, trainer.evaluator)
-    from PIL import Image
-
-    from lab.runs import atomic_path
-
-    with atomic_path(ctx.artifact("policy.png")) as tmp:
-        Image.fromarray(frame).save(tmp, format="PNG")
-    ctx.report.image("Final policy", "artifacts/policy.png",
-                     "Greedy action of every cell (arrows), max-Q as a heatmap (yellow high), and the greedy route "
-                     "from the start (trail), on the first evaluation maze.")
-    rows = [{"set": "evaluation (stopping)", "mazes": trainer.evaluator.size, "success rate": final.success_rate,
-             "path ratio": final.path_ratio, "optimal share": final.optimal_share}]
-    if summary and "test_mazes" in summary:
-        rows.append({"set": "held-out test", "mazes": summary["test_mazes"], "success rate": summary["test_success_rate"],
-                     "path ratio": summary["test_path_ratio"], "optimal share": summary["test_optimal_share"]})
-    ctx.report.table("Final evaluation", rows)

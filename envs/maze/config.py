@@ -40,6 +40,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from envs.maze import generate as gen
 from envs.maze.generate import PlaceSpec
+from envs.maze.layout import parse_layout, read_layout_file
+from lab.scenario import describe_errors, read_yaml
 from lab.schema import Section, closest
 
 OBSERVATIONS = ("grid", "local", "coords")
@@ -134,9 +136,9 @@ class MazeEnvConfig(Section):
             raise ValueError("give either layout or layout_file, not both")
         # Layout problems are checked here (not in a field validator) so the message does not repeat the text.
         if self.layout is not None:
-            _check(lambda: gen.parse_layout(self.layout, source="layout"))
+            _check(lambda: parse_layout(self.layout, source="layout"))
         if self.layout_file is not None:
-            _check(lambda: gen.read_layout_file(self.layout_file), prefix="layout_file: ")
+            _check(lambda: read_layout_file(self.layout_file), prefix="layout_file: ")
         if self.has_layout and self.mazes == "random":
             raise ValueError("a layout is one fixed maze: remove `mazes: random` or the layout")
         if self.obs_dtype == "uint8" and self.observation != "grid":
@@ -173,8 +175,6 @@ class _EnvOnly(Section):
 def env_config(data: dict | MazeEnvConfig | None = None, source: str = "env", lines: dict | None = None,
                **overrides: Any) -> MazeEnvConfig:
     """Validate a mapping (plus keyword overrides) as an ``env:`` section; MazeError lists every problem."""
-    from lab.scenario import describe_errors
-
     if isinstance(data, MazeEnvConfig):
         if not overrides:
             return data
@@ -198,7 +198,5 @@ def load_env_config(path: str | Path) -> MazeEnvConfig:
     MazeError when the section does not validate; reading the file is :func:`lab.scenario.read_yaml`'s
     (its ScenarioError when the file is missing or not YAML).
     """
-    from lab.scenario import read_yaml
-
     data, lines = read_yaml(path)
     return env_config(data.get("env"), source=str(path), lines=lines)

@@ -9,28 +9,19 @@ setting raises :class:`~envs.maze.generate.MazeError` listing every problem.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import gymnasium
 
-if TYPE_CHECKING:
-    from envs.maze.config import MazeEnvConfig
+from envs.maze.config import MazeEnvConfig, env_config
+
+# ``lab/Maze-v0`` is registered by the ``envs`` package itself, imported before any of its modules.
 
 
 def make_env(cfg: MazeEnvConfig | dict | None = None, render_mode: str | None = None):
     """``gymnasium.make("lab/Maze-v0")`` for this section (wrappers included, as any Gymnasium user gets)."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers lab/Maze-v0)
-    from envs.maze.config import env_config
-
     return gymnasium.make("lab/Maze-v0", config=env_config(cfg), render_mode=render_mode)
 
 
 def make_vector_env(cfg: MazeEnvConfig | dict | None, num_envs: int, render_mode: str | None = None):
     """``num_envs`` mazes stepped together in NumPy (:class:`envs.maze.vector.MazeVectorEnv`, via make_vec)."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers lab/Maze-v0)
-    from envs.maze.config import env_config
-
     return gymnasium.make_vec("lab/Maze-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
                               config=env_config(cfg), render_mode=render_mode)

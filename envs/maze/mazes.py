@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envs.maze import generate as gen
+from envs.maze.layout import parse_layout, read_layout_file
 
 if TYPE_CHECKING:
     from envs.maze.config import MazeEnvConfig
@@ -63,11 +64,11 @@ def build_maze(cfg: MazeEnvConfig, seed: int | None = None) -> gen.Maze:
     """The layout's maze, or the generated maze of ``seed`` (default: ``cfg.maze_seed``); cached."""
     if cfg.layout is not None:
         layout = cfg.layout
-        return _cached(("layout", layout), lambda: gen.parse_layout(layout, source="env.layout"))
+        return _cached(("layout", layout), lambda: parse_layout(layout, source="env.layout"))
     if cfg.layout_file is not None:
         path = Path(cfg.layout_file)
         stamp = path.stat().st_mtime_ns if path.exists() else None
-        return _cached(("file", str(path.resolve()), stamp), lambda: gen.read_layout_file(path))
+        return _cached(("file", str(path.resolve()), stamp), lambda: read_layout_file(path))
     seed = cfg.maze_seed if seed is None else int(seed)
     key = (cfg.width, cfg.height, cfg.algorithm, cfg.loops, cfg.start, cfg.goal, seed)
     return _cached(key, lambda: gen.generate(cfg.width, cfg.height, cfg.algorithm, seed=seed, loops=cfg.loops,

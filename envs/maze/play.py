@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from envs.maze import render as rnd
 from envs.maze.config import MazeEnvConfig
+from envs.maze.env import MazeEnv
 
 HELP_LINE = "arrows move · R reset · N new maze · Esc quit"
 
@@ -14,6 +15,45 @@ def caption(steps: int, optimal: int, maze_label: str, state: str = "") -> str:
     if state:
         text += f"  ·  {state}"
     return f"{text}\n{HELP_LINE}"
+
+
+class _Session:
+    """What the player's keys change: the maze (its seed), the steps taken and the caption's verdict."""
+
+    def __init__(self, env: MazeEnv, cfg: MazeEnvConfig):
+        self.env, self.cfg = env, cfg
+        self.seed = cfg.maze_seed
+        self.restart()
+
+    def restart(self, state: str = "") -> None:
+        """Back to the start of the current maze (R)."""
+        self.env.reset(options={} if self.cfg.has_layout else {"maze_seed": self.seed})
+        self.steps, self.done, self.state, self.redraw = 0, False, state, True
+
+    def new_maze(self) -> None:
+        """The maze of the next seed (N): the seeds count up from the first one; a layout has one maze."""
+        if not self.cfg.has_layout:
+            self.seed += 1
+        self.restart("" if not self.cfg.has_layout else "a layout has one maze")
+
+    def move(self, action: int) -> None:
+        if self.done:
+            return
+        _, _, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        self.redraw = True
+        if terminated:
+            self.done = True
+            extra = self.steps - info["optimal_length"]
+            verdict = "optimal!" if extra == 0 else f"{extra} more than optimal"
+            self.state = f"solved in {self.steps} ({verdict}) · R again, N new maze"
+        elif truncated:
+            self.done = True
+            self.state = f"out of steps ({self.env.max_episode_steps}) · R again"
+
+    def caption(self) -> str:
+        label = "layout" if self.cfg.has_layout else f"maze seed {self.seed}"
+        return caption(self.steps, self.env.optimal_length, label, self.state)
 
 
 def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
@@ -26,26 +66,12 @@ def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
     rnd.require_display(name, hint="Run it on a machine with a screen (or over ssh -X).")
     import pygame
 
-    from envs.maze.env import MazeEnv
-
     env = MazeEnv(cfg, render_mode="rgb_array")
     window = rnd.Window(f"{name}: find the green goal", fps=30)
     keys = {pygame.K_UP: 0, pygame.K_RIGHT: 1, pygame.K_DOWN: 2, pygame.K_LEFT: 3,
             pygame.K_w: 0, pygame.K_d: 1, pygame.K_s: 2, pygame.K_a: 3}
-    seed = cfg.maze_seed
-
-    def start(new_seed: int | None):
-        options = {} if cfg.has_layout else {"maze_seed": new_seed}
-        env.reset(options=options)
-        return 0, False
-
-    def label() -> str:
-        return "layout" if cfg.has_layout else f"maze seed {seed}"
-
-    steps, done = start(seed)
-    state = ""
+    session = _Session(env, cfg)
     try:
-        redraw = True
         while True:
             for event in window.events():
                 if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
@@ -53,33 +79,18 @@ def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
                 if event.type != pygame.KEYDOWN:
                     continue
                 if event.key == pygame.K_r:
-                    steps, done = start(seed)
-                    state, redraw = "", True
+                    session.restart()
                 elif event.key == pygame.K_n:
-                    if not cfg.has_layout:
-                        seed += 1
-                    steps, done = start(seed)
-                    state = "" if not cfg.has_layout else "a layout has one maze"
-                    redraw = True
-                elif event.key in keys and not done:
-                    _, _, terminated, truncated, info = env.step(keys[event.key])
-                    steps += 1
-                    redraw = True
-                    if terminated:
-                        done = True
-                        extra = steps - info["optimal_length"]
-                        verdict = "optimal!" if extra == 0 else f"{extra} more than optimal"
-                        state = f"solved in {steps} ({verdict}) · R again, N new maze"
-                    elif truncated:
-                        done = True
-                        state = f"out of steps ({env.max_episode_steps}) · R again"
-            if redraw:
-                env.set_overlay(caption=caption(steps, env.optimal_length, label(), state))
+                    session.new_maze()
+                elif event.key in keys:
+                    session.move(keys[event.key])
+            if session.redraw:
+                env.set_overlay(caption=session.caption())
                 first = not window.is_open
                 window.show(env.render(), drain_events=False)
                 if first and window.is_open:
                     pygame.key.set_repeat(250, 70)  # holding an arrow key keeps walking
-                redraw = False
+                session.redraw = False
             else:
                 window.wait(30)
             if window.closed_by_user:

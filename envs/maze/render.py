@@ -3,8 +3,8 @@
 Rendering only *reads* a maze and an agent position (plus optional overlays); it never changes an
 env. Frames are built at the tile level (one colour per tile: floor, wall, start, goal, trail,
 heatmap), scaled up once, then small cached sprites (the agent, the arrows) are stamped on. pygame
-is imported only by :class:`Window`, which calls nothing but ``pygame.display.init()``; Pillow only
-when a caption is drawn or a GIF is written.
+is imported only by :class:`Window`, which calls nothing but ``pygame.display.init()``; Pillow draws
+captions and writes GIFs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from lab.runs import atomic_path
 
 FLOOR = (238, 238, 232)
 WALL = (44, 48, 58)
@@ -170,8 +173,6 @@ class Painter:
 
 def caption_bar(text: str, width: int) -> np.ndarray:
     """A dark strip of ``width`` pixels with ``text`` in it, words wrapped to fit (drawn with Pillow)."""
-    from PIL import Image, ImageDraw, ImageFont
-
     try:
         font = ImageFont.load_default(size=13)  # a FreeType font when Pillow has FreeType
     except (OSError, ValueError, TypeError):
@@ -341,10 +342,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: int = 8) -> Pa
     Frames of different sizes (a caption that wraps onto more lines) are padded at the bottom and
     right to the largest, in the caption colour.
     """
-    from PIL import Image
-
-    from lab.runs import atomic_path
-
     frames = list(frames)
     if not frames:
         raise ValueError("save_gif needs at least one frame")

@@ -62,21 +62,35 @@ class MazeVectorEnv(VectorEnv):
         self._goal_r, self._step_r, self._wall_r = float(r.goal), float(r.step), float(r.wall)
         self._shaping = bool(r.shaping)
         self._scale, self._gamma = float(r.shaping_scale), float(r.shaping_gamma)
+        self._reward_lut = np.array([self._step_r, self._step_r + self._wall_r, self._goal_r, self._goal_r])
 
         self._fixed = build_maze(cfg)
         t = tables_for(self._fixed, cfg)
         self._rows, self._cols, self._n = t.rows, t.cols, t.n
         self._tables: list[MazeTables] = [t] * n
         self._rngs: list[np.random.Generator | None] = [None] * n
-        # Stacked per-env arrays, flattened (env i's tile p is at i * tiles + p), rewritten row by row when
-        # an env gets a new maze: a step is then a few `take`s on flat arrays.
+        self._stack_tables(t)
+        self._at = self._offset + t.start  # global index of each agent's tile: env i's tile p is i * tiles + p
+        self._all_true = np.ones(n, dtype=bool)
+        self._all_true.flags.writeable = False  # the `_key` masks of info: shared, so read-only
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._optimal = np.full(n, t.distance[t.start], dtype=np.int64)
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self._started = False
+        self._trails: list[list[int]] = [[] for _ in range(n)]
+        self._painter: rnd.Painter | None = None
+
+    def _stack_tables(self, t: MazeTables) -> None:
+        """The per-env arrays of N copies of the fixed maze's tables, flattened (env i's tile p is at
+        i * tiles + p), rewritten row by row when an env gets a new maze: a step is then a few ``take``s on
+        flat arrays."""
+        n, cfg = self.num_envs, self.config
         self._offset = np.arange(n, dtype=np.int64) * t.n
         # _move[4 * g + a]: the global tile index reached from global tile g by action a.
         self._move = (t.move[None] + self._offset[:, None, None]).ravel()
         self._dist = np.tile(t.distance, n)
         self._goal_at = self._offset + t.goal
         self._goal = np.full(n, t.goal, dtype=np.int64)
-        self._reward_lut = np.array([self._step_r, self._step_r + self._wall_r, self._goal_r, self._goal_r])
         # local/coords: one observation per (env, tile) precomputed, so a step's observations are one `take`
         # (unless that table would be too big: huge mazes times many envs compute them per step instead).
         obs_size = int(np.prod(self.single_observation_space.shape))
@@ -96,15 +110,6 @@ class MazeVectorEnv(VectorEnv):
             self._col_offset = np.arange(n, dtype=np.int64) * t.cols
         else:
             self._row_frac, self._col_frac = t.row_frac, t.col_frac
-        self._at = self._offset + t.start  # global index of each agent's tile: env i's tile p is i * tiles + p
-        self._all_true = np.ones(n, dtype=bool)
-        self._all_true.flags.writeable = False  # the `_key` masks of info: shared, so read-only
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._optimal = np.full(n, t.distance[t.start], dtype=np.int64)
-        self._needs_reset = np.zeros(n, dtype=bool)
-        self._started = False
-        self._trails: list[list[int]] = [[] for _ in range(n)]
-        self._painter: rnd.Painter | None = None
 
     # ---- state a caller may read ------------------------------------------------------------------
 
@@ -126,6 +131,9 @@ class MazeVectorEnv(VectorEnv):
         if seed is None:
             seeds: list[int | None] = [None] * n
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            # Gymnasium's own convention for vector envs (SyncVectorEnv, AsyncVectorEnv): reset(seed=s) seeds
+            # sub-env i with s + i. Kept as it is so that N MazeEnvs reset like Gymnasium's vector envs match
+            # this one exactly; it is Gymnasium's documented behaviour, not one of the lab's random streams.
             seeds = [int(seed) + i for i in range(n)]
         else:
             seeds = list(seed)

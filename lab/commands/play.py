@@ -1,6 +1,14 @@
 """``lab play [SCENARIO] [--size WxH] [--seed S]``: walk a maze yourself (pygame window)."""
 
+import re
 from contextlib import contextmanager
+
+from envs.maze.config import env_config, load_env_config
+from envs.maze.generate import MazeError, size_problem
+from envs.maze.play import play
+from envs.maze.render import NoDisplayError
+from lab.errors import ScenarioError, UsageError
+from lab.scenario import resolve_scenario_path
 
 HELP = "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)"
 DESCRIPTION = (
@@ -19,11 +27,6 @@ def add_arguments(p):
 
 def parse_size(text: str) -> tuple[int, int]:
     """(width, height) in cells from ``--size WxH``, within the maze's own size limits; UsageError otherwise."""
-    import re
-
-    from envs.maze.generate import size_problem
-    from lab.errors import UsageError
-
     parts = text.lower().replace("×", "x").split("x")
     # ASCII digits, a few of them: str.isdigit() also takes '²', which int() refuses, and int() of thousands of
     # digits is refused too.
@@ -41,10 +44,6 @@ def parse_size(text: str) -> tuple[int, int]:
 def maze_errors(kind):
     """Re-raise the maze env's own errors (MazeError, a ValueError; NoDisplayError) as the LabError ``kind``
     (NoDisplayError: UsageError), same message, so the CLI prints ``error: ...`` and no traceback."""
-    from envs.maze.generate import MazeError
-    from envs.maze.render import NoDisplayError
-    from lab.errors import UsageError
-
     try:
         yield
     except MazeError as exc:
@@ -54,10 +53,6 @@ def maze_errors(kind):
 
 
 def main(args) -> int:
-    from envs.maze.config import env_config, load_env_config
-    from lab.errors import ScenarioError, UsageError
-    from lab.scenario import resolve_scenario_path
-
     source = "lab play"
     with maze_errors(ScenarioError):
         if args.scenario:
@@ -78,8 +73,6 @@ def main(args) -> int:
     if overrides:
         with maze_errors(UsageError):
             cfg = env_config(cfg.model_dump(), source=f"{source} (with --size/--seed)", **overrides)
-
-    from envs.maze.play import play
 
     with maze_errors(ScenarioError):
         return play(cfg, name="lab play")

@@ -1,5 +1,13 @@
 """``lab watch SCENARIO_OR_RUN [--episodes N] [--record FILE.gif|.mp4] [--fps F] [--seed S] [--size WxH]``."""
 
+from pathlib import Path
+
+from lab import registry, scenario
+from lab.commands.play import maze_errors, parse_size
+from lab.errors import ScenarioError, UsageError
+from lab.execute import prepare, run_prepared
+from lab.runs import RunDir
+
 USES_TENSORFLOW = True
 HELP = "watch a DQN agent solve mazes (trains first when given a scenario)"
 DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail, the greedy action of every cell
@@ -26,69 +34,59 @@ def add_arguments(p):
 
 
 MAX_EPISODES = 10_000
+TASK = "maze-dqn"
 
-# lab watch's option for each setting that agents.dqn.watch.WatchError names
+# lab watch's option for each setting that the task's serve.WatchError names
 FLAGS = {"record file": "--record", "maze size": "--size", "episodes": "--episodes", "frames per second": "--fps"}
 
 
 def main(args) -> int:
-    from agents.dqn.watch import WatchError
-    from lab.errors import UsageError
-
+    serve = registry.serve(TASK)
     try:
-        return _watch(args)
-    except WatchError as exc:  # the same complaint, worded with the option it came from
+        return _watch(args, serve)
+    except serve.WatchError as exc:  # the same complaint, worded with the option it came from
         flag = FLAGS.get(exc.setting, exc.setting)
         raise UsageError(f"{flag}{'' if exc.value is None else f' {exc.value}'}: {exc.detail}") from exc
 
 
-def _watch(args) -> int:
-    from pathlib import Path
-
-    from agents.dqn.watch import check_settings, watch
-    from lab.errors import UsageError
-
-    check_settings(args.episodes, args.fps, args.record)  # before any training
+def _watch(args, serve) -> int:
+    serve.check_settings(args.episodes, args.fps, args.record)  # before any training
     if args.seed is not None and not 0 <= args.seed <= 2**32 - 1:
         raise UsageError(f"--seed {args.seed}: a maze seed is a whole number from 0 to 4294967295")
     if args.episodes > MAX_EPISODES:
         raise UsageError(f"--episodes {args.episodes}: watch at most {MAX_EPISODES:,}")
-    size = None
-    if args.size:
-        from lab.commands.play import parse_size
-
-        size = parse_size(args.size)
-    target = Path(args.target)
-    if target.is_dir():
-        from lab.runs import RunDir
-
-        if args.overrides:
-            raise UsageError("--set applies to scenario files; a run folder keeps its own scenario")
-        run = RunDir.open(target)
-        run.require_task("maze-dqn", command="lab watch")
-    else:
-        from lab import scenario
-        from lab.errors import ScenarioError
-        from lab.execute import prepare, run_prepared
-
-        checked = scenario.load_scenario(scenario.resolve_scenario_path(args.target), args.overrides)
-        if checked.task != "maze-dqn":
-            raise ScenarioError(f"{args.target}: a {checked.task} scenario; lab watch needs a maze-dqn scenario "
-                                "(or a maze-dqn run folder)")
-        cfg, run = prepare(args.target, args.overrides, args.out)
-        run = run_prepared(cfg, run, quiet=args.quiet)
-        summary = run.summary()
-        print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
-              f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
-    from lab.commands.play import maze_errors
-    from lab.errors import ScenarioError
-
+    size = parse_size(args.size) if args.size else None
+    run = _run_folder(args) if Path(args.target).is_dir() else _train(args)
     # The maze env's own errors: of --size when it is given (the resized maze), else of the run's scenario.
     with maze_errors(UsageError if size else ScenarioError):
-        result = watch(run, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
-                       window=False if args.no_window else None, size=size)
+        result = serve.watch(run.path, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
+                             window=False if args.no_window else None, size=size)
+    if result["recording"] is not None:
+        print(f"recording: {result['recording']}")
     for i, r in enumerate(result["results"], 1):
         state = "solved" if r["success"] else "not solved"
         print(f"episode {i}: {state} in {r['steps']} steps (optimal {r['optimal']})")
     print(f"run: {run.path}")
     return 0
+
+
+def _run_folder(args) -> RunDir:
+    if args.overrides:
+        raise UsageError("--set applies to scenario files; a run folder keeps its own scenario")
+    run = RunDir.open(args.target)
+    run.require_task(TASK, command="lab watch")
+    return run
+
+
+def _train(args) -> RunDir:
+    """Train the scenario ``args.target`` (a maze-dqn one) with a progress bar; its run folder."""
+    checked = scenario.load_scenario(scenario.resolve_scenario_path(args.target), args.overrides)
+    if checked.task != TASK:
+        raise ScenarioError(f"{args.target}: a {checked.task} scenario; lab watch needs a maze-dqn scenario "
+                            "(or a maze-dqn run folder)")
+    cfg, run = prepare(args.target, args.overrides, args.out)
+    run = run_prepared(cfg, run, quiet=args.quiet)
+    summary = run.summary()
+    print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
+          f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
+    return run

@@ -1,4 +1,4 @@
-"""DQN agent: the maths against hand computations, the compiled update, determinism, checkpoints, learning."""
+"""The DQN agent: the compiled update against a hand computation, determinism, checkpoints, learning."""
 
 from __future__ import annotations
 
@@ -9,49 +9,15 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from agents.dqn.agent import (  # noqa: E402
-    DQNAgent,
-    double_dqn_targets,
-    dqn_targets,
-    huber,
-    td_loss,
-)
+from agents.dqn.agent import DQNAgent  # noqa: E402
 from agents.dqn.config import DQNConfig  # noqa: E402
+from agents.dqn.model import epsilon_at, updates_due  # noqa: E402
 from agents.dqn.replay import ReplayBuffer, Transitions  # noqa: E402
-from agents.dqn.schedules import epsilon_at, updates_due  # noqa: E402
 from lab.errors import RunError, ScenarioError  # noqa: E402
 
 
 def _np(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
-
-
-# --------------------------------------------------------------------------------------------------
-# the maths
-
-
-def test_double_dqn_targets_by_hand():
-    rewards = np.array([1.0, 2.0, 0.5], np.float32)
-    dones = np.array([0.0, 1.0, 0.0], np.float32)
-    discounts = np.array([0.9, 0.81, 0.729], np.float32)
-    q_next_online = np.array([[1.0, 3.0, 2.0], [0.5, 0.1, 0.2], [2.0, 2.0, 0.0]], np.float32)
-    q_next_target = np.array([[10.0, 20.0, 30.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], np.float32)
-    # row 0: online picks a=1, the target values it at 20; row 1: terminal; row 2: tie -> first action
-    np.testing.assert_allclose(_np(double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target)),
-                               [1 + 0.9 * 20, 2.0, 0.5 + 0.729 * 7], rtol=1e-6)
-    # plain DQN takes the target's own max (over-estimates: 30 instead of 20)
-    np.testing.assert_allclose(_np(dqn_targets(rewards, dones, discounts, q_next_target)),
-                               [1 + 0.9 * 30, 2.0, 0.5 + 0.729 * 9], rtol=1e-6)
-
-
-def test_huber_and_weighted_loss_by_hand():
-    x = np.array([-3.0, -0.5, 0.0, 0.5, 2.0], np.float32)
-    np.testing.assert_allclose(_np(huber(x, 1.0)), [2.5, 0.125, 0.0, 0.125, 1.5])
-    np.testing.assert_allclose(_np(huber(x, 2.0)), [4.0, 0.125, 0.0, 0.125, 2.0])
-    loss, td = td_loss(np.array([1.0, 2.0], np.float32), np.array([4.0, 2.5], np.float32),
-                       np.array([0.5, 1.0], np.float32), 1.0)
-    np.testing.assert_allclose(_np(td), [3.0, 0.5])
-    assert float(_np(loss)) == pytest.approx((0.5 * 2.5 + 1.0 * 0.125) / 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,7 +116,7 @@ def test_act_is_epsilon_greedy_over_the_batch():
 def test_same_seed_gives_the_same_losses_and_actions():
     def run(seed):
         keras.utils.set_random_seed(seed)
-        agent = DQNAgent((6,), 3, _small_cfg(), seed=seed)  # the default: XLA-compiled update
+        agent = DQNAgent((6,), 3, _small_cfg(), seed=seed, jit_compile=True)  # as a run: XLA-compiled update
         buf = _filled_buffer(seed=seed)
         rng = np.random.default_rng(seed)
         obs = rng.normal(size=(8, 6)).astype(np.float32)
@@ -218,34 +184,34 @@ def test_load_refuses_incompatible_envs_and_broken_folders(tmp_path):
     agent = _grid_agent()
     agent.save(tmp_path / "agent")
     with pytest.raises(RunError) as exc:
-        DQNAgent.load(tmp_path / "agent", obs_shape=(9, 9, 3))
+        DQNAgent.load(tmp_path / "agent", jit_compile=False, obs_shape=(9, 9, 3))
     assert "was trained on grid observations of shape (7, 7, 3), this env gives grid observations of shape (9, 9, 3)" in str(exc.value)
     with pytest.raises(RunError) as exc:
-        DQNAgent.load(tmp_path / "agent", obs_shape=(4,), obs_dtype=np.float32, n_actions=5)
+        DQNAgent.load(tmp_path / "agent", jit_compile=False, obs_shape=(4,), obs_dtype=np.float32, n_actions=5)
     text = str(exc.value)
     assert "vector observations of shape (4,)" in text and "expects uint8 observations, this env gives float32" in text
     assert "has 4 actions, this env has 5" in text
     with pytest.raises(ScenarioError, match=r"cnn needs grid observations .* vector observations of shape \(4,\)"):
-        DQNAgent((4,), 4, DQNConfig(network={"kind": "cnn"}))
+        DQNAgent((4,), 4, DQNConfig(network={"kind": "cnn"}), jit_compile=False)
     with pytest.raises(RunError, match="not a folder"):
-        DQNAgent.load(tmp_path / "missing")
+        DQNAgent.load(tmp_path / "missing", jit_compile=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match="not a saved DQN agent"):
-        DQNAgent.load(tmp_path / "empty")
+        DQNAgent.load(tmp_path / "empty", jit_compile=False)
     meta_path = tmp_path / "agent" / "agent.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text("{ not json")
     with pytest.raises(RunError, match="corrupt"):
-        DQNAgent.load(tmp_path / "agent")
+        DQNAgent.load(tmp_path / "agent", jit_compile=False)
     meta["config"]["gamma"] = 1.5
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(RunError, match="does not validate"):
-        DQNAgent.load(tmp_path / "agent")
+        DQNAgent.load(tmp_path / "agent", jit_compile=False)
     meta["config"]["gamma"] = 0.99
     meta_path.write_text(json.dumps(meta))
     (tmp_path / "agent" / "q_network.keras").write_bytes(b"not a zip")
     with pytest.raises(RunError, match="cannot load the Q-network"):
-        DQNAgent.load(tmp_path / "agent")
+        DQNAgent.load(tmp_path / "agent", jit_compile=False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,15 +10,16 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from agents.dqn.agent import DQNAgent, passability_loss  # noqa: E402
+from agents.dqn.agent import DQNAgent  # noqa: E402
 from agents.dqn.config import DQNConfig, NetworkConfig  # noqa: E402
-from agents.dqn.networks import (  # noqa: E402
+from agents.dqn.model import (  # noqa: E402
     OFF_GRID,
     OFF_GRID_LOGIT,
     TileReadout,
     _neighbours,
     build_q_network,
     move_passability_logits,
+    passability_loss,
     propagate,
     vin_iterations,
 )
@@ -63,7 +64,7 @@ def test_vin_needs_the_maze_grid_and_has_no_dueling_head():
     with pytest.raises(ValueError, match="scores the 4 moves"):
         build_q_network((7, 7, 3), 5, _vin_cfg())
     with pytest.raises(ScenarioError, match=r"vin plans on the maze's grid observations .* shape \(4,\)"):
-        DQNAgent((4,), 4, DQNConfig(network={"kind": "vin"}, n_step=1))
+        DQNAgent((4,), 4, DQNConfig(network={"kind": "vin"}, n_step=1), jit_compile=False)
     with pytest.raises(ValueError, match="dueling does not apply to a vin"):
         NetworkConfig(kind="vin", dueling=True)
 
@@ -243,4 +244,4 @@ def test_a_resized_vin_keeps_its_weights_and_plans_on_larger_mazes():
     nxt = tables.move[floor, big.greedy_actions(tables.obs_batch(floor))]
     np.testing.assert_array_equal(tables.distance[nxt], tables.distance[floor] - 1)
     with pytest.raises(ValueError, match="only a vin plans on mazes of another size"):
-        DQNAgent((7, 7, 3), 4, DQNConfig(network={"kind": "cnn"}), obs_dtype="uint8").resized((9, 9, 3))
+        DQNAgent((7, 7, 3), 4, DQNConfig(network={"kind": "cnn"}), obs_dtype="uint8", jit_compile=False).resized((9, 9, 3))

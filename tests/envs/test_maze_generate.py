@@ -1,10 +1,11 @@
-"""Maze generation, layouts and BFS: envs/maze/generate.py."""
+"""Maze generation and BFS (envs/maze/generate.py), and text layouts (envs/maze/layout.py)."""
 
 import numpy as np
 import pytest
 
 from envs.maze import generate as gen
 from envs.maze.generate import MazeError
+from envs.maze.layout import parse_layout, read_layout_file
 
 
 def bfs_reference(walls, goal):
@@ -163,7 +164,7 @@ TWO_ROUTES = """
 
 @pytest.mark.parametrize("text,length", [(CORRIDOR, 4), (U_TURN, 6), (TWO_ROUTES, 9)])
 def test_bfs_lengths_on_hand_layouts(text, length):
-    maze = gen.parse_layout(text)
+    maze = parse_layout(text)
     assert maze.optimal_length == length
     path = gen.shortest_path(maze)
     assert path[0] == maze.start and path[-1] == maze.goal and len(path) == length + 1
@@ -173,7 +174,7 @@ def test_bfs_lengths_on_hand_layouts(text, length):
 
 
 def test_layout_distance_map_details():
-    maze = gen.parse_layout(U_TURN)
+    maze = parse_layout(U_TURN)
     assert maze.distance[1, 3] == 0  # the goal
     assert maze.distance[3, 2] == 3
     assert maze.distance[0, 0] == -1  # walls
@@ -182,15 +183,15 @@ def test_layout_distance_map_details():
 
 def test_layout_round_trip_and_tolerated_whitespace():
     maze = gen.generate(4, 3, seed=9)
-    again = gen.parse_layout(maze.to_text())
+    again = parse_layout(maze.to_text())
     np.testing.assert_array_equal(again.walls, maze.walls)
     assert (again.start, again.goal) == (maze.start, maze.goal)
     indented = "\n\n    #####  \n    #S.G#\n    #####\n\n"
-    assert gen.parse_layout(indented).optimal_length == 2
+    assert parse_layout(indented).optimal_length == 2
 
 
 def test_unreachable_floor_gets_minus_one():
-    maze = gen.parse_layout("#######\n#S.G#.#\n#######")
+    maze = parse_layout("#######\n#S.G#.#\n#######")
     assert maze.distance[1, 5] == -1 and maze.optimal_length == 2
 
 
@@ -205,24 +206,24 @@ def test_unreachable_floor_gets_minus_one():
 ])
 def test_each_bad_layout_names_the_problem(text, match):
     with pytest.raises(MazeError, match=match):
-        gen.parse_layout(text, source="test.txt")
+        parse_layout(text, source="test.txt")
 
 
 def test_layout_too_large_says_the_limit():
     big = "\n".join(["S" + "." * 300 + "G"] + ["#" * 302])
     with pytest.raises(MazeError, match=r"limit is 201 x 201 tiles, because"):
-        gen.parse_layout(big)
+        parse_layout(big)
 
 
 def test_layout_file(tmp_path):
     f = tmp_path / "maze.txt"
     f.write_text(CORRIDOR)
-    assert gen.read_layout_file(f).optimal_length == 4
+    assert read_layout_file(f).optimal_length == 4
     with pytest.raises(MazeError, match="no such layout file"):
-        gen.read_layout_file(tmp_path / "missing.txt")
+        read_layout_file(tmp_path / "missing.txt")
     (tmp_path / "bad.txt").write_text("#S#\n#.#\n###")
     with pytest.raises(MazeError, match=r"bad\.txt: bad maze layout"):
-        gen.read_layout_file(tmp_path / "bad.txt")
+        read_layout_file(tmp_path / "bad.txt")
 
 
 def test_maze_arrays_are_read_only():

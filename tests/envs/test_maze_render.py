@@ -6,6 +6,7 @@ from PIL import Image
 
 from envs.maze import generate as gen
 from envs.maze import render as rnd
+from envs.maze.layout import parse_layout
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_caption_bar_wraps_long_text():
 
 
 def test_ansi_draws_arrows_and_trail():
-    maze = gen.parse_layout("#####\n#S..#\n###G#\n#####")
+    maze = parse_layout("#####\n#S..#\n###G#\n#####")
     actions = np.full(maze.shape, -1)
     actions[1, 2] = 1
     actions[1, 3] = 2

@@ -77,7 +77,7 @@ def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
 
 
 def test_watch_rejects_bad_input(tiny_run, tmp_path):
-    from agents.dqn.watch import WatchError, check_record_path, check_settings, watch
+    from agents.dqn.serve import WatchError, check_record_path, check_settings, watch
 
     with pytest.raises(WatchError, match=r"^record file \S*movie.avi: unsupported format '.avi'; use a .gif or .mp4"):
         check_record_path(str(tmp_path / "movie.avi"))
@@ -90,14 +90,14 @@ def test_watch_rejects_bad_input(tiny_run, tmp_path):
     other = execute(str(write(tmp_path, {"name": "g", "task": "graph-basics", "strategy": "cpu"}, "g.yaml")),
                     out=str(tmp_path / "runs"), quiet=True)
     with pytest.raises(RunError, match="needs a run of maze-dqn"):
-        watch(other, episodes=1, window=False)
+        watch(other.path, episodes=1, window=False)
     proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "maze-dqn" in proc.stderr and "Traceback" not in proc.stderr
     # another maze size needs a network that plans on any size, and a size the env takes
     with pytest.raises(WatchError, match=r"^maze size 6x6: only a vin plans on mazes of another size; .* is a mlp"):
-        watch(tiny_run, episodes=1, window=False, size=(6, 6))
+        watch(tiny_run.path, episodes=1, window=False, size=(6, 6))
     with pytest.raises(WatchError, match=r"^maze size 500x1: env.width: width 500 is too large.*; env.height: "):
-        watch(tiny_run, episodes=1, window=False, size=(500, 1))
+        watch(tiny_run.path, episodes=1, window=False, size=(500, 1))
 
 
 @pytest.mark.parametrize("options, message", [
@@ -108,7 +108,7 @@ def test_watch_rejects_bad_input(tiny_run, tmp_path):
     (["--size", "500x1"], "--size 500x1: .*width 500 is too large"),
 ])
 def test_lab_watch_names_the_option_of_a_bad_setting(tiny_run, capsys, options, message):
-    """The lane's WatchError (no CLI syntax in it) reaches the user worded with lab watch's option."""
+    """The task's WatchError (no CLI syntax in it) reaches the user worded with lab watch's option."""
     from lab.cli import main
 
     assert main(["watch", str(tiny_run.path), "--no-window", *options]) == 2
@@ -120,7 +120,8 @@ def test_checkpoint_from_another_observation_mode_is_refused(tiny_run):
     from agents.dqn.agent import DQNAgent
 
     with pytest.raises(RunError, match=r"grid observations of shape \(7, 7, 3\).*\(9, 9, 3\)"):
-        DQNAgent.load(tiny_run.path / "final_agent", obs_shape=(9, 9, 3), obs_dtype="uint8", n_actions=4)
+        DQNAgent.load(tiny_run.path / "final_agent", jit_compile=False, obs_shape=(9, 9, 3), obs_dtype="uint8",
+                      n_actions=4)
 
 
 def test_interrupted_run_resumes_like_an_uninterrupted_one(tmp_path, monkeypatch):
@@ -215,7 +216,7 @@ def test_bad_hyperparameters(tmp_path, change, message):
 
 
 def test_test_seeds_follow_the_evaluation_seeds():
-    from agents.dqn.task import MazeDQNScenario
+    from agents.dqn.config import MazeDQNScenario
 
     cfg = MazeDQNScenario.model_validate({"name": "t", "task": "maze-dqn", "env": {"mazes": "random", "train_maze_seeds": [0, 50]},
                                           "training": {"eval_mazes": 4, "test_mazes": 3}})
@@ -254,9 +255,9 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     assert len(rows) == 8 and rows[-1].startswith("| size 4 x 4 cells"), out.stdout
     assert all(float(r.split("|")[2]) > 0.5 for r in rows[:7]), out.stdout
     # the same weights play mazes larger than any it trained on
-    from agents.dqn.watch import watch
+    from agents.dqn.serve import watch
 
-    shown = watch(run, episodes=2, window=False, size=(4, 4), record=tmp_path / "big.gif")
+    shown = watch(run.path, episodes=2, window=False, size=(4, 4), record=tmp_path / "big.gif")
     assert shown["episodes"] == 2 and (tmp_path / "big.gif").exists()
     from PIL import Image
 

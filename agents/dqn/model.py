@@ -1,5 +1,16 @@
-"""Q-networks (Keras 3 functional models): an MLP for vector observations, a small CNN for grids, and a
-value iteration network (VIN) for the maze's walls/agent/goal grid.
+"""The maze DQN's model: the maths as plain functions, and the Q-networks (Keras 3 functional models).
+
+The maths (hand-checked in the tests):
+
+* schedules as pure functions of the env step, on scalars or NumPy arrays: epsilon (linear,
+  exponential), prioritized replay's beta, and the gradient updates a vector step owes
+  (:func:`updates_due`);
+* the learning target and loss, written with ``keras.ops`` so that they run on NumPy arrays in the
+  tests and are the very functions traced into the agent's compiled update: :func:`dqn_targets`,
+  :func:`double_dqn_targets`, :func:`huber`, :func:`td_loss`, and the vin's :func:`passability_loss`.
+
+The Q-networks: an MLP for vector observations, a small CNN for grids, and a value iteration network
+(VIN) for the maze's walls/agent/goal grid.
 
 Every model starts with ``keras.Input`` of the observation's own shape and dtype (a uint8 grid goes in
 as uint8) followed by a ``Rescaling`` layer that casts and scales it, so a saved ``.keras`` file is
@@ -33,9 +44,108 @@ into the map (:class:`MoveFeatures`).
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 from keras import layers
+
+from lab.seeding import stream_seed
+
+# --------------------------------------------------------------------------------------------------
+# Schedules
+
+_LN100 = math.log(100.0)
+
+
+def linear_schedule(step, start: float, end: float, duration: int):
+    """``start`` at step 0, straight line to ``end`` at ``duration``, ``end`` afterwards."""
+    if duration <= 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    frac = np.clip(np.asarray(step, dtype=np.float64) / duration, 0.0, 1.0)
+    out = start + frac * (end - start)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def exponential_schedule(step, start: float, end: float, duration: int):
+    """``end + (start - end) * 100 ** (-step / duration)``: the gap to ``end`` is 1% of its size at ``duration``.
+
+    It never jumps: the value keeps shrinking geometrically towards ``end`` after ``duration``.
+    """
+    if duration <= 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    t = np.maximum(np.asarray(step, dtype=np.float64), 0.0)
+    out = end + (start - end) * np.exp(-_LN100 * t / duration)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def epsilon_at(step, cfg, total_steps: int | None = None):
+    """Epsilon at ``step`` for an :class:`agents.dqn.config.EpsilonConfig` (``total_steps`` for ``fraction``)."""
+    duration = cfg.decay_for(total_steps)
+    fn = linear_schedule if cfg.schedule == "linear" else exponential_schedule
+    return fn(step, cfg.start, cfg.end, duration)
+
+
+def beta_at(step, beta0: float, beta_steps: int):
+    """Importance-sampling exponent of prioritized replay: ``beta0`` at 0, linearly to 1 at ``beta_steps``."""
+    return linear_schedule(step, beta0, 1.0, beta_steps)
+
+
+def updates_due(steps_before: int, steps_after: int, learning_starts: int, train_freq: int, gradient_steps: int) -> int:
+    """Gradient updates owed when the env-step counter moves from ``steps_before`` to ``steps_after``.
+
+    ``gradient_steps`` for every multiple of ``train_freq`` in ``(steps_before, steps_after]`` that is at
+    least ``learning_starts``. A vector env of N sub-envs advances the counter by N per step, so this can
+    be several rounds at once: run them as one fused call,
+    ``agent.train_step(buffer.sample(batch_size, n_batches=updates_due(...)))``.
+    """
+    if train_freq < 1 or gradient_steps < 1:
+        raise ValueError(f"train_freq and gradient_steps must be at least 1, got {train_freq} and {gradient_steps}")
+    first = max(steps_before + 1, learning_starts)
+    if steps_after < first:
+        return 0
+    return (steps_after // train_freq - (first - 1) // train_freq) * gradient_steps
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets and losses
+
+
+def dqn_targets(rewards, dones, discounts, q_next_target):
+    """``r + discount * (1 - done) * max_a Q_target(s', a)`` (the original DQN target)."""
+    ops = keras.ops
+    return rewards + discounts * (1.0 - dones) * ops.max(q_next_target, axis=-1)
+
+
+def double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target):
+    """``r + discount * (1 - done) * Q_target(s', argmax_a Q_online(s', a))`` (van Hasselt et al. 2016).
+
+    ``rewards`` are n-step discounted sums, ``discounts`` are ``gamma ** k`` (k = rewards summed) and
+    ``dones`` is 1 where the episode terminated inside the window (no bootstrap).
+    """
+    ops = keras.ops
+    best = ops.expand_dims(ops.argmax(q_next_online, axis=-1), -1)
+    q_best = ops.squeeze(ops.take_along_axis(q_next_target, best, axis=-1), -1)
+    return rewards + discounts * (1.0 - dones) * q_best
+
+
+def huber(x, delta: float = 1.0):
+    """Elementwise Huber: ``x^2 / 2`` for ``|x| <= delta``, ``delta * (|x| - delta / 2)`` beyond."""
+    ops = keras.ops
+    a = ops.abs(x)
+    quad = ops.minimum(a, delta)
+    return 0.5 * quad * quad + delta * (a - quad)
+
+
+def td_loss(q_taken, targets, weights, delta: float = 1.0):
+    """Mean of importance-weighted Huber losses; also returns the TD errors ``targets - q_taken``."""
+    ops = keras.ops
+    td = targets - q_taken
+    return ops.mean(weights * huber(td, delta)), td
+
+
+# --------------------------------------------------------------------------------------------------
+# Q-networks
 
 PACKAGE = "lab_dqn"
 
@@ -286,6 +396,21 @@ def move_passability_logits(maps, grid):
     return ops.sum(ahead * agent, axis=(1, 2))
 
 
+def passability_loss(maps, obs, next_obs, actions):
+    """The vin's auxiliary loss: binary cross-entropy between the passability logit of the tile each taken
+    move aimed at and whether the agent moved (its plane changed from ``obs`` to ``next_obs``, one step
+    later). Learned from the agent's own experience, it teaches the planner what blocks a route far
+    sooner than TD errors do: their gradient cannot reach a wall that lies on the agent's planned route
+    (the values of the agent and of all its neighbours then go through that wall and move together)."""
+    ops = keras.ops
+    agent_now = ops.cast(obs[..., AGENT], "float32")
+    agent_next = ops.cast(next_obs[..., AGENT], "float32")
+    moved = ops.cast(ops.sum(ops.abs(agent_next - agent_now), axis=(1, 2)) > 0, "float32")
+    taken = ops.expand_dims(ops.cast(actions, "int32"), -1)
+    logits = ops.squeeze(ops.take_along_axis(move_passability_logits(maps, obs), taken, axis=-1), -1)
+    return ops.mean(ops.binary_crossentropy(moved, logits, from_logits=True))
+
+
 def resolve_kind(kind: str, obs_shape) -> str:
     """``auto`` -> ``cnn`` for (H, W) or (H, W, C) observations, ``mlp`` otherwise."""
     if kind != "auto":
@@ -307,7 +432,7 @@ def build_q_network(obs_shape, n_actions: int, cfg, obs_dtype="float32", obs_hig
     """A Q-network mapping a batch of observations to ``n_actions`` Q-values.
 
     ``cfg`` is an :class:`agents.dqn.config.NetworkConfig`. ``seed`` fixes the initial weights (each layer
-    gets its own seed derived from it), whatever the global Keras seed.
+    draws from its own named stream of it), whatever the global Keras seed.
     """
     obs_shape = tuple(int(s) for s in obs_shape)
     kind = resolve_kind(cfg.kind, obs_shape)
@@ -315,8 +440,8 @@ def build_q_network(obs_shape, n_actions: int, cfg, obs_dtype="float32", obs_hig
         raise ValueError(f"a cnn needs (H, W) or (H, W, C) observations, got shape {obs_shape}")
     counter = iter(range(1_000))
 
-    def init():
-        return keras.initializers.GlorotUniform(seed=int(seed) * 1_000 + next(counter))
+    def init():  # each layer's initialiser its own stream, "q-network" 0, 1, 2, ...
+        return keras.initializers.GlorotUniform(seed=stream_seed(seed, "q-network", next(counter)))
 
     inputs = keras.Input(obs_shape, dtype=str(np.dtype(obs_dtype)), name="obs")
     x = layers.Rescaling(resolve_scale(cfg.input_scale, obs_high), name="scale")(inputs)

@@ -1,12 +1,45 @@
-"""The maze-dqn scenario warns when the env's shaping discount is not the agent's (no TensorFlow here)."""
+"""The maze-dqn scenario (no TensorFlow here): every field described, bad values refused with clear messages,
+and a warning when the env's shaping discount is not the agent's."""
 
 import subprocess
 import sys
 import warnings
 
 import pytest
+from pydantic import ValidationError
 
-from agents.dqn.task import MazeDQNScenario
+from agents.dqn.config import DQNConfig, EpsilonConfig, MazeDQNScenario
+from lab.scenario import field_docs
+
+
+def test_config_modules_do_not_import_tensorflow(root):
+    code = ("import sys; import agents.dqn.config, agents.dqn.replay; "
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_config_field_is_described():
+    rows = field_docs(DQNConfig)
+    assert len(rows) > 30
+    assert [path for path, desc, _ in rows if not desc.strip()] == []
+
+
+def test_config_rejects_bad_values_with_clear_messages():
+    with pytest.raises(ValidationError) as exc:
+        DQNConfig(batch_size=128, replay={"capacity": 100})
+    assert "batch_size (128) is larger than replay.capacity (100)" in str(exc.value)
+    with pytest.raises(ValidationError, match="less than 1"):
+        DQNConfig(gamma=1.0)
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        DQNConfig(gamma=-0.1)
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        DQNConfig(replay={"capacty": 10})
+    with pytest.raises(ValidationError, match="must not be above"):
+        EpsilonConfig(start=0.1, end=0.5)
+    with pytest.raises(ValidationError, match="network.hidden.1\n  Input should be greater than or equal to 1"):
+        DQNConfig(network={"hidden": [64, 0]})
+    assert DQNConfig(gamma=0.0).gamma == 0.0
 
 MESSAGE = ("potential-based shaping keeps the optimal policy only when its gamma equals the agent's (or is 1 with "
            "this env's BFS potential); env.rewards.shaping_gamma is 0.9, agent.gamma is 0.95; set them equal")
