@@ -1,1 +1,1 @@
-"""first-network: the book's chapter-2 single sigmoid layer and activation gallery (config, model, train, report)."""
+"""first-network: the book's chapter-2 sigmoid layer and the activation gallery."""

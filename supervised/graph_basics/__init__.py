@@ -1,1 +1,1 @@
-"""graph-basics: the book's chapter-1 computation graphs (config, model, train, report)."""
+"""graph-basics: the book's chapter-1 computation graphs."""

@@ -1,1 +1,1 @@
-"""optimizers: Keras optimizers on Rosenbrock, Beale and a two-moons network (config, model, train, report)."""
+"""optimizers: Keras optimizers on Rosenbrock, Beale and a two-moons network."""
