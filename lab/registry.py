@@ -26,12 +26,18 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
-        TaskSpec("graph-basics", "supervised.config:GraphBasicsScenario", "supervised.basics:run_graph_basics",
-                 "The book's chapter 1: computation graphs (2.0 + 2.5, W.x, W.x + b) evaluated and drawn as DOT."),
-        TaskSpec("first-network", "supervised.config:FirstNetworkScenario", "supervised.basics:run_first_network",
-                 "The book's chapter 2: one sigmoid layer learns y from X; a gallery of activation functions."),
-        TaskSpec("optimizers", "supervised.config:OptimizersScenario", "supervised.basics:run_optimizers",
-                 "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a small net."),
+        TaskSpec("graph-basics", "supervised.graph_basics.config:GraphBasicsScenario",
+                 "supervised.graph_basics.train:run",
+                 "The book's chapter 1: computation graphs (2.0 + 2.5, W.x, W.x + b) evaluated and drawn as "
+                 "DOT."),
+        TaskSpec("first-network", "supervised.first_network.config:FirstNetworkScenario",
+                 "supervised.first_network.train:run",
+                 "The book's chapter 2: one sigmoid layer learns y from X; a gallery of activation "
+                 "functions."),
+        TaskSpec("optimizers", "supervised.optimizers.config:OptimizersScenario",
+                 "supervised.optimizers.train:run",
+                 "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a "
+                 "small net."),
         TaskSpec("maze-dqn", "agents.dqn.config:MazeDQNScenario", "agents.dqn.train:run",
                  "Double DQN (n-step, optional prioritized replay and dueling head) learns mazes; see it with `lab watch`.",
                  serve="agents.dqn.serve"),

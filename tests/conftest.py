@@ -1,6 +1,7 @@
 """Shared test settings: no display, no GPU, quiet TensorFlow, Agg plots."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,35 @@ def mnist10k() -> Path:
     if not MNIST10K.exists():
         pytest.skip(f"{MNIST10K} is absent (the shared offline MNIST subset)")
     return MNIST10K
+
+
+def _unquoted(value: str) -> str:
+    """A DOT attribute value as text: quotes removed, ``\\n`` a newline, other escapes the character."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value[1:-1])
+    return value
+
+
+@pytest.fixture
+def read_dot():
+    """``read_dot(text) -> (nodes, edges)``: DOT read by pydot (the test fails when pydot cannot read it);
+    ``nodes`` maps each declared node to its attributes, ``edges`` lists ``(source, target, attributes)``,
+    attribute values unquoted."""
+    import pydot
+
+    def read(text: str):
+        graphs = pydot.graph_from_dot_data(text)
+        assert graphs, f"pydot cannot read this DOT:\n{text}"
+        (graph,) = graphs
+        nodes = {n.get_name(): {k: _unquoted(v) for k, v in n.get_attributes().items()}
+                 for n in graph.get_nodes() if n.get_name() not in ("graph", "node", "edge")}
+        edges = [(e.get_source(), e.get_destination(),
+                  {k: _unquoted(v) for k, v in e.get_attributes().items()}) for e in graph.get_edges()]
+        undeclared = {end for a, b, _ in edges for end in (a, b)} - set(nodes)
+        assert not undeclared, f"edges use nodes that are not declared: {sorted(undeclared)}"
+        return nodes, edges
+
+    return read
 
 
 # --------------------------------------------------------------------------------------------------

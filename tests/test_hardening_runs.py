@@ -311,7 +311,7 @@ def test_a_dqn_checkpoint_whose_parts_disagree_is_refused(tmp_path):
 
 def test_lab_graph_finds_every_network_of_a_dqn_run(tmp_path):
     from agents.dqn.agent import FINAL_DIR
-    from lab.commands.graph import find_models
+    from lab.graphviz import find_models
 
     run = make_run(tmp_path, TINY_DQN)
     trainer = dqn_trainer(run)

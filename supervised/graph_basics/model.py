@@ -1,5 +1,5 @@
 """The book's first computation graphs (chapter 1): a tiny explicit graph library you can evaluate,
-differentiate and draw.
+differentiate and draw, the chapter-1 programs built on it, and the same affine map as a Keras layer.
 
 The book builds its first programs with Gorgonia: declare nodes on a graph, combine them with ops,
 bind values, run the graph, and draw it. :class:`Graph` does the same here, evaluated with
@@ -11,9 +11,9 @@ bind values, run the graph, and draw it. :class:`Graph` does the same here, eval
     values = g.evaluate({x: 2.0, y: 2.5})  # values["z"] == 4.5
     g.to_dot(values)                       # Graphviz DOT text, values on the nodes
 
-The DOT pieces (quoting, attributes, shapes) and the rendering to PNG/SVG are :mod:`lab.dot`'s, shared
-with ``lab graph``. Nothing here imports Keras or TensorFlow at module level: building and drawing a
-graph needs neither; evaluating one does.
+:func:`chapter1_programs` are the book's x + y, W.x, W.x + b and the gradients of W.x + b;
+:func:`dense_affine` is W.x + b as a Keras ``Dense`` layer. Rendering DOT to PNG/SVG is
+:mod:`lab.graphviz`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,30 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.dot import dot_attrs, dot_quote, shape_text
+import keras
+import numpy as np
+import tensorflow as tf
+
+# --------------------------------------------------------------------------------------------------
+# DOT text
+
+
+def dot_quote(text: Any) -> str:
+    """A DOT double-quoted string (backslashes and quotes escaped, newlines as ``\\n``)."""
+    s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
+    return '"' + s.replace("\n", "\\n") + '"'
+
+
+def dot_attrs(**attrs: Any) -> str:
+    """``[key="value", ...]`` for the attributes that are not None."""
+    items = [f"{k}={dot_quote(v)}" for k, v in attrs.items() if v is not None]
+    return f" [{', '.join(items)}]" if items else ""
+
+
+def shape_text(shape) -> str:
+    """``(2, 3)``, ``(4,)``: a tensor shape as Python writes a tuple."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
 
 # --------------------------------------------------------------------------------------------------
 # Values as text
@@ -30,8 +53,6 @@ from lab.dot import dot_attrs, dot_quote, shape_text
 
 def format_value(value: Any, digits: int = 4) -> str:
     """A short text for a node's value: ``4.5``, ``[9.4, 3.4]``, or a shape for big tensors."""
-    import numpy as np
-
     arr = np.asarray(value)
     if arr.size > 12:
         return f"{arr.dtype}{list(arr.shape)}"
@@ -227,8 +248,6 @@ class Graph:
 
     def constant(self, value: Any, name: str | None = None) -> Node:
         """A node with a fixed value."""
-        import numpy as np
-
         arr = np.asarray(value, dtype=self.dtype)
         if name is None:
             name = format_value(arr)
@@ -317,8 +336,6 @@ class Graph:
 
     # evaluating -------------------------------------------------------------------------------------
     def _bind(self, feeds: Mapping[Node | str, Any]):
-        import keras
-
         ops = keras.ops
         bound: dict[int, Any] = {}
         for key, value in feeds.items():
@@ -327,7 +344,8 @@ class Graph:
                 raise GraphError(f"{node.name!r} is not an input of graph {self.name!r}")
             tensor = ops.convert_to_tensor(value, dtype=self.dtype)
             if node.shape is not None and tuple(tensor.shape) != node.shape:
-                raise GraphError(f"input {node.name!r} has shape {node.shape}, got a value of shape {tuple(tensor.shape)}")
+                raise GraphError(f"input {node.name!r} has shape {node.shape}, got a value of shape "
+                                 f"{tuple(tensor.shape)}")
             bound[node.index] = tensor
         missing = [n.name for n in self.inputs if n.index not in bound]
         if missing:
@@ -335,8 +353,6 @@ class Graph:
         return bound
 
     def _run(self, bound: dict[int, Any]) -> dict[int, Any]:
-        import keras
-
         ops = keras.ops
         values = dict(bound)
         for n in self.nodes:
@@ -348,8 +364,6 @@ class Graph:
 
     def evaluate(self, feeds: Mapping[Node | str, Any]) -> dict[str, Any]:
         """Bind the inputs (by node or name), run every node once; returns ``{node name: numpy value}``."""
-        import keras
-
         values = self._run(self._bind(feeds))
         return {n.name: keras.ops.convert_to_numpy(values[n.index]) for n in self.nodes}
 
@@ -359,8 +373,6 @@ class Graph:
 
         Gorgonia's ``Grad(cost, w)``: the graph is evaluated under a ``tf.GradientTape`` watching the inputs.
         """
-        import tensorflow as tf
-
         out = output if isinstance(output, Node) else self[output]
         targets = [w if isinstance(w, Node) else self[w] for w in (wrt if wrt is not None else self.inputs)]
         bound = self._bind(feeds)
@@ -414,3 +426,57 @@ class Graph:
                 lines.append(f"  n{i.index} -> n{n.index}{dot_attrs(label=label)};")
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# The chapter-1 programs
+
+
+@dataclass
+class Program:
+    """One chapter-1 program: its key (artifact names, summary keys), what it computes, its graph, the
+    values bound to the graph's inputs and the node whose value is the result."""
+
+    key: str
+    title: str
+    graph: Graph
+    feeds: dict
+    result: Node
+
+
+def chapter1_programs(weights, vector, bias, x=2.0, y=2.5) -> list[Program]:
+    """The chapter-1 computations on explicit graphs: x + y, W.x, W.x + b, and the cost Σ(W.x + b) whose
+    gradients the fourth program asks for."""
+    add = Graph("add")
+    gx, gy = add.scalar("x"), add.scalar("y")
+    add_out = add.add(gx, gy, name="z")
+
+    rows, cols = len(weights), len(vector)
+    matvec = Graph("matvec")
+    mW, mx = matvec.matrix("W", rows, cols), matvec.vector("x", cols)
+    matvec_out = matvec.matmul(mW, mx, name="Wx")
+
+    affine = Graph("affine")
+    aW, ax, ab = affine.matrix("W", rows, cols), affine.vector("x", cols), affine.scalar("b")
+    affine_out = affine.add(affine.matmul(aW, ax, name="Wx"), ab, name="y")
+
+    grads = Graph("gradients")
+    gW, gxv, gb = grads.matrix("W", rows, cols), grads.vector("x", cols), grads.scalar("b")
+    cost = grads.sum(grads.add(grads.matmul(gW, gxv, name="Wx"), gb, name="y"), name="cost")
+
+    return [
+        Program("add", "x + y", add, {gx: x, gy: y}, add_out),
+        Program("matvec", "W·x", matvec, {mW: weights, mx: vector}, matvec_out),
+        Program("affine", "W·x + b", affine, {aW: weights, ax: vector, ab: bias}, affine_out),
+        Program("gradients", "∂/∂(W, x, b) of Σ(W·x + b)", grads, {gW: weights, gxv: vector, gb: bias}, cost),
+    ]
+
+
+def dense_affine(weights, bias) -> keras.Model:
+    """W.x + b as a Keras ``Dense`` layer: kernel W transposed, bias b on every output."""
+    w = np.asarray(weights, dtype="float32")
+    inputs = keras.Input((w.shape[1],), name="x")
+    layer = keras.layers.Dense(w.shape[0], name="affine")
+    model = keras.Model(inputs, layer(inputs), name="affine_dense")
+    layer.set_weights([w.T, np.full((w.shape[0],), bias, dtype="float32")])
+    return model

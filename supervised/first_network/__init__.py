@@ -1,0 +1,1 @@
+"""first-network: the book's chapter-2 sigmoid layer and the activation gallery."""

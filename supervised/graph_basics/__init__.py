@@ -1,0 +1,1 @@
+"""graph-basics: the book's chapter-1 computation graphs."""

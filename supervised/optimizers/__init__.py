@@ -1,0 +1,1 @@
+"""optimizers: Keras optimizers on Rosenbrock, Beale and a two-moons network."""
