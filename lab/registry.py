@@ -34,8 +34,11 @@ TASKS: dict[str, TaskSpec] = {
                  "Gradient descent, momentum, Nesterov, Adagrad, RMSprop, Adam on Rosenbrock, Beale and a small net."),
         TaskSpec("maze-dqn", "agents.dqn.task:MazeDQNScenario", "agents.dqn.train:run_maze_dqn",
                  "Double DQN (n-step, optional prioritized replay and dueling head) learns mazes; see it with `lab watch`."),
-        TaskSpec("autoencoder", "generative.config:AutoencoderScenario", "generative.autoencoder:run", "The book's 784-128-64-128-784 autoencoder on MNIST (optionally denoising) beside a PCA baseline."),
-        TaskSpec("vae", "generative.config:VaeScenario", "generative.vae:run", "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored samples."),
+        TaskSpec("autoencoder", "generative.autoencoder.config:AutoencoderScenario", "generative.autoencoder.train:run",
+                 "The book's 784-128-64-128-784 autoencoder on MNIST (optionally denoising) beside a PCA baseline."),
+        TaskSpec("vae", "generative.vae.config:VaeScenario", "generative.vae.train:run",
+                 "Variational autoencoder (dense or conv) on binarised MNIST: ELBO, IW log-likelihood, scored "
+                 "samples; `lab sample`.", serve="generative.vae.serve"),
         TaskSpec("classifier", "supervised.classifier_config:ClassifierScenario", "supervised.classifier:run",
                  "Image classifiers (the book's MNIST network, convnets, its CIFAR-10 CNN, a small resnet); `lab predict`."),
         TaskSpec("language-model", "supervised.lm_config:LanguageModelScenario", "supervised.language_model:run",
