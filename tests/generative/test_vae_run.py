@@ -153,6 +153,36 @@ def test_out_option_and_seeded_samples(vae_run, capsys, tmp_path):
     assert np.array_equal(pix[0], pix[1]) and not np.array_equal(pix[0], pix[2])
 
 
+def test_the_run_seed_draws_the_runs_samples(vae_run, capsys, tmp_path):
+    """samples.png and `lab sample --seed <the run's seed>` draw from the same stream ("prior-samples")."""
+    target = tmp_path / "again.png"
+    code, _, _ = sample(capsys, vae_run.path, "-n", "16", "--seed", "3", "--out", target)
+    assert code == 0
+    assert np.array_equal(np.asarray(Image.open(target)), np.asarray(Image.open(vae_run.artifacts / "samples.png")))
+
+
+def test_serve_answers_with_arrays(vae_run):
+    """What a web service would call: plain arrays of pixel probabilities and coordinates."""
+    from generative.vae import serve
+
+    run = RunDir.open(vae_run.path)
+    model, test = serve.load_model(run), serve.load_test_digits(run)
+    assert len(test.grey) == len(test.encoded) == len(test.labels) == 120
+    assert set(np.unique(test.encoded)) <= {0.0, 1.0}
+    prior = serve.prior_samples(model, 5, seed=7, temperature=0.5)
+    assert prior.shape == (5, 784) and np.all((prior >= 0) & (prior <= 1))
+    assert np.array_equal(prior, serve.prior_samples(model, 5, seed=7, temperature=0.5))
+    assert serve.traversal(model, 4, 2.0).shape == (LATENT, 4, 784)
+    assert serve.manifold(model, (0, 1), 3).shape == (3, 3, 784)
+    line = serve.interpolation(model, test, [("index", 0), ("class", 7)], 6)
+    assert line.shape == (6, 784)
+    assert np.allclose(line[0], model.decode(model.encode(test.encoded[:1])[0])[0], atol=1e-6)
+    pairs = serve.reconstructions(model, test, 4)
+    assert pairs.shape == (4, 2, 784) and np.array_equal(pairs[:, 0], test.grey[:4])
+    coords, labels, what = serve.latent_scatter(model, test)
+    assert coords.shape == (120, 2) and np.array_equal(labels, test.labels) and what == "z[0] / z[1]"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--interpolate", "3", "120"],
      "--interpolate: test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
