@@ -57,8 +57,8 @@ def run(cfg, ctx) -> dict:
     for note in data.notes:
         ctx.log(f"note: {note}")
     x_train, x_test = flat(data.x_train), flat(data.x_test)
-    x_test_bin = binary_test_digits(x_test, cfg.data.binarize, cfg.seed)
     mode, t = cfg.data.binarize, cfg.training
+    x_test_bin = binary_test_digits(x_test, mode, cfg.seed)
     static_train = (binarize(x_train, mode, stream(cfg.seed, "train-binarisation"))
                     if mode != "dynamic" else None)  # static and threshold: one set for all epochs
 
