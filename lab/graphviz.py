@@ -9,7 +9,6 @@ a run folder and draws it into the run's ``artifacts/``.
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 import subprocess
@@ -151,7 +150,7 @@ def draw_run_models(run: RunDir, wanted: str | None = None,
     # by name when loading), so import it first.
     if run.task in registry.TASKS:
         try:
-            importlib.import_module(registry.spec(run.task).runner.partition(":")[0])
+            registry.runner(run.task)
         except ImportError as exc:  # then only built-in Keras classes can be loaded
             notes.append(f"could not import the {run.task} task's module ({exc}); drawing built-in layers "
                          "only")

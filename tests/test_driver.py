@@ -12,8 +12,7 @@ from lab.runs import RunDir
 
 @pytest.fixture
 def counter_task(monkeypatch):
-    spec = registry.TaskSpec("counter", "tests.counter_task.config:CounterScenario", "tests.counter_task.train:run",
-                             "test task", serve="tests.counter_task.serve")
+    spec = registry.Task("counter", "tests.counter_task", "CounterScenario", "test task")
     monkeypatch.setitem(registry.TASKS, "counter", spec)
     return spec
 

@@ -303,7 +303,7 @@ def test_truncated_or_foreign_vae_model_is_a_run_error(tmp_path):
     pytest.importorskip("tensorflow")
     import keras
 
-    from generative.vae import load_vae
+    from generative.vae.model import load_vae
 
     path = tmp_path / "vae.keras"
     path.write_bytes(b"PK\x03\x04 cut short")
@@ -317,7 +317,7 @@ def test_truncated_or_foreign_vae_model_is_a_run_error(tmp_path):
 
 
 def test_vae_checkpoint_whose_extra_is_not_a_mapping(tmp_path):
-    from generative.vae import run_model
+    from generative.vae.serve import run_model
     from lab.checkpoints import CheckpointStore
 
     run = SimpleNamespace(checkpoints=tmp_path / "checkpoints", artifacts=tmp_path / "artifacts")
@@ -328,30 +328,32 @@ def test_vae_checkpoint_whose_extra_is_not_a_mapping(tmp_path):
 
 def test_vae_evaluation_that_is_not_finite_is_a_training_error(monkeypatch):
     pytest.importorskip("tensorflow")
-    from generative import vae
+    from generative.vae import train
+    from generative.vae.model import build_vae
     from lab.errors import TrainingError
 
-    model = vae.build_vae(SimpleNamespace(kind="dense", latent_size=2, hidden=[8], filters=[4, 4], activation="relu"))
+    model = build_vae(SimpleNamespace(kind="dense", latent_size=2, hidden=[8], filters=[4, 4], activation="relu"))
     nan = np.full(6, np.nan)
-    monkeypatch.setattr(vae, "importance_weighted", lambda *a, **k: {"elbo": nan, "iw": nan, "kl": np.zeros(6)})
+    monkeypatch.setattr(train, "importance_weighted", lambda *a, **k: {"elbo": nan, "iw": nan, "kl": np.zeros(6)})
     cfg = SimpleNamespace(seed=0, evaluation=SimpleNamespace(iw_digits=6, iw_samples=2, batch_digits=6))
     with pytest.raises(TrainingError, match=r"test_elbo = nan.*test_log_likelihood_iw = nan on the 6 test digits"):
-        vae.evaluate(model, np.zeros((6, 784), np.float32), cfg, FakeCtx(Path(".")))
+        train.evaluate(model, np.zeros((6, 784), np.float32), cfg, FakeCtx(Path(".")))
 
 
 def test_autoencoder_strips_checkpoint_damaged(tmp_path):
-    from generative.autoencoder import _load_strips, pca_fit
+    from generative.autoencoder.model import pca_fit
+    from generative.autoencoder.train import load_strips
 
     path = tmp_path / "strips.npz"
     buf = io.BytesIO()
     np.savez_compressed(buf, strips=np.zeros((2, 4, 28, 28), np.uint8))
     path.write_bytes(buf.getvalue()[:100])
     with pytest.raises(RunError, match=r"strips\.npz: corrupt checkpoint of the training strips \(BadZipFile"):
-        _load_strips(path, 2, 4)
+        load_strips(path, 2, 4)
     path.write_bytes(buf.getvalue())
-    assert len(_load_strips(path, 2, 4)) == 2
+    assert len(load_strips(path, 2, 4)) == 2
     with pytest.raises(RunError, match=r"expected at least 3 strips of 4 digits"):
-        _load_strips(path, 3, 4)
+        load_strips(path, 3, 4)
     _, _, explained = pca_fit(np.ones((5, 6)), 2)  # no variance at all: nothing is lost, not NaN
     assert explained == 1.0
 

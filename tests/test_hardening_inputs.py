@@ -269,11 +269,11 @@ def test_sample_out_under_a_file_or_on_a_folder(tmp_path):
 
 
 def test_a_picture_that_cannot_be_written_is_an_explore_error(tmp_path):
-    from generative import explore
+    from generative.vae import serve
 
     (tmp_path / "plain").write_text("a file")
-    with pytest.raises(explore.ExploreError) as info:
-        explore._write(np.zeros((4, 4), np.uint8), tmp_path / "plain" / "x.png")
+    with pytest.raises(serve.ExploreError) as info:
+        serve.write_grid(np.zeros((1, 784), np.float32), tmp_path / "plain" / "x.png", 1, 1)
     assert info.value.setting == "picture file" and "cannot write the picture" in info.value.detail
 
 

@@ -28,7 +28,9 @@ Whatever the source, a data set with no training or no test digit is a DataError
 one value: nothing to learn).
 
 Relative paths are taken from the current folder. Nothing here imports TensorFlow unless a download is
-needed.
+needed. :class:`MnistDataConfig` is the ``data:`` section of the scenarios that read MNIST;
+:func:`load_digits` reads what it names and :func:`flat` turns the images into the float pixels the
+models take.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from lab.data.safe import CORRUPT_FILE_ERRORS, data_file, describe_exception, read_gzip, read_limited
 from lab.errors import DataError
+from lab.schema import Section
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -309,6 +313,33 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
     expected = ["mnist.npz", *(idx_name(s, w, n) + "[.gz]" for s in SPLITS for w, n in (("images", 3), ("labels", 1)))]
     raise DataError(f"data.path {p}: no MNIST files in this folder; expected either mnist.npz (Keras layout) or "
                     f"the four IDX files: {', '.join(expected[1:])}", [HINT])
+
+
+# --------------------------------------------------------------------------------------------------
+# The scenario's data section, and the digits as the models see them
+
+
+class MnistDataConfig(Section):
+    """The ``data:`` section of the tasks that read MNIST (autoencoder, VAE)."""
+
+    path: str | None = Field(
+        None, description="MNIST location: null downloads through keras.datasets (cached in "
+        "~/.keras/datasets; an error with a hint when offline); else a Keras-layout .npz file (e.g. "
+        "../shared/datasets/mnist10k.npz) or a folder with mnist.npz or the four IDX files (.gz allowed). "
+        "Relative to the current folder.")
+    train_limit: int | None = Field(
+        None, ge=1, description="Use only the first N training digits (null: all).")
+    test_limit: int | None = Field(None, ge=1, description="Use only the first N test digits (null: all).")
+
+
+def load_digits(data_cfg: MnistDataConfig) -> Mnist:
+    """The digits a scenario's ``data`` section names, cut to its limits."""
+    return load_mnist(data_cfg.path).limit(data_cfg.train_limit, data_cfg.test_limit)
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1]."""
+    return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / 
 
 
 def test_pca_recovers_data_in_a_subspace():
-    from generative.autoencoder import mse, pca_fit, pca_reconstruct
+    from generative.autoencoder.model import mse, pca_fit, pca_reconstruct
 
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(3, 20))
@@ -28,7 +28,7 @@ def test_pca_recovers_data_in_a_subspace():
 
 
 def test_bce_and_mse():
-    from generative.autoencoder import bce, mse
+    from generative.autoencoder.model import bce, mse
 
     x = np.array([[0.0, 1.0, 0.5]])
     assert mse(x, x) == 0
@@ -37,7 +37,7 @@ def test_bce_and_mse():
 
 
 def test_corruption():
-    from generative.autoencoder import corrupt
+    from generative.autoencoder.model import corrupt
 
     rng = np.random.default_rng(0)
     x = np.full((100, 784), 0.5, np.float32)
@@ -61,7 +61,8 @@ def test_config_checks():
 
 
 def test_every_field_is_described():
-    from generative.config import AutoencoderScenario, VaeScenario
+    from generative.autoencoder.config import AutoencoderScenario
+    from generative.vae.config import VaeScenario
 
     for model in (AutoencoderScenario, VaeScenario):
         missing = [path for path, desc, _ in scenario.field_docs(model) if not desc]
@@ -72,12 +73,13 @@ def test_shipped_scenarios_validate():
     for name in ("autoencoder_mnist", "vae_mnist_dense", "vae_mnist_conv"):
         cfg = scenario.load_scenario(scenario.scenarios_dir() / f"{name}.yaml")
         assert cfg.data.path is None
-    assert scenario.load_scenario(scenario.scenarios_dir() / "vae_mnist_dense.yaml").model.hidden == [256, 128]
+    dense = scenario.load_scenario(scenario.scenarios_dir() / "vae_mnist_dense.yaml")
+    assert dense.model.hidden == [256, 128]
 
 
 @pytest.mark.skipif(not MNIST10K.exists(), reason=f"{MNIST10K} is absent (the shared offline MNIST subset)")
 def test_tiny_run_interrupted_and_resumed(tmp_path, killed_and_resumed):
-    from generative.images import grid_size
+    from lab.images import grid_size
 
     path = tmp_path / "ae.yaml"
     path.write_text(f"""name: ae_tiny

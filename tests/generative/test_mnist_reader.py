@@ -202,6 +202,21 @@ def test_offline_without_path_says_how_to_set_data_path(monkeypatch):
     assert "--set data.path=" in msg and "idx3-ubyte" in msg
 
 
+def test_data_section_limits_and_flat_pixels(tmp_path):
+    """A scenario's data: section (MnistDataConfig) read by load_digits, and the float pixels the models take."""
+    data = small(n_train=12, n_test=5)
+    np.savez(tmp_path / "digits.npz", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test,
+             y_test=data.y_test)
+    cut = mnist.load_digits(mnist.MnistDataConfig(path=str(tmp_path / "digits.npz"), train_limit=7, test_limit=2))
+    assert len(cut.x_train) == len(cut.y_train) == 7 and len(cut.x_test) == len(cut.y_test) == 2
+    assert same(mnist.load_digits(mnist.MnistDataConfig(path=str(tmp_path / "digits.npz"))), data)
+    pixels = mnist.flat(cut.x_train)
+    assert pixels.shape == (7, 784) and pixels.dtype == np.float32
+    assert np.array_equal(pixels * 255.0, cut.x_train.reshape(7, 784).astype(np.float32))
+    with pytest.raises(ValueError, match="train_limit"):
+        mnist.MnistDataConfig(train_limit=0)
+
+
 def test_real_subset(mnist10k):
     data = load_mnist(mnist10k)
     assert data.x_train.shape == (8000, 28, 28) and data.x_test.shape == (2000, 28, 28)

@@ -9,13 +9,17 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from generative import vae as V  # noqa: E402
-from generative.config import VaeModelConfig  # noqa: E402
+from generative.vae import model as V  # noqa: E402
+from generative.vae.config import VaeModelConfig  # noqa: E402
 
 
 def model_cfg(prior, components=4, latent=3):
     return SimpleNamespace(kind="dense", latent_size=latent, hidden=[32], filters=[4, 8], activation="relu",
                            prior=prior, prior_components=components)
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
 
 
 def digits(n=40, seed=3):
@@ -51,7 +55,8 @@ def test_model_log_prior_uses_the_trained_mixture():
     rng = np.random.default_rng(1)
     p.log_vars.assign(rng.normal(0, 0.3, (6, 3)).astype(np.float32))
     p.logits.assign(rng.normal(0, 1, 6).astype(np.float32))
-    means, log_vars, logits = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in (p.means, p.log_vars, p.logits))
+    means, log_vars, logits = (keras.ops.convert_to_numpy(v).astype(np.float64)
+                               for v in (p.means, p.log_vars, p.logits))
     weights = np.exp(logits) / np.exp(logits).sum()
     z = rng.normal(0, 1, (9, 3)).astype(np.float32)
     got = keras.ops.convert_to_numpy(model.log_prior(z))
@@ -67,17 +72,17 @@ def test_mixture_samples_follow_the_components():
     p.means.assign(np.array([[-4.0, 0.0], [4.0, 1.0]], np.float32))
     p.log_vars.assign(np.log(np.array([[0.25, 0.25], [1.0, 4.0]], np.float32)))
     p.logits.assign(np.log(np.array([0.2, 0.8], np.float32)))
-    z = model.sample_latent(20_000, seed=1)
+    z = model.sample_latent(20_000, rng(1))
     assert z.shape == (20_000, 2) and z.dtype == np.float32
     right = z[:, 0] > 0
     assert right.mean() == pytest.approx(0.8, abs=0.015)
     assert z[right].mean(0) == pytest.approx([4.0, 1.0], abs=0.05)
     assert z[right].std(0) == pytest.approx([1.0, 2.0], rel=0.03)
     assert z[~right].std(0) == pytest.approx([0.5, 0.5], rel=0.05)
-    cold = model.sample_latent(20_000, seed=1, temperature=0.5)  # each component's spread halves
+    cold = model.sample_latent(20_000, rng(1), temperature=0.5)  # each component's spread halves
     assert cold[cold[:, 0] > 0].std(0) == pytest.approx([0.5, 1.0], rel=0.03)
-    assert np.array_equal(model.sample_latent(10, seed=5), model.sample_latent(10, seed=5))
-    assert model.sample(6, seed=5).shape == (6, 784)
+    assert np.array_equal(model.sample_latent(10, rng(5)), model.sample_latent(10, rng(5)))
+    assert model.sample(6, rng(5)).shape == (6, 784)
 
 
 def test_vamp_prior_is_the_encoder_at_the_pseudo_inputs():
@@ -88,7 +93,7 @@ def test_vamp_prior_is_the_encoder_at_the_pseudo_inputs():
     m, lv = model.encode(u)
     assert np.allclose(means, m, atol=1e-5) and np.allclose(log_vars, lv, atol=1e-5)
     assert np.allclose(np.exp(log_w), 0.2)
-    assert model.sample(4, seed=0).shape == (4, 784)
+    assert model.sample(4, np.random.default_rng(0)).shape == (4, 784)
 
 
 @pytest.mark.parametrize("prior", ["mog", "vamp"])
@@ -96,15 +101,16 @@ def test_monte_carlo_kl_and_elbo_below_the_iw_bound(prior):
     keras.utils.set_random_seed(3)
     model = V.build_vae(model_cfg(prior, components=4, latent=4), seed=3)
     x = digits()
-    # The training KL term is log q(z|x) - log p(z) at one draw: its mean over many draws is the evaluation's KL.
+    # The training KL term is log q(z|x) - log p(z) at one draw: its mean over many draws is the evaluation's
+    # KL.
     draws = np.stack([keras.ops.convert_to_numpy(model.terms(x)[1]) for _ in range(300)])
-    many = V.importance_weighted(model, x, 256, seed=0, batch_digits=20)
+    many = V.importance_weighted(model, x, 256, np.random.default_rng(0), batch_digits=20)
     se = draws.std(0) / np.sqrt(len(draws))
     assert np.all(np.abs(draws.mean(0) - many["kl"]) < 4 * se + 0.05)
     assert np.all(many["kl"] > 0)  # KL(q || p) of an untrained encoder against the mixture
-    one = V.importance_weighted(model, x, 1, seed=0, batch_digits=20)
+    one = V.importance_weighted(model, x, 1, np.random.default_rng(0), batch_digits=20)
     assert abs(one["iw"].mean() - many["elbo"].mean()) < 0.05 * abs(many["elbo"].mean())
-    mid = V.importance_weighted(model, x, 8, seed=1, batch_digits=20)
+    mid = V.importance_weighted(model, x, 8, np.random.default_rng(1), batch_digits=20)
     assert many["elbo"].mean() < mid["iw"].mean() < many["iw"].mean()
 
 
@@ -118,16 +124,18 @@ def test_learned_prior_trains_and_round_trips_with_safe_mode(prior, tmp_path):
     h = model.fit(x, batch_size=32, epochs=2, verbose=0, shuffle=False).history
     assert h["elbo"][-1] > h["elbo"][0]
     after = [keras.ops.convert_to_numpy(w) for w in model.prior.trainable_weights]
-    assert before and all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))  # the prior learns
+    # the prior learns
+    assert before and all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
 
     model.save(tmp_path / "vae.keras")
     loaded = V.load_vae(tmp_path / "vae.keras")  # safe_mode=True
     assert loaded.prior_kind == prior and loaded.prior_components == 3
     for a, b in zip(model.prior.weights, loaded.prior.weights, strict=True):
         assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    assert np.array_equal(model.sample(8, seed=1), loaded.sample(8, seed=1))
+    assert np.array_equal(model.sample(8, rng(1)), loaded.sample(8, rng(1)))
     z = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
-    assert np.array_equal(keras.ops.convert_to_numpy(model.log_prior(z)), keras.ops.convert_to_numpy(loaded.log_prior(z)))
+    assert np.array_equal(keras.ops.convert_to_numpy(model.log_prior(z)),
+                          keras.ops.convert_to_numpy(loaded.log_prior(z)))
 
 
 def test_prior_option_in_the_scenario():

@@ -17,8 +17,10 @@ from lab.runs import RunDir, atomic_write_text
 
 MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
 LATENT = 2
+QUALITY = "quality: {samples: 100, classifier_epochs: 1}"
 
-pytestmark = pytest.mark.skipif(not MNIST10K.exists(), reason=f"{MNIST10K} is absent (the shared offline MNIST subset)")
+pytestmark = pytest.mark.skipif(not MNIST10K.exists(),
+                                reason=f"{MNIST10K} is absent (the shared offline MNIST subset)")
 
 
 def scenario(tmp_path: Path, extra: str = "") -> Path:
@@ -49,7 +51,7 @@ def png_size(path) -> tuple[int, int]:
 
 
 def grid(rows, cols, scale=2):
-    from generative.images import grid_size
+    from lab.images import grid_size
 
     return grid_size(rows, cols, scale)
 
@@ -65,23 +67,26 @@ def test_training_lowers_the_loss_on_real_digits(vae_run):
     assert s["test_elbo"] < 0 and s["test_elbo"] > -550  # better than an untrained model (~ -543 nats)
     assert s["test_log_likelihood_iw"] >= s["test_elbo"]
     assert s["test_reconstruction"] + s["test_kl"] == pytest.approx(-s["test_elbo"], rel=1e-6)
-    for key in ("sample_confident_share", "sample_class_share_min", "sample_class_share_max", "sample_frechet_distance",
+    for key in ("sample_confident_share", "sample_class_share_min", "sample_class_share_max",
+                "sample_frechet_distance",
                 "classifier_test_accuracy", "train_seconds", "iw_samples"):
         assert key in s
     assert 0 <= s["sample_class_share_min"] <= 0.1 <= s["sample_class_share_max"] <= 1
     assert s["iw_samples"] == 16 and s["iw_digits"] == 120
     report = vae_run.report_path.read_text()
-    assert "Sample quality" in report and "artifacts/samples.png" in report and "importance weighted" in report
+    assert "Sample quality" in report and "artifacts/samples.png" in report
+    assert "importance weighted" in report
     assert png_size(vae_run.artifacts / "samples.png") == grid(4, 4)
     assert (vae_run.checkpoints / "classifier.keras").exists()
 
 
 def test_cosine_schedule_and_time_limit(tmp_path):
-    """The learning rate of every epoch is in metrics.csv; a time limit stops before the epoch that would pass it."""
+    """The learning rate of every epoch is in metrics.csv; a time limit stops before the epoch that would pass
+    it."""
     path = scenario(tmp_path, "")
     text = path.read_text().replace("kl_warmup_epochs: 2}", "kl_warmup_epochs: 2, schedule: cosine, "
                                     "final_learning_rate_fraction: 0.1, time_limit_seconds: 0.001}")
-    path.write_text(text.replace("quality: {samples: 100, classifier_epochs: 1}", "quality: {enabled: false}"))
+    path.write_text(text.replace(QUALITY, "quality: {enabled: false}"))
     run = execute(str(path), out=str(tmp_path / "runs"), quiet=True)
     rows = list(csv.DictReader(open(run.metrics_path)))
     assert len(rows) == 1 and float(rows[0]["learning_rate"]) == pytest.approx(0.003)
@@ -92,7 +97,7 @@ def test_cosine_schedule_and_time_limit(tmp_path):
 def test_resume_continues_exactly(vae_run, tmp_path, interrupt_after):
     """Interrupted after epoch 2, resumed: the same model as the run that never stopped."""
     path = scenario(tmp_path, "")
-    text = path.read_text().replace("quality: {samples: 100, classifier_epochs: 1}", "quality: {enabled: false}")
+    text = path.read_text().replace(QUALITY, "quality: {enabled: false}")
     path.write_text(text)
     interrupt_after(2)
     with pytest.raises(KeyboardInterrupt):
@@ -105,7 +110,8 @@ def test_resume_continues_exactly(vae_run, tmp_path, interrupt_after):
     a, b = vae_run.summary(), resumed.summary()
     assert b["test_elbo"] == a["test_elbo"] and b["test_log_likelihood_iw"] == a["test_log_likelihood_iw"]
     assert "sample_confident_share" not in b
-    assert {k: v for k, v in same_figures(a, b).items() if k in b} == {}  # a also has the sample-quality figures
+    # a also has the sample-quality figures
+    assert {k: v for k, v in same_figures(a, b).items() if k in b} == {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,8 +153,39 @@ def test_out_option_and_seeded_samples(vae_run, capsys, tmp_path):
     assert np.array_equal(pix[0], pix[1]) and not np.array_equal(pix[0], pix[2])
 
 
+def test_the_run_seed_draws_the_runs_samples(vae_run, capsys, tmp_path):
+    """samples.png and `lab sample --seed <the run's seed>` draw from the same stream ("prior-samples")."""
+    target = tmp_path / "again.png"
+    code, _, _ = sample(capsys, vae_run.path, "-n", "16", "--seed", "3", "--out", target)
+    assert code == 0
+    assert np.array_equal(np.asarray(Image.open(target)), np.asarray(Image.open(vae_run.artifacts / "samples.png")))
+
+
+def test_serve_answers_with_arrays(vae_run):
+    """What a web service would call: plain arrays of pixel probabilities and coordinates."""
+    from generative.vae import serve
+
+    run = RunDir.open(vae_run.path)
+    model, test = serve.load_model(run), serve.load_test_digits(run)
+    assert len(test.grey) == len(test.encoded) == len(test.labels) == 120
+    assert set(np.unique(test.encoded)) <= {0.0, 1.0}
+    prior = serve.prior_samples(model, 5, seed=7, temperature=0.5)
+    assert prior.shape == (5, 784) and np.all((prior >= 0) & (prior <= 1))
+    assert np.array_equal(prior, serve.prior_samples(model, 5, seed=7, temperature=0.5))
+    assert serve.traversal(model, 4, 2.0).shape == (LATENT, 4, 784)
+    assert serve.manifold(model, (0, 1), 3).shape == (3, 3, 784)
+    line = serve.interpolation(model, test, [("index", 0), ("class", 7)], 6)
+    assert line.shape == (6, 784)
+    assert np.allclose(line[0], model.decode(model.encode(test.encoded[:1])[0])[0], atol=1e-6)
+    pairs = serve.reconstructions(model, test, 4)
+    assert pairs.shape == (4, 2, 784) and np.array_equal(pairs[:, 0], test.grey[:4])
+    coords, labels, what = serve.latent_scatter(model, test)
+    assert coords.shape == (120, 2) and np.array_equal(labels, test.labels) and what == "z[0] / z[1]"
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--interpolate", "3", "120"], "--interpolate: test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
+    (["--interpolate", "3", "120"],
+     "--interpolate: test index 120 is out of range: the run's test set has 120 digits (0 ... 119)"),
     (["--interpolate", "x3", "4"], "give a test-digit index (e.g. 17) or a digit class (c0 ... c9)"),
     (["--interpolate", "c12", "4"], "digit classes are c0 ... c9"),
     (["--manifold", "--dims", "0", "2"], "--dims: dimension 2 is out of range"),
@@ -168,16 +205,18 @@ def test_bad_arguments_are_errors_without_traceback(vae_run, capsys, args, messa
 def test_manifold_on_a_latent_of_size_one(vae_run, capsys, tmp_path):
     import keras
 
-    from generative import vae as V
-    from generative.config import VaeModelConfig
+    from generative.vae import model as V
+    from generative.vae.config import VaeModelConfig
 
     folder = tmp_path / "one"
     shutil.copytree(vae_run.path, folder)
     keras.utils.set_random_seed(0)
     V.build_vae(VaeModelConfig(latent_size=1, hidden=[16])).save(folder / "artifacts" / "vae.keras")
     code, _, err = sample(capsys, folder, "--manifold")
-    assert code == 2 and "--manifold: needs a latent of at least 2 dimensions; this model's latent has 1" in err
-    code, out, _ = sample(capsys, folder, "--scatter")  # a 1-D latent still has a scatter (z against the class)
+    assert code == 2
+    assert "--manifold: needs a latent of at least 2 dimensions; this model's latent has 1" in err
+    # a 1-D latent still has a scatter (z against the class)
+    code, out, _ = sample(capsys, folder, "--scatter")
     assert code == 0 and png_size(out) == (600, 600)
 
 
@@ -193,7 +232,8 @@ def test_not_a_vae_run_and_not_a_run(capsys, tmp_path):
 def test_run_without_a_model_yet(vae_run, capsys, tmp_path):
     folder = tmp_path / "early"
     shutil.copytree(vae_run.path, folder)
-    (folder / "artifacts" / "vae.keras").unlink()  # the trained model: a run still in its first epoch has none
+    # the trained model: a run still in its first epoch has none
+    (folder / "artifacts" / "vae.keras").unlink()
     shutil.rmtree(folder / "checkpoints")  # ... nor any checkpoint
     code, _, err = sample(capsys, folder)
     assert code == 2 and "no model yet" in err and "--resume" in err

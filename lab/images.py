@@ -1,4 +1,4 @@
-"""Digit pictures as plain arrays: tiles in a grid, written as PNG (exact pixel sizes, no matplotlib).
+"""Digit pictures as plain arrays: 28 x 28 tiles in a grid, written as PNG (exact pixel sizes, no matplotlib).
 
 Layout of every grid: tiles of 28 x 28 pixels, ``PAD`` grey pixels between tiles and around the border,
 then everything scaled by an integer ``scale``. So a grid of ``rows`` x ``cols`` tiles is
@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from lab.runs import atomic_write_bytes
 
@@ -59,8 +60,7 @@ def tile(images, rows: int, cols: int, scale: int = 1) -> np.ndarray:
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    from PIL import Image
-
+    """The PNG file of a uint8 grey (H, W) or RGB (H, W, 3) array, as bytes."""
     buf = io.BytesIO()
     Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
@@ -71,30 +71,9 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     return atomic_write_bytes(path, png_bytes(array))
 
 
-def save_grid(images, path: str | Path, rows: int | None = None, cols: int | None = None, scale: int = 2) -> Path:
+def save_grid(images, path: str | Path, rows: int | None = None, cols: int | None = None,
+              scale: int = 2) -> Path:
+    """Tile ``images`` (the most square grid unless ``rows`` and ``cols`` are given) and write the PNG."""
     if rows is None or cols is None:
         rows, cols = square_shape(len(np.asarray(images).reshape(-1, TILE * TILE)))
     return save_png(tile(images, rows, cols, scale), path)
-
-
-def plot_curves(ctx, series: dict[str, str], ylabel: str, name: str, logy: bool = False):
-    """A line per metrics.csv column in ``series`` (column -> label) against the step; saved as ``name``."""
-    from lab.plots import pyplot
-
-    plt = pyplot()
-
-    rows = ctx.metrics.rows()
-    if not rows:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, label in series.items():
-        pts = [(int(float(r["step"])), float(r[key])) for r in rows if r.get(key, "") != ""]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker=".", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return ctx.save_figure(fig, name)
