@@ -12,6 +12,8 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["no_skips"]  # LAB_NO_SKIPS=1 (CI): a skipped test fails the session
+
 ROOT = Path(__file__).resolve().parent.parent
 MNIST10K = ROOT.parent / "shared" / "datasets" / "mnist10k.npz"
 
@@ -142,3 +144,4 @@ def write_bar_digits(path, n_train: int, n_test: int, seed: int) -> None:
     for i, label in enumerate(y):
         x[i, 2 + 2 * label, 4:24] = 255
     np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
+
