@@ -51,10 +51,11 @@ SWEEPS = {
         {"training": {"optimizer": "adamw", "learning_rate": 0.003, "weight_decay": 0.05}},
     ],
     "keras_recipe": [
-        {"model": {"kind": "convnet", "filters": [32, 64], "convs_per_block": 2, "hidden": [512], "dropout": 0.5,
-                   "conv_dropout": 0.25},
+        {"model": {"kind": "convnet", "filters": [32, 64], "convs_per_block": 2, "hidden": [512],
+                   "dropout": 0.5, "conv_dropout": 0.25},
          "augment": {"flip": False, "crop_padding": 0},
-         "training": {"optimizer": "rmsprop", "learning_rate": 0.0001, "batch_size": 32, "schedule": "constant",
+         "training": {"optimizer": "rmsprop", "learning_rate": 0.0001, "batch_size": 32,
+                      "schedule": "constant",
                       "warmup_epochs": 0, "label_smoothing": 0.0, "weight_decay": 0.0}},
     ],
 }
@@ -126,7 +127,8 @@ def main(argv=None) -> int:
 
     d = load_cifar10(args.data)
     data = (d.x_train, d.y_train, d.x_test, d.y_test)
-    print(f"backend {keras.backend.backend()}, {len(d.x_train)} train / {len(d.x_test)} test images from {d.source}",
+    print(f"backend {keras.backend.backend()}, {len(d.x_train)} train / {len(d.x_test)} test images from "
+          f"{d.source}",
           flush=True)
     results = []
     for sweep in args.sweep:

@@ -1,7 +1,7 @@
 """The image classifiers' figures: the shipped scenarios as a user runs them, and the CIFAR race.
 
     python benchmarks/classifiers.py mnist_mlp_book mnist_convnet --seeds 0 1
-    python benchmarks/classifiers.py --race            # cifar10_resnet, then Keras' cifar10_cnn recipe for as long
+    python benchmarks/classifiers.py --race  # cifar10_resnet, then Keras' cifar10_cnn recipe for as long
 
 ``--race`` trains ``cifar10_resnet`` as shipped, then the Keras cifar10_cnn recipe
 (``scenarios/cifar10_keras_recipe.yaml``: RMSprop 1e-4, batch 32, no augmentation) on the same images
@@ -30,7 +30,8 @@ def run(name: str, overrides: list[str], out: str) -> dict:
     folder = execute(name, overrides, out=out, quiet=True)
     summary = folder.summary()
     row = {"scenario": name, **{k: summary.get(k) for k in FIGURES}, "run": str(folder.path)}
-    print(" | ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+    print(" | ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+          flush=True)
     return row
 
 
@@ -39,7 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("scenarios", nargs="*", help="shipped scenario names or files")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", dest="overrides", action="append", default=[], help="override for every run")
-    p.add_argument("--race", action="store_true", help="cifar10_resnet against the Keras recipe for the same time")
+    p.add_argument("--race", action="store_true",
+                   help="cifar10_resnet against the Keras recipe for the same time")
     p.add_argument("--out", default="runs/bench")
     args = p.parse_args(argv)
     if not args.scenarios and not args.race:
@@ -55,8 +57,8 @@ def main(argv=None) -> int:
                                                   *args.overrides], args.out)
             gap = 100 * (resnet["test_accuracy"] - recipe["test_accuracy"])
             print(f"race (seed {seed}): resnet {resnet['test_accuracy']:.1%} in {budget:.0f} s, Keras recipe "
-                  f"{recipe['test_accuracy']:.1%} in {recipe['train_seconds']:.0f} s ({recipe['epochs_run']} epochs): "
-                  f"{gap:+.1f} points", flush=True)
+                  f"{recipe['test_accuracy']:.1%} in {recipe['train_seconds']:.0f} s ({recipe['epochs_run']} "
+                  f"epochs): {gap:+.1f} points", flush=True)
     return 0
 
 

@@ -32,7 +32,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="total seconds measured per variant")
     parser.add_argument("--rounds", type=int, default=6, help="round-robin slices per variant")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TensorFlow's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra/inter-op threads (0: TensorFlow's default)")
     parser.add_argument("--no-cnn", action="store_true", help="skip the (slow) CNN rows")
     args = parser.parse_args()
 
@@ -64,7 +65,8 @@ def main() -> int:
         return buffer
 
     uniform = filled(ReplayBuffer(10_000, (obs_dim,), np.float32, seed=0), (obs_dim,), np.float32)
-    prioritized = filled(PrioritizedReplayBuffer(10_000, (obs_dim,), np.float32, seed=0), (obs_dim,), np.float32)
+    prioritized = filled(PrioritizedReplayBuffer(10_000, (obs_dim,), np.float32, seed=0), (obs_dim,),
+                         np.float32)
 
     variants = []  # (label, xla, units per call, fn)
 
@@ -80,12 +82,14 @@ def main() -> int:
         for k in (1, 4, 16):
             variants.append((f"MLP update, uniform replay, {k} per call", jit, k, train(agent, uniform, k)))
         for k in (1, 4):
-            variants.append((f"MLP update, prioritized replay, {k} per call", jit, k, train(agent, prioritized, k)))
-        act_agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), jit_compile=True, act_jit_compile=jit,
-                             seed=0)
+            variants.append(
+                (f"MLP update, prioritized replay, {k} per call", jit, k, train(agent, prioritized, k)))
+        act_agent = DQNAgent((obs_dim,), n_actions, DQNConfig(batch_size=batch), jit_compile=True,
+                             act_jit_compile=jit, seed=0)
         obs16 = rng.normal(size=(16, obs_dim)).astype(np.float32)
         act_rng = np.random.default_rng(1)
-        variants.append(("MLP act, batch of 16", jit, 1, lambda a=act_agent, r=act_rng, o=obs16: a.act(o, 0.0, r)))
+        variants.append(
+            ("MLP act, batch of 16", jit, 1, lambda a=act_agent, r=act_rng, o=obs16: a.act(o, 0.0, r)))
 
     if not args.no_cnn:
         grid_shape = (11, 11, 3)
@@ -100,10 +104,12 @@ def main() -> int:
                              lambda g=grid, r=np.random.default_rng(2): g.act(grid_obs, 0.0, r)))
         flat = DQNAgent(grid_shape, n_actions, DQNConfig(batch_size=batch, network={"kind": "mlp"}),
                         obs_dtype=np.uint8, seed=0, jit_compile=True)
-        variants.append(("MLP 256-256 on the flattened 11x11x3 grid, 4 per call", True, 4, train(flat, grids, 4)))
+        variants.append(
+            ("MLP 256-256 on the flattened 11x11x3 grid, 4 per call", True, 4, train(flat, grids, 4)))
 
     print(f"DQN update speed: MLP 256-256 (obs ({obs_dim},), {n_actions} actions), batch {batch}; TensorFlow "
-          f"{tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s), threads {args.threads or 'default'}")
+          f"{tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s), threads "
+          f"{args.threads or 'default'}")
     print("compiling...", flush=True)
     for _, _, _, fn in variants:
         fn()  # trace and compile
@@ -124,7 +130,8 @@ def main() -> int:
     width = max(len(v[0]) for v in variants)
     print(f"{'measurement':<{width}}  {'XLA':>4}  {'per second':>10}  {'CPU ms each':>11}")
     for (label, jit, _, _), rate, used in zip(variants, best, cpu, strict=True):
-        print(f"{label:<{width}}  {'on' if jit else 'off':>4}  {rate:>10,.0f}  {float(np.median(used)):>11.2f}")
+        print(f"{label:<{width}}  {'on' if jit else 'off':>4}  {rate:>10,.0f}  "
+              f"{float(np.median(used)):>11.2f}")
     print("per second: best round, wall clock (updates for update rows, calls for act rows); "
           "CPU ms: median over rounds of this process's CPU time per update or call")
     return 0

@@ -47,8 +47,8 @@ def run_lab(steps: int, num_envs: int, matched: bool, seed: int) -> dict:
     from agents.dqn.train import Trainer
 
     keras.utils.set_random_seed(seed)
-    overrides = [f"training.env_steps={steps}", f"training.num_envs={num_envs}", "training.stop_after_perfect=0",
-                 f"training.eval_every={steps}", f"seed={seed}"]
+    overrides = [f"training.env_steps={steps}", f"training.num_envs={num_envs}",
+                 "training.stop_after_perfect=0", f"training.eval_every={steps}", f"seed={seed}"]
     if matched:
         overrides += ["agent.n_step=1", "agent.double_dqn=false"]
     cfg = load_cfg(overrides)
@@ -137,7 +137,8 @@ def main() -> None:
             r = json.loads(line[-1][7:])
             results.setdefault(name, []).append(r)
             print(f"{name:<18} seed {seed}: {r['env_steps'] / r['seconds']:8.0f} env-steps/s  "
-                  f"success {r['success']:.2f}  path ratio {r['path_ratio']:.3f}  ({r['seconds']:.1f} s)", flush=True)
+                  f"success {r['success']:.2f}  path ratio {r['path_ratio']:.3f}  ({r['seconds']:.1f} s)",
+                  flush=True)
     rate = {k: sum(r["env_steps"] for r in v) / sum(r["seconds"] for r in v) for k, v in results.items()}
     sb3 = [k for k in rate if k.startswith("sb3")]
     if not sb3:

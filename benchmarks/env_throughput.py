@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     lake = gym.make("FrozenLake-v1", map_name="8x8", is_slippery=False)
     lake_cpu, lake_wall = timed(single_env(lake, actions), args.repeats)
     lake_rate, lake_rate_wall = n / lake_cpu, n / lake_wall
-    print(f"FrozenLake-v1 8x8, not slippery (gymnasium.make):     {fmt(lake_rate, lake_rate_wall, 'steps/s')}")
+    print(f"FrozenLake-v1 8x8, not slippery (gymnasium.make):     "
+          f"{fmt(lake_rate, lake_rate_wall, 'steps/s')}")
 
     ok = True
     for obs in ("grid", "local", "coords"):
@@ -133,13 +134,15 @@ def main(argv=None) -> int:
 
     step_cpu, step_wall = timed(walk(False), args.repeats)
     both_cpu, both_wall = timed(walk(True), args.repeats)
-    fps, fps_wall = len(frames) / max(1e-9, both_cpu - step_cpu), len(frames) / max(1e-9, both_wall - step_wall)
+    fps, fps_wall = (len(frames) / max(1e-9, both_cpu - step_cpu),
+                     len(frames) / max(1e-9, both_wall - step_wall))
     ok &= fps >= 500
     print(f"rgb_array frames {renv.render().shape}, 21x21 grid, trail on: {fmt(fps, fps_wall, 'frames/s')}"
           f"  {fps / 500:5.1f}x the target (>= 500)")
 
     for alg in gen.ALGORITHMS:
-        cpu, wall = timed(lambda alg=alg: [gen.generate(15, 15, alg, seed=s) for s in range(1000)], args.repeats)
+        cpu, wall = timed(lambda alg=alg: [gen.generate(15, 15, alg, seed=s) for s in range(1000)],
+                          args.repeats)
         if alg == "dfs":
             ok &= cpu < 1.0
         print(f"1,000 mazes of 15x15 cells, {alg:<8} {cpu:8.3f} s [{wall:.3f}]"

@@ -10,10 +10,10 @@ Each cell gets the width that brings its network (embedding, one recurrent layer
 three cells cost nearly the same per token on a CPU (the widths make the recurrent matrices about the same
 size), so equal epochs are equal training time within a few per cent: the table shows each one's time, and
 ``--minutes`` (default: none) caps it. A time limit alone would not be fair: training stops at an epoch's
-end, so a cell whose epochs are a little longer can lose a whole epoch. The runs go one after the other in this process,
-so they share the machine's load. Each is a normal run folder under ``--out`` (default ``runs/bench``);
-the table ends with the 5-gram Kneser-Ney model of the same run, the peer every cell has to beat. Results
-go to docs/benchmarks.md by hand, with the date, the machine and the load.
+end, so a cell whose epochs are a little longer can lose a whole epoch. The runs go one after the other in
+this process, so they share the machine's load. Each is a normal run folder under ``--out`` (default
+``runs/bench``); the table ends with the 5-gram Kneser-Ney model of the same run, the peer every cell has to
+beat. Results go to docs/benchmarks.md by hand, with the date, the machine and the load.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def units_for(cell: str, budget: int, embedding: int, vocab: int) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], choices=sorted(GATES))
-    p.add_argument("--params", type=int, default=720_000, help="parameter budget (default: the shipped LSTM-384's)")
+    p.add_argument("--params", type=int, default=720_000,
+                   help="parameter budget (default: the shipped LSTM-384's)")
     p.add_argument("--epochs", type=int, default=4, help="epochs of each cell")
     p.add_argument("--minutes", type=float, default=None, help="cap on each cell's training time")
     p.add_argument("--embedding", type=int, default=64)
@@ -62,14 +63,17 @@ def main(argv=None) -> int:
         s = execute("shakespeare_char_lstm", overrides, out=args.out, quiet=True).summary()
         rows.append({"cell": cell, "units": units, "parameters": s["parameters"], "epochs": s["epochs_run"],
                      "train s": round(s["train_seconds"]), "tokens/s": round(s["tokens_per_second"]),
-                     "test nats/char": round(s["test_nats"], 4), "bits/char": round(s["test_bits_per_char"], 3),
+                     "test nats/char": round(s["test_nats"], 4),
+                     "bits/char": round(s["test_bits_per_char"], 3),
                      "ratio to KN-5": round(s["ratio_to_kn"], 3), "kn": s["kn_nats"]})
         print(rows[-1], flush=True)
     print()
     print("| " + " | ".join(k for k in rows[0] if k != "kn") + " |")
     print("|" + "---|" * (len(rows[0]) - 1))
     for r in rows:
-        print("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for k, v in r.items() if k != "kn") + " |")
+        print("| " +
+              " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for k, v in r.items() if k != "kn") +
+              " |")
     print(f"\n5-gram Kneser-Ney on the same test characters: {rows[0]['kn']:.4f} nats/char")
     return 0
 

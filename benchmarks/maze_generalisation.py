@@ -52,7 +52,8 @@ def main() -> int:
         sizes = [parse_size(text.strip()) for text in args.sizes.split(",") if text.strip()]
         cfg, agent = load_run(args.run)
         if sizes and agent.network_kind != "vin":
-            print(f"note: {agent.network_kind} network: its dense layers fit one grid size, so no --sizes rows")
+            print(f"note: {agent.network_kind} network: its dense layers fit one grid size, so no --sizes "
+                  f"rows")
             sizes = []
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -65,13 +66,13 @@ def main() -> int:
     seeds = list(range(args.seed_start, args.seed_start + args.mazes))
     used = set(cfg.eval_seeds() or []) | set(cfg.test_seeds())
     if seeds[0] < hi and seeds[-1] >= lo or used.intersection(seeds):
-        print(f"error: seeds [{seeds[0]}, {seeds[-1] + 1}) overlap the run's training [{lo}, {hi}), evaluation or "
-              f"test seeds; pick another --seed-start", file=sys.stderr)
+        print(f"error: seeds [{seeds[0]}, {seeds[-1] + 1}) overlap the run's training [{lo}, {hi}), "
+              f"evaluation or test seeds; pick another --seed-start", file=sys.stderr)
         return 2
 
     env = cfg.env
-    print(f"run: {args.run} ({env.width} x {env.height} cells, trained on {env.algorithm} mazes, loops {env.loops}, "
-          f"start {env.start}, goal {env.goal})")
+    print(f"run: {args.run} ({env.width} x {env.height} cells, trained on {env.algorithm} mazes, loops "
+          f"{env.loops}, start {env.start}, goal {env.goal})")
     print(f"{args.mazes} unseen mazes per row, seeds [{seeds[0]}, {seeds[-1] + 1})\n")
     print(f"| {'variant':<30} | success | path ratio | optimal share | seconds |")
     print(f"|{'-' * 32}|---------|------------|---------------|---------|")

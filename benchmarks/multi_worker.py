@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(args: list[str], out: Path) -> dict:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "lab", *args, "--out", str(out), "--quiet"], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "lab", *args, "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     if done.returncode:
         sys.exit(f"failed: lab {' '.join(args)}\n{done.stderr[-3000:]}")
     path = done.stdout.strip().splitlines()[-1].removeprefix("run: ")
-    summary = json.loads((Path(ROOT, path) if not os.path.isabs(path) else Path(path)).joinpath("summary.json")
-                         .read_text())
+    summary = json.loads((Path(ROOT, path) if not os.path.isabs(path) else Path(path))
+                         .joinpath("summary.json").read_text())
     return {"wall": wall, **summary}
 
 
@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     out = Path(a.out or tempfile.mkdtemp(prefix="lab-bench-mw-"))
     rows = [("fit (1 process)", run(["run", a.scenario, "--set", "strategy=cpu", *overrides], out))]
     for n in [1, *a.workers]:
-        rows.append((f"launch --workers {n}", run(["launch", "--workers", str(n), a.scenario, *overrides], out)))
+        rows.append(
+            (f"launch --workers {n}", run(["launch", "--workers", str(n), a.scenario, *overrides], out)))
     base = rows[0][1]["samples_per_second"]
     print(f"{a.scenario}, {a.epochs} epochs, global batch {a.batch_size or 'as the scenario'}, "
           f"{os.cpu_count()} cores; run folders in {out}")

@@ -47,8 +47,9 @@ def small(out: Path) -> dict:
     t0, c0 = time.time(), time.process_time()
     run = execute(str(ROOT / "scenarios" / "rbm_movielens100k.yaml"), overrides, out=str(out), quiet=True)
     s = run.summary()
-    return {"part": "MovieLens-100K-sized fit", "ratings": s["n_ratings"], "users": s["n_users"], "items": s["n_items"],
-            "rbm_train_seconds": round(s["train_seconds"], 1), "run_wall_seconds": round(time.time() - t0, 1),
+    return {"part": "MovieLens-100K-sized fit", "ratings": s["n_ratings"], "users": s["n_users"],
+            "items": s["n_items"], "rbm_train_seconds": round(s["train_seconds"], 1),
+            "run_wall_seconds": round(time.time() - t0, 1),
             "process_cpu_seconds": round(time.process_time() - c0, 1), "rmse": round(s["rmse"], 4),
             "blend_rmse": round(s["blend_rmse"], 4) if "blend_rmse" in s else None,
             "svd_rmse": round(s["svd_rmse"], 4) if "svd_rmse" in s else None,
@@ -116,16 +117,20 @@ def main(argv=None) -> int:
     p.add_argument("--items", type=int, default=17_770, help="movies of the large set")
     p.add_argument("--mean", type=float, default=208.0, help="mean ratings per user of the large set")
     p.add_argument("--batch", type=int, default=200, help="users per training batch (large set)")
-    p.add_argument("--steps", type=int, default=None, help="time only this many batches (default: a full epoch)")
-    p.add_argument("--netflix-io", action="store_true", help="also write and read the large set as Netflix files")
-    p.add_argument("--out", default=None, help="run folder parent for the small fit (default: a temporary folder)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="time only this many batches (default: a full epoch)")
+    p.add_argument("--netflix-io", action="store_true",
+                   help="also write and read the large set as Netflix files")
+    p.add_argument("--out", default=None,
+                   help="run folder parent for the small fit (default: a temporary folder)")
     args = p.parse_args(argv)
     print(f"cpus: {os.cpu_count()}; load average now: {os.getloadavg()[0]:.1f}", flush=True)
     if args.part in ("small", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(small(Path(args.out or tmp))), flush=True)
     if args.part in ("large", "both"):
-        print(json.dumps(large(args.users, args.items, args.mean, args.steps, args.batch, args.netflix_io)), flush=True)
+        print(json.dumps(large(args.users, args.items, args.mean, args.steps, args.batch, args.netflix_io)),
+              flush=True)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

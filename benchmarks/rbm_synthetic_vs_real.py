@@ -15,12 +15,14 @@ and prints each RMSE beside the biases' and the SVD's of the same run, its ratio
 figure, and whether the order item < biases < user holds. The new defaults also blend the RBM with the
 SVD (``rbm.blend: svd``); the blend is printed beside the RBM alone.
 
-    python benchmarks/rbm_synthetic_vs_real.py                # first fold, seed 0 (about 3 minutes on 2 cores)
+    python benchmarks/rbm_synthetic_vs_real.py                # first fold, seed 0 (about 3 minutes
+                                                              # on 2 cores)
     python benchmarks/rbm_synthetic_vs_real.py --folds 5      # all five folds (about 15 minutes)
     python benchmarks/rbm_synthetic_vs_real.py --seeds 0 1 2  # other synthetic sets
     python benchmarks/rbm_synthetic_vs_real.py --real /data/ml-100k   # the same settings on the real data too
     python benchmarks/rbm_synthetic_vs_real.py --real /data/ml-100k --grid   # would tuning on the preset
-                                                    # pick what tuning on the real data picks? (rank correlation)
+                                                    # pick what tuning on the real data picks?
+                                                    # (rank correlation)
 
 With ``--real`` the three settings also run on a real MovieLens 100K folder (``data.path``; never shipped),
 on the same folds, and the synthetic order is compared with the one measured there.
@@ -44,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 OLD_RATE = "training.learning_rate=0.1"  # the learning rate of issue 15's measurements, before it was tuned
 SETTINGS = {  # name: (--set lines on top of the scenario, the real figure: issue 15's, or measured here)
-    "user-oriented, old defaults": (["rbm.orientation=user", "rbm.reconstruction=sample", "training.epochs=30",
-                                     "rbm.blend=none", OLD_RATE], 0.957),
-    "item-oriented, old defaults": (["rbm.orientation=item", "rbm.reconstruction=sample", "training.epochs=30",
-                                     "rbm.blend=none", OLD_RATE], 0.927),
+    "user-oriented, old defaults": (["rbm.orientation=user", "rbm.reconstruction=sample",
+                                     "training.epochs=30", "rbm.blend=none", OLD_RATE], 0.957),
+    "item-oriented, old defaults": (["rbm.orientation=item", "rbm.reconstruction=sample",
+                                     "training.epochs=30", "rbm.blend=none", OLD_RATE], 0.927),
     "item-oriented, mean field, 60 epochs": ([OLD_RATE], 0.920),
     "the same, learning rate 0.03 (shipped)": ([], 0.920),
 }
@@ -73,13 +75,13 @@ def run_setting(extra: list[str], folds: int, seed: int, out: Path, real: str | 
 
     data = (["data.source=movielens-100k", f"data.path={real}"] if real else
             ["data.source=synthetic", "data.synthetic.preset=movielens100k"])
-    overrides = [*data, "data.download=false", "split.method=kfold", "split.folds=5", f"split.run_folds={folds}",
-                 f"seed={seed}", "strategy=cpu", *extra]
+    overrides = [*data, "data.download=false", "split.method=kfold", "split.folds=5",
+                 f"split.run_folds={folds}", f"seed={seed}", "strategy=cpu", *extra]
     load0, t0 = os.getloadavg(), time.time()
     run = execute(str(SCENARIO), overrides, out=str(out), quiet=True)
     s = run.summary()
-    keep = ("rmse", "blend_rmse", "bias_rmse", "svd_rmse", "global_mean_rmse", "ndcg_at_10", "popularity_ndcg_at_10",
-            "train_seconds", "ranking_model", "folds", "n_ratings")
+    keep = ("rmse", "blend_rmse", "bias_rmse", "svd_rmse", "global_mean_rmse", "ndcg_at_10",
+            "popularity_ndcg_at_10", "train_seconds", "ranking_model", "folds", "n_ratings")
     res = {k: (round(s[k], 4) if isinstance(s.get(k), float) else s.get(k)) for k in keep if k in s}
     res["train_seconds_per_fold"] = round(s["train_seconds"] / s["folds"], 1)
     res["wall_seconds"] = round(time.time() - t0, 1)
@@ -100,14 +102,16 @@ def print_table(label: str, results: dict, real: dict | None) -> None:
     print(f"\n{label}, {first['folds']} fold(s) of 5, {first['n_ratings']:,} ratings: biases {bias:.4f}, "
           f"SVD {first.get('svd_rmse', float('nan')):.4f} (real: biases "
           f"{real and next(iter(real.values()))['bias_rmse'] or REAL_BIASES})")
-    print(f"  {'setting':<52} {'RBM':>7} {'/biases':>8} {'blend':>7} {'real':>6} {'real/b':>7} {'train s/fold':>12}"
-          f"  load")
+    print(f"  {'setting':<52} {'RBM':>7} {'/biases':>8} {'blend':>7} {'real':>6} {'real/b':>7} "
+          f"{'train s/fold':>12}  load")
     for name, (_, quoted) in SETTINGS.items():
         res = results[name]
-        real_rmse, real_bias = ((real[name]["rmse"], real[name]["bias_rmse"]) if real else (quoted, REAL_BIASES))
+        real_rmse, real_bias = ((real[name]["rmse"], real[name]["bias_rmse"]) if real
+                                else (quoted, REAL_BIASES))
         blend = f"{res['blend_rmse']:.4f}" if "blend_rmse" in res else "—"
         print(f"  {name:<52} {res['rmse']:>7.4f} {res['rmse'] / bias:>8.3f} {blend:>7} {real_rmse:>6.4f} "
-              f"{real_rmse / real_bias:>7.3f} {res['train_seconds_per_fold']:>12.1f}  {res['load_before_after']}")
+              f"{real_rmse / real_bias:>7.3f} {res['train_seconds_per_fold']:>12.1f}  "
+              f"{res['load_before_after']}")
     print(f"  order item-oriented < biases < user-oriented (as on the real data): "
           f"{'holds' if order_holds(results) else 'DOES NOT hold'}", flush=True)
 
@@ -159,15 +163,18 @@ def grid(args) -> int:
     names = list(rows)
     syn = [rows[n][0]["rmse"] for n in names]
     real = [rows[n][1]["rmse"] for n in names]
-    print(f"\ntuning grid, RBM alone, {args.folds} fold(s) of 5; synthetic preset seed {args.seeds[0]} against real")
-    print(f"  {'setting':<24} {'synthetic':>9} {'rank':>4} {'real':>7} {'rank':>4} {'train s/fold (real)':>19}  load")
+    print(f"\ntuning grid, RBM alone, {args.folds} fold(s) of 5; synthetic preset seed {args.seeds[0]} "
+          f"against real")
+    print(f"  {'setting':<24} {'synthetic':>9} {'rank':>4} {'real':>7} {'rank':>4} "
+          f"{'train s/fold (real)':>19}  load")
     rs, rr = average_ranks(syn), average_ranks(real)
     for n, a, ra, b, rb in zip(names, syn, rs, real, rr, strict=True):
-        print(f"  {n:<24} {a:>9.4f} {ra:>4g} {b:>7.4f} {rb:>4g} {rows[n][1]['train_seconds_per_fold']:>19.1f}  "
-              f"{rows[n][1]['load_before_after']}")
+        print(f"  {n:<24} {a:>9.4f} {ra:>4g} {b:>7.4f} {rb:>4g} "
+              f"{rows[n][1]['train_seconds_per_fold']:>19.1f}  {rows[n][1]['load_before_after']}")
     best_syn, best_real = names[syn.index(min(syn))], names[real.index(min(real))]
-    print(f"  Spearman rank correlation {spearman(syn, real):.2f}; best on the preset: {best_syn}; best on the real "
-          f"data: {best_real} (its real RMSE {min(real):.4f}; the preset's pick gives {real[syn.index(min(syn))]:.4f})")
+    print(f"  Spearman rank correlation {spearman(syn, real):.2f}; best on the preset: {best_syn}; best on "
+          f"the real data: {best_real} (its real RMSE {min(real):.4f}; the preset's pick gives "
+          f"{real[syn.index(min(syn))]:.4f})")
     return 0
 
 
@@ -195,7 +202,8 @@ def main(argv=None) -> int:
         held.append(order_holds(results))
     if real is not None:
         print(f"order on the real data: {'holds' if order_holds(real) else 'DOES NOT hold'}")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}; the order held for {sum(held)} of {len(held)} seed(s)")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}; the order held for {sum(held)} of {len(held)} "
+          f"seed(s)")
     return 0 if all(held) else 1
 
 

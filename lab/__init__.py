@@ -1,6 +1,7 @@
 """The lab: a Keras 3 (TensorFlow) laboratory for reinforcement learning and generative models.
 
-Importing ``lab`` is cheap: it never imports TensorFlow. Heavy imports happen inside the runner that needs them.
+Importing ``lab`` is cheap: it never imports TensorFlow. Heavy imports happen inside the runner that needs
+them.
 """
 
 import os as _os

@@ -2,8 +2,8 @@
 
 A checkpoint named ``vae`` lives in ``checkpoints/``::
 
-    checkpoints/vae.json          the manifest: {"serial": 7, "folder": "vae-00007", "state": {...}, "parts": [...]}
-    checkpoints/vae-00007/        the parts: model.keras, strips.npz, best.weights.h5, agent/, ...
+    checkpoints/vae.json    the manifest: {"serial": 7, "folder": "vae-00007", "state": {...}, "parts": [...]}
+    checkpoints/vae-00007/  the parts: model.keras, strips.npz, best.weights.h5, agent/, ...
 
 :meth:`CheckpointStore.save` writes the parts into a hidden folder (``.vae-00008.tmp``), renames it to
 ``vae-00008`` when every part is written, then replaces the manifest (one atomic rename) and only then
@@ -71,14 +71,16 @@ class CheckpointStore:
                 or data["folder"].startswith(".") or not self._pattern.match(data["folder"])
                 or type(data.get("serial")) is not int
                 or not all(isinstance(p, str) and _PART_NAME.match(p) for p in data["parts"])):
-            raise RunError(f"{self.manifest}: corrupt checkpoint manifest (not the mapping `lab run` writes); "
+            raise RunError(f"{self.manifest}: corrupt checkpoint manifest (not the mapping `lab run` "
+                           f"writes); "
                            + NOT_RESUMABLE)
         folder = self.folder / data["folder"]
         parts = {}
         for part in data["parts"]:
             path = folder / part
             if not path.exists():
-                raise RunError(f"{path}: part {part!r} of the checkpoint named by {self.manifest} is missing; "
+                raise RunError(f"{path}: part {part!r} of the checkpoint named by {self.manifest} is "
+                               f"missing; "
                                + NOT_RESUMABLE)
             parts[part] = path
         return data["state"], parts
@@ -163,7 +165,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _fsync_tree(folder: Path) -> None:
-    """Flush every file under ``folder`` and the folders themselves (best effort: not every file system can)."""
+    """Flush every file under ``folder`` and the folders themselves (best effort: not every file system
+    can)."""
     for root, _dirs, files in os.walk(folder):
         for name in files:
             _fsync_path(Path(root) / name, os.O_RDONLY)

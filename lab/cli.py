@@ -22,15 +22,17 @@ from lab.errors import LabError
 
 COMMANDS = {
     "run": "run a scenario; writes a run folder and prints its path last",
-    "launch": "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path last",
+    "launch": "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path "
+              "last",
     "validate": "check scenario files: every mistake at once, with its field path and a fix",
     "list": "list the shipped scenarios (and, with --tasks, the tasks)",
     "show": "show what a run did and its final figures",
     "graph": "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)",
-    "play": "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)",
+    "play": "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a "
+            "display)",
     "watch": "watch a DQN agent solve mazes (trains first when given a scenario)",
-    "sample": "draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a latent "
-              "scatter",
+    "sample": "draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a "
+              "latent scatter",
     "recommend": "top-N movies from a finished RBM run, for a user of its data or for a new person",
     "predict": "classify image files (or the run's own test images) with a finished classifier run",
     "generate": "write text with a finished language-model run, streamed as it is sampled",
@@ -44,8 +46,8 @@ def build_parser(argv: list[str] | tuple[str, ...] = ()) -> argparse.ArgumentPar
         prog="lab",
         description="The lab: reinforcement learning and generative models with Keras 3. "
         "Scenario files (YAML) pick a task, its settings and a device strategy.",
-        epilog="Examples:\n  lab list\n  lab validate scenarios/*.yaml\n  lab run scenarios/first_network.yaml "
-        "--set training.learning_rate=0.5\n  lab show runs/<run>",
+        epilog="Examples:\n  lab list\n  lab validate scenarios/*.yaml\n  lab run "
+        "scenarios/first_network.yaml --set training.learning_rate=0.5\n  lab show runs/<run>",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")

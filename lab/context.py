@@ -62,8 +62,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 class RunContext:
-    def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False, resume: bool = False,
-                 is_chief: bool = True):
+    def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False,
+                 resume: bool = False, is_chief: bool = True):
         self.run = run
         self.is_chief = is_chief  # False on the other workers of a multi-worker run: they write no files
         self.strategy = strategy
@@ -88,7 +88,8 @@ class RunContext:
 
     @property
     def multi_worker(self) -> bool:
-        """True under ``strategy: multi-worker``: the task trains with :class:`lab.distributed.ReplicaTrainer`."""
+        """True under ``strategy: multi-worker``: the task trains with
+        :class:`lab.distributed.ReplicaTrainer`."""
         return self.strategy_info is not None and self.strategy_info.chosen == "multi-worker"
 
     def device_scope(self):
@@ -176,7 +177,8 @@ class RunContext:
         return atomic_write_json(self.run.checkpoint(name), state)
 
     def load_state(self, name: str) -> dict | None:
-        """What :meth:`save_state` wrote (None when nothing was); a RunError naming the file when it is damaged."""
+        """What :meth:`save_state` wrote (None when nothing was); a RunError naming the file when it is
+        damaged."""
         path = self.run.checkpoints / name
         if not path.exists():
             return None

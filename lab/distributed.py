@@ -66,7 +66,8 @@ class Role:
 
 
 def role(tf_config: str | None = None) -> Role:
-    """The role ``TF_CONFIG`` gives this process (checked as TensorFlow reads it); a single process when unset."""
+    """The role ``TF_CONFIG`` gives this process (checked as TensorFlow reads it); a single process when
+    unset."""
     text = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
     if not text.strip():
         return Role()
@@ -89,7 +90,8 @@ def classify_terms(label_smoothing: float = 0.0) -> Callable:
     def terms(model, batch, training):
         x, y = batch
         probs = model(x, training=training)
-        right = keras.ops.cast(keras.ops.equal(keras.ops.argmax(probs, -1), keras.ops.argmax(y, -1)), "float32")
+        right = keras.ops.cast(keras.ops.equal(keras.ops.argmax(probs, -1), keras.ops.argmax(y, -1)),
+                               "float32")
         return {"loss": keras.ops.cast(ce(y, probs), "float32"), "accuracy": right}
 
     return terms
@@ -171,8 +173,9 @@ class ReplicaTrainer:
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
             why = next((ln for ln in lines if any(k in ln.lower() for k in keys)), type(exc).__name__)
             raise RunError(f"{self.role.name}: the cluster lost a worker ({', '.join(peers) or 'a peer'}: "
-                           f"{why[:200]}); the chief's last checkpoint is kept: start every worker again with "
-                           "`lab run --resume RUN_DIR` (locally: `lab launch --workers N --resume RUN_DIR`)") from None
+                           f"{why[:200]}); the chief's last checkpoint is kept: start every worker again "
+                           f"with `lab run --resume RUN_DIR` (locally: `lab launch --workers N --resume "
+                           f"RUN_DIR`)") from None
 
     def _train_epoch(self, arrays: tuple[np.ndarray, ...], batch_size: int) -> dict[str, float]:
         n = len(arrays[0])
@@ -231,9 +234,10 @@ class ReplicaTrainer:
                 "variables": len(self.model.variables) + len(self.model.optimizer.variables)}
         chiefs = self.broadcast_json(mine)
         if chiefs != mine:
-            differ = ", ".join(f"{k} {mine[k]} (the chief's: {chiefs.get(k)})" for k in mine if chiefs.get(k) != mine[k])
-            raise RunError(f"{self.role.name}: this worker's scenario is not the chief's: {differ}; start every worker "
-                           "with the same scenario and --set options")
+            differ = ", ".join(f"{k} {mine[k]} (the chief's: {chiefs.get(k)})"
+                               for k in mine if chiefs.get(k) != mine[k])
+            raise RunError(f"{self.role.name}: this worker's scenario is not the chief's: {differ}; start "
+                           f"every worker with the same scenario and --set options")
         variables = [v for v in [*self.model.variables, *self.model.optimizer.variables]
                      if np.issubdtype(np.dtype(_np_dtype(v)), np.number)]
         values = self._broadcast([v.value for v in variables])
@@ -267,7 +271,8 @@ def _fault(role_: Role, epoch: int) -> None:
         return
     worker, _, at = raw.partition(":")
     if worker.strip() == str(role_.rank) and at.strip() == str(epoch):
-        print(f"{FAULT_ENV}={raw}: worker {role_.rank} exits after epoch {epoch} (a fault injected for a test)",
+        print(f"{FAULT_ENV}={raw}: worker {role_.rank} exits after epoch {epoch} (a fault injected for a "
+              f"test)",
               flush=True)
         os._exit(17)
 
@@ -284,7 +289,7 @@ def transplant(source, target) -> None:
     if not dst_opt.built:
         dst_opt.build(target.trainable_variables)
     if len(src_opt.variables) != len(dst_opt.variables):
-        raise RunError(f"the checkpoint's optimizer has {len(src_opt.variables)} variables, the model built now "
-                       f"{len(dst_opt.variables)}: this run cannot be resumed (start it again)")
+        raise RunError(f"the checkpoint's optimizer has {len(src_opt.variables)} variables, the model built "
+                       f"now {len(dst_opt.variables)}: this run cannot be resumed (start it again)")
     for dst, src in zip(dst_opt.variables, src_opt.variables, strict=True):
         dst.assign(src.value)

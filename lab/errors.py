@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class LabError(Exception):
-    """Base class for every mistake a user can make: bad scenario, bad data file, bad run folder, bad argument."""
+    """Base class for every mistake a user can make: bad scenario, bad data file, bad run folder, bad
+    argument."""
 
     def __init__(self, message: str, problems: list[str] | None = None):
         super().__init__(message)

@@ -37,15 +37,18 @@ def prepare(scenario_file: str | None, overrides=(), out: str | None = None, res
     """Validate the scenario and create (or reopen) the run folder. No TensorFlow yet."""
     if resume:
         if overrides:
-            raise ScenarioError("--set cannot be combined with --resume: a resumed run keeps its own scenario")
+            raise ScenarioError("--set cannot be combined with --resume: a resumed run keeps its own "
+                                "scenario")
         run = RunDir.open(resume)
         cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
         if scenario_file:
             other = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file))
             if other.task != cfg.task:
-                raise RunError(f"{run.path} is a {cfg.task} run, but {scenario_file} is a {other.task} scenario")
+                raise RunError(f"{run.path} is a {cfg.task} run, but {scenario_file} is a {other.task} "
+                               f"scenario")
         if run.status == "complete":
-            raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run {scenario_file or 'FILE'}`")
+            raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run "
+                           f"{scenario_file or 'FILE'}`")
         if not _is_chief(cfg):
             return cfg, _scratch_run(cfg)
         return cfg, run
@@ -128,7 +131,8 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
             shutil.rmtree(run.path, ignore_errors=True)
         raise
     if not quiet:
-        print(f"{cfg.task}: {cfg.name} -> {run.path} (strategy {ctx.strategy_info.chosen}: {ctx.strategy_info.reason})",
+        print(f"{cfg.task}: {cfg.name} -> {run.path} (strategy {ctx.strategy_info.chosen}: "
+              f"{ctx.strategy_info.reason})",
               file=sys.stderr, flush=True)
     run.write_marker(status="running")
     t0 = time.time()
@@ -151,8 +155,8 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
     if bad:  # never a summary.json with NaN and exit 0: the run failed, and says which figures
         run.write_marker(status="failed")
         raise TrainingError(f"{run.path}: the run ended with figures that are not numbers: "
-                            f"{', '.join(f'{k} = {v}' for k, v in bad.items())} (metrics.csv shows the epochs before); "
-                            "lower the learning rate or check the data, and start it again")
+                            f"{', '.join(f'{k} = {v}' for k, v in bad.items())} (metrics.csv shows the "
+                            f"epochs before); lower the learning rate or check the data, and start it again")
     summary.setdefault("wall_seconds", round(time.time() - t0, 3))
     atomic_write_json(run.summary_path, summary)
     write_report(cfg, run, ctx, summary)
@@ -174,13 +178,15 @@ def write_report(cfg, run: RunDir, ctx: RunContext, summary: dict) -> None:
         cfg.description or "",
         "",
         f"- task: `{cfg.task}` ({registry.spec(cfg.task).summary})",
-        f"- seed: {cfg.seed}; strategy: {info.requested} -> {info.chosen} ({info.reason}); precision: {info.precision}; "
-        f"XLA: {'on' if info.jit_compile else 'off'} ({info.jit_reason})",
-        f"- resolved scenario: [{run.scenario_path.name}]({run.scenario_path.name}); environment: [env.json](env.json)",
+        f"- seed: {cfg.seed}; strategy: {info.requested} -> {info.chosen} ({info.reason}); precision: "
+        f"{info.precision}; XLA: {'on' if info.jit_compile else 'off'} ({info.jit_reason})",
+        f"- resolved scenario: [{run.scenario_path.name}]({run.scenario_path.name}); environment: "
+        f"[env.json](env.json)",
         "",
         "## Final figures",
         "",
-        *markdown_table([{"figure": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))]),
+        *markdown_table(
+            [{"figure": k, "value": v} for k, v in summary.items() if not isinstance(v, (dict, list))]),
         "",
     ]
     nested = [k for k, v in summary.items() if isinstance(v, (dict, list))]

@@ -288,7 +288,8 @@ class _Workers:
             self.logs.append(self.log_dir / f"worker-{i}.log")
             log = open(self.logs[i], "ab")  # closed by its reader thread
             try:
-                proc = subprocess.Popen(list(cmd), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                proc = subprocess.Popen(list(cmd), env=dict(env), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True)
             except BaseException:
                 log.close()
@@ -364,8 +365,8 @@ def prepare_launch(scenario_file: str | None, overrides: Sequence[str] = (), out
         run = RunDir.open(resume)
         strategy = run.read_scenario().get("strategy")
         if strategy != STRATEGY:
-            raise RunError(f"{run.path} was not a multi-worker run (its strategy is {strategy!r}); continue it "
-                           f"with `lab run --resume {run.path}`")
+            raise RunError(f"{run.path} was not a multi-worker run (its strategy is {strategy!r}); continue "
+                           f"it with `lab run --resume {run.path}`")
         if run.status == "complete":
             raise RunError(f"{run.path}: this run is already complete; start a new one with "
                            f"`lab launch --workers N {scenario_file or 'FILE'}`")
@@ -377,8 +378,8 @@ def prepare_launch(scenario_file: str | None, overrides: Sequence[str] = (), out
     for text in overrides:
         path, value = parse_override(text)
         if path == ["strategy"] and value != STRATEGY:
-            raise ScenarioError(f"--set {text}: lab launch always uses strategy {STRATEGY} (TF_CONFIG names each "
-                                "worker); to run on one process use `lab run`")
+            raise ScenarioError(f"--set {text}: lab launch always uses strategy {STRATEGY} (TF_CONFIG names "
+                                f"each worker); to run on one process use `lab run`")
     _, run = prepare(scenario_file, [*overrides, f"strategy={STRATEGY}"], out)
     return run
 
@@ -414,8 +415,9 @@ def launch(run: RunDir, workers: int, *, grace: float = 10.0, quiet: bool = Fals
             if attempt == PORT_ATTEMPTS or not _port_was_taken(exc.failure.log):
                 mark("failed")
                 raise
-            print(f"worker {exc.failure.index} {PORT_TAKEN} (another program took its port between the choice and "
-                  "the start): starting the workers again on new ports", file=stream or sys.stderr, flush=True)
+            print(f"worker {exc.failure.index} {PORT_TAKEN} (another program took its port between the "
+                  f"choice and the start): starting the workers again on new ports",
+                  file=stream or sys.stderr, flush=True)
     raise AssertionError("unreachable")
 
 

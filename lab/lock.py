@@ -94,7 +94,8 @@ def acquire_lock(folder: str | Path) -> RunLock:
         raise RunError(f"{folder} is in use by {describe_holder(other)}; wait for it or stop it") from None
     except OSError as exc:  # a file system without locks: say so rather than run unlocked in silence
         os.close(fd)
-        raise RunError(f"{path}: cannot lock the run folder ({type(exc).__name__}: {exc.strerror or exc})") from None
+        raise RunError(f"{path}: cannot lock the run folder ({type(exc).__name__}: "
+                       f"{exc.strerror or exc})") from None
     try:
         data = (json.dumps(holder) + "\n").encode()
         os.ftruncate(fd, 0)
@@ -107,7 +108,8 @@ def acquire_lock(folder: str | Path) -> RunLock:
 
 @contextlib.contextmanager
 def locked(folder: str | Path):
-    """``with locked(run.path):`` the folder is this process's until the block ends (see :func:`acquire_lock`)."""
+    """``with locked(run.path):`` the folder is this process's until the block ends (see
+    :func:`acquire_lock`)."""
     lock = acquire_lock(folder)
     try:
         yield lock

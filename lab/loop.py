@@ -126,8 +126,8 @@ class LoopState:
         """The state a checkpoint manifest recorded; a RunError naming the manifest when it is not what
         :meth:`EpochLoop.checkpoint` writes (unknown or missing fields, a field of the wrong type)."""
         def bad(why: str) -> RunError:
-            return RunError(f"{source}: corrupt loop state in the checkpoint manifest ({why}); this run cannot be "
-                            "resumed (start it again)")
+            return RunError(f"{source}: corrupt loop state in the checkpoint manifest ({why}); this run "
+                            f"cannot be resumed (start it again)")
 
         if not isinstance(data, dict):
             raise bad("not a mapping")
@@ -148,8 +148,8 @@ class LoopState:
 
 _STATE_TYPES: dict[str, tuple[type, ...]] = {
     "stage": (str,), "epoch": (int,), "train_seconds": (int, float), "train_cpu_seconds": (int, float),
-    "samples": (int,), "best_value": (int, float, type(None)), "best_epoch": (int,), "best_seconds": (int, float),
-    "stopped_early": (bool,), "stop_reason": (str,), "extra": (dict,),
+    "samples": (int,), "best_value": (int, float, type(None)), "best_epoch": (int,),
+    "best_seconds": (int, float), "stopped_early": (bool,), "stop_reason": (str,), "extra": (dict,),
 }
 
 
@@ -177,8 +177,8 @@ class EpochLoop:
     """
 
     def __init__(self, ctx, name: str, training, *, seed: int, stage: str = "", rng_key: tuple[int, ...] = (),
-                 step_offset: int = 0, early_stopping: EarlyStopping | None = None, describe: str | None = None,
-                 reseed: bool = True, terms: Callable | None = None):
+                 step_offset: int = 0, early_stopping: EarlyStopping | None = None,
+                 describe: str | None = None, reseed: bool = True, terms: Callable | None = None):
         self.ctx = ctx
         self.name = name
         self.epochs = int(training.epochs)
@@ -217,7 +217,8 @@ class EpochLoop:
         scope. Under ``multi-worker`` every worker then holds the chief's weights and loop state.
         Returns the model (also kept as ``loop.model``)."""
         checkpoint = self.store.load() if self.ctx.resume else None
-        usable = checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and MODEL_PART in checkpoint[1]
+        usable = (checkpoint is not None and checkpoint[0].get("stage", "") == self.stage and
+                  MODEL_PART in checkpoint[1])
         # Under multi-worker, creating variables in the strategy's scope is collective: a checkpoint (the
         # chief's alone) is loaded outside it and copied into a model every worker builds inside it.
         saved = _load(load, checkpoint[1][MODEL_PART]) if usable and self.ctx.multi_worker else None
@@ -260,8 +261,8 @@ class EpochLoop:
         return self.state.epoch >= self.epochs or bool(self.state.stop_reason)
 
     def stop(self, reason: str) -> None:
-        """End training after the current epoch (call it after ``end_epoch``); ``reason`` goes in summary.json.
-        The stop is checkpointed, so a resumed run does not train on."""
+        """End training after the current epoch (call it after ``end_epoch``); ``reason`` goes in
+        summary.json. The stop is checkpointed, so a resumed run does not train on."""
         if not self.state.stop_reason:
             self.state.stop_reason = reason
             self.ctx.log(f"{self.describe}: stopping after epoch {self.state.epoch}: {reason}")
@@ -289,10 +290,11 @@ class EpochLoop:
                     self._reseed(self.state.epoch)
                     yield Epoch(self.state.epoch, self.stream("epoch", self.state.epoch))
                     if self._open_epoch is not None:
-                        raise RuntimeError(f"{self.name}: end_epoch() was not called for epoch {self._open_epoch + 1}")
+                        raise RuntimeError(f"{self.name}: end_epoch() was not called for epoch "
+                                           f"{self._open_epoch + 1}")
             except KeyboardInterrupt:
-                self.ctx.log(f"{self.describe}: interrupted during epoch {self.state.epoch + 1}; a resume starts "
-                             f"after epoch {self._last_checkpoint}")
+                self.ctx.log(f"{self.describe}: interrupted during epoch {self.state.epoch + 1}; a resume "
+                             f"starts after epoch {self._last_checkpoint}")
                 raise
             finally:
                 self._bar = None
@@ -349,8 +351,9 @@ class EpochLoop:
         if bad:
             what = ", ".join(f"{k} = {v}" for k, v in bad.items())
             raise TrainingError(
-                f"{self.describe}: {what} at epoch {number}: training diverged. Lower the learning rate (or clip "
-                f"gradients) and start again; the last checkpoint (after epoch {self._last_checkpoint}) is kept")
+                f"{self.describe}: {what} at epoch {number}: training diverged. Lower the learning rate (or "
+                f"clip gradients) and start again; the last checkpoint (after epoch {self._last_checkpoint}) "
+                f"is kept")
         self.state.epoch = number
         self._open_epoch = None
         if self.early_stopping is not None:
@@ -369,7 +372,8 @@ class EpochLoop:
     def _track_best(self, figures: dict, number: int) -> None:
         es = self.early_stopping
         if es.monitor not in figures:
-            raise RuntimeError(f"{self.name}: early stopping monitors {es.monitor!r}, which the epoch did not report")
+            raise RuntimeError(f"{self.name}: early stopping monitors {es.monitor!r}, which the epoch did "
+                               f"not report")
         value = float(figures[es.monitor])
         if es.improved(value, self.state.best_value):
             self.state.best_value, self.state.best_epoch = value, number
@@ -378,8 +382,9 @@ class EpochLoop:
             self._best_file = None  # changed: written again at the next checkpoint
         elif es.patience is not None and number - self.state.best_epoch >= es.patience:
             self.state.stopped_early = True
-            self.state.stop_reason = (f"early stopping: {es.monitor} has not improved for {es.patience} epochs (best "
-                                      f"{self.state.best_value:.5g} at epoch {self.state.best_epoch})")
+            self.state.stop_reason = (f"early stopping: {es.monitor} has not improved for {es.patience} "
+                                      f"epochs (best {self.state.best_value:.5g} at epoch "
+                                      f"{self.state.best_epoch})")
             self.ctx.log(f"{self.describe}: {self.state.stop_reason}")
 
     def checkpoint(self) -> None:
@@ -411,7 +416,8 @@ class EpochLoop:
     def figures(self) -> dict:
         s = self.state
         out = {"epochs_run": s.epoch, "train_seconds": round(s.train_seconds, 3),
-               "train_cpu_seconds": round(s.train_cpu_seconds, 3),  # all threads: compare with cores x wall time
+               # all threads: compare with cores x wall time
+               "train_cpu_seconds": round(s.train_cpu_seconds, 3),
                "epoch_seconds": round(s.train_seconds / max(1, s.epoch), 3)}
         if s.samples:
             out["samples_per_second"] = round(s.samples / max(s.train_seconds, 1e-9), 1)
@@ -419,7 +425,8 @@ class EpochLoop:
             out["stop_reason"] = s.stop_reason
         if self.early_stopping is not None and s.best_value is not None:
             out.update({f"best_{self.early_stopping.monitor}": s.best_value, "best_epoch": s.best_epoch,
-                        "best_epoch_train_seconds": round(s.best_seconds, 3), "stopped_early": s.stopped_early})
+                        "best_epoch_train_seconds": round(s.best_seconds, 3),
+                        "stopped_early": s.stopped_early})
         return out
 
 

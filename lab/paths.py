@@ -13,5 +13,6 @@ def scenarios_dir() -> Path:
 
 
 def shared_datasets() -> Path:
-    """``../shared/datasets`` beside the lab's folder: offline copies of public data sets (never committed)."""
+    """``../shared/datasets`` beside the lab's folder: offline copies of public data sets (never
+    committed)."""
     return ROOT.parent / "shared" / "datasets"

@@ -26,7 +26,8 @@ class Progress:
         self._t0 = time.time()
         self._closed = False
         if not quiet and self.stream.isatty():
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
+                             leave=True)
 
     def update(self, n: int = 1, **figures) -> None:
         self.n += n
@@ -41,7 +42,8 @@ class Progress:
             return
         frac = self.n / self.total if self.total else 0.0
         now = time.time()
-        if (frac - self._last_frac >= 0.1 and now - self._last_line >= 30) or (self.total and self.n >= self.total and self._last_frac < 1):
+        if ((frac - self._last_frac >= 0.1 and now - self._last_line >= 30) or
+                (self.total and self.n >= self.total and self._last_frac < 1)):
             self._line()
             self._last_frac, self._last_line = frac, now
 
@@ -51,13 +53,15 @@ class Progress:
     def _line(self) -> None:
         figs = " ".join(f"{k}={_short(v)}" for k, v in self.figures.items())
         total = f"/{self.total}" if self.total else ""
-        print(f"{self.desc}: {self.n}{total} [{time.time() - self._t0:.0f}s] {figs}".rstrip(), file=self.stream, flush=True)
+        print(f"{self.desc}: {self.n}{total} [{time.time() - self._t0:.0f}s] {figs}".rstrip(),
+              file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif not self.quiet and not self._closed and self.n and self._last_frac < (self.n / self.total if self.total else 1):
+        elif (not self.quiet and not self._closed and self.n and
+                self._last_frac < (self.n / self.total if self.total else 1)):
             self._line()  # where the loop ended (it may stop early, before the next 10% line)
         self._closed = True
 

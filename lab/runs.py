@@ -67,8 +67,8 @@ def atomic_path(path: str | Path, suffix: str | None = None):
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                                   dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.",
+                                   suffix=suffix if suffix is not None else path.suffix, dir=path.parent)
         os.close(fd)
     try:
         with writing(path):
@@ -193,21 +193,26 @@ def read_json(path: str | Path, what: str = "file", expect: type | tuple[type, .
         with open(path, "rb") as fh:
             raw = fh.read(MAX_JSON_BYTES + 1)
         if len(raw) > MAX_JSON_BYTES:
-            raise error(f"{path}: corrupt {what} (larger than {MAX_JSON_BYTES // 2**20} MiB)" + (f"; {hint}" if hint else ""))
+            raise error(f"{path}: corrupt {what} (larger than {MAX_JSON_BYTES // 2**20} MiB)" +
+                        (f"; {hint}" if hint else ""))
         data = json.loads(raw.decode("utf-8"))
     if expect is not None and not isinstance(data, expect):
-        want = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in (expect if isinstance(expect, tuple) else (expect,)))
-        raise error(f"{path}: corrupt {what} (a JSON {_json_type(data)}, not {want})" + (f"; {hint}" if hint else ""))
+        want = " or ".join(_JSON_NAMES.get(t, t.__name__)
+                           for t in (expect if isinstance(expect, tuple) else (expect,)))
+        raise error(f"{path}: corrupt {what} (a JSON {_json_type(data)}, not {want})" +
+                    (f"; {hint}" if hint else ""))
     return data
 
 
-_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "true/false"}
 
 
 def _json_type(value) -> str:
     if value is None:
         return "null"
-    for t, name in (("bool", bool), ("object", dict), ("list", list), ("string", str), ("number", (int, float))):
+    for t, name in (("bool", bool), ("object", dict), ("list", list), ("string", str),
+                    ("number", (int, float))):
         if isinstance(value, name):
             return t
     return type(value).__name__
@@ -218,7 +223,8 @@ def load_run_model(path: Path):
     damaged or not what `lab run` writes. The task's module must be imported first (its custom layers)."""
     import keras
 
-    with reading(path, "model", hint="cannot load the model: the file is damaged or not what `lab run` writes",
+    with reading(path, "model",
+                 hint="cannot load the model: the file is damaged or not what `lab run` writes",
                  catch=KERAS_LOAD_ERRORS):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
 
@@ -234,7 +240,8 @@ def sanitise_name(name: str) -> str:
 
 
 def utc_stamp(now: float | None = None) -> str:
-    return datetime.fromtimestamp(now if now is not None else time.time(), tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return datetime.fromtimestamp(now if now is not None else time.time(),
+                                  tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +292,8 @@ class MetricsCSV:
             self._rewrite(old + [row])
             return
         with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n").writerow(row)
+            csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore",
+                           lineterminator="\n").writerow(row)
 
     def truncate_after(self, step: int, key: str = "step") -> None:
         with self._reading():
@@ -356,7 +364,8 @@ class RunDir:
     def create(cls, out_dir: str | Path, name: str, task: str, now: float | None = None) -> RunDir:
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
-            raise RunError(f"{out}: the output folder is a file, not a folder; give another --out (or output:)")
+            raise RunError(f"{out}: the output folder is a file, not a folder; give another --out (or "
+                           f"output:)")
         with writing(out, "output folder"):
             out.mkdir(parents=True, exist_ok=True)
         base = f"{utc_stamp(now)}-{sanitise_name(name)}"
@@ -389,7 +398,8 @@ class RunDir:
             raise RunError(f"{run.path}: is a file, not a run folder")
         if not run.marker_path.exists() or not run.scenario_path.exists():
             raise RunError(
-                f"{run.path}: not a run folder (a run folder made by `lab run` holds {RUN_MARKER} and {SCENARIO_FILE})"
+                f"{run.path}: not a run folder (a run folder made by `lab run` holds {RUN_MARKER} and "
+                f"{SCENARIO_FILE})"
             )
         return run
 
@@ -441,11 +451,13 @@ class RunDir:
         naming the file otherwise."""
         path = self.scenario_path
         try:
-            text = scenario.read_text_limited(path, scenario.SCENARIO_MAX_BYTES, "resolved scenario", error=RunError)
+            text = scenario.read_text_limited(path, scenario.SCENARIO_MAX_BYTES, "resolved scenario",
+                                              error=RunError)
             data, _ = scenario.load_yaml(text, str(path))
         except ScenarioError as exc:
             raise RunError(f"corrupt resolved scenario: {exc}" if not str(exc).startswith(str(path)) else
-                           str(exc).replace(": not valid YAML", ": corrupt resolved scenario, not valid YAML", 1)) from None
+                           str(exc).replace(": not valid YAML", ": corrupt resolved scenario, not valid YAML",
+                                            1)) from None
         if not isinstance(data, dict):
             raise RunError(f"{path}: corrupt resolved scenario (not a mapping)")
         return data

@@ -49,7 +49,8 @@ def _size_text(n: int) -> str:
 
 
 def read_text_limited(path: str | Path, limit: int, what: str, error: type[Exception] = ScenarioError) -> str:
-    """The UTF-8 text of a regular file of at most ``limit`` bytes; every other case is ``error`` naming the file.
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; every other case is ``error`` naming the
+    file.
 
     The one reader of the lab's text inputs (scenario files, maze layout files): a file that is missing, a
     folder, not a regular file (a FIFO, ``/dev/zero``, a socket, which could be endless or block for ever),
@@ -73,7 +74,8 @@ def read_text_limited(path: str | Path, limit: int, what: str, error: type[Excep
         if not stat.S_ISREG(mode):
             kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
                     stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise error(f"{path}: is {kind}, not a {what}; give a regular file (read up to {_size_text(limit)})")
+            raise error(f"{path}: is {kind}, not a {what}; give a regular file (read up to "
+                        f"{_size_text(limit)})")
         with os.fdopen(fd, "rb", closefd=True) as f:
             fd = -1
             data = f.read(limit + 1)
@@ -98,7 +100,8 @@ def _children(node) -> list:
     return []
 
 
-def check_yaml_size(root, source: str, max_nodes: int = YAML_MAX_NODES, max_depth: int = YAML_MAX_DEPTH) -> None:
+def check_yaml_size(root, source: str, max_nodes: int = YAML_MAX_NODES,
+                    max_depth: int = YAML_MAX_DEPTH) -> None:
     """Refuse a composed YAML document that would expand beyond ``max_nodes`` values or ``max_depth`` levels,
     or that refers to itself (a recursive alias). Linear in the document as written: aliases are counted
     through a memo, never expanded."""
@@ -119,16 +122,18 @@ def check_yaml_size(root, source: str, max_nodes: int = YAML_MAX_NODES, max_dept
             continue
         if key in active:
             mark = node.start_mark
-            raise ScenarioError(f"{source}:{mark.line + 1}: an alias refers to the value it is part of (a recursive "
-                                "alias); a scenario cannot hold one")
+            raise ScenarioError(f"{source}:{mark.line + 1}: an alias refers to the value it is part of (a "
+                                f"recursive alias); a scenario cannot hold one")
         active.add(key)
         stack.append((node, True))
         stack.extend((k, False) for k in kids if id(k) not in size)
     if size[id(root)] > max_nodes:
-        raise ScenarioError(f"{source}: the YAML stands for more than {max_nodes:,} values once its aliases (*name) "
-                            "are expanded; a scenario has a few dozen (is it a \"billion laughs\" file?)")
+        raise ScenarioError(f"{source}: the YAML stands for more than {max_nodes:,} values once its aliases "
+                            f"(*name) are expanded; a scenario has a few dozen (is it a \"billion laughs\" "
+                            f"file?)")
     if height[id(root)] > max_depth:
-        raise ScenarioError(f"{source}: the YAML nests more than {max_depth} levels deep; a scenario nests 3 or 4")
+        raise ScenarioError(f"{source}: the YAML nests more than {max_depth} levels deep; a scenario nests 3 "
+                            f"or 4")
 
 
 def _yaml_problem(exc: Exception) -> tuple[str, str]:
@@ -159,7 +164,8 @@ def load_yaml(text: str, source: str):
         where, problem = _yaml_problem(exc)
         raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
-        raise ScenarioError(f"{source}: not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        raise ScenarioError(f"{source}: not valid YAML: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                             ) from None
 
 
@@ -203,10 +209,12 @@ def read_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
         raise ScenarioError(f"{path}: the file is empty; a scenario needs at least `name` and `task`")
     data, root = load_yaml(text, str(path))
     if data is None:
-        raise ScenarioError(f"{path}: the file holds only comments; a scenario needs at least `name` and `task`")
+        raise ScenarioError(f"{path}: the file holds only comments; a scenario needs at least `name` and "
+                            f"`task`")
     if not isinstance(data, dict):
         raise ScenarioError(
-            f"{path}: the top level must be a mapping of keys (name: ..., task: ...), not a {type(data).__name__}"
+            f"{path}: the top level must be a mapping of keys (name: ..., task: ...), not a "
+            f"{type(data).__name__}"
         )
     return data, _line_map(root)
 
@@ -267,13 +275,15 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> tuple[dict, 
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     where = ".".join(path[:i]) or "(top level)"
-                    raise ScenarioError(f"--set {text}: `{where}` is a list of {len(node)}; `{part}` is not an index in it")
+                    raise ScenarioError(f"--set {text}: `{where}` is a list of {len(node)}; `{part}` is not "
+                                        f"an index in it")
                 key: Any = int(part)
             elif isinstance(node, dict):
                 key = part
             else:
                 where = ".".join(path[:i])
-                raise ScenarioError(f"--set {text}: `{where}` is a value ({node!r}), not a section, so it has no field `{part}`")
+                raise ScenarioError(f"--set {text}: `{where}` is a value ({node!r}), not a section, so it "
+                                    f"has no field `{part}`")
             keys.append(key)
             if last:
                 node[key] = value
@@ -281,8 +291,9 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> tuple[dict, 
                 if isinstance(node, dict) and node.get(key) is None:
                     if path[i + 1].isdigit():
                         raise ScenarioError(
-                            f"--set {text}: `{'.'.join(path[: i + 1])}` is not written in the file (it has its default "
-                            f"list), so it has no item {path[i + 1]}: set the whole list, e.g. --set {'.'.join(path[: i + 1])}=[...]"
+                            f"--set {text}: `{'.'.join(path[: i + 1])}` is not written in the file (it has "
+                            f"its default list), so it has no item {path[i + 1]}: set the whole list, e.g. "
+                            f"--set {'.'.join(path[: i + 1])}=[...]"
                         )
                     node[key] = {}
                 node = node[key]
@@ -378,7 +389,9 @@ def describe_errors(
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # Skip the tags pydantic adds for unions of a literal and a type, e.g. "literal['auto']" / "bool".
-        loc = tuple(p for p in loc if not (isinstance(p, str) and (p.startswith("literal[") or p in ("bool", "int", "float", "str"))))
+        loc = tuple(p for p in loc
+                    if not (isinstance(p, str) and (p.startswith("literal[") or
+                                                    p in ("bool", "int", "float", "str"))))
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         where = sources.get(loc) or (f"{source}:{lines[loc]}" if loc in lines else source)
         kind = err["type"]
@@ -439,7 +452,8 @@ def validate(data: dict, source: str = "scenario", lines=None, sources=None) -> 
     model = registry.config_model(task)
     bad_paths = check_override_paths(model, sources or {})
     if bad_paths:
-        raise ScenarioError(f"{source}: {len(bad_paths)} bad --set " + ("path" if len(bad_paths) == 1 else "paths"), bad_paths)
+        raise ScenarioError(f"{source}: {len(bad_paths)} bad --set " +
+                            ("path" if len(bad_paths) == 1 else "paths"), bad_paths)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

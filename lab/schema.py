@@ -45,9 +45,11 @@ def _value_problem(value: Any) -> str | None:
     """What no setting can be, at any depth of lists and mappings: text with a NUL character, a whole number
     beyond 64 bits."""
     if isinstance(value, str):
-        return "holds a NUL character (\\0), which no setting (and no file name) can hold" if "\x00" in value else None
+        return ("holds a NUL character (\\0), which no setting (and no file name) can hold" if "\x00" in value
+                else None)
     if isinstance(value, int) and not isinstance(value, bool):
-        return None if -INT64 <= value < INT64 else f"is too large: {value:.3g} is outside the 64-bit range of whole numbers"
+        return (None if -INT64 <= value < INT64
+                else f"is too large: {value:.3g} is outside the 64-bit range of whole numbers")
     if isinstance(value, (list, tuple)):
         return next((p for p in map(_value_problem, value) if p), None)
     if isinstance(value, dict):
@@ -61,8 +63,8 @@ def _value_problem(value: Any) -> str | None:
 Width = Annotated[int, Field(ge=1, le=65_536)]
 Widths = Annotated[list[Width], Field(max_length=64)]
 """Widths of a stack of layers (units or filters): each 1 ... 65536, at most 64 layers."""
-Activation = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "silu", "swish", "leaky_relu",
-                     "linear"]
+Activation = Literal["relu", "sigmoid", "tanh", "elu", "gelu", "selu", "softplus", "silu", "swish",
+                     "leaky_relu", "linear"]
 """A Keras activation by name."""
 
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
@@ -88,14 +90,15 @@ class Supports:
 
     def describe(self) -> str:
         xla = XLA_RULES[self.xla] + (f" ({self.xla_why})" if self.xla_why else "")
-        refused = [s for s in STRATEGIES if s not in self.strategies] + [p for p in PRECISIONS if p not in self.precisions]
+        refused = ([s for s in STRATEGIES if s not in self.strategies] +
+                   [p for p in PRECISIONS if p not in self.precisions])
         why = f"; refuses {', '.join(refused)}" + (f": {self.why}" if self.why else "") if refused else ""
         return (f"strategy {' | '.join(self.strategies)}; precision {' | '.join(self.precisions)}; "
                 f"jit_compile auto: {xla}{why}")
 
 
-XLA_RULES = {"gpu": "XLA on one GPU, off on the CPU and when distributed", "always": "XLA on, also on the CPU",
-             "never": "XLA off"}
+XLA_RULES = {"gpu": "XLA on one GPU, off on the CPU and when distributed",
+             "always": "XLA on, also on the CPU", "never": "XLA off"}
 
 
 class Scenario(Section):
@@ -107,16 +110,18 @@ class Scenario(Section):
     name: str = Field(description="Short name of the experiment; the run folder is runs/<UTC time>-<name>.")
     description: str = Field("", description="One line saying what the scenario does (shown by `lab list`).")
     task: str = Field(description="Which task runs this scenario (see `lab list --tasks`).")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy, Keras and every random part of the task "
-                      "(0 ... 4294967295).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy, Keras and every random part "
+                      "of the task (0 ... 4294967295).")
     strategy: Literal[STRATEGIES] = Field(
-        "auto", description="Device strategy: auto (GPU when present), cpu, gpu, mirrored (local GPUs), multi-worker (TF_CONFIG)."
+        "auto", description="Device strategy: auto (GPU when present), cpu, gpu, mirrored (local GPUs), "
+                            "multi-worker (TF_CONFIG)."
     )
     precision: Literal[PRECISIONS] = Field(
         "float32", description="Keras dtype policy for every model of the task."
     )
     jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA compilation of compiled steps: true, false, or auto (the task's rule: `lab list --tasks`)."
+        "auto", description="XLA compilation of compiled steps: true, false, or auto (the task's rule: `lab "
+                            "list --tasks`)."
     )
     deterministic: bool = Field(False, description="Turn on TensorFlow's op determinism (slower, bit-exact).")
     output: str = Field("runs", description="Folder under which the run folder is created.")
@@ -135,8 +140,8 @@ class Scenario(Section):
     @classmethod
     def _output_folder(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("is empty: name the folder under which run folders are made (default runs), e.g. "
-                             "output: runs, or `.` for the current folder")
+            raise ValueError("is empty: name the folder under which run folders are made (default runs), "
+                             "e.g. output: runs, or `.` for the current folder")
         if len(value) > 4096:
             raise ValueError(f"is {len(value):,} characters long; a folder name is at most 4096")
         return value
@@ -193,34 +198,35 @@ class EpochTraining(Section):
     epochs: int = Field(20, ge=1, le=10_000, description="Passes over the training data (fewer when early "
                         "stopping or the time limit ends training first).")
     batch_size: int = Field(128, ge=1, le=65_536, description="Examples per gradient step.")
-    learning_rate: float = Field(1e-3, gt=0, le=100, description="Peak learning rate (constant, or the top of the "
-                                 "schedule).")
+    learning_rate: float = Field(1e-3, gt=0, le=100, description="Peak learning rate (constant, or the top "
+                                 "of the schedule).")
     schedule: Literal[SCHEDULES] = Field(
-        "constant", description="Learning rate over training: constant; cosine (linear warm-up over warmup_epochs, "
-        "then a half cosine down to learning_rate x final_learning_rate_fraction at the last step); one_cycle "
-        "(linear rise from lr/25 to lr over warmup_epochs, then linear fall to lr/2500, Smith's); step (the full "
-        "rate for decay_after epochs, then times decay_factor each epoch, as Zaremba et al.).")
+        "constant", description="Learning rate over training: constant; cosine (linear warm-up over "
+        "warmup_epochs, then a half cosine down to learning_rate x final_learning_rate_fraction at the last "
+        "step); one_cycle (linear rise from lr/25 to lr over warmup_epochs, then linear fall to lr/2500, "
+        "Smith's); step (the full rate for decay_after epochs, then times decay_factor each epoch, as "
+        "Zaremba et al.).")
     warmup_epochs: float = Field(0.0, ge=0, le=1000, description="cosine and one_cycle: epochs of warm-up "
                                  "(fractions allowed).")
-    final_learning_rate_fraction: float = Field(0.0, ge=0, le=1, description="cosine: the rate at the last step as "
-                                                "a fraction of learning_rate.")
+    final_learning_rate_fraction: float = Field(0.0, ge=0, le=1, description="cosine: the rate at the last "
+                                                "step as a fraction of learning_rate.")
     decay_after: int = Field(4, ge=0, le=10_000, description="step: epochs at the full rate.")
-    decay_factor: float = Field(0.5, gt=0, le=1, description="step: the rate is multiplied by this each epoch after "
-                                "decay_after.")
-    checkpoint_every: int = Field(1, ge=1, le=10_000, description="Epochs between checkpoints (the last is always "
-                                  "saved).")
-    patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many epochs "
-                                 "without a better validation figure (null: train every epoch); tasks without a "
-                                 "validation figure refuse it.")
-    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take the "
-                                             "training time past this, judged by the mean epoch so far (null: no "
-                                             "limit); the schedule still assumes `epochs`.")
+    decay_factor: float = Field(0.5, gt=0, le=1, description="step: the rate is multiplied by this each "
+                                "epoch after decay_after.")
+    checkpoint_every: int = Field(1, ge=1, le=10_000, description="Epochs between checkpoints (the last is "
+                                  "always saved).")
+    patience: int | None = Field(None, ge=1, le=10_000, description="Early stopping: stop after this many "
+                                 "epochs without a better validation figure (null: train every epoch); tasks "
+                                 "without a validation figure refuse it.")
+    time_limit_seconds: float | None = Field(None, gt=0, description="Stop before an epoch that would take "
+                                             "the training time past this, judged by the mean epoch so far "
+                                             "(null: no limit); the schedule still assumes `epochs`.")
 
     @model_validator(mode="after")
     def _consistent(self):
         if self.patience is not None and self.monitor is None:
-            raise ValueError("training.patience: this task has no validation figure to watch, so it cannot stop "
-                             "early; set training.patience: null")
+            raise ValueError("training.patience: this task has no validation figure to watch, so it cannot "
+                             "stop early; set training.patience: null")
         if self.schedule in ("cosine", "one_cycle") and self.warmup_epochs >= self.epochs:
             raise ValueError(f"training.warmup_epochs ({self.warmup_epochs:g}) must be below training.epochs "
                              f"({self.epochs})")

@@ -40,7 +40,8 @@ def stream_seed(seed: int, name: str, *keys: int) -> int:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy's global generator and Keras; with ``deterministic``, TensorFlow's op determinism."""
+    """Seed Python, NumPy's global generator and Keras; with ``deterministic``, TensorFlow's op
+    determinism."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     import keras

@@ -37,7 +37,8 @@ class StrategyInfo:
 
 
 TF_ONLY = ("mirrored", "multi-worker")
-PORT_TAKEN = "could not start its gRPC server"  # what a worker says when its port is taken (lab launch retries)
+# what a worker says when its port is taken (lab launch retries)
+PORT_TAKEN = "could not start its gRPC server"
 
 
 def prepare_process(strategy: str) -> None:
@@ -46,8 +47,9 @@ def prepare_process(strategy: str) -> None:
         raise StrategyError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     backend = keras_backend()
     if backend != "tensorflow" and strategy in TF_ONLY:
-        raise StrategyError(f"strategy {strategy!r} is TensorFlow's tf.distribute, and this process runs Keras on "
-                            f"{backend} (KERAS_BACKEND={backend}); use strategy cpu, gpu or auto, or unset KERAS_BACKEND")
+        raise StrategyError(f"strategy {strategy!r} is TensorFlow's tf.distribute, and this process runs "
+                            f"Keras on {backend} (KERAS_BACKEND={backend}); use strategy cpu, gpu or auto, "
+                            f"or unset KERAS_BACKEND")
     if strategy == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
         if backend == "jax" and "jax" not in sys.modules:
@@ -55,7 +57,8 @@ def prepare_process(strategy: str) -> None:
     if strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
         raise StrategyError(
             "strategy 'multi-worker' needs TF_CONFIG describing the cluster, e.g. "
-            '{"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", "index": 0}}; '
+            '{"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", '
+            '"index": 0}}; '
             "set it in each worker's environment, or use strategy: auto"
         )
     if strategy == "multi-worker":
@@ -88,11 +91,12 @@ def _split_cpu(tf, n: int) -> None:
         return
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        tf.config.set_logical_device_configuration(cpu,
+                                                   [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
     except RuntimeError:  # TensorFlow's devices were initialised already (a second run in one process)
         if len(tf.config.list_logical_devices("CPU")) != n:
-            raise StrategyError(f"{LOGICAL_CPUS}={n} must be set before TensorFlow starts (in the environment of "
-                                "the `lab` command)") from None
+            raise StrategyError(f"{LOGICAL_CPUS}={n} must be set before TensorFlow starts (in the "
+                                f"environment of the `lab` command)") from None
 
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -134,8 +138,8 @@ def check_tf_config(text: str) -> dict:
     if kind not in cluster:
         raise bad(f"task.type {kind!r} is not a job of the cluster ({', '.join(cluster)})")
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[kind]):
-        raise bad(f"task.index {index!r} is out of range: cluster.{kind} has {len(cluster[kind])} address(es), "
-                  f"so 0 ... {len(cluster[kind]) - 1}")
+        raise bad(f"task.index {index!r} is out of range: cluster.{kind} has {len(cluster[kind])} "
+                  f"address(es), so 0 ... {len(cluster[kind]) - 1}")
     return cfg
 
 
@@ -208,7 +212,8 @@ def _tf_strategy(tf, strategy: str, n_gpus: int, n_cpus: int):
             return _made(strategy, "mirrored", tf.distribute.MirroredStrategy(gpus), gpus,
                          f"{n_gpus} GPUs visible: mirrored over all")
         if gpus:
-            return _made(strategy, "gpu", tf.distribute.OneDeviceStrategy("/gpu:0"), ["/gpu:0"], "one GPU visible")
+            return _made(strategy, "gpu", tf.distribute.OneDeviceStrategy("/gpu:0"), ["/gpu:0"],
+                         "one GPU visible")
         return _made(strategy, "cpu", tf.distribute.OneDeviceStrategy("/cpu:0"), ["/cpu:0"], "no GPU visible")
     if strategy == "mirrored":
         return _mirrored(tf, gpus, n_cpus)
@@ -220,8 +225,9 @@ def _tf_strategy(tf, strategy: str, n_gpus: int, n_cpus: int):
             raise
         task = cfg["task"]
         address = cfg["cluster"][task["type"]][task["index"]]
-        raise StrategyError(f"TF_CONFIG: this worker {PORT_TAKEN} at {address} (is another program using the port?); "
-                            "pick another port, or start `lab launch` again: it picks free ones") from None
+        raise StrategyError(f"TF_CONFIG: this worker {PORT_TAKEN} at {address} (is another program using the "
+                            f"port?); pick another port, or start `lab launch` again: it picks free "
+                            f"ones") from None
     workers = cfg.get("cluster", {}).get("worker", [])
     return _made(strategy, "multi-worker", strat, list(workers),
                  f"TF_CONFIG: {len(workers)} worker(s), this is {cfg.get('task', {})}")
@@ -234,10 +240,11 @@ def _mirrored(tf, gpus: list[str], n_cpus: int):
     if n_cpus > 1:
         cpus = [f"/cpu:{i}" for i in range(n_cpus)]
         return _made("mirrored", "mirrored", tf.distribute.MirroredStrategy(cpus), cpus,
-                     f"no GPU visible: mirrored over {n_cpus} logical CPU devices ({LOGICAL_CPUS}; they share the "
-                     "CPU's cores)")
+                     f"no GPU visible: mirrored over {n_cpus} logical CPU devices ({LOGICAL_CPUS}; they "
+                     f"share the CPU's cores)")
     return _made("mirrored", "mirrored", tf.distribute.MirroredStrategy(["/cpu:0"]), ["/cpu:0"],
-                 f"no GPU visible: mirrored over the CPU only (set {LOGICAL_CPUS}=2 to split it into two devices)")
+                 f"no GPU visible: mirrored over the CPU only (set {LOGICAL_CPUS}=2 to split it into two "
+                 f"devices)")
 
 
 def _made(requested: str, chosen: str, strat, devices_: list[str], reason: str):
@@ -251,11 +258,11 @@ def _select_other_backend(strategy: str, precision: str, jit_compile: str | bool
     backend = keras_backend()
     accelerators = [d for d in devices() if not d.lower().startswith("cpu")]
     if strategy == "gpu" and not accelerators:
-        raise StrategyError(f"strategy 'gpu' was requested but {backend} sees no GPU on this machine; use strategy: "
-                            "auto to run on the CPU")
+        raise StrategyError(f"strategy 'gpu' was requested but {backend} sees no GPU on this machine; use "
+                            f"strategy: auto to run on the CPU")
     if accelerators and strategy != "cpu":
-        info = StrategyInfo(strategy, "gpu", accelerators[:1], f"{backend} backend: {len(accelerators)} GPU(s) "
-                            "visible, using its default device")
+        info = StrategyInfo(strategy, "gpu", accelerators[:1], f"{backend} backend: {len(accelerators)} "
+                            f"GPU(s) visible, using its default device")
     else:
         info = StrategyInfo(strategy, "cpu", ["cpu:0"], f"{backend} backend: " + (
             "requested; GPUs hidden before it started" if strategy == "cpu" else "no GPU visible"))

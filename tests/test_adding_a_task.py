@@ -52,7 +52,8 @@ def sine(tmp_path, monkeypatch):
     return scenario
 
 
-def test_the_page_builds_a_task_that_validates_runs_resumes_and_serves(sine, tmp_path, killed_and_resumed, capsys):
+def test_the_page_builds_a_task_that_validates_runs_resumes_and_serves(sine, tmp_path, killed_and_resumed,
+                                                                       capsys):
     cfg = load_scenario(sine)
     assert cfg.task == "sine" and cfg.training.epochs == 6 and type(cfg.training).monitor == "val_loss"
     full, resumed = killed_and_resumed(sine, epoch=3)
@@ -69,7 +70,8 @@ def test_the_counter_task_of_the_page_is_the_one_the_tests_register():
     page = PAGE.read_text()
     assert 'Task("counter", "tests.counter_task", "CounterScenario"' in page
     folder = ROOT / "tests" / "counter_task"
-    assert {p.name for p in folder.glob("*.py")} == {"__init__.py", "config.py", "train.py", "report.py", "serve.py"}
+    assert ({p.name for p in folder.glob("*.py")} ==
+            {"__init__.py", "config.py", "train.py", "report.py", "serve.py"})
     assert 'stream(cfg.seed, "draws")' in (folder / "train.py").read_text()
 
 

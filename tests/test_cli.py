@@ -7,7 +7,8 @@ import pytest
 
 
 def run_lab(args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--tasks"], ["validate", "SCENARIOS"]])
@@ -33,8 +34,8 @@ def test_list_shows_descriptions(root):
 
 
 def test_output_into_a_closed_pipe_is_not_a_traceback():
-    proc = subprocess.run(f"{sys.executable} -m lab list | head -1", shell=True, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(f"{sys.executable} -m lab list | head -1", shell=True, capture_output=True,
+                          text=True, timeout=60)
     assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
@@ -42,7 +43,8 @@ def test_list_tasks_shows_what_each_task_supports():
     proc = run_lab(["list", "--tasks"])
     assert proc.returncode == 0
     rbm = proc.stdout.split("\nrbm ")[1].split("\n")[1]
-    assert "supports: strategy auto | cpu | gpu; precision float32;" in rbm and "refuses mirrored, multi-worker" in rbm
+    assert ("supports: strategy auto | cpu | gpu; precision float32;" in rbm and
+            "refuses mirrored, multi-worker" in rbm)
     assert "jit_compile auto: XLA on, also on the CPU" in proc.stdout  # the DQN's own rule
 
 

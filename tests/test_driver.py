@@ -42,7 +42,8 @@ def test_run_folder_layout(tmp_path, counter_task):
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, counter_task):
     full = execute(str(scenario_file(tmp_path)), out=str(tmp_path / "a"), quiet=True).summary()
     with pytest.raises(KeyboardInterrupt):
-        execute(str(scenario_file(tmp_path, "counter:\n  interrupt_at: 6\n")), out=str(tmp_path / "b"), quiet=True)
+        execute(str(scenario_file(tmp_path, "counter:\n  interrupt_at: 6\n")), out=str(tmp_path / "b"),
+                quiet=True)
     (interrupted,) = list((tmp_path / "b").iterdir())
     assert RunDir(interrupted).status == "interrupted"
     resumed = execute(None, resume=str(interrupted), quiet=True).summary()
@@ -112,7 +113,8 @@ def test_every_task_refuses_at_validation_what_it_cannot_honour(task):
             else:
                 with pytest.raises(ScenarioError) as err:
                     validate({**base, field: value}, "s.yaml", {(field,): 3})
-                assert f"s.yaml:3: {field}: this task supports {field} {' | '.join(allowed)}, not {value!r}" in str(err.value)
+                assert (f"s.yaml:3: {field}: this task supports {field} {' | '.join(allowed)}, not "
+                        f"{value!r}" in str(err.value))
     assert supports.xla in ("gpu", "always", "never") and (supports.xla == "gpu" or supports.xla_why)
 
 
@@ -128,7 +130,8 @@ def test_env_json_records_the_resolved_xla_and_why(tmp_path, counter_task):
     ('{"task": {"type": "worker", "index": 0}}', 'no "cluster" object'),
     ('{"cluster": {"workers": ["a:1"]}, "task": {"type": "worker", "index": 0}}', "'workers' is not one of"),
     ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
-    ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', "'localhost' is not a"),
+    ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
+     "'localhost' is not a"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}}', 'no "task" object'),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "chief", "index": 0}}', "task.type 'chief'"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "so 0 ... 1"),
@@ -145,8 +148,8 @@ def test_a_malformed_tf_config_names_what_is_wrong(text, words):
 def test_a_good_tf_config_passes():
     from lab import strategy
 
-    cfg = strategy.check_tf_config('{"cluster": {"chief": ["10.0.0.1:2222"], "worker": ["h1:2222", "[::1]:2223"]}, '
-                                   '"task": {"type": "worker", "index": 1}}')
+    cfg = strategy.check_tf_config('{"cluster": {"chief": ["10.0.0.1:2222"], "worker": ["h1:2222", '
+                                   '"[::1]:2223"]}, "task": {"type": "worker", "index": 1}}')
     assert cfg["task"]["index"] == 1
 
 

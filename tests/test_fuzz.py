@@ -39,7 +39,8 @@ from lab.errors import LabError  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("LAB_FUZZ_EXAMPLES", "25"))
 HANG_SECONDS = 20
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("LAB_FUZZ_RANDOM"), database=None,
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("LAB_FUZZ_RANDOM"),
+                database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
@@ -147,7 +148,8 @@ def mutate(tree, ops):
     return tree
 
 
-mutation = st.tuples(st.sampled_from(["delete", "replace", "replace", "add"]), st.integers(0, 10**6), any_value)
+mutation = st.tuples(st.sampled_from(["delete", "replace", "replace", "add"]), st.integers(0, 10**6),
+                     any_value)
 
 
 @FUZZ
@@ -189,7 +191,8 @@ def test_damaged_maze_layouts(tmp_path_factory, changes):
 
 def _movielens(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [(u, i, 1 + (u * 7 + i) % 5, 881250949 + u * i) for u in range(1, 9) for i in range(1, 7) if (u + i) % 3]
+    rows = [(u, i, 1 + (u * 7 + i) % 5, 881250949 + u * i) for u in range(1, 9)
+            for i in range(1, 7) if (u + i) % 3]
     (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
     flags = "|".join(["0"] * 18 + ["1"])
     (folder / "u.item").write_bytes("".join(f"{i}|Film {i} (199{i})|01-Jan-199{i}||http://x|{flags}\n"
@@ -200,7 +203,8 @@ def _netflix(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "combined_data_1.txt").write_text("1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n2:\n"
                                                 "1488844,4,2004-01-31\n885013,2,2005-01-01\n")
-    (folder / "movie_titles.csv").write_bytes("1,2003,Dinosaur Planet\n2,NULL,Isle of Man\n".encode("latin-1"))
+    (folder / "movie_titles.csv").write_bytes("1,2003,Dinosaur Planet\n2,NULL,Isle of "
+                                              "Man\n".encode("latin-1"))
     (folder / "probe.txt").write_text("2:\n1488844\n")
 
 
@@ -230,9 +234,10 @@ def _mnist(n_train=20, n_test=10):
     from lab.data.mnist import Mnist
 
     rng = np.random.default_rng(0)
-    return Mnist(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_train, dtype=np.uint8),
-                 rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_test, dtype=np.uint8),
-                 "fuzz")
+    return Mnist(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                 rng.integers(0, 10, n_train, dtype=np.uint8),
+                 rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                 rng.integers(0, 10, n_test, dtype=np.uint8), "fuzz")
 
 
 @FUZZ
@@ -268,9 +273,10 @@ def test_damaged_cifar_batches(tmp_path_factory, which, changes):
     from lab.data.cifar10 import Cifar10, load_cifar10, write_cifar10_folder
 
     rng = np.random.default_rng(0)
-    data = Cifar10(rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 12, dtype=np.uint8),
-                   rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 6, dtype=np.uint8),
-                   tuple("abcdefghij"), "fuzz")
+    data = Cifar10(rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+                   rng.integers(0, 10, 12, dtype=np.uint8),
+                   rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+                   rng.integers(0, 10, 6, dtype=np.uint8), tuple("abcdefghij"), "fuzz")
     folder = write_cifar10_folder(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-bin", data)
     target = folder / which
     if target.exists():
@@ -283,7 +289,8 @@ def test_damaged_cifar_batches(tmp_path_factory, which, changes):
 def test_damaged_text_corpora(tmp_path_factory, level, changes):
     from lab.data.text import load_corpus
 
-    text = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40).encode()
+    text = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, "
+            "speak.\n" * 40).encode()
     path = tmp_path_factory.mktemp("text") / "corpus.txt"
     path.write_bytes(corrupt(text, changes))
     answers(load_corpus, path, level=level)
@@ -353,7 +360,8 @@ def test_gzip_and_corruptions_are_exercised():
 # --------------------------------------------------------------------------------------------------
 # Arguments and checkpoints
 
-override_key = st.lists(st.sampled_from(["training", "model", "data", "env", "rbm", "seed", "strategy", "epochs",
+override_key = st.lists(st.sampled_from(["training", "model", "data", "env", "rbm", "seed", "strategy",
+                                         "epochs",
                                          "learning_rate", "0", "hidden", "name", "output", "", "a.b", "-1"]),
                         min_size=1, max_size=4).map(".".join)
 override_value = st.one_of(st.text(max_size=40), st.sampled_from(["[1, 2", "{a: 1}", ".inf", "*x", "&a [*a]",
@@ -379,7 +387,8 @@ def test_random_rate_arguments(text):
 
 @FUZZ
 @given(which=st.sampled_from(["manifest", "state.npz"]), changes=edits)
-@example(which="state.npz", changes=[("flip", 229, 64)])  # found: zipfile's NotImplementedError ("version 10.9")
+# found: zipfile's NotImplementedError ("version 10.9")
+@example(which="state.npz", changes=[("flip", 229, 64)])
 def test_damaged_checkpoints(tmp_path_factory, which, changes):
     from lab.checkpoints import CheckpointStore
 

@@ -31,7 +31,8 @@ def member_data_offset(path: Path, name: str) -> int:
         info = z.getinfo(name)
     raw = path.read_bytes()
     at = info.header_offset
-    name_len, extra_len = int.from_bytes(raw[at + 26:at + 28], "little"), int.from_bytes(raw[at + 28:at + 30], "little")
+    name_len, extra_len = (int.from_bytes(raw[at + 26:at + 28], "little"),
+                           int.from_bytes(raw[at + 28:at + 30], "little"))
     return at + 30 + name_len + extra_len
 
 
@@ -46,7 +47,8 @@ def test_npz_whose_compressed_member_is_corrupt_names_the_file_and_member(tmp_pa
     raw = bytearray(path.read_bytes())
     raw[member_data_offset(path, "x_test.npy")] = 0xFF  # a deflate block of the reserved type: zlib.error
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataError, match=r"mnist\.npz: corrupt member x_test\.npy of the archive \(zlib\.error: .*invalid block"):
+    with pytest.raises(DataError, match=r"mnist\.npz: corrupt member x_test\.npy of the archive "
+                                        r"\(zlib\.error: .*invalid block"):
         M.load_mnist(path)
     path.write_bytes(bytes(raw[: len(raw) // 2]))  # truncated: no central directory
     with pytest.raises(DataError, match=r"mnist\.npz: not a readable \.npz archive \(BadZipFile"):
@@ -60,11 +62,12 @@ def test_idx_gz_with_a_corrupt_or_truncated_stream_names_the_compressed_byte(tmp
     bad = bytearray(raw)
     bad[10] = 0xFF  # the first deflate byte after the 10-byte gzip header
     path.write_bytes(bytes(bad))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: corrupt gzip stream at compressed byte 10 "):
+    with pytest.raises(DataError,
+                       match=r"train-images-idx3-ubyte\.gz: corrupt gzip stream at compressed byte 10 "):
         M.load_mnist(tmp_path)
     path.write_bytes(bytes(raw[:300]))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: truncated gzip stream: it ends at compressed "
-                                        r"byte 300 before its end marker"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: truncated gzip stream: it ends at "
+                                        r"compressed byte 300 before its end marker"):
         M.load_mnist(tmp_path)
     path.write_bytes(gzip.compress(b"\0" * 5000))
     with pytest.raises(DataError, match="decompresses to more than the limit of 1,000 bytes"):
@@ -124,18 +127,21 @@ def test_mnist_float_pixels_in_0_1_are_scaled_with_a_note_other_ranges_refused(t
     got = M.load_mnist(path)
     assert got.x_train.dtype == np.uint8 and np.array_equal(got.x_train, d.x_train)
     assert np.array_equal(got.x_test, d.x_test)
-    assert len(got.notes) == 2 and "x_train: float pixels in [0, 1]" in got.notes[0] and "scaled to 0-255" in got.notes[0]
+    assert (len(got.notes) == 2 and "x_train: float pixels in [0, 1]" in got.notes[0] and
+            "scaled to 0-255" in got.notes[0])
     assert got.limit(3, 2).notes == got.notes
     np.savez(path, x_train=d.x_train * 2.0, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
     with pytest.raises(DataError, match=r"x_train must hold pixel values 0-255 .*found values from 0 to 510"):
         M.load_mnist(path)
-    np.savez(path, x_train=d.x_train.astype(np.int16) - 1, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
+    np.savez(path, x_train=d.x_train.astype(np.int16) - 1, y_train=d.y_train, x_test=d.x_test,
+             y_test=d.y_test)
     with pytest.raises(DataError, match="found values from -1 to 254"):
         M.load_mnist(path)
     x = d.x_train / 255.0
     x[3, 4, 5] = np.nan
     np.savez(path, x_train=x, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
-    with pytest.raises(DataError, match=r"1 pixel value\(s\) that are NaN or infinite \(the first at image 3, row 4, "
+    with pytest.raises(DataError, match=r"1 pixel value\(s\) that are NaN or infinite \(the first at image "
+                                        r"3, row 4, "
                                         "column 5"):
         M.load_mnist(path)
     np.savez(path, x_train=d.x_train.astype(np.float64), y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
@@ -153,10 +159,12 @@ def write(path: Path, text: str, encoding="utf-8") -> Path:
 
 
 def test_duplicate_ratings_keep_the_latest_with_a_note(tmp_path):
-    write(tmp_path / "u.data", "1\t1\t4\t100\n1\t2\t3\t100\n2\t1\t5\t100\n1\t1\t2\t300\n2\t1\t1\t50\n2\t2\t4\t100\n")
+    write(tmp_path / "u.data",
+          "1\t1\t4\t100\n1\t2\t3\t100\n2\t1\t5\t100\n1\t1\t2\t300\n2\t1\t1\t50\n2\t2\t4\t100\n")
     r = R.load_ratings(tmp_path)
     assert len(r) == 4 and (r.n_users, r.n_items) == (2, 2)
-    got = {(int(r.user_ids[u]), int(r.item_ids[i])): float(v) for u, i, v in zip(r.user, r.item, r.rating, strict=True)}
+    got = {(int(r.user_ids[u]), int(r.item_ids[i])): float(v)
+           for u, i, v in zip(r.user, r.item, r.rating, strict=True)}
     assert got == {(1, 1): 2.0, (1, 2): 3.0, (2, 1): 5.0, (2, 2): 4.0}  # (1,1): t=300 wins; (2,1): t=100 wins
     [note] = r.notes
     assert "u.data: 2 duplicate rating(s)" in note and "user 1, item 1 at lines 1, 4" in note
@@ -171,11 +179,13 @@ def test_duplicate_ratings_keep_the_latest_with_a_note(tmp_path):
 
 def test_bad_lines_of_metadata_files_are_named(tmp_path):
     write(tmp_path / "latest" / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,1\n")
-    (tmp_path / "latest" / "movies.csv").write_bytes(b"movieId,title,genres\n1,Heat (1995),Action\n2,Caf\xe9,Drama\n")
+    (tmp_path / "latest" / "movies.csv").write_bytes(b"movieId,title,genres\n1,Heat "
+                                                     b"(1995),Action\n2,Caf\xe9,Drama\n")
     with pytest.raises(DataError, match=r"movies\.csv:3: not UTF-8 text \(byte offset 47 holds 0xe9\)"):
         R.load_ratings(tmp_path / "latest")
     write(tmp_path / "ml" / "u.data", "1\t1\t4\t100\n")
-    write(tmp_path / "ml" / "u.item", "\u00b2|Heat (1995)|01-Jan-1995||x|" + "|".join("0" * 19) + "\n", "latin-1")
+    write(tmp_path / "ml" / "u.item", "\u00b2|Heat (1995)|01-Jan-1995||x|" + "|".join("0" * 19) + "\n",
+          "latin-1")
     with pytest.raises(DataError, match=r"u\.item:1: malformed line"):
         R.load_ratings(tmp_path / "ml")
     write(tmp_path / "nf" / "combined_data_1.txt", "1:\n5,3,2005-01-01\n")
@@ -190,7 +200,8 @@ def test_bad_lines_of_metadata_files_are_named(tmp_path):
 def test_netflix_probe_with_no_known_pair_is_refused(tmp_path):
     write(tmp_path / "combined_data_1.txt", "1:\n5,3,2005-01-01\n6,4,2005-01-02\n2:\n5,1,2005-01-03\n")
     write(tmp_path / "probe.txt", "1:\n7\n3:\n5\n")
-    with pytest.raises(DataError, match=r"probe\.txt: none of the probe's 2 \(customer, movie\) pairs is among the 3 "
+    with pytest.raises(DataError, match=r"probe\.txt: none of the probe's 2 \(customer, movie\) pairs is "
+                                        r"among the 3 "
                                         "ratings read"):
         R.load_ratings(tmp_path)
     write(tmp_path / "probe.txt", "1:\n7\n2:\n5\n")  # one of two known: the split is the known one
@@ -215,8 +226,8 @@ def test_a_split_without_held_out_or_training_ratings_is_a_data_error(tmp_path):
 
     write(tmp_path / "u.data", "1\t1\t5\t881250949\n")
     r = R.load_ratings(tmp_path)
-    with pytest.raises(DataError, match=r"split holdout0\.2 leaves 1 training and 0 held-out ratings: too few ratings "
-                                        r"\(1 by 1 user\(s\) of 1 item\(s\)\)"):
+    with pytest.raises(DataError, match=r"split holdout0\.2 leaves 1 training and 0 held-out ratings: too "
+                                        r"few ratings \(1 by 1 user\(s\) of 1 item\(s\)\)"):
         check_split(r, R.holdout(r, fraction=0.2), "holdout")
     with pytest.raises(DataError, match="fold1 leaves 0 training and 1 held-out"):
         check_split(r, R.kfold(r, 5)[0], "kfold")
@@ -226,7 +237,8 @@ def test_ranking_over_no_user_is_not_measurable_not_a_figure():
     from generative.rbm.model import ranking_figures
     from generative.rbm.train import ranking_note
 
-    assert ranking_figures(np.zeros(3), 0, 10) == {"precision_at_10": None, "recall_at_10": None, "ndcg_at_10": None}
+    assert (ranking_figures(np.zeros(3), 0, 10) ==
+            {"precision_at_10": None, "recall_at_10": None, "ndcg_at_10": None})
     assert ranking_figures(np.array([1.0, 2.0, 0.5]), 2, 5)["recall_at_5"] == 1.0
     assert "not measurable: top 10 of 3 item(s)" in ranking_note(5, 3, 10, 4.0)
     assert "no user has a held-out rating >= 4" in ranking_note(0, 50, 10, 4.0)
@@ -250,7 +262,8 @@ def test_rbm_run_with_one_rating_stops_with_the_counts(tmp_path):
 
     write(tmp_path / "one" / "u.data", "1\t1\t5\t881250949\n")
     path = write(tmp_path / "s.yaml", RBM_SCENARIO.format(data=f"{{source: auto, path: {tmp_path / 'one'}}}"))
-    with pytest.raises(DataError, match=r"leaves 1 training and 0 held-out ratings: too few ratings \(1 by 1 user"):
+    with pytest.raises(DataError,
+                       match=r"leaves 1 training and 0 held-out ratings: too few ratings \(1 by 1 user"):
         execute(str(path), out=str(tmp_path / "runs"), quiet=True)
 
 
@@ -307,7 +320,8 @@ def test_truncated_or_foreign_vae_model_is_a_run_error(tmp_path):
 
     path = tmp_path / "vae.keras"
     path.write_bytes(b"PK\x03\x04 cut short")
-    with pytest.raises(RunError, match=r"vae\.keras: corrupt VAE model \(not a \.keras zip archive: truncated or "
+    with pytest.raises(RunError, match=r"vae\.keras: corrupt VAE model \(not a \.keras zip archive: "
+                                       r"truncated or "
                                        "damaged\\); this run cannot"):
         load_vae(path, hint="this run cannot be resumed")
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -321,7 +335,8 @@ def test_vae_checkpoint_whose_extra_is_not_a_mapping(tmp_path):
     from lab.checkpoints import CheckpointStore
 
     run = SimpleNamespace(checkpoints=tmp_path / "checkpoints", artifacts=tmp_path / "artifacts")
-    CheckpointStore(run.checkpoints, "vae").save({"epoch": 1, "extra": [1, 2]}, {"model.keras": lambda p: p.write_bytes(b"")})
+    CheckpointStore(run.checkpoints, "vae").save({"epoch": 1, "extra": [1, 2]},
+                                                 {"model.keras": lambda p: p.write_bytes(b"")})
     with pytest.raises(RunError, match=r"vae\.json: corrupt checkpoint manifest"):
         run_model(run)
 
@@ -332,11 +347,14 @@ def test_vae_evaluation_that_is_not_finite_is_a_training_error(monkeypatch):
     from generative.vae.model import build_vae
     from lab.errors import TrainingError
 
-    model = build_vae(SimpleNamespace(kind="dense", latent_size=2, hidden=[8], filters=[4, 4], activation="relu"))
+    model = build_vae(
+        SimpleNamespace(kind="dense", latent_size=2, hidden=[8], filters=[4, 4], activation="relu"))
     nan = np.full(6, np.nan)
-    monkeypatch.setattr(train, "importance_weighted", lambda *a, **k: {"elbo": nan, "iw": nan, "kl": np.zeros(6)})
+    monkeypatch.setattr(train, "importance_weighted",
+                        lambda *a, **k: {"elbo": nan, "iw": nan, "kl": np.zeros(6)})
     cfg = SimpleNamespace(seed=0, evaluation=SimpleNamespace(iw_digits=6, iw_samples=2, batch_digits=6))
-    with pytest.raises(TrainingError, match=r"test_elbo = nan.*test_log_likelihood_iw = nan on the 6 test digits"):
+    with pytest.raises(TrainingError,
+                       match=r"test_elbo = nan.*test_log_likelihood_iw = nan on the 6 test digits"):
         train.evaluate(model, np.zeros((6, 784), np.float32), cfg, FakeCtx(Path(".")))
 
 
@@ -348,7 +366,8 @@ def test_autoencoder_strips_checkpoint_damaged(tmp_path):
     buf = io.BytesIO()
     np.savez_compressed(buf, strips=np.zeros((2, 4, 28, 28), np.uint8))
     path.write_bytes(buf.getvalue()[:100])
-    with pytest.raises(RunError, match=r"strips\.npz: corrupt checkpoint of the training strips \(BadZipFile"):
+    with pytest.raises(RunError,
+                       match=r"strips\.npz: corrupt checkpoint of the training strips \(BadZipFile"):
         load_strips(path, 2, 4)
     path.write_bytes(buf.getvalue())
     assert len(load_strips(path, 2, 4)) == 2

@@ -54,20 +54,22 @@ def _limit_memory():  # an unbounded read fails with MemoryError at 2 GiB instea
 
 
 def lab_run(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    """`lab ARGV` (a command that never imports TensorFlow) in a subprocess killed after ``timeout`` seconds and
-    limited to 2 GiB: a hang or an unbounded read fails the test instead of stalling the suite."""
-    return subprocess.run([sys.executable, "-m", "lab", *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    """`lab ARGV` (a command that never imports TensorFlow) in a subprocess killed after ``timeout`` seconds
+    and limited to 2 GiB: a hang or an unbounded read fails the test instead of stalling the suite."""
+    return subprocess.run([sys.executable, "-m", "lab", *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           preexec_fn=_limit_memory if sys.platform == "linux" else None)
 
 
 def clear_error(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    assert (done.returncode == 2 and done.stderr.startswith("error: ") and
+            "Traceback" not in done.stderr), done.stderr
     return done.stderr
 
 
 def refuses(*argv: str) -> str:
-    """The message a command's checks give for ``lab ARGV`` (its `main` run in-process: no TensorFlow start)."""
+    """The message a command's checks give for ``lab ARGV`` (its `main` run in-process: no TensorFlow
+    start)."""
     args = build_parser(argv).parse_args(list(argv))
     with pytest.raises(LabError) as info:
         args._module.main(args)
@@ -88,7 +90,8 @@ def test_billion_laughs_is_refused_at_once_by_lab_validate(tmp_path):
     path = write(tmp_path, BILLION_LAUGHS, "bomb.yaml")
     assert path.stat().st_size < 400
     message = clear_error(lab_run("validate", str(path)))
-    assert message.startswith(f"error: {path}: ") and "10,000 values" in message and "billion laughs" in message
+    assert (message.startswith(f"error: {path}: ") and "10,000 values" in message and
+            "billion laughs" in message)
 
 
 def test_yaml_bounds_are_checked_without_expanding():
@@ -97,8 +100,10 @@ def test_yaml_bounds_are_checked_without_expanding():
     # a bomb in a --set value is refused too (it is never read as plain text)
     bomb = "[" + ",".join(["*a"] * 9) + "]"
     with pytest.raises(ScenarioError, match="10,000 values"):
-        scenario.load_yaml("a: &a [1,2,3,4,5,6,7,8,9]\nb: &b " + bomb + "\n" + "c: &c " + bomb.replace("a", "b") +
-                           "\nd: &d " + bomb.replace("a", "c") + "\ne: " + bomb.replace("a", "d"), "--set x=...")
+        scenario.load_yaml("a: &a [1,2,3,4,5,6,7,8,9]\nb: &b " + bomb + "\n" + "c: &c " +
+                           bomb.replace("a", "b") +
+                           "\nd: &d " + bomb.replace("a", "c") + "\ne: " + bomb.replace("a", "d"),
+                           "--set x=...")
     assert time.perf_counter() - start < 2
 
 
@@ -112,12 +117,14 @@ def test_recursive_alias_and_deep_nesting_are_errors_not_recursion(tmp_path):
 def test_a_shared_alias_within_the_bounds_still_works(tmp_path):
     path = write(tmp_path, BASE + "training: &t {learning_rate: 0.5}\n")
     with pytest.raises(ScenarioError, match="unknown key"):  # only `training` once: validation as usual
-        scenario.load_scenario(write(tmp_path, BASE + "training: &t {learning_rate: 0.5}\nextra: *t\n", "b.yaml"))
+        scenario.load_scenario(
+            write(tmp_path, BASE + "training: &t {learning_rate: 0.5}\nextra: *t\n", "b.yaml"))
     assert scenario.load_scenario(path).training.learning_rate == 0.5
 
 
 def test_python_tags_stay_refused(tmp_path):
-    message = validation_error(write(tmp_path, "name: !!python/object/apply:os.system [echo hi]\ntask: first-network\n"))
+    message = validation_error(
+        write(tmp_path, "name: !!python/object/apply:os.system [echo hi]\ntask: first-network\n"))
     assert "not valid YAML" in message and "python/object" in message
 
 
@@ -132,7 +139,8 @@ def test_an_integer_of_thousands_of_digits_is_an_error(tmp_path):
 
 def test_scenario_from_dev_zero_a_fifo_or_a_huge_file(tmp_path):
     if Path("/dev/zero").exists():
-        assert "error: /dev/zero: is a device, not a scenario file" in clear_error(lab_run("validate", "/dev/zero"))
+        assert ("error: /dev/zero: is a device, not a scenario "
+                "file" in clear_error(lab_run("validate", "/dev/zero")))
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)  # opening it for reading would block until a writer came: it must not be opened that way
     message = clear_error(lab_run("validate", str(fifo)))
@@ -185,8 +193,8 @@ def test_rate_parsing_is_linear_on_100000_characters():
     code = ("import time, numpy as np\n"
             "from generative.rbm.titles import split_rate, normalise_title, RecommendError\n"
             "t = time.perf_counter()\n"
-            "for text in ('a' * 100_000, 'a=1,' * 25_000, ' ' * 100_000, 'x' + ' ' * 100_000 + 'y', '(' * 100_000):\n"
-            "    try:\n        split_rate(text)\n    except RecommendError:\n        pass\n"
+            "for text in ('a' * 100_000, 'a=1,' * 25_000, ' ' * 100_000, 'x' + ' ' * 100_000 + 'y', '(' * "
+            "100_000):\n    try:\n        split_rate(text)\n    except RecommendError:\n        pass\n"
             "    normalise_title(text)\n"
             "print(time.perf_counter() - t)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, cwd=ROOT)
@@ -210,7 +218,8 @@ def test_rate_without_equals_and_too_long_rate_are_clear_errors():
     with pytest.raises(RecommendError, match="without a title"):
         parse_rate("=4", scale)
     assert time.perf_counter() - start < 1
-    assert parse_rate("Usual Suspects, The=5; Heat=4,", scale) == [("Usual Suspects, The", 5.0), ("Heat", 4.0)]
+    assert (parse_rate("Usual Suspects, The=5; Heat=4,", scale) ==
+            [("Usual Suspects, The", 5.0), ("Heat", 4.0)])
     # and the command says so before opening the run
     message = refuses("recommend", "/nonexistent-run", "--rate", "a" * 100_000)
     assert message.startswith("--rate: 100,000 characters")
@@ -307,7 +316,8 @@ def test_damaged_recommender_json_is_a_run_error(tmp_path):
     from generative.rbm.serve import read_meta
 
     meta = tmp_path / "recommender.json"
-    for text, expect in (("{garbage", "not JSON"), ("[1, 2]", "a JSON list"), ('{"orientation": "sideways"}', "sideways"),
+    for text, expect in (("{garbage", "not JSON"), ("[1, 2]", "a JSON list"),
+                         ('{"orientation": "sideways"}', "sideways"),
                          ('{"relevant": NaN}', "not a finite number"), ("[" * 100_000, "not JSON")):
         meta.write_text(text)
         with pytest.raises(RunError, match=expect):
@@ -361,7 +371,8 @@ def test_non_finite_values_in_lists_and_options_too(tmp_path):
 def test_absurdly_large_rates_are_refused(tmp_path, task, field, value):
     path = write(tmp_path, f"name: probe\ntask: {task}\n")
     if field.startswith("optimizers.0"):
-        message = validation_error(path, [f"optimizers=[{{name: a, optimizer: SGD, learning_rate: {value}}}]"])
+        message = validation_error(path,
+                                   [f"optimizers=[{{name: a, optimizer: SGD, learning_rate: {value}}}]"])
     else:
         message = validation_error(path, [f"{field}={value}"])
     assert "less than or equal to" in message

@@ -97,7 +97,8 @@ def test_taking_the_lock_removes_what_a_killed_writer_left(tmp_path):
     leftovers = [run.path / ".summary.json.ab12cd34.json", run.artifacts / ".policy.png.k2j4h5g6.png",
                  ck / ".replay.npz.x1y2z3w4.npz", ck / ".dqn-00003.tmp", ck / "agent" / ".agent.old",
                  ck / "dqn-00002" / ".agent.q1w2e3r4"]
-    kept = [ck / "dqn.json", ck / "dqn-00002" / "replay.npz", run.artifacts / "policy.png", run.path / ".keepme"]
+    kept = [ck / "dqn.json", ck / "dqn-00002" / "replay.npz", run.artifacts / "policy.png",
+            run.path / ".keepme"]
     for p in leftovers + kept:
         p.parent.mkdir(parents=True, exist_ok=True)
         if p.suffix in (".tmp", ".old") or p.name.startswith(".agent."):
@@ -194,9 +195,11 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path):
         path.write_text("ha")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    with pytest.raises(RunError, match=r"run: cannot write the checkpoint \(OSError: No space left on device"):
+    with pytest.raises(RunError,
+                       match=r"run: cannot write the checkpoint \(OSError: No space left on device"):
         store.save({"epoch": 2}, {"a.txt": full})
-    assert store.load()[0] == {"epoch": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["run-00001", "run.json"]
+    assert (store.load()[0] == {"epoch": 1} and
+            sorted(p.name for p in tmp_path.iterdir()) == ["run-00001", "run.json"])
 
 
 def test_a_damaged_metrics_file_is_a_run_error(tmp_path):
@@ -212,7 +215,8 @@ def test_a_damaged_metrics_file_is_a_run_error(tmp_path):
 
 
 @pytest.mark.parametrize("state, why", [({"epoch": "3"}, "epoch is '3'"), ({"epoch": -1}, "epoch is -1"),
-                                        ({"stopped_early": 1}, "stopped_early is 1"), ({"nope": 1}, "unknown field"),
+                                        ({"stopped_early": 1}, "stopped_early is 1"),
+                                        ({"nope": 1}, "unknown field"),
                                         ({"train_seconds": None}, "train_seconds is None")])
 def test_a_loop_state_of_the_wrong_type_is_a_run_error(state, why):
     from lab.loop import LoopState
@@ -288,8 +292,8 @@ def test_a_dqn_checkpoint_whose_parts_disagree_is_refused(tmp_path):
 
     # the buffer of another step beside this step's agent
     os.replace(old_replay, parts["replay.npz"])
-    with pytest.raises(RunError, match=r"replay\.npz: the replay buffer holds \d+ transitions, the checkpoint "
-                                       r".*dqn\.json says \d+; this run cannot be resumed"):
+    with pytest.raises(RunError, match=r"replay\.npz: the replay buffer holds \d+ transitions, the "
+                                       r"checkpoint .*dqn\.json says \d+; this run cannot be resumed"):
         dqn_trainer(run, resume=True).try_resume()
 
     # an agent of another step
@@ -297,7 +301,8 @@ def test_a_dqn_checkpoint_whose_parts_disagree_is_refused(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["env_steps"] = 4
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(RunError, match=r"agent: the agent is of env step 4, the checkpoint .* of env step 24"):
+    with pytest.raises(RunError,
+                       match=r"agent: the agent is of env step 4, the checkpoint .* of env step 24"):
         dqn_trainer(run, resume=True).try_resume()
 
     # a truncated buffer (BadZipFile used to escape as a traceback)
@@ -328,13 +333,15 @@ def test_lab_graph_finds_every_network_of_a_dqn_run(tmp_path):
 
 @pytest.mark.parametrize("exc, reason", [
     (zipfile.BadZipFile("File is not a zip file"), r"corrupt thing \(BadZipFile: File is not a zip file\)"),
-    (zlib.error("Error -3 while decompressing data"), r"corrupt thing \(zlib\.error: Error -3 while decompressing data\)"),
+    (zlib.error("Error -3 while decompressing data"),
+     r"corrupt thing \(zlib\.error: Error -3 while decompressing data\)"),
     (EOFError(), r"corrupt thing \(EOFError\)"),
     (ValueError("cannot reshape"), r"corrupt thing \(ValueError: cannot reshape\)"),
     (KeyError("meta"), r"corrupt thing \(KeyError: no 'meta'\)"),
     (TypeError("bad"), r"corrupt thing \(TypeError: bad\)"),
     (FileNotFoundError(errno.ENOENT, "No such file"), r"missing thing"),
-    (PermissionError(errno.EACCES, "Permission denied"), r"cannot read thing \(PermissionError: Permission denied\)"),
+    (PermissionError(errno.EACCES, "Permission denied"),
+     r"cannot read thing \(PermissionError: Permission denied\)"),
     (json.JSONDecodeError("Expecting value", "x\ny", 2), r":2: corrupt thing \(Expecting value\)"),
 ])
 def test_reading_maps_every_corruption_to_a_run_error_naming_the_file(exc, reason):
@@ -359,12 +366,14 @@ LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
 
 
-@pytest.mark.parametrize("damage", ["run.json []", "run.json garbage", "summary.json list", "env.json garbage",
+@pytest.mark.parametrize("damage", ["run.json []", "run.json garbage", "summary.json list",
+                                    "env.json garbage",
                                     "env.json list", "scenario.yaml binary", "scenario.yaml laughs"])
 def test_lab_show_of_a_damaged_run_names_the_file(tmp_path, capsys, damage):
     run = make_run(tmp_path)
     name, kind = damage.split()
-    content = {"[]": "[]", "garbage": "{oops", "list": "[1, 2]", "binary": b"\xff\xfe\x00", "laughs": LAUGHS}[kind]
+    content = {"[]": "[]", "garbage": "{oops", "list": "[1, 2]", "binary": b"\xff\xfe\x00",
+               "laughs": LAUGHS}[kind]
     path = run.path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     assert lab("show", str(run.path)) == 2
@@ -392,7 +401,8 @@ def test_damaged_checkpoint_files_are_run_errors(tmp_path):
     ctx.save_state("vae_state.json", {"done": []})
     for garbage in ("{oops", "[1]"):
         (run.checkpoints / "vae_state.json").write_text(garbage)
-        with pytest.raises(RunError, match=r"vae_state\.json(:1)?: corrupt checkpoint state .*cannot be resumed"):
+        with pytest.raises(RunError,
+                           match=r"vae_state\.json(:1)?: corrupt checkpoint state .*cannot be resumed"):
             ctx.load_state("vae_state.json")
     # a .keras whose zip fails its CRC check (BadZipFile), and one cut short
     import keras
@@ -415,7 +425,8 @@ def test_damaged_checkpoint_files_are_run_errors(tmp_path):
     with pytest.raises(RunError, match=r"replay\.npz: corrupt replay buffer checkpoint \(BadZipFile"):
         buf.load(path)
     other = ReplayBuffer(10, (3,), np.float32, n_envs=1, n_step=1, gamma=0.9, seed=0)
-    with pytest.raises(RunError, match=r"other\.npz: replay buffer checkpoint does not fit this configuration"):
+    with pytest.raises(RunError,
+                       match=r"other\.npz: replay buffer checkpoint does not fit this configuration"):
         buf.load(other.save(tmp_path / "other.npz"))
 
 
@@ -468,12 +479,15 @@ def test_a_full_disk_while_saving_a_figure_names_the_file_and_keeps_the_old_one(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(type(plt.figure()), "savefig", full)
-    with pytest.raises(RunError, match=rf"^{re.escape(str(target))}: cannot write the file \(OSError: No space left"):
+    with pytest.raises(RunError,
+                       match=rf"^{re.escape(str(target))}: cannot write the file \(OSError: No space left"):
         ctx.save_figure(plt.figure(), "curve.png")
     assert target.read_bytes() == before and sorted(p.name for p in run.artifacts.iterdir()) == ["curve.png"]
 
-    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
-    with pytest.raises(RunError, match=r"summary\.json: cannot write the file \(OSError: No space left on device"):
+    monkeypatch.setattr(os, "replace",
+                        lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(RunError,
+                       match=r"summary\.json: cannot write the file \(OSError: No space left on device"):
         atomic_write_json(run.summary_path, {"a": 1})
     with pytest.raises(RunError, match="No space left"):
         with atomic_path(run.path / "x.bin") as tmp:

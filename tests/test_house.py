@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("lab", "envs", "agents", "generative", "supervised")
-HEAVY = {"tensorflow", "keras", "jax", "jaxlib", "pygame", "matplotlib", "imageio", "imageio_ffmpeg", "optuna",
-         "fastapi", "uvicorn", "dvc", "torch", "stable_baselines3", "pydot"}
+HEAVY = {"tensorflow", "keras", "jax", "jaxlib", "pygame", "matplotlib", "imageio", "imageio_ffmpeg",
+         "optuna", "fastapi", "uvicorn", "dvc", "torch", "stable_baselines3", "pydot"}
 """What may be imported inside a function: packages that are slow to import or optional extras."""
 
 
@@ -125,7 +125,8 @@ def test_functions_and_modules_are_short_enough_to_read():
             long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
         for fn in ast.walk(ast.parse(text)):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.end_lineno - fn.lineno + 1 > 60:
-                long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}: {fn.end_lineno - fn.lineno + 1} lines")
+                long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}: "
+                            f"{fn.end_lineno - fn.lineno + 1} lines")
     assert long == [], "\n".join(long)
 
 
@@ -146,13 +147,15 @@ def seed_offsets(tree: ast.AST) -> list[int]:
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult, ast.Sub)):
             if (_is_seed(node.left) and _is_int(node.right)) or (_is_int(node.left) and _is_seed(node.right)):
                 lines.append(node.lineno)
-        if isinstance(node, (ast.List, ast.Tuple)) and any(_is_seed(e) for e in node.elts) and any(_is_int(e) for e in node.elts):
+        if (isinstance(node, (ast.List, ast.Tuple)) and any(_is_seed(e) for e in node.elts) and
+                any(_is_int(e) for e in node.elts)):
             lines.append(node.lineno)
     return lines
 
 
 def test_the_offset_finder_finds_offsets():
-    found = seed_offsets(ast.parse("a = cfg.seed + 1\nb = rng([seed, 7777])\nc = stream(seed, 'x', 3)\nd = seed + i"))
+    found = seed_offsets(
+        ast.parse("a = cfg.seed + 1\nb = rng([seed, 7777])\nc = stream(seed, 'x', 3)\nd = seed + i"))
     assert found == [1, 2]
 
 

@@ -27,8 +27,8 @@ report: {{gallery: 2}}
 
 def lab(args, cwd):
     env = {**os.environ, "KERAS_BACKEND": "jax", "SDL_VIDEODRIVER": "dummy"}
-    done = subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -61,6 +61,7 @@ def test_tensorflow_only_strategies_are_refused_on_jax(tmp_path):
 def test_the_language_model_refuses_jax_rather_than_report_wrong_figures(tmp_path):
     """Stateful layers under JAX did not carry their state as the task needs (measured); it says so."""
     (tmp_path / "t.txt").write_text("a tiny text, long enough for nothing\n" * 50)
-    (tmp_path / "lm.yaml").write_text(f"name: lm\ntask: language-model\nstrategy: cpu\ndata: {{path: {tmp_path / 't.txt'}}}\n")
+    (tmp_path / "lm.yaml").write_text(f"name: lm\ntask: language-model\nstrategy: cpu\ndata: {{path: "
+                                      f"{tmp_path / 't.txt'}}}\n")
     code, _, err = lab(["run", tmp_path / "lm.yaml", "--out", tmp_path / "runs"], tmp_path)
     assert code == 2 and "needs Keras' TensorFlow backend" in err and "Traceback" not in err

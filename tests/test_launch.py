@@ -38,12 +38,14 @@ def gone(pid: int) -> bool:
 
 
 def test_two_workers_write_logs_and_prefixed_console(tmp_path):
-    native = "I0000 00:00:1712345678.123456   42 cpu_feature_guard.cc:210] This TensorFlow binary is optimized"
+    native = ("I0000 00:00:1712345678.123456   42 cpu_feature_guard.cc:210] This TensorFlow binary is "
+              "optimized")
     preamble = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
     code = ("import sys, os; i = os.environ['W']; print('hello from', i); "
             f"print({native!r}, file=sys.stderr); print({preamble!r}, file=sys.stderr); print('bye', i)")
     out = io.StringIO()
-    codes = L.run_workers([fake(code)] * 2, [dict(e, W=str(i)) for i, e in enumerate(envs(2))], tmp_path / "logs",
+    codes = L.run_workers([fake(code)] * 2, [dict(e, W=str(i)) for i, e in enumerate(envs(2))],
+                          tmp_path / "logs",
                           stream=out, show_native=False, info=[{"address": "a0"}, {"address": "a1"}])
     assert codes == [0, 0]
     for i in (0, 1):
@@ -76,7 +78,8 @@ def test_a_failing_worker_stops_the_others(tmp_path, capsys):
     commands = [fake("import time; print('sleeping', flush=True); time.sleep(60)"),
                 fake("import sys, time; time.sleep(0.3); print('boom'); sys.exit(3)")]
     seen = []
-    with pytest.raises(L.WorkerFailed) as info:  # (the sleeper would keep it waiting 60 s if it were not stopped)
+    # (the sleeper would keep it waiting 60 s if it were not stopped)
+    with pytest.raises(L.WorkerFailed) as info:
         L.run_workers(commands, envs(2), tmp_path, grace=2, stream=io.StringIO(), on_failure=seen.append,
                       resume_hint="lab launch --workers 2 --resume RUN")
     failure = info.value.failure
@@ -92,11 +95,12 @@ def test_a_failing_worker_stops_the_others(tmp_path, capsys):
 
 
 def test_a_worker_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
-    ready = tmp_path / "ignoring"  # the other worker fails only once SIGTERM is ignored: no race with the handler
+    # the other worker fails only once SIGTERM is ignored: no race with the handler
+    ready = tmp_path / "ignoring"
     stubborn = fake("import pathlib, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                     f"pathlib.Path({str(ready)!r}).write_text('1'); time.sleep(60)")
-    failing = fake(f"import pathlib, sys, time\nwhile not pathlib.Path({str(ready)!r}).exists(): time.sleep(0.02)\n"
-                   "sys.exit(1)")
+    failing = fake(f"import pathlib, sys, time\nwhile not pathlib.Path({str(ready)!r}).exists(): "
+                   f"time.sleep(0.02)\nsys.exit(1)")
     with pytest.raises(L.WorkerFailed):
         L.run_workers([stubborn, failing], envs(2), tmp_path, grace=0.5, quiet=True)
     record = json.loads((tmp_path / "workers.json").read_text())
@@ -110,7 +114,8 @@ def test_a_killed_worker_is_named_with_its_signal(tmp_path, capsys):
     assert "worker 0 killed by SIGKILL" in str(info.value)
     assert "last words" in str(info.value)  # --quiet: the end of its log is in the message
     assert "worker 0 killed by SIGKILL\n" in capsys.readouterr().err
-    assert L.describe_exit(-signal.SIGSEGV) == "killed by SIGSEGV" and L.describe_exit(2) == "exited with code 2"
+    assert (L.describe_exit(-signal.SIGSEGV) == "killed by SIGSEGV" and
+            L.describe_exit(2) == "exited with code 2")
 
 
 def test_an_exited_worker_waits_for_the_others(tmp_path):
@@ -141,8 +146,8 @@ def test_ctrl_c_forwards_sigint_to_every_worker(tmp_path):
     )
     called = []
     with pytest.raises(KeyboardInterrupt):
-        L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs", grace=3,
-                      quiet=True, on_interrupt=lambda: called.append(True))
+        L.run_workers([fake(script), fake(interrupt_parent(tmp_path / "up"))], envs(2), tmp_path / "logs",
+                      grace=3, quiet=True, on_interrupt=lambda: called.append(True))
     assert called == [True]
     assert (tmp_path / "got-sigint").read_text() == "yes"
     record = json.loads((tmp_path / "logs" / "workers.json").read_text())
@@ -202,7 +207,8 @@ def test_a_task_without_multi_worker_is_refused(tmp_path, capsys, no_workers):
 
 
 def test_another_strategy_is_refused(tmp_path, capsys, no_workers):
-    assert cli(["launch", "--workers", "2", "rbm_synthetic", "--set", "strategy=cpu", "--out", str(tmp_path)]) == 2
+    assert cli(["launch", "--workers", "2", "rbm_synthetic", "--set", "strategy=cpu",
+                "--out", str(tmp_path)]) == 2
     assert "lab launch always uses strategy multi-worker" in capsys.readouterr().err
 
 
@@ -272,13 +278,15 @@ def test_the_launcher_does_not_import_tensorflow(root):
 def test_launch_marks_an_interrupted_run(tmp_path, monkeypatch, capsys):
     run = _multi_worker_folder(tmp_path, status="running")
     ready = tmp_path / "ready"
-    commands = iter([fake(f"import pathlib, time; pathlib.Path({str(ready)!r}).write_text('1'); time.sleep(60)"),
+    commands = iter([fake(f"import pathlib, time; pathlib.Path({str(ready)!r}).write_text('1'); "
+                          f"time.sleep(60)"),
                      fake(interrupt_parent(ready))])
     monkeypatch.setattr(L, "worker_command", lambda path: next(commands))
     with pytest.raises(KeyboardInterrupt):
         L.launch(run, 2, grace=2, quiet=True)
     assert run.status == "interrupted"
-    assert f"interrupted; continue with: lab launch --workers 2 --resume {run.path}" in capsys.readouterr().err
+    assert (f"interrupted; continue with: lab launch --workers 2 --resume "
+            f"{run.path}" in capsys.readouterr().err)
 
 
 def test_a_port_taken_before_the_workers_start_is_retried_on_new_ports(tmp_path, monkeypatch):
@@ -290,7 +298,8 @@ def test_a_port_taken_before_the_workers_start_is_retried_on_new_ports(tmp_path,
     monkeypatch.setattr(L, "worker_command", lambda path: next(commands))
     err = io.StringIO()
     assert L.launch(run, 2, grace=2, stream=err) is run
-    assert "worker 1 could not start its gRPC server" in err.getvalue() and "again on new ports" in err.getvalue()
+    assert ("worker 1 could not start its gRPC server" in err.getvalue() and
+            "again on new ports" in err.getvalue())
     assert next(commands, None) is None  # both workers started twice
     assert run.status == "created"  # (the fake chief marks nothing)
 

@@ -90,12 +90,14 @@ def test_the_time_limit_stops_before_an_epoch_that_would_pass_it(tmp_path):
     assert figures["epochs_run"] == 3  # 90 s after 3 epochs: a fourth of about 30 s would pass 100 s
     assert figures["stop_reason"].startswith("time limit 100 s")
     state, _ = CheckpointStore(ctx.run.checkpoints, "tiny").load()
-    assert state["epoch"] == 3 and state["stop_reason"] == figures["stop_reason"]  # a resume will not train on
+    # a resume will not train on
+    assert state["epoch"] == 3 and state["stop_reason"] == figures["stop_reason"]
 
 
 def test_a_nan_figure_stops_the_run_naming_the_figure_and_the_epoch(tmp_path):
     ctx = context(tmp_path)
-    with pytest.raises(TrainingError, match=r"loss = nan at epoch 3: training diverged.*after epoch 2\) is kept"):
+    with pytest.raises(TrainingError,
+                       match=r"loss = nan at epoch 3: training diverged.*after epoch 2\) is kept"):
         train(ctx, 5, losses=[1.0, 0.5, float("nan"), 0.1, 0.1])
     state, _ = CheckpointStore(ctx.run.checkpoints, "tiny").load()
     assert state["epoch"] == 2 and metric_steps(ctx.run) == [1, 2]
@@ -177,7 +179,8 @@ def test_leftovers_of_a_kill_are_removed_and_unchanged_parts_are_linked(tmp_path
     assert second["big.bin"].read_text() == "weights" and not first["big.bin"].exists()
 
 
-@pytest.mark.parametrize("manifest", ["{", "[]", '{"state": {}, "parts": ["m.keras"], "folder": "run-00001", "serial": 1}',
+@pytest.mark.parametrize("manifest", ["{", "[]", '{"state": {}, "parts": ["m.keras"], "folder": "run-00001", '
+                                                 '"serial": 1}',
                                       '{"state": {}, "parts": [], "folder": "../../etc", "serial": 1}'])
 def test_a_corrupt_or_incomplete_manifest_is_a_run_error_naming_the_file(tmp_path, manifest):
     (tmp_path / "run.json").write_text(manifest)

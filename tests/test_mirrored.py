@@ -53,7 +53,8 @@ def only_run(folder):
 
 
 def test_mirrored_over_two_logical_cpus_equals_one_device(scenario, tmp_path):
-    code, _, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(tmp_path / "one"), "--quiet"],
+    code, _, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(tmp_path / "one"),
+                        "--quiet"],
                        tmp_path)
     assert code == 0, err
     code, _, err = lab(["run", str(scenario), "--set", "strategy=mirrored", "--out", str(tmp_path / "two"),

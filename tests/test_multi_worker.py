@@ -28,8 +28,8 @@ report: {{gallery: 0}}
 
 def lab(args, cwd, timeout=240, **env):
     full = {**os.environ, "SDL_VIDEODRIVER": "dummy", **env}
-    done = subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, env=full, cwd=cwd,
-                          timeout=timeout)
+    done = subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, env=full,
+                          cwd=cwd, timeout=timeout)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -46,7 +46,8 @@ def scenario(tmp_path_factory):
 def one_process(scenario, tmp_path_factory):
     """The reference: the same scenario in one process (Keras fit, strategy cpu)."""
     out = tmp_path_factory.mktemp("one")
-    code, stdout, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(out), "--quiet"], out)
+    code, stdout, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(out), "--quiet"],
+                            out)
     assert code == 0, err
     return stdout.strip().splitlines()[-1].removeprefix("run: ")
 
@@ -71,8 +72,8 @@ def assert_same_predictions(a, b, digits, margin=1e-3):
 
     with np.load(digits) as f:
         x = f["x_test"][..., None].astype(np.float32)
-    probs = [keras.saving.load_model(os.path.join(r, "artifacts", "classifier.keras"), safe_mode=True, compile=False).predict(
-        x, verbose=0) for r in (a, b)]
+    probs = [keras.saving.load_model(os.path.join(r, "artifacts", "classifier.keras"), safe_mode=True,
+                                     compile=False).predict(x, verbose=0) for r in (a, b)]
     top2 = np.sort(probs[1], axis=1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > margin
     assert clear.mean() > 0.9
@@ -100,7 +101,8 @@ def test_two_workers_end_with_the_weights_of_one_process(scenario, one_process, 
 
 def test_a_dead_worker_stops_the_other_and_the_run_resumes_from_the_chiefs_checkpoint(scenario, one_process,
                                                                                        tmp_path):
-    code, stdout, err = lab(["launch", "--workers", "2", str(scenario), "--out", str(tmp_path), "--grace", "5"],
+    code, stdout, err = lab(["launch", "--workers", "2", str(scenario), "--out", str(tmp_path), "--grace",
+                             "5"],
                             tmp_path, LAB_FAULT_EXIT_AFTER_EPOCH="1:2")  # worker 1 exits after epoch 2
     assert code == 2, err
     assert "worker 1 exited with code 17" in err and "--resume" in err
@@ -208,7 +210,8 @@ def test_workers_of_a_cluster_started_by_hand_must_share_the_scenario(scenario, 
         env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CONFIG": tf_config(addresses, index)}
         procs.append(subprocess.Popen([sys.executable, "-m", "lab", "run", str(scenario), "--set",
                                        "strategy=multi-worker", "--out", str(tmp_path), *extra],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path))
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                      cwd=tmp_path))
     results = [p.communicate(timeout=180) for p in procs]
     assert procs[1].returncode == 2, results[1][1]
     assert "worker 1: this worker's scenario is not the chief's: epochs 5 (the chief's: 3)" in results[1][1]
@@ -226,7 +229,7 @@ def test_a_worker_whose_port_is_taken_says_so(scenario, tmp_path):
         other.bind(("127.0.0.1", 0))
         cluster = [f"127.0.0.1:{held.getsockname()[1]}", f"127.0.0.1:{other.getsockname()[1]}"]
         tf_config = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": 0}})
-        code, _, err = lab(["run", str(scenario), "--set", "strategy=multi-worker", "--out", str(tmp_path)], tmp_path,
-                           timeout=120, TF_CONFIG=tf_config)
+        code, _, err = lab(["run", str(scenario), "--set", "strategy=multi-worker", "--out", str(tmp_path)],
+                           tmp_path, timeout=120, TF_CONFIG=tf_config)
     assert code == 2 and "Traceback" not in err, err
     assert f"could not start its gRPC server at {cluster[0]}" in err

@@ -125,7 +125,8 @@ def test_path_like_names_rejected(tmp_path, name):
 
 
 def test_overrides_parsed_as_yaml(tmp_path):
-    p = write(tmp_path, "name: demo\ntask: optimizers\noptimizers:\n  - {name: a, optimizer: SGD}\n  - {name: b, optimizer: Adam}\n")
+    p = write(tmp_path, "name: demo\ntask: optimizers\noptimizers:\n  - {name: a, optimizer: SGD}\n  - "
+                        "{name: b, optimizer: Adam}\n")
     cfg = scenario.load_scenario(p, ["seed=7", "surfaces.steps=50", "surfaces.functions=[beale]",
                                      "optimizers.1.options={momentum: 0.5}", "deterministic=true"])
     assert cfg.seed == 7 and cfg.surfaces.steps == 50 and cfg.surfaces.functions == ["beale"]

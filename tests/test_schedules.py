@@ -15,7 +15,8 @@ def rates(kind, steps, **kw):
 
 
 def test_constant():
-    assert rates("constant", (0, 5, 500), peak=0.01, steps_per_epoch=10, total_steps=50) == pytest.approx([0.01] * 3)
+    assert (rates("constant", (0, 5, 500), peak=0.01, steps_per_epoch=10, total_steps=50) ==
+            pytest.approx([0.01] * 3))
 
 
 def test_step_decay_is_zarembas_recipe():
@@ -30,7 +31,8 @@ def test_cosine_warms_up_then_falls_to_its_floor():
     got = rates("cosine", (0, 9, 10, 60, 110, 200), **kw)
     assert got == pytest.approx([0.001, 0.01, 0.01, 0.0001 + 0.5 * 0.0099, 0.0001, 0.0001])
     # no warm-up, floor 0: the peak at step 0, half of it half way, 0 at the end
-    assert rates("cosine", (0, 50, 100), peak=0.1, steps_per_epoch=10, total_steps=100) == pytest.approx([0.1, 0.05, 0])
+    assert (rates("cosine", (0, 50, 100), peak=0.1, steps_per_epoch=10, total_steps=100) ==
+            pytest.approx([0.1, 0.05, 0]))
 
 
 def test_one_cycle_against_hand_values():

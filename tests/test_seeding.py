@@ -9,7 +9,8 @@ from lab.seeding import entropy, stream, stream_seed
 def test_a_stream_depends_only_on_seed_name_and_keys():
     a = stream(1, "replay", 4).random(3)
     assert np.array_equal(a, stream(1, "replay", 4).random(3))
-    for other in (stream(2, "replay", 4), stream(1, "replays", 4), stream(1, "replay", 5), stream(1, "replay")):
+    for other in (stream(2, "replay", 4), stream(1, "replays", 4), stream(1, "replay", 5),
+                  stream(1, "replay")):
         assert not np.array_equal(a, other.random(3))
 
 

@@ -70,12 +70,13 @@ def check_network_fits(kind: str, obs_shape: tuple) -> None:
     if kind == "cnn" and len(obs_shape) not in (2, 3):
         raise ScenarioError(
             f"agent.network.kind: cnn needs grid observations of shape (H, W) or (H, W, C); this env gives "
-            f"{_obs_kind(obs_shape)} observations of shape {obs_shape}: use kind mlp (or auto), or grid observations"
+            f"{_obs_kind(obs_shape)} observations of shape {obs_shape}: use kind mlp (or auto), or grid "
+            f"observations"
         )
     if kind == "vin" and (len(obs_shape) != 3 or obs_shape[-1] != 3):
         raise ScenarioError(
-            f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal planes; "
-            f"this env gives {_obs_kind(obs_shape)} observations of shape {obs_shape}: set "
+            f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal "
+            f"planes; this env gives {_obs_kind(obs_shape)} observations of shape {obs_shape}: set "
             f"env.observation: grid, or use kind mlp or cnn"
         )
 
@@ -252,13 +253,15 @@ class DQNAgent:
     def _train_many(self, obs, actions, rewards, next_obs, dones, discounts, weights):
         k_static = actions.shape[0]
         if k_static == 1:
-            loss, td = self._update(obs[0], actions[0], rewards[0], next_obs[0], dones[0], discounts[0], weights[0])
+            loss, td = self._update(obs[0], actions[0], rewards[0], next_obs[0], dones[0], discounts[0],
+                                    weights[0])
             return loss[None], td[None]
         k = tf.shape(actions)[0]
         losses = tf.TensorArray(tf.float32, size=k)
         tds = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
-            loss, td = self._update(obs[i], actions[i], rewards[i], next_obs[i], dones[i], discounts[i], weights[i])
+            loss, td = self._update(obs[i], actions[i], rewards[i], next_obs[i], dones[i], discounts[i],
+                                    weights[i])
             losses = losses.write(i, loss)
             tds = tds.write(i, td)
         return losses.stack(), tds.stack()
@@ -282,7 +285,8 @@ class DQNAgent:
                 value = value.astype(self.obs_dtype, copy=False)
                 lead = value.shape[: value.ndim - len(self.obs_shape)]
                 if value.shape[len(lead):] != self.obs_shape or lead != actions.shape:
-                    raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected {(*actions.shape, *self.obs_shape)}")
+                    raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected "
+                                     f"{(*actions.shape, *self.obs_shape)}")
             elif key == "actions":
                 value = value.astype(np.int32, copy=False)
             else:
@@ -294,9 +298,9 @@ class DQNAgent:
         losses, tds = losses.numpy(), tds.numpy()
         if not np.all(np.isfinite(losses)):
             raise RunError(
-                f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} at update {self.updates}; "
-                f"lower agent.learning_rate (now {self.config.learning_rate}), keep agent.max_grad_norm set "
-                f"(now {self.config.max_grad_norm}) or check that rewards are finite"
+                f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} at update "
+                f"{self.updates}; lower agent.learning_rate (now {self.config.learning_rate}), keep "
+                f"agent.max_grad_norm set (now {self.config.max_grad_norm}) or check that rewards are finite"
             )
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 
@@ -310,12 +314,14 @@ class DQNAgent:
         if obs_shape == self.obs_shape:
             return self
         if self.network_kind != "vin":
-            raise ValueError(f"only a vin plans on mazes of another size; this agent's network is a {self.network_kind}, "
-                             f"whose dense layers fit its {self.obs_shape[0]} x {self.obs_shape[1]} grid only")
+            raise ValueError(f"only a vin plans on mazes of another size; this agent's network is a "
+                             f"{self.network_kind}, whose dense layers fit its {self.obs_shape[0]} x "
+                             f"{self.obs_shape[1]} grid only")
         if len(obs_shape) != 3 or obs_shape[-1] != self.obs_shape[-1]:
             raise ValueError(f"a vin needs (H, W, {self.obs_shape[-1]}) grids, got shape {obs_shape}")
         k = max(vin_iterations(self.config.network, self.obs_shape), obs_shape[0] * obs_shape[1] // 2)
-        config = self.config.model_copy(update={"network": self.config.network.model_copy(update={"vin_iterations": k})})
+        config = self.config.model_copy(
+            update={"network": self.config.network.model_copy(update={"vin_iterations": k})})
         other = DQNAgent(obs_shape, self.n_actions, config, obs_dtype=self.obs_dtype, obs_high=self.obs_high,
                          seed=self.seed, jit_compile=self.jit_compile)
         other.online.set_weights(self.online.get_weights())
@@ -380,14 +386,16 @@ class DQNAgent:
         if not isinstance(meta, dict) or meta.get("kind") != "dqn-agent":
             raise RunError(f"{path}: not a DQN agent description")
         if meta.get("format") != CHECKPOINT_FORMAT:
-            raise RunError(f"{path}: checkpoint format {meta.get('format')!r}; this lab reads format {CHECKPOINT_FORMAT}")
+            raise RunError(f"{path}: checkpoint format {meta.get('format')!r}; this lab reads format "
+                           f"{CHECKPOINT_FORMAT}")
         missing = [k for k in ("obs_shape", "obs_dtype", "n_actions", "config") if k not in meta]
         if missing:
             raise RunError(f"{path}: agent description lacks {', '.join(missing)}")
         return meta
 
     @classmethod
-    def check_compatible(cls, meta: dict, obs_shape=None, obs_dtype=None, n_actions=None, where: str = "checkpoint") -> None:
+    def check_compatible(cls, meta: dict, obs_shape=None, obs_dtype=None, n_actions=None,
+                         where: str = "checkpoint") -> None:
         """Raise RunError naming every difference between a saved agent and the env it is meant for."""
         problems = []
         saved_shape = tuple(meta["obs_shape"])
@@ -397,7 +405,8 @@ class DQNAgent:
                 f"this env gives {_obs_kind(obs_shape)} observations of shape {tuple(obs_shape)}"
             )
         if obs_dtype is not None and np.dtype(obs_dtype).name != meta["obs_dtype"]:
-            problems.append(f"{where} expects {meta['obs_dtype']} observations, this env gives {np.dtype(obs_dtype).name}")
+            problems.append(f"{where} expects {meta['obs_dtype']} observations, this env gives "
+                            f"{np.dtype(obs_dtype).name}")
         if n_actions is not None and int(n_actions) != int(meta["n_actions"]):
             problems.append(f"{where} has {meta['n_actions']} actions, this env has {n_actions}")
         if len(problems) == 1:
@@ -412,12 +421,14 @@ class DQNAgent:
         naming what differs) a checkpoint made for another observation mode or maze size."""
         directory = Path(directory)
         meta = cls.read_meta(directory)
-        with reading(directory / META_FILE, "agent description", catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
+        with reading(directory / META_FILE, "agent description",
+                     catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
             cls.check_compatible(meta, obs_shape, obs_dtype, n_actions, where=f"the checkpoint {directory}")
             try:
                 config = DQNConfig.model_validate(meta["config"])
             except Exception as exc:  # pydantic.ValidationError: a hand-edited or foreign agent.json
-                raise RunError(f"{directory / META_FILE}: the saved agent config does not validate: {exc}") from None
+                raise RunError(f"{directory / META_FILE}: the saved agent config does not validate: "
+                               f"{exc}") from None
             agent = cls(meta["obs_shape"], meta["n_actions"], config, obs_dtype=meta["obs_dtype"],
                         obs_high=meta.get("obs_high"), seed=meta.get("seed", 0), jit_compile=jit_compile)
         for name, model in ((ONLINE_FILE, agent.online), (TARGET_FILE, agent.target)):
@@ -438,7 +449,8 @@ class DQNAgent:
                 with np.load(opt_path, allow_pickle=False) as data:
                     values = [data[k] for k in sorted(data.files)]
             variables = agent.optimizer.variables
-            if len(values) != len(variables) or any(v.shape != tuple(w.shape) for v, w in zip(values, variables, strict=False)):
+            if (len(values) != len(variables) or
+                    any(v.shape != tuple(w.shape) for v, w in zip(values, variables, strict=False))):
                 raise RunError(f"{opt_path}: optimizer state does not match the network")
             for var, value in zip(variables, values, strict=True):
                 var.assign(value)

@@ -27,39 +27,43 @@ class NetworkConfig(Section):
     network (vin) that plans on the maze's walls/agent/goal planes."""
 
     kind: Literal["auto", "mlp", "cnn", "vin"] = Field(
-        "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp, cnn, or vin "
-        "(value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it generalises to unseen mazes)."
+        "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp, "
+        "cnn, or vin (value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it "
+        "generalises to unseen mazes)."
     )
     hidden: Widths = Field(
-        [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the head after the "
-        "read-out for a vin)."
+        [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the "
+        "head after the read-out for a vin)."
     )
     conv_filters: Widths = Field(
-        [16, 32], description="Filters of each 'same'-padded convolution of the cnn, or of the vin's convolutions that "
-        "turn the walls and goal planes into its reward (and cost) maps (ignored by the mlp)."
+        [16, 32], description="Filters of each 'same'-padded convolution of the cnn, or of the vin's "
+        "convolutions that turn the walls and goal planes into its reward (and cost) maps (ignored by the "
+        "mlp)."
     )
-    kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn and of the vin's maps.")
+    kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn "
+                                                        "and of the vin's maps.")
     vin_iterations: int | None = Field(
         None, ge=1, le=1_000,
-        description="vin only. Value iteration steps K: values travel one tile per step, so K must reach the longest "
-        "route from the goal to any start (null: rows * cols // 2, enough for any perfect maze on the grid, e.g. 112 "
-        "for 7 x 7 cells).",
+        description="vin only. Value iteration steps K: values travel one tile per step, so K must reach the "
+        "longest route from the goal to any start (null: rows * cols // 2, enough for any perfect maze on "
+        "the grid, e.g. 112 for 7 x 7 cells).",
     )
     activation: Activation = Field(
         "relu", description="Activation of every hidden layer."
     )
-    dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A) instead of one dense Q layer.")
+    dueling: bool = Field(False,
+                          description="Dueling head: Q = V + A - mean(A) instead of one dense Q layer.")
     input_scale: Literal["auto"] | float = Field(
         "auto",
-        description="Observations are multiplied by this before the first layer; auto divides by the observation "
-        "space's upper bound when it is above 1 (e.g. 1/255 for 0..255 images), else 1.",
+        description="Observations are multiplied by this before the first layer; auto divides by the "
+        "observation space's upper bound when it is above 1 (e.g. 1/255 for 0..255 images), else 1.",
     )
 
     @model_validator(mode="after")
     def _vin_has_no_dueling_head(self):
         if self.kind == "vin" and self.dueling:
-            raise ValueError("dueling does not apply to a vin: its head scores each move from that move's neighbour "
-                             "value, one small head shared by the 4 actions; set dueling: false")
+            raise ValueError("dueling does not apply to a vin: its head scores each move from that move's "
+                             "neighbour value, one small head shared by the 4 actions; set dueling: false")
         return self
 
 
@@ -74,22 +78,29 @@ class NetworkConfig(Section):
 class ReplayConfig(Section):
     """The replay buffer: uniform or prioritized (proportional, sum-tree)."""
 
-    capacity: int = Field(50_000, ge=1, description="Transitions kept; the oldest are overwritten (ring buffer).")
-    prioritized: bool = Field(False, description="Prioritized replay: sample transitions in proportion to |TD error|^alpha.")
-    alpha: float = Field(0.6, ge=0.0, le=1.0, description="Prioritization exponent: 0 is uniform, 1 fully proportional.")
-    beta0: float = Field(0.4, ge=0.0, le=1.0, description="Importance-sampling exponent at the start; annealed linearly to 1.")
+    capacity: int = Field(50_000, ge=1,
+                          description="Transitions kept; the oldest are overwritten (ring buffer).")
+    prioritized: bool = Field(False, description="Prioritized replay: sample transitions in proportion to "
+                                                 "|TD error|^alpha.")
+    alpha: float = Field(0.6, ge=0.0, le=1.0,
+                         description="Prioritization exponent: 0 is uniform, 1 fully proportional.")
+    beta0: float = Field(0.4, ge=0.0, le=1.0,
+                         description="Importance-sampling exponent at the start; annealed linearly to 1.")
     beta_steps: int = Field(50_000, ge=1, description="Env steps over which beta goes from beta0 to 1.")
-    eps: float = Field(1e-6, gt=0.0, le=1.0, description="Added to |TD error| so that no transition gets priority 0 (at most 1).")
+    eps: float = Field(1e-6, gt=0.0, le=1.0,
+                       description="Added to |TD error| so that no transition gets priority 0 (at most 1).")
 
 
 class TargetConfig(Section):
     """How the target network follows the online network."""
 
     update: Literal["hard", "soft"] = Field(
-        "hard", description="hard: copy the online weights every `every` updates; soft: Polyak-average with `tau` after every update."
+        "hard", description="hard: copy the online weights every `every` updates; soft: Polyak-average with "
+                            "`tau` after every update."
     )
     every: int = Field(250, ge=1, description="Hard updates: gradient updates between two copies.")
-    tau: float = Field(0.005, gt=0.0, le=1.0, description="Soft updates: target <- tau * online + (1 - tau) * target after each update.")
+    tau: float = Field(0.005, gt=0.0, le=1.0, description="Soft updates: target <- tau * online + (1 - tau) "
+                                                          "* target after each update.")
 
 
 class EpsilonConfig(Section):
@@ -97,14 +108,15 @@ class EpsilonConfig(Section):
 
     schedule: Literal["linear", "exponential"] = Field(
         "linear",
-        description="linear: straight line from start to end over decay_steps; exponential: the gap to end shrinks "
-        "by e every decay_steps / ln(100) steps, i.e. to 1% of it at decay_steps.",
+        description="linear: straight line from start to end over decay_steps; exponential: the gap to end "
+        "shrinks by e every decay_steps / ln(100) steps, i.e. to 1% of it at decay_steps.",
     )
     start: float = Field(1.0, ge=0.0, le=1.0, description="Epsilon at env step 0.")
     end: float = Field(0.05, ge=0.0, le=1.0, description="Epsilon after the decay (kept from then on).")
     decay_steps: int = Field(10_000, ge=1, description="Env steps of the decay (when `fraction` is not set).")
     fraction: float | None = Field(
-        None, gt=0.0, le=1.0, description="When set, decay over this fraction of the training budget instead of decay_steps."
+        None, gt=0.0, le=1.0,
+        description="When set, decay over this fraction of the training budget instead of decay_steps."
     )
 
     @model_validator(mode="after")
@@ -126,23 +138,31 @@ class DQNConfig(Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="The Q-network.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="The replay buffer.")
     target: TargetConfig = Field(default_factory=TargetConfig, description="Target network updates.")
-    epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig, description="Epsilon-greedy exploration schedule.")
+    epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig,
+                                   description="Epsilon-greedy exploration schedule.")
     gamma: float = Field(0.99, ge=0.0, lt=1.0, description="Discount factor, in [0, 1).")
-    n_step: int = Field(3, ge=1, le=100, description="Steps summed in each return before bootstrapping (1 = plain DQN).")
-    double_dqn: bool = Field(True, description="Double DQN: the online net picks the next action, the target net values it.")
+    n_step: int = Field(3, ge=1, le=100,
+                        description="Steps summed in each return before bootstrapping (1 = plain DQN).")
+    double_dqn: bool = Field(True, description="Double DQN: the online net picks the next action, the target "
+                                               "net values it.")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
-    adam_epsilon: float = Field(1e-7, gt=0.0, le=1.0, description="Adam's epsilon (numerical stability term; above 0, at most 1).")
+    adam_epsilon: float = Field(1e-7, gt=0.0, le=1.0,
+                                description="Adam's epsilon (numerical stability term; above 0, at most 1).")
     batch_size: int = Field(64, ge=1, description="Transitions per gradient update.")
     learning_starts: int = Field(1_000, ge=0, description="Env steps collected before the first update.")
-    train_freq: int = Field(4, ge=1, description="Env steps between two rounds of updates (counted over all envs).")
-    gradient_steps: int = Field(1, ge=1, description="Gradient updates per round (fused into one compiled call).")
-    huber_delta: float = Field(1.0, gt=0.0, description="Huber loss threshold: quadratic below it, linear above.")
-    max_grad_norm: float | None = Field(10.0, gt=0.0, description="Clip the global gradient norm to this (null: no clipping).")
+    train_freq: int = Field(4, ge=1,
+                            description="Env steps between two rounds of updates (counted over all envs).")
+    gradient_steps: int = Field(1, ge=1,
+                                description="Gradient updates per round (fused into one compiled call).")
+    huber_delta: float = Field(1.0, gt=0.0,
+                               description="Huber loss threshold: quadratic below it, linear above.")
+    max_grad_norm: float | None = Field(10.0, gt=0.0, description="Clip the global gradient norm to this "
+                                                                  "(null: no clipping).")
     passability_loss: float = Field(
         1.0, ge=0.0,
-        description="vin only: weight of the auxiliary loss that teaches the planner's passability map from the "
-        "agent's own moves (a move that left the agent where it was hit something: its target tile is blocked). "
-        "Needs n_step 1 (a move's own outcome). 0 turns it off.",
+        description="vin only: weight of the auxiliary loss that teaches the planner's passability map from "
+        "the agent's own moves (a move that left the agent where it was hit something: its target tile is "
+        "blocked). Needs n_step 1 (a move's own outcome). 0 turns it off.",
     )
 
     @model_validator(mode="after")
@@ -170,29 +190,39 @@ MAX_SEED = 2**32 - 1
 class DQNTrainingConfig(Section):
     """Budget, vector env, evaluation and checkpoints of a maze DQN run."""
 
-    env_steps: int = Field(50_000, ge=1, le=100_000_000, description="Training budget in env steps (transitions of all envs together).")
-    num_envs: int = Field(8, ge=1, le=4096, description="Mazes stepped at once by the vector env (acting is one batched call).")
+    env_steps: int = Field(50_000, ge=1, le=100_000_000,
+                           description="Training budget in env steps (transitions of all envs together).")
+    num_envs: int = Field(8, ge=1, le=4096,
+                          description="Mazes stepped at once by the vector env (acting is one batched call).")
     time_limit_seconds: float | None = Field(
-        None, gt=0, description="Stop training after this many seconds of training even if env_steps is not reached (null: no limit).")
+        None, gt=0, description="Stop training after this many seconds of training even if env_steps is not "
+                                "reached (null: no limit).")
     eval_every: int = Field(2_000, ge=1, description="Env steps between two greedy evaluations.")
-    eval_mazes: int = Field(1, ge=1, le=10_000, description="Evaluation mazes: 1 for a fixed maze; for random mazes, that many "
-                            "unseen maze seeds starting at eval_seed_start.")
+    eval_mazes: int = Field(1, ge=1, le=10_000, description="Evaluation mazes: 1 for a fixed maze; for "
+                            "random mazes, that many unseen maze seeds starting at eval_seed_start.")
     eval_seed_start: int | None = Field(
-        None, ge=0, description="First maze seed of the evaluation set (default: env.train_maze_seeds' end, so never seen in training).")
+        None, ge=0, description="First maze seed of the evaluation set (default: env.train_maze_seeds' end, "
+                                "so never seen in training).")
     test_mazes: int = Field(
-        0, ge=0, le=100_000, description="Random mazes only: after training, evaluate the final policy once on this many "
-        "further unseen maze seeds, right after the evaluation set's (never used to stop or to pick anything, so an honest "
-        "held-out figure: test_success_rate / test_path_ratio in summary.json); 0: none.")
+        0, ge=0, le=100_000, description="Random mazes only: after training, evaluate the final policy once "
+        "on this many further unseen maze seeds, right after the evaluation set's (never used to stop or to "
+        "pick anything, so an honest held-out figure: test_success_rate / test_path_ratio in summary.json); "
+        "0: none.")
     stop_after_perfect: int = Field(
-        3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the BFS-optimal length); 0: never.")
+        3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the "
+                             "BFS-optimal length); 0: never.")
     stop_at_success: float | None = Field(
-        None, gt=0, le=1, description="Also stop once the success rate reaches this with path ratio <= stop_at_path_ratio (null: off).")
+        None, gt=0, le=1, description="Also stop once the success rate reaches this with path ratio <= "
+                                      "stop_at_path_ratio (null: off).")
     stop_at_path_ratio: float = Field(1.10, ge=1, description="Path-ratio bound used with stop_at_success.")
-    checkpoint_every: int = Field(10_000, ge=1, description="Env steps between two checkpoints (agent, replay buffer, counters).")
-    save_replay: bool = Field(True, description="Include the replay buffer in checkpoints, so --resume continues exactly where it was.")
+    checkpoint_every: int = Field(10_000, ge=1, description="Env steps between two checkpoints (agent, "
+                                                            "replay buffer, counters).")
+    save_replay: bool = Field(True, description="Include the replay buffer in checkpoints, so --resume "
+                                                "continues exactly where it was.")
 
 
-def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int], fix: str, where: str = "") -> None:
+def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int], fix: str,
+                        where: str = "") -> None:
     """ValueError when the maze seeds [start, end) overlap the training seeds or pass the largest seed."""
     lo, hi = train
     if start < hi and end > lo:
@@ -204,11 +234,14 @@ def _check_unseen_seeds(what: str, start: int, end: int, train: tuple[int, int],
 class MazeDQNScenario(Scenario):
     """A ``task: maze-dqn`` scenario: the maze, the agent, the training loop and its evaluation sets."""
 
-    supports = Supports(strategies=("auto", "cpu", "gpu"), xla="always", why="one agent acts and learns on one device",
+    supports = Supports(strategies=("auto", "cpu", "gpu"), xla="always",
+                        why="one agent acts and learns on one device",
                         xla_why="measured: XLA cut the CPU time of its fused updates by 40-50%")
-    env: MazeEnvConfig = Field(default_factory=MazeEnvConfig, description="The maze (shared by every maze task).")
+    env: MazeEnvConfig = Field(default_factory=MazeEnvConfig,
+                               description="The maze (shared by every maze task).")
     agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")
-    training: DQNTrainingConfig = Field(default_factory=DQNTrainingConfig, description="The training loop and its evaluation.")
+    training: DQNTrainingConfig = Field(default_factory=DQNTrainingConfig,
+                                        description="The training loop and its evaluation.")
 
     @model_validator(mode="after")
     def _evaluation_fits(self):
@@ -216,13 +249,13 @@ class MazeDQNScenario(Scenario):
         if env.mazes == "fixed" or env.has_layout:
             if t.eval_mazes != 1:
                 raise ValueError(
-                    f"training.eval_mazes is {t.eval_mazes}, but env.mazes is fixed: there is only one maze to evaluate "
-                    "on; set training.eval_mazes: 1 or env.mazes: random")
+                    f"training.eval_mazes is {t.eval_mazes}, but env.mazes is fixed: there is only one maze "
+                    f"to evaluate on; set training.eval_mazes: 1 or env.mazes: random")
             if t.eval_seed_start is not None:
                 raise ValueError("training.eval_seed_start is only used with env.mazes: random")
             if t.test_mazes:
-                raise ValueError("training.test_mazes is only used with env.mazes: random (a fixed maze has no unseen "
-                                 "mazes to test on); set it to 0")
+                raise ValueError("training.test_mazes is only used with env.mazes: random (a fixed maze has "
+                                 "no unseen mazes to test on); set it to 0")
         else:
             lo, hi = env.train_maze_seeds
             start = hi if t.eval_seed_start is None else t.eval_seed_start
@@ -232,14 +265,15 @@ class MazeDQNScenario(Scenario):
                                 f"training.eval_seed_start >= {hi}")
             if t.test_mazes:
                 _check_unseen_seeds("the test seeds", end, end + t.test_mazes, (lo, hi),
-                                    "move training.eval_seed_start so that both sets lie outside the training seeds",
+                                    "move training.eval_seed_start so that both sets lie outside the "
+                                    "training seeds",
                                     where=" (right after the evaluation seeds)")
         if t.eval_every > t.env_steps:
-            raise ValueError(f"training.eval_every ({t.eval_every}) is larger than training.env_steps ({t.env_steps}): "
-                             "the run would never be evaluated")
+            raise ValueError(f"training.eval_every ({t.eval_every}) is larger than training.env_steps "
+                             f"({t.env_steps}): the run would never be evaluated")
         if self.agent.learning_starts >= t.env_steps:
-            raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below training.env_steps "
-                             f"({t.env_steps}): the agent would never learn")
+            raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below "
+                             f"training.env_steps ({t.env_steps}): the agent would never learn")
         return self
 
     @model_validator(mode="after")
@@ -255,9 +289,9 @@ class MazeDQNScenario(Scenario):
         r = self.env.rewards
         if r.shaping and r.shaping_gamma not in (self.agent.gamma, 1.0):
             warnings.warn(
-                "potential-based shaping keeps the optimal policy only when its gamma equals the agent's (or is 1 "
-                f"with this env's BFS potential); env.rewards.shaping_gamma is {r.shaping_gamma}, agent.gamma is "
-                f"{self.agent.gamma}; set them equal",
+                "potential-based shaping keeps the optimal policy only when its gamma equals the agent's (or "
+                f"is 1 with this env's BFS potential); env.rewards.shaping_gamma is {r.shaping_gamma}, "
+                f"agent.gamma is {self.agent.gamma}; set them equal",
                 UserWarning, stacklevel=2)
         return self
 
@@ -265,11 +299,13 @@ class MazeDQNScenario(Scenario):
         """Maze seeds of the evaluation set (None: the fixed maze)."""
         if self.env.mazes == "fixed" or self.env.has_layout:
             return None
-        start = self.env.train_maze_seeds[1] if self.training.eval_seed_start is None else self.training.eval_seed_start
+        start = (self.env.train_maze_seeds[1] if self.training.eval_seed_start is None
+                 else self.training.eval_seed_start)
         return list(range(start, start + self.training.eval_mazes))
 
     def test_seeds(self) -> list[int]:
-        """Maze seeds of the held-out test set: right after the evaluation set's (empty when test_mazes is 0)."""
+        """Maze seeds of the held-out test set: right after the evaluation set's (empty when test_mazes is
+        0)."""
         seeds = self.eval_seeds()
         if seeds is None or not self.training.test_mazes:
             return []

@@ -84,7 +84,8 @@ class Evaluator:
         return list(self.env.unwrapped.mazes)
 
     def run(self, policy) -> EvalResult:
-        """``policy(obs_batch) -> actions``; each maze is played once from its start (greedy: deterministic)."""
+        """``policy(obs_batch) -> actions``; each maze is played once from its start (greedy:
+        deterministic)."""
         env = self.env
         obs, info = self._reset()
         m = env.num_envs
@@ -120,7 +121,8 @@ class Evaluator:
 
 
 def policy_overlay(agent, env) -> tuple[np.ndarray, np.ndarray]:
-    """(max-Q per tile, greedy action per tile) on the tile grid of ``env``'s current maze (NaN / -1 elsewhere)."""
+    """(max-Q per tile, greedy action per tile) on the tile grid of ``env``'s current maze (NaN / -1
+    elsewhere)."""
     u = env.unwrapped
     positions, obs = u.cell_observations()
     q = agent.q_values(obs)

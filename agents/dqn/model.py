@@ -68,7 +68,8 @@ def linear_schedule(step, start: float, end: float, duration: int):
 
 
 def exponential_schedule(step, start: float, end: float, duration: int):
-    """``end + (start - end) * 100 ** (-step / duration)``: the gap to ``end`` is 1% of its size at ``duration``.
+    """``end + (start - end) * 100 ** (-step / duration)``: the gap to ``end`` is 1% of its size at
+    ``duration``.
 
     It never jumps: the value keeps shrinking geometrically towards ``end`` after ``duration``.
     """
@@ -80,7 +81,8 @@ def exponential_schedule(step, start: float, end: float, duration: int):
 
 
 def epsilon_at(step, cfg, total_steps: int | None = None):
-    """Epsilon at ``step`` for an :class:`agents.dqn.config.EpsilonConfig` (``total_steps`` for ``fraction``)."""
+    """Epsilon at ``step`` for an :class:`agents.dqn.config.EpsilonConfig` (``total_steps`` for
+    ``fraction``)."""
     duration = cfg.decay_for(total_steps)
     fn = linear_schedule if cfg.schedule == "linear" else exponential_schedule
     return fn(step, cfg.start, cfg.end, duration)
@@ -91,7 +93,8 @@ def beta_at(step, beta0: float, beta_steps: int):
     return linear_schedule(step, beta0, 1.0, beta_steps)
 
 
-def updates_due(steps_before: int, steps_after: int, learning_starts: int, train_freq: int, gradient_steps: int) -> int:
+def updates_due(steps_before: int, steps_after: int, learning_starts: int, train_freq: int,
+                gradient_steps: int) -> int:
     """Gradient updates owed when the env-step counter moves from ``steps_before`` to ``steps_after``.
 
     ``gradient_steps`` for every multiple of ``train_freq`` in ``(steps_before, steps_after]`` that is at
@@ -100,7 +103,8 @@ def updates_due(steps_before: int, steps_after: int, learning_starts: int, train
     ``agent.train_step(buffer.sample(batch_size, n_batches=updates_due(...)))``.
     """
     if train_freq < 1 or gradient_steps < 1:
-        raise ValueError(f"train_freq and gradient_steps must be at least 1, got {train_freq} and {gradient_steps}")
+        raise ValueError(f"train_freq and gradient_steps must be at least 1, got {train_freq} and "
+                         f"{gradient_steps}")
     first = max(steps_before + 1, learning_starts)
     if steps_after < first:
         return 0
@@ -292,8 +296,8 @@ class ValueIteration(layers.Layer):
     (K additions in float16 would lose the one-move differences).
     """
 
-    def __init__(self, iterations: int, goal_gain: float = 1_000.0, cost_offset: float = 0.0, block_gain: float = 2.0,
-                 goal_plane: int = GOAL, **kwargs):
+    def __init__(self, iterations: int, goal_gain: float = 1_000.0, cost_offset: float = 0.0,
+                 block_gain: float = 2.0, goal_plane: int = GOAL, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if int(iterations) < 1:
@@ -476,7 +480,8 @@ def vin_iterations(cfg, obs_shape) -> int:
 
 def _vin(inputs, grid, obs_shape, n_actions, cfg, init, name) -> keras.Model:
     if len(obs_shape) != 3 or obs_shape[-1] != 3:
-        raise ValueError(f"a vin needs the maze's grid observations (H, W, 3) = walls/agent/goal planes, got shape {obs_shape}")
+        raise ValueError(f"a vin needs the maze's grid observations (H, W, 3) = walls/agent/goal planes, got "
+                         f"shape {obs_shape}")
     if n_actions != 4:
         raise ValueError(f"a vin scores the 4 moves N, E, S, W; this env has {n_actions} actions")
     x = SelectPlanes([WALLS, GOAL], name="walls_goal")(grid)
@@ -490,7 +495,8 @@ def _vin(inputs, grid, obs_shape, n_actions, cfg, init, name) -> keras.Model:
     planned = ValueIteration(k, goal_gain=2.0 * tiles, name="value_iteration")([maps, grid])
     at_agent = TileReadout(AGENT, name="at_agent")([planned, grid])
     at_goal = TileReadout(GOAL, name="at_goal")([planned, grid])
-    x = MoveFeatures(scale=k, name="moves")([at_agent, at_goal])  # (B, 4, 2): the head below is shared by the 4 moves
+    # (B, 4, 2): the head below is shared by the 4 moves
+    x = MoveFeatures(scale=k, name="moves")([at_agent, at_goal])
     for i, units in enumerate(cfg.hidden):
         x = layers.Dense(units, activation=cfg.activation, kernel_initializer=init(), name=f"dense{i}")(x)
     x = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="move_q")(x)

@@ -110,7 +110,8 @@ class NStepAccumulator:
         terminated = np.asarray(terminated, dtype=bool).reshape(N)
         truncated = np.asarray(truncated, dtype=bool).reshape(N)
         if obs.shape != (N, *self.obs_shape) or next_obs.shape != (N, *self.obs_shape):
-            raise ValueError(f"expected observations of shape {(N, *self.obs_shape)}, got {obs.shape} and {next_obs.shape}")
+            raise ValueError(f"expected observations of shape {(N, *self.obs_shape)}, got {obs.shape} and "
+                             f"{next_obs.shape}")
         ok = np.ones(N, bool) if valid is None else np.asarray(valid, dtype=bool).reshape(N).copy()
         if self.autoreset_mode == "next_step":
             ok &= ~self.just_ended
@@ -190,7 +191,8 @@ class ReplayBuffer:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards, self.dones, self.discounts))
+        return sum(a.nbytes
+                   for a in (self.obs, self.next_obs, self.actions, self.rewards, self.dones, self.discounts))
 
     # ------------------------------------------------------------------ writing
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> int:
@@ -297,14 +299,17 @@ class ReplayBuffer:
                 arrays = {k: data[k] for k in data.files if k != "meta"}
             if not isinstance(meta, dict):
                 raise ValueError("its description is not a mapping")
-            mine = {"capacity": self.capacity, "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype.str,
+            mine = {"capacity": self.capacity, "obs_shape": list(self.obs_shape),
+                    "obs_dtype": self.obs_dtype.str,
                     "prioritized": self.prioritized, "n_envs": self.nstep.n_envs, "n_step": self.nstep.n_step}
-            diffs = [f"{k} {meta.get(k)!r} in the checkpoint, {v!r} here" for k, v in mine.items() if meta.get(k) != v]
+            diffs = [f"{k} {meta.get(k)!r} in the checkpoint, {v!r} here"
+                     for k, v in mine.items() if meta.get(k) != v]
             if diffs:
                 raise RunError(f"{path}: replay buffer checkpoint does not fit this configuration", diffs)
             pos, size, added = (int(meta[k]) for k in ("pos", "size", "added"))
             if not (0 <= pos < self.capacity and 0 <= size <= self.capacity and added >= size):
-                raise ValueError(f"pos {pos}, size {size}, added {added} do not fit a capacity of {self.capacity}")
+                raise ValueError(f"pos {pos}, size {size}, added {added} do not fit a capacity of "
+                                 f"{self.capacity}")
             targets = self._arrays()
             for name, target in targets.items():
                 if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
@@ -389,8 +394,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     prioritized = True
 
-    def __init__(self, capacity: int, obs_shape, obs_dtype=np.float32, *, alpha: float = 0.6, eps: float = 1e-6,
-                 **kwargs):
+    def __init__(self, capacity: int, obs_shape, obs_dtype=np.float32, *, alpha: float = 0.6,
+                 eps: float = 1e-6, **kwargs):
         super().__init__(capacity, obs_shape, obs_dtype, **kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")

@@ -35,7 +35,8 @@ def learning_curves(ctx, cfg, history) -> None:
     fig.suptitle(f"{cfg.name}: learning curves")
     ctx.save_figure(fig, "learning_curves.png")
     ctx.report.image("Learning curves", "artifacts/learning_curves.png",
-                     f"Greedy evaluation on the evaluation mazes every {cfg.training.eval_every:,} env steps.")
+                     f"Greedy evaluation on the evaluation mazes every {cfg.training.eval_every:,} env "
+                     f"steps.")
 
 
 def policy_frame(agent, env_cfg, maze_seeds: list[int] | None) -> np.ndarray:
@@ -54,8 +55,8 @@ def policy_picture(ctx, cfg, agent, maze_seeds: list[int] | None) -> None:
     with atomic_path(ctx.artifact("policy.png")) as tmp:
         Image.fromarray(frame).save(tmp, format="PNG")
     ctx.report.image("Final policy", "artifacts/policy.png",
-                     "Greedy action of every cell (arrows), max-Q as a heatmap (yellow high), and the greedy route "
-                     "from the start (trail), on the first evaluation maze.")
+                     "Greedy action of every cell (arrows), max-Q as a heatmap (yellow high), and the greedy "
+                     "route from the start (trail), on the first evaluation maze.")
 
 
 def final_evaluation(ctx, final: EvalResult, eval_mazes: int, test: EvalResult | None = None,

@@ -49,7 +49,8 @@ class WatchError(ValueError):
         self.setting, self.value, self.detail = setting, value, detail
 
 
-def check_settings(episodes: int = 1, fps: int | None = None, record: str | Path | None = None) -> Path | None:
+def check_settings(episodes: int = 1, fps: int | None = None,
+                   record: str | Path | None = None) -> Path | None:
     """Refuse settings that cannot work before anything long happens (WatchError); returns the recording's
     path (None: no recording asked for)."""
     if episodes < 1:
@@ -96,7 +97,8 @@ def load_run(run_path: str | Path):
     for folder in (run.path / FINAL_DIR, checkpoint[1].get(AGENT_DIR) if checkpoint else None):
         if folder is not None and folder.exists():
             # greedy play never runs the (XLA-compiled) update
-            agent = DQNAgent.load(folder, jit_compile=False, obs_shape=space.shape, obs_dtype=space.dtype, n_actions=4)
+            agent = DQNAgent.load(folder, jit_compile=False, obs_shape=space.shape, obs_dtype=space.dtype,
+                                  n_actions=4)
             return cfg, agent
     raise RunError(f"{run.path}: this run has no saved agent yet (no {FINAL_DIR}/ and no checkpoint); "
                    f"train it with `lab run --resume {run.path}`")
@@ -104,10 +106,12 @@ def load_run(run_path: str | Path):
 
 def resize_run(cfg, agent, size: tuple[int, int]):
     """(scenario with the maze resized to ``size`` = (width, height) cells, agent for that grid); WatchError
-    when the run's maze is a fixed layout, the size is out of range or the network cannot plan on another size."""
+    when the run's maze is a fixed layout, the size is out of range or the network cannot plan on another
+    size."""
     width, height = size
     if cfg.env.has_layout:
-        raise WatchError("maze size", f"{width}x{height}", "this run plays a fixed layout, whose size is set by its text")
+        raise WatchError("maze size", f"{width}x{height}",
+                         "this run plays a fixed layout, whose size is set by its text")
     try:
         env = env_config(cfg.env.model_dump(), source="resized", width=width, height=height)
     except MazeError as exc:
@@ -140,7 +144,8 @@ def play(cfg, agent, mazes: list[int | None]) -> Iterator[tuple[np.ndarray, dict
     try:
         for i, maze_seed in enumerate(mazes):
             label = f"episode {i + 1}/{len(mazes)}: " if len(mazes) > 1 else ""
-            frames = episode_frames(agent, env, None if maze_seed is None else {"maze_seed": int(maze_seed)}, label)
+            frames = episode_frames(agent, env, None if maze_seed is None else {"maze_seed": int(maze_seed)},
+                                    label)
             frame = next(frames)
             while True:
                 try:

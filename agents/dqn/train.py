@@ -143,7 +143,8 @@ def build_buffer(cfg, obs_space, num_envs: int) -> ReplayBuffer:
     r, a = cfg.agent.replay, cfg.agent
     common = dict(n_envs=num_envs, n_step=a.n_step, gamma=a.gamma, seed=stream(cfg.seed, "replay"))
     if r.prioritized:
-        return PrioritizedReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, alpha=r.alpha, eps=r.eps, **common)
+        return PrioritizedReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, alpha=r.alpha, eps=r.eps,
+                                       **common)
     return ReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, **common)
 
 
@@ -177,8 +178,10 @@ class Trainer:
 
     def load_state(self, state: dict) -> None:
         """Put back what :meth:`state` saved; the envs will restart with the seed of :meth:`try_resume`.
-        (ValueError, KeyError, TypeError or AttributeError on a state that is not what :meth:`state` wrote.)"""
-        if not isinstance(state.get("history"), list) or not all(isinstance(r, dict) for r in state["history"]):
+        (ValueError, KeyError, TypeError or AttributeError on a state that is not what :meth:`state`
+        wrote.)"""
+        if (not isinstance(state.get("history"), list) or
+                not all(isinstance(r, dict) for r in state["history"])):
             raise ValueError("history is not a list of evaluations")
         self.env_steps = int(state["env_steps"])
         self.episodes = int(state["episodes"])
@@ -191,9 +194,10 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """The agent, the replay buffer (``training.save_replay``) and :meth:`state`, as ONE checkpoint of
-        ``checkpoints/`` (:class:`lab.checkpoints.CheckpointStore` named :data:`agents.dqn.agent.CHECKPOINT`): the parts are
-        written into a hidden folder and become current together when the manifest ``dqn.json`` names it,
-        so a kill at any instant leaves the previous checkpoint whole (never a new agent with an old buffer)."""
+        ``checkpoints/`` (:class:`lab.checkpoints.CheckpointStore` named :data:`agents.dqn.agent.CHECKPOINT`):
+        the parts are written into a hidden folder and become current together when the manifest ``dqn.json``
+        names it, so a kill at any instant leaves the previous checkpoint whole (never a new agent with an old
+        buffer)."""
         self.agent.env_steps = self.env_steps
         state = self.state()
         parts = {AGENT_DIR: lambda path: self.agent.save(path, extra={"env_steps": self.env_steps})}
@@ -225,17 +229,19 @@ class Trainer:
             return False
         state, parts = checkpoint
         if AGENT_DIR not in parts:
-            raise RunError(f"{store.manifest}: corrupt checkpoint manifest (no {AGENT_DIR} part); {NOT_RESUMABLE}")
-        agent = DQNAgent.load(parts[AGENT_DIR], obs_shape=self.obs_space.shape, obs_dtype=self.obs_space.dtype,
-                              n_actions=4, jit_compile=self.agent.jit_compile)
+            raise RunError(f"{store.manifest}: corrupt checkpoint manifest (no {AGENT_DIR} part); "
+                           f"{NOT_RESUMABLE}")
+        agent = DQNAgent.load(parts[AGENT_DIR], obs_shape=self.obs_space.shape,
+                              obs_dtype=self.obs_space.dtype, n_actions=4, jit_compile=self.agent.jit_compile)
         if agent.env_steps != state.get("env_steps"):
             raise RunError(f"{parts[AGENT_DIR]}: the agent is of env step {agent.env_steps}, the checkpoint "
                            f"{store.manifest} of env step {state.get('env_steps')!r}; {NOT_RESUMABLE}")
         if REPLAY_FILE in parts:
             self.buffer.load(parts[REPLAY_FILE])
             if self.buffer.added != state.get("replay_added"):
-                raise RunError(f"{parts[REPLAY_FILE]}: the replay buffer holds {self.buffer.added} transitions, the "
-                               f"checkpoint {store.manifest} says {state.get('replay_added')!r}; {NOT_RESUMABLE}")
+                raise RunError(f"{parts[REPLAY_FILE]}: the replay buffer holds {self.buffer.added} "
+                               f"transitions, the checkpoint {store.manifest} says "
+                               f"{state.get('replay_added')!r}; {NOT_RESUMABLE}")
         self.agent = agent
         with reading(store.manifest, "DQN checkpoint state", hint=NOT_RESUMABLE,
                      catch=CORRUPT_FILE_ERRORS + (AttributeError,)):
@@ -269,7 +275,8 @@ class Trainer:
         """Fresh episodes in every env (on resume too: see :meth:`try_resume`) and the next due steps."""
         t = self.cfg.training
         obs, _ = self.envs.reset(seed=self.reset_seed)
-        self.buffer.reset_pending()  # n-step windows never join episodes across this reset (matters on resume)
+        # n-step windows never join episodes across this reset (matters on resume)
+        self.buffer.reset_pending()
         return _Loop(obs=obs, ep_return=np.zeros(t.num_envs), resetting=np.zeros(t.num_envs, dtype=bool),
                      next_eval=(self.env_steps // t.eval_every + 1) * t.eval_every,
                      next_ckpt=(self.env_steps // t.checkpoint_every + 1) * t.checkpoint_every,
@@ -300,11 +307,12 @@ class Trainer:
     def _update(self, loop: _Loop) -> None:
         """The gradient steps due after the last collect step, fused in one compiled call."""
         a, buffer = self.cfg.agent, self.buffer
-        k = updates_due(self.env_steps - self.cfg.training.num_envs, self.env_steps, a.learning_starts, a.train_freq,
-                        a.gradient_steps)
+        k = updates_due(self.env_steps - self.cfg.training.num_envs, self.env_steps, a.learning_starts,
+                        a.train_freq, a.gradient_steps)
         if not k or len(buffer) < a.batch_size:
             return
-        batch = buffer.sample(a.batch_size, n_batches=k, beta=beta_at(self.env_steps, a.replay.beta0, a.replay.beta_steps))
+        batch = buffer.sample(a.batch_size, n_batches=k,
+                              beta=beta_at(self.env_steps, a.replay.beta0, a.replay.beta_steps))
         out = self.agent.train_step(batch)
         if buffer.prioritized:
             buffer.update_priorities(batch["indices"], out["td_errors"])

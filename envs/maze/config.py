@@ -50,49 +50,67 @@ OBSERVATIONS = ("grid", "local", "coords")
 class MazeRewardsConfig(Section):
     """What each step is worth. Shaping adds scale * (gamma * phi(s') - phi(s)) with phi(s) = -distance(s)."""
 
-    goal: float = Field(1.0, description="Reward of the step that reaches the goal (it replaces the step cost).")
-    step: float = Field(-0.01, description="Reward of every other step (a small cost makes shorter routes better).")
-    wall: float = Field(-0.05, description="Added to the step reward when the move runs into a wall (the agent stays put).")
+    goal: float = Field(1.0,
+                        description="Reward of the step that reaches the goal (it replaces the step cost).")
+    step: float = Field(-0.01,
+                        description="Reward of every other step (a small cost makes shorter routes better).")
+    wall: float = Field(-0.05, description="Added to the step reward when the move runs into a wall (the "
+                                           "agent stays put).")
     shaping: bool = Field(False, description="Add potential-based shaping from the BFS distance to the goal "
                                              "(Ng et al. 1999: it keeps the optimal policy).")
-    shaping_scale: float = Field(0.1, gt=0, description="Reward per tile of progress towards the goal when shaping is on.")
-    shaping_gamma: float = Field(0.99, gt=0, le=1, description="Discount used in the shaping term; set it to the "
-                                                               "agent's gamma so the optimal policy is kept exactly "
-                                                               "(maze-dqn warns when they differ).")
+    shaping_scale: float = Field(0.1, gt=0, description="Reward per tile of progress towards the goal when "
+                                                        "shaping is on.")
+    shaping_gamma: float = Field(0.99, gt=0, le=1, description="Discount used in the shaping term; set it to "
+                                                               "the agent's gamma so the optimal policy is "
+                                                               "kept exactly (maze-dqn warns when they "
+                                                               "differ).")
 
 
 class MazeEnvConfig(Section):
     """The maze, what the agent sees, what it is rewarded for and how episodes end."""
 
-    width: int = Field(5, description=f"Maze width in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*width+1 tile columns.")
-    height: int = Field(5, description=f"Maze height in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid has 2*height+1 tile rows.")
+    width: int = Field(5, description=f"Maze width in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid "
+                                      f"has 2*width+1 tile columns.")
+    height: int = Field(5, description=f"Maze height in cells ({gen.MIN_CELLS} to {gen.MAX_CELLS}); the grid "
+                                       f"has 2*height+1 tile rows.")
     algorithm: gen.Algorithm = Field(
-        "dfs", description="Maze generator: dfs (long corridors), prim (many short dead ends), kruskal, wilson (uniform).")
-    loops: float = Field(0.0, ge=0, le=1, description="Fraction of dead ends opened into loops (0: perfect maze, one route; 1: no dead ends).")
-    start: PlaceSpec = Field("corner", description="Start cell: corner (top-left), random (drawn with the maze), or [row, col] in cells.")
-    goal: PlaceSpec = Field("corner", description="Goal cell: corner (bottom-right), random (drawn with the maze), or [row, col] in cells.")
-    layout: str | None = Field(None, description="A fixed maze as text: '#' wall, '.' floor, 'S' start, 'G' goal "
-                                                 "(replaces width, height, algorithm, loops, start, goal).")
-    layout_file: str | None = Field(None, description="A text file holding a layout (path relative to the current folder).")
+        "dfs", description="Maze generator: dfs (long corridors), prim (many short dead ends), kruskal, "
+                           "wilson (uniform).")
+    loops: float = Field(0.0, ge=0, le=1, description="Fraction of dead ends opened into loops (0: perfect "
+                                                      "maze, one route; 1: no dead ends).")
+    start: PlaceSpec = Field("corner", description="Start cell: corner (top-left), random (drawn with the "
+                                                   "maze), or [row, col] in cells.")
+    goal: PlaceSpec = Field("corner", description="Goal cell: corner (bottom-right), random (drawn with the "
+                                                  "maze), or [row, col] in cells.")
+    layout: str | None = Field(None, description="A fixed maze as text: '#' wall, '.' floor, 'S' start, 'G' "
+                                                 "goal (replaces width, height, algorithm, loops, start, "
+                                                 "goal).")
+    layout_file: str | None = Field(None, description="A text file holding a layout (path relative to the "
+                                                      "current folder).")
     mazes: Literal["fixed", "random"] = Field(
-        "fixed", description="fixed: the maze of maze_seed in every episode; random: a new maze each episode, "
-                             "its seed drawn from train_maze_seeds.")
-    maze_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the fixed maze (mazes: fixed) and of the first maze "
-                           "`lab play` shows (0 ... 4294967295).")
+        "fixed", description="fixed: the maze of maze_seed in every episode; random: a new maze each "
+                             "episode, its seed drawn from train_maze_seeds.")
+    maze_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the fixed maze (mazes: fixed) and of "
+                           "the first maze `lab play` shows (0 ... 4294967295).")
     train_maze_seeds: tuple[int, int] = Field(
-        (0, 1_000_000), description="[lo, hi): range of maze seeds drawn for training when mazes: random; evaluate "
-                                    "on seeds >= hi to test mazes never seen.")
-    exploring_starts: bool = Field(False, description="Start each episode on a random floor tile (a training aid; "
-                                                      "optimal_length then counts from that tile).")
+        (0, 1_000_000), description="[lo, hi): range of maze seeds drawn for training when mazes: random; "
+                                    "evaluate on seeds >= hi to test mazes never seen.")
+    exploring_starts: bool = Field(False, description="Start each episode on a random floor tile (a training "
+                                                      "aid; optimal_length then counts from that tile).")
     observation: Literal["grid", "local", "coords"] = Field(
-        "grid", description="grid: (rows, cols, 3) walls/agent/goal planes; local: a local_size^2 wall window around "
-                            "the agent + goal offset; coords: agent and goal positions.")
-    local_size: int = Field(5, description="Side of the square window of the local observation (odd, 3 to 15).")
-    obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values 0/1) only for grid.")
-    rewards: MazeRewardsConfig = Field(default_factory=MazeRewardsConfig, description="Goal reward, step cost, wall cost, shaping.")
+        "grid", description="grid: (rows, cols, 3) walls/agent/goal planes; local: a local_size^2 wall "
+                            "window around the agent + goal offset; coords: agent and goal positions.")
+    local_size: int = Field(5,
+                            description="Side of the square window of the local observation (odd, 3 to 15).")
+    obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values "
+                                                                          "0/1) only for grid.")
+    rewards: MazeRewardsConfig = Field(default_factory=MazeRewardsConfig,
+                                       description="Goal reward, step cost, wall cost, shaping.")
     max_episode_steps: int | None = Field(None, ge=1, description="Truncate episodes after this many steps "
-                                                                   "(default: 4 x the number of tiles of the grid).")
-    render_fps: int = Field(8, ge=1, le=240, description="Frames per second of the human window (and of GIFs).")
+                                                                   "(default: 4 x the number of tiles of the "
+                                                                   "grid).")
+    render_fps: int = Field(8, ge=1, le=240,
+                            description="Frames per second of the human window (and of GIFs).")
     tile_pixels: int = Field(16, ge=4, le=64, description="Side of one tile in rendered frames, in pixels.")
 
     # ---- validation ------------------------------------------------------------------------------
@@ -126,8 +144,8 @@ class MazeEnvConfig(Section):
     def _seed_range(cls, value: tuple[int, int]) -> tuple[int, int]:
         lo, hi = value
         if lo < 0 or hi <= lo or hi > 2**32:
-            raise ValueError(f"must be [lo, hi) with 0 <= lo < hi <= 4294967296 (seeds are 0 ... 4294967295), "
-                             f"got [{lo}, {hi}]")
+            raise ValueError(f"must be [lo, hi) with 0 <= lo < hi <= 4294967296 (seeds are 0 ... "
+                             f"4294967295), got [{lo}, {hi}]")
         return value
 
     @model_validator(mode="after")
@@ -142,8 +160,8 @@ class MazeEnvConfig(Section):
         if self.has_layout and self.mazes == "random":
             raise ValueError("a layout is one fixed maze: remove `mazes: random` or the layout")
         if self.obs_dtype == "uint8" and self.observation != "grid":
-            raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} observations are "
-                             "fractions, use float32")
+            raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} "
+                             f"observations are fractions, use float32")
         if not self.has_layout:
             problem = gen.placement_problem(self.start, self.goal, self.width, self.height)
             if problem:
@@ -182,7 +200,8 @@ def env_config(data: dict | MazeEnvConfig | None = None, source: str = "env", li
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise gen.MazeError(f"{source}: env: must be a mapping of settings (width: 5, ...), not a {type(data).__name__}")
+        raise gen.MazeError(f"{source}: env: must be a mapping of settings (width: 5, ...), not a "
+                            f"{type(data).__name__}")
     merged = {**data, **overrides}
     try:
         return _EnvOnly.model_validate({"env": merged}).env

@@ -166,7 +166,8 @@ def tables_for(maze: Maze, cfg: MazeEnvConfig) -> MazeTables:
         return hit[1]
     tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype)
     n = tables.n
-    obs_bytes = 3 * np.dtype(cfg.obs_dtype).itemsize if cfg.observation == "grid" else (cfg.local_size ** 2 + 2) * 4
+    obs_bytes = (3 * np.dtype(cfg.obs_dtype).itemsize if cfg.observation == "grid"
+                 else (cfg.local_size ** 2 + 2) * 4)
     _TABLES.put(key, (maze, tables), n * (4 * 8 + 8 + 8 + obs_bytes) + 2000)
     return tables
 
@@ -188,11 +189,13 @@ def check_options(options: dict | None, allowed: Sequence[str] = ("maze_seed", "
     opts = dict(options or {})
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise MazeError(f"unknown reset option(s) {', '.join(map(repr, unknown))}; known: {', '.join(allowed)}")
+        raise MazeError(f"unknown reset option(s) {', '.join(map(repr, unknown))}; known: "
+                        f"{', '.join(allowed)}")
     return opts
 
 
-def episode_setup(cfg: MazeEnvConfig, rng: np.random.Generator, opts: dict, fixed: Maze) -> tuple[MazeTables, int]:
+def episode_setup(cfg: MazeEnvConfig, rng: np.random.Generator, opts: dict,
+                  fixed: Maze) -> tuple[MazeTables, int]:
     """The maze and the start tile of a new episode (the same draws for the single and the vector env)."""
     maze_seed = opts.get("maze_seed")
     if maze_seed is not None:
@@ -214,8 +217,8 @@ def episode_setup(cfg: MazeEnvConfig, rng: np.random.Generator, opts: dict, fixe
         except (TypeError, ValueError):
             raise MazeError(f"reset option start must be (row, col) of a tile, got {start!r}") from None
         if not (0 <= r < tables.rows and 0 <= c < tables.cols) or maze.walls[r, c] or (r, c) == maze.goal:
-            raise MazeError(f"reset option start {(r, c)} is not a floor tile of the {tables.rows} x {tables.cols} "
-                                "grid other than the goal")
+            raise MazeError(f"reset option start {(r, c)} is not a floor tile of the {tables.rows} x "
+                                f"{tables.cols} grid other than the goal")
         return tables, r * tables.cols + c
     if cfg.exploring_starts:
         return tables, int(tables.starts[rng.integers(len(tables.starts))])
@@ -304,11 +307,12 @@ class MazeEnv(gym.Env):
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
 
-    def __init__(self, config: MazeEnvConfig | dict | None = None, render_mode: str | None = None, **settings: Any):
+    def __init__(self, config: MazeEnvConfig | dict | None = None, render_mode: str | None = None,
+                 **settings: Any):
         self.config = cfg = env_config(config, source="MazeEnv", **settings)
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise MazeError(f"render_mode {render_mode!r} does not exist; choose one of {', '.join(RENDER_MODES)} "
-                                "(or None)")
+            raise MazeError(f"render_mode {render_mode!r} does not exist; choose one of "
+                                f"{', '.join(RENDER_MODES)} (or None)")
         if render_mode == "human":
             rnd.require_display("render_mode='human'")
         self.render_mode = render_mode
@@ -366,7 +370,8 @@ class MazeEnv(gym.Env):
             self._trail = [self._pos]
         if self.render_mode == "human":
             self.render()
-        return self._tables.obs_at(self._pos), {"distance_to_goal": d, "optimal_length": d, "is_success": False}
+        return (self._tables.obs_at(self._pos),
+                {"distance_to_goal": d, "optimal_length": d, "is_success": False})
 
     def step(self, action):
         a = int(action)
@@ -407,9 +412,10 @@ class MazeEnv(gym.Env):
 
     # ---- rendering ----------------------------------------------------------------------------------
 
-    def set_overlay(self, values: np.ndarray | None = None, actions: np.ndarray | None = None, trail: bool = True,
-                    caption: str | None = None) -> None:
-        """What frames draw on top of the maze (until the next call; ``set_overlay()`` clears all but the trail).
+    def set_overlay(self, values: np.ndarray | None = None, actions: np.ndarray | None = None,
+                    trail: bool = True, caption: str | None = None) -> None:
+        """What frames draw on top of the maze (until the next call; ``set_overlay()`` clears all but the
+        trail).
 
         Args:
             values: float array on the tile grid (rows, cols) drawn as a heatmap (NaN: nothing).
@@ -420,7 +426,8 @@ class MazeEnv(gym.Env):
         shape = (self._tables.rows, self._tables.cols)
         for name, arr in (("values", values), ("actions", actions)):
             if arr is not None and np.shape(arr) != shape:
-                raise ValueError(f"overlay {name} has shape {np.shape(arr)}; it must match the tile grid {shape}")
+                raise ValueError(f"overlay {name} has shape {np.shape(arr)}; it must match the tile grid "
+                                 f"{shape}")
         self._overlay = {
             "values": None if values is None else np.array(values, dtype=np.float64),
             "actions": None if actions is None else np.array(actions, dtype=np.int64),
@@ -437,16 +444,16 @@ class MazeEnv(gym.Env):
 
     def render(self):
         if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; make the env with render_mode='rgb_array', "
-                            "'ansi' or 'human'.")
+            gym.logger.warn("render() called without a render_mode; make the env with "
+                            "render_mode='rgb_array', 'ansi' or 'human'.")
             return None
         ov = self._overlay
         if self.render_mode == "ansi":
             return rnd.ansi(self.maze, self.agent_pos, self._trail_mask(), ov["actions"])
         if self._painter is None:
             self._painter = rnd.Painter(self.config.tile_pixels)
-        frame = self._painter.frame(self.maze, self.agent_pos, self._trail_mask(), ov["values"], ov["actions"],
-                                    ov["caption"])
+        frame = self._painter.frame(self.maze, self.agent_pos, self._trail_mask(), ov["values"],
+                                    ov["actions"], ov["caption"])
         if self.render_mode == "rgb_array":
             return frame
         if self._window is None:

@@ -33,9 +33,9 @@ MIN_CELLS = 2
 MAX_CELLS = 100
 MAX_TILES = 2 * MAX_CELLS + 1
 SIZE_REASON = (
-    f"a {MAX_CELLS} x {MAX_CELLS}-cell maze is already a {MAX_TILES} x {MAX_TILES} tile grid: each grid observation "
-    f"then holds {MAX_TILES * MAX_TILES * 3:,} values, and a random walk needs hundreds of millions of steps to "
-    "cross it, so no agent here could learn a larger one"
+    f"a {MAX_CELLS} x {MAX_CELLS}-cell maze is already a {MAX_TILES} x {MAX_TILES} tile grid: each grid "
+    f"observation then holds {MAX_TILES * MAX_TILES * 3:,} values, and a random walk needs hundreds of "
+    f"millions of steps to cross it, so no agent here could learn a larger one"
 )
 
 WALL, FLOOR, START, GOAL = "#", ".", "S", "G"
@@ -51,8 +51,8 @@ class MazeError(ValueError):
     """A maze or a maze env cannot be made as asked: size out of range, a bad text layout, an impossible start
     or goal, an invalid ``env:`` setting or reset option.
 
-    A ``ValueError``, as Gymnasium envs raise for bad arguments; ``problems`` lists every problem when there are
-    several (``str()`` shows them one per line). The ``lab`` commands turn it into their own user errors.
+    A ``ValueError``, as Gymnasium envs raise for bad arguments; ``problems`` lists every problem when there
+    are several (``str()`` shows them one per line). The ``lab`` commands turn it into their own user errors.
     """
 
     def __init__(self, message: str, problems: Sequence[str] | None = None):
@@ -123,8 +123,8 @@ def size_problem(name: str, value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         return f"{name} must be a whole number of cells, got {value!r}"
     if value < MIN_CELLS:
-        return (f"{name} {value} is too small: the smallest maze is {MIN_CELLS} x {MIN_CELLS} cells (with fewer "
-                "there is no choice to make, so nothing to learn)")
+        return (f"{name} {value} is too small: the smallest maze is {MIN_CELLS} x {MIN_CELLS} cells (with "
+                f"fewer there is no choice to make, so nothing to learn)")
     if value > MAX_CELLS:
         return f"{name} {value} is too large: the limit is {MAX_CELLS} cells, because " + SIZE_REASON
     return None
@@ -139,7 +139,8 @@ def check_size(width: int, height: int) -> None:
 
 
 def place_problem(spec) -> str | None:
-    """Why ``spec`` is not a :data:`PlaceSpec` (the text follows the field name: "must be ..."); None when it is."""
+    """Why ``spec`` is not a :data:`PlaceSpec` (the text follows the field name: "must be ..."); None when it
+    is."""
     if isinstance(spec, str):
         return None if spec in PLACES else f"must be corner, random or [row, col] in cells, got {spec!r}"
     if isinstance(spec, (list, tuple)) and len(spec) == 2 and all(
@@ -210,7 +211,8 @@ def _edges(width: int, height: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _orders(width: int, height: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
-    """For each cell, every ordering of its neighbours (24 for an inner cell; 24 is a multiple of each count)."""
+    """For each cell, every ordering of its neighbours (24 for an inner cell; 24 is a multiple of each
+    count)."""
     return tuple(tuple(itertools.permutations(nb)) for nb in _neighbours(width, height))
 
 
@@ -329,7 +331,8 @@ def _carve_wilson(width: int, height: int, rng: np.random.Generator) -> list[int
 _CARVERS = {"dfs": _carve_dfs, "prim": _carve_prim, "kruskal": _carve_kruskal, "wilson": _carve_wilson}
 
 
-def _add_loops(width: int, height: int, passages: list[int], fraction: float, rng: np.random.Generator) -> list[int]:
+def _add_loops(width: int, height: int, passages: list[int], fraction: float,
+               rng: np.random.Generator) -> list[int]:
     """Open one more wall of each dead-end cell with probability ``fraction`` (1.0: no dead ends left)."""
     if fraction <= 0:
         return passages
@@ -391,7 +394,8 @@ def generate(
     Args:
         width, height: size in cells (2 to 100 each).
         algorithm: ``dfs``, ``prim``, ``kruskal`` or ``wilson`` (all give perfect mazes).
-        seed: an int (the maze is a pure function of it), a NumPy Generator (consumed), or None (fresh entropy).
+        seed: an int (the maze is a pure function of it), a NumPy Generator (consumed), or None (fresh
+            entropy).
         loops: fraction in [0, 1] of dead ends that get one more wall opened, making cycles.
         start: ``corner`` (top-left cell), ``random``, or (row, col) in cells (a :data:`PlaceSpec`).
         goal: ``corner`` (bottom-right cell), ``random`` (different from the start), or (row, col) in cells.
@@ -421,7 +425,8 @@ def generate(
 
 
 def _build(width: int, height: int, passages: list[int], s: int, g: int, seed) -> Maze:
-    """The Maze of cells joined by ``passages`` (flat pairs a0, b0, a1, b1, ...), start cell s, goal cell g."""
+    """The Maze of cells joined by ``passages`` (flat pairs a0, b0, a1, b1, ...), start cell s, goal cell
+    g."""
     rows, cols = grid_shape(width, height)
     n = width * height
     # BFS over cells (every passage is 2 tile-moves long), then tiles from cells.
@@ -472,7 +477,8 @@ def _cell_flat(width: int, height: int) -> np.ndarray:
 
 
 def distance_map(walls: np.ndarray, goal: Position) -> np.ndarray:
-    """Fewest moves (N/E/S/W, one tile each) from every tile to ``goal``; -1 for walls and unreachable tiles."""
+    """Fewest moves (N/E/S/W, one tile each) from every tile to ``goal``; -1 for walls and unreachable
+    tiles."""
     walls = np.asarray(walls, dtype=bool)
     rows, cols = walls.shape
     if walls[goal]:
@@ -527,7 +533,8 @@ def from_walls(walls: np.ndarray, start: Position, goal: Position, source: str =
     walls = np.array(walls, dtype=bool)
     for what, pos in (("start", start), ("goal", goal)):
         if not (0 <= pos[0] < walls.shape[0] and 0 <= pos[1] < walls.shape[1]):
-            raise MazeError(f"{source}: the {what} {tuple(pos)} is outside the {walls.shape[0]} x {walls.shape[1]} grid")
+            raise MazeError(f"{source}: the {what} {tuple(pos)} is outside the {walls.shape[0]} x "
+                            f"{walls.shape[1]} grid")
         if walls[pos]:
             raise MazeError(f"{source}: the {what} {tuple(pos)} is a wall")
     if tuple(start) == tuple(goal):
@@ -535,8 +542,8 @@ def from_walls(walls: np.ndarray, start: Position, goal: Position, source: str =
     distance = distance_map(walls, goal)
     if distance[start] < 0:
         raise MazeError(
-            f"{source}: the goal at row {goal[0] + 1}, column {goal[1] + 1} cannot be reached from the start at "
-            f"row {start[0] + 1}, column {start[1] + 1}: walls cut it off"
+            f"{source}: the goal at row {goal[0] + 1}, column {goal[1] + 1} cannot be reached from the start "
+            f"at row {start[0] + 1}, column {start[1] + 1}: walls cut it off"
         )
     walls.flags.writeable = False
     distance.flags.writeable = False

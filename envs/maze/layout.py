@@ -25,12 +25,14 @@ def parse_layout(text: str, source: str = "layout") -> Maze:
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
-        raise MazeError(f"{source}: the layout is empty; write rows of '#' (wall), '.' (floor), 'S' (start), 'G' (goal)")
+        raise MazeError(f"{source}: the layout is empty; write rows of '#' (wall), '.' (floor), 'S' (start), "
+                        f"'G' (goal)")
     problems = []
     width = len(lines[0])
     for i, line in enumerate(lines):
         if len(line) != width:
-            problems.append(f"row {i + 1} has {len(line)} columns but row 1 has {width}: every row must have the same length")
+            problems.append(f"row {i + 1} has {len(line)} columns but row 1 has {width}: every row must have "
+                            f"the same length")
     bad = [(i, j, ch) for i, line in enumerate(lines) for j, ch in enumerate(line) if ch not in "#.SG"]
     for i, j, ch in bad[:5]:
         problems.append(f"row {i + 1}, column {j + 1}: unknown character {ch!r} "
@@ -38,13 +40,14 @@ def parse_layout(text: str, source: str = "layout") -> Maze:
     if len(bad) > 5:
         problems.append(f"... and {len(bad) - 5} more unknown characters")
     if len(lines) > MAX_TILES or width > MAX_TILES:
-        problems.append(f"the layout is {len(lines)} rows x {width} columns; the limit is {MAX_TILES} x {MAX_TILES} "
-                        "tiles, because " + SIZE_REASON)
+        problems.append(f"the layout is {len(lines)} rows x {width} columns; the limit is {MAX_TILES} x "
+                        f"{MAX_TILES} tiles, because " + SIZE_REASON)
     found = {}
     for ch, name in ((START, "start"), (GOAL, "goal")):
         where = [(i, j) for i, line in enumerate(lines) for j, c in enumerate(line) if c == ch]
         if not where:
-            problems.append(f"no {name}: put one {ch!r} on the tile where episodes {'begin' if ch == START else 'end'}")
+            problems.append(f"no {name}: put one {ch!r} on the tile where episodes "
+                            f"{'begin' if ch == START else 'end'}")
         elif len(where) > 1:
             places = ", ".join(f"row {i + 1}, column {j + 1}" for i, j in where[:4])
             problems.append(f"{len(where)} {name}s ({places}); a layout has exactly one {ch!r}")

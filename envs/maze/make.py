@@ -22,6 +22,7 @@ def make_env(cfg: MazeEnvConfig | dict | None = None, render_mode: str | None = 
 
 
 def make_vector_env(cfg: MazeEnvConfig | dict | None, num_envs: int, render_mode: str | None = None):
-    """``num_envs`` mazes stepped together in NumPy (:class:`envs.maze.vector.MazeVectorEnv`, via make_vec)."""
+    """``num_envs`` mazes stepped together in NumPy (:class:`envs.maze.vector.MazeVectorEnv`, via
+    make_vec)."""
     return gymnasium.make_vec("lab/Maze-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
                               config=env_config(cfg), render_mode=render_mode)

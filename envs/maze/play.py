@@ -74,7 +74,8 @@ def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
     try:
         while True:
             for event in window.events():
-                if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
+                if (event.type == pygame.QUIT or
+                        (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE)):
                     return 0
                 if event.type != pygame.KEYDOWN:
                     continue

@@ -42,7 +42,8 @@ class NoDisplayError(RuntimeError):
 
 
 def _viridis_lut() -> np.ndarray:
-    anchors = np.array([(68, 1, 84), (65, 68, 135), (42, 120, 142), (34, 168, 132), (122, 209, 81), (253, 231, 37)],
+    anchors = np.array([(68, 1, 84), (65, 68, 135), (42, 120, 142), (34, 168, 132), (122, 209, 81),
+                        (253, 231, 37)],
                        dtype=np.float64)
     x = np.linspace(0, 1, len(anchors))
     t = np.linspace(0, 1, 256)
@@ -122,7 +123,7 @@ class Painter:
         shape = maze.shape
         t = self.tile
         img = self._base.copy()
-        # A (rows, tile, cols, tile, 3) view: tiles[r, :, c] is tile (r, c); fancy indices paint many tiles at once.
+        # A (rows, tile, cols, tile, 3) view: tiles[r, :, c] is tile (r, c); fancy indices paint many tiles at once.  # noqa: E501
         view = img.reshape(shape[0], t, shape[1], t, 3)
         floor = ~maze.walls
         paint = np.zeros(shape, dtype=bool)
@@ -246,13 +247,15 @@ def display_problem() -> str | None:
     driver = os.environ.get("SDL_VIDEODRIVER", "").strip().lower()
     if driver in ("dummy", "offscreen", "evdev"):
         return f"SDL_VIDEODRIVER={driver} draws to no screen"
-    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) and driver not in ("kmsdrm", "directfb"):
+    if (sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) and
+            driver not in ("kmsdrm", "directfb")):
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             return "neither DISPLAY nor WAYLAND_DISPLAY is set (a headless machine, or SSH without -X)"
     return None
 
 
-RENDER_HINT = "Use render_mode='rgb_array' (frames as arrays) or 'ansi' (text), or run it where there is a display."
+RENDER_HINT = ("Use render_mode='rgb_array' (frames as arrays) or 'ansi' (text), or run it where there is a "
+               "display.")
 
 
 def require_display(purpose: str = "human rendering", hint: str = RENDER_HINT) -> None:
@@ -347,8 +350,9 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: int = 8) -> Pa
         raise ValueError("save_gif needs at least one frame")
     for i, f in enumerate(frames):
         if not isinstance(f, np.ndarray) or f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
-            raise ValueError(f"frame {i} is {getattr(f, 'dtype', type(f).__name__)} {getattr(f, 'shape', '')}; "
-                             "every frame must be a uint8 (height, width, 3) RGB array")
+            raise ValueError(f"frame {i} is {getattr(f, 'dtype', type(f).__name__)} "
+                             f"{getattr(f, 'shape', '')}; every frame must be a uint8 (height, width, 3) RGB "
+                             f"array")
     height = max(f.shape[0] for f in frames)
     width = max(f.shape[1] for f in frames)
     images = []

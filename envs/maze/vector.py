@@ -38,18 +38,19 @@ class MazeVectorEnv(VectorEnv):
     masks SyncVectorEnv adds). ``render()`` returns a tuple of frames (``rgb_array``) or texts (``ansi``).
     """
 
-    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8,
+                "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, config: MazeEnvConfig | dict | None = None, render_mode: str | None = None,
-                 max_episode_steps: int | None = None, **settings: Any):
+    def __init__(self, num_envs: int = 1, config: MazeEnvConfig | dict | None = None,
+                 render_mode: str | None = None, max_episode_steps: int | None = None, **settings: Any):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise MazeError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
         if max_episode_steps is not None:
             settings["max_episode_steps"] = max_episode_steps
         self.config = cfg = env_config(config, source="MazeVectorEnv", **settings)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise MazeError(f"render_mode {render_mode!r} is not available for the vector env; choose rgb_array "
-                                "or ansi (or None), or render one MazeEnv in human mode")
+            raise MazeError(f"render_mode {render_mode!r} is not available for the vector env; choose "
+                                f"rgb_array or ansi (or None), or render one MazeEnv in human mode")
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "render_fps": cfg.render_fps}
         self.num_envs = n = int(num_envs)
@@ -70,7 +71,8 @@ class MazeVectorEnv(VectorEnv):
         self._tables: list[MazeTables] = [t] * n
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._stack_tables(t)
-        self._at = self._offset + t.start  # global index of each agent's tile: env i's tile p is i * tiles + p
+        # global index of each agent's tile: env i's tile p is i * tiles + p
+        self._at = self._offset + t.start
         self._all_true = np.ones(n, dtype=bool)
         self._all_true.flags.writeable = False  # the `_key` masks of info: shared, so read-only
         self._steps = np.zeros(n, dtype=np.int64)
@@ -185,7 +187,8 @@ class MazeVectorEnv(VectorEnv):
         a = np.asarray(actions)
         # One reduction checks the range: the bitwise OR of the actions is in 0..3 only if every action is.
         if a.shape != (self.num_envs,) or a.dtype.kind not in "iu" or not 0 <= np.bitwise_or.reduce(a) <= 3:
-            raise ValueError(f"actions must be {self.num_envs} integers in 0..3 (N, E, S, W), got {actions!r}")
+            raise ValueError(f"actions must be {self.num_envs} integers in 0..3 (N, E, S, W), got "
+                             f"{actions!r}")
         here = self._at
         idx = here * 4
         idx += a

@@ -97,7 +97,8 @@ class RBM(keras.Model):
             self.params.append(self.rbias)
         self.velocities = [self.add_weight(shape=p.shape, name=f"velocity_{p.name}", initializer="zeros",
                                            trainable=False) for p in self.params]
-        self.learning_rate = self.add_weight(shape=(), name="learning_rate", initializer="zeros", trainable=False)
+        self.learning_rate = self.add_weight(shape=(), name="learning_rate", initializer="zeros",
+                                             trainable=False)
         self.momentum = self.add_weight(shape=(), name="momentum", initializer="zeros", trainable=False)
         self.cd_steps = self.add_weight(shape=(), name="cd_steps", dtype="int32", trainable=False,
                                         initializer=keras.initializers.Constant(1))
@@ -112,8 +113,9 @@ class RBM(keras.Model):
         self.built = True
 
     def get_config(self):
-        return {**super().get_config(), "n_visible": self.n_visible, "values": self.values, "n_hidden": self.n_hidden,
-                "rated_vector": self.rated_vector, "init_std": self.init_std, "weight_decay": self.weight_decay,
+        return {**super().get_config(), "n_visible": self.n_visible, "values": self.values,
+                "n_hidden": self.n_hidden, "rated_vector": self.rated_vector, "init_std": self.init_std,
+                "weight_decay": self.weight_decay,
                 "reconstruction": self.reconstruction, "seen_lr_scale": self.seen_lr_scale, "seed": self.seed}
 
     def save_own_variables(self, store):
@@ -177,7 +179,8 @@ class RBM(keras.Model):
     def hidden_probs(self, batch):
         """p(h = 1 | the batch's ratings and which-rated vector), (n, F)."""
         n = batch["n"]
-        x = self.hbias + self.rating_input(n, batch["rows"], batch["cols"], batch["values"]) + self.rated_input(batch)
+        x = (self.hbias + self.rating_input(n, batch["rows"], batch["cols"], batch["values"]) +
+             self.rated_input(batch))
         return ops.sigmoid(x)
 
     def pair_weights(self, cols):
@@ -186,7 +189,8 @@ class RBM(keras.Model):
         return w3, ops.take(self.vbias, cols, axis=0)
 
     def pair_logits(self, h, rows, cols, weights=None):
-        """Visible logits (p, K) at single cells: case ``rows[p]`` (hidden state ``h[rows[p]]``), unit ``cols[p]``."""
+        """Visible logits (p, K) at single cells: case ``rows[p]`` (hidden state ``h[rows[p]]``), unit
+        ``cols[p]``."""
         w3, b = weights if weights is not None else self.pair_weights(cols)
         return ops.einsum("pkf,pf->pk", w3, ops.take(h, rows, axis=0)) + b
 
@@ -197,12 +201,14 @@ class RBM(keras.Model):
             w, b, m = self.W, self.vbias, self.n_visible
         else:
             w3 = ops.take(ops.reshape(self.W, (self.n_visible, self.n_values, self.n_hidden)), cols, axis=0)
-            w, b, m = ops.reshape(w3, (-1, self.n_hidden)), ops.take(self.vbias, cols, axis=0), ops.shape(cols)[0]
+            w, b, m = (ops.reshape(w3, (-1, self.n_hidden)), ops.take(self.vbias, cols, axis=0),
+                       ops.shape(cols)[0])
         return ops.reshape(ops.matmul(h, ops.transpose(w)), (n, m, self.n_values)) + b
 
     def seen_probs(self, h, cols=None):
         """p(r_i = 1 | h) of the joint model (which items the case will rate)."""
-        d, e = (self.D, self.rbias) if cols is None else (ops.take(self.D, cols, axis=0), ops.take(self.rbias, cols, axis=0))
+        d, e = ((self.D, self.rbias) if cols is None
+                else (ops.take(self.D, cols, axis=0), ops.take(self.rbias, cols, axis=0)))
         return ops.sigmoid(ops.matmul(h, ops.transpose(d)) + e)
 
     def _bernoulli(self, p):
@@ -229,7 +235,8 @@ class RBM(keras.Model):
         joint = self.rated_vector == "joint"
         r_dense = self.dense_rated(batch) if joint else None
         fixed = self.hbias + (0.0 if joint else self.rated_input(batch))  # the given part of the hidden input
-        x0 = self.rating_input(n, rows, cols, values) + (self.hbias + self.rated_input(batch) if joint else fixed)
+        x0 = (self.rating_input(n, rows, cols, values) +
+              (self.hbias + self.rated_input(batch) if joint else fixed))
         ph0 = ops.sigmoid(x0)
         h = self._bernoulli(ph0)
         weights = self.pair_weights(cols)  # gathered once, used by every Gibbs step
@@ -259,15 +266,15 @@ class RBM(keras.Model):
         data_idx = cols * self.n_values + values
         ph0_p, ph_p = ops.take(ph0, rows, axis=0), ops.take(ph, rows, axis=0)
         if self.reconstruction == "mean":
-            grad_w = (self._segment_sum(ph0_p, data_idx, mk) - ops.reshape(
-                self._segment_sum(ops.einsum("pk,pf->pkf", vs, ph_p), cols, self.n_visible), (mk, self.n_hidden))) / nf
-            grad_b = (ops.reshape(self._segment_sum(ops.ones_like(ph0_p[:, 0]), data_idx, mk), (self.n_visible, self.n_values))
+            grad_w = (self._segment_sum(ph0_p, data_idx, mk) - ops.reshape(self._segment_sum(
+                ops.einsum("pk,pf->pkf", vs, ph_p), cols, self.n_visible), (mk, self.n_hidden))) / nf
+            grad_b = (ops.reshape(self._segment_sum(ops.ones_like(ph0_p[:, 0]), data_idx, mk), (self.n_visible, self.n_values))  # noqa: E501
                       - self._segment_sum(vs, cols, self.n_visible)) / nf
         else:
             model_idx = cols * self.n_values + vs
             both = ops.concatenate([data_idx, model_idx], 0)
             grad_w = self._segment_sum(ops.concatenate([ph0_p, -ph_p], 0), both, mk) / nf
-            signs = ops.concatenate([ops.ones_like(data_idx, dtype="float32"), -ops.ones_like(model_idx, dtype="float32")], 0)
+            signs = ops.concatenate([ops.ones_like(data_idx, dtype="float32"), -ops.ones_like(model_idx, dtype="float32")], 0)  # noqa: E501
             grad_b = ops.reshape(self._segment_sum(signs, both, mk), (self.n_visible, self.n_values)) / nf
         grads = [grad_w, grad_b, ops.mean(ph0 - ph, axis=0)]
         if joint:
@@ -302,7 +309,8 @@ class RBM(keras.Model):
     # Prediction
 
     def predict_batch(self, batch, cols=None):
-        """Expected ratings (n, M) — or (n, len(cols)) — and, for the joint model, p(rated) of the same cells."""
+        """Expected ratings (n, M) — or (n, len(cols)) — and, for the joint model, p(rated) of the same
+        cells."""
         ph = self.hidden_probs(batch)
         probs = ops.softmax(self.visible_logits(ph, cols), axis=-1)
         expected = ops.sum(probs * self.value_vector, axis=-1)
@@ -310,8 +318,9 @@ class RBM(keras.Model):
         return expected, probs, seen
 
     def predict_pairs(self, batch, rows, cols):
-        """Expected ratings of single cells (case ``rows[p]`` of the batch, visible unit ``cols[p]``): only the
-        needed softmaxes are computed, so scoring held-out pairs costs pairs x K x F, not batch x items x K."""
+        """Expected ratings of single cells (case ``rows[p]`` of the batch, visible unit ``cols[p]``): only
+        the needed softmaxes are computed, so scoring held-out pairs costs pairs x K x F, not batch x items x
+        K."""
         logits = self.pair_logits(self.hidden_probs(batch), rows, cols)
         return ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
 
@@ -339,7 +348,8 @@ class RBM(keras.Model):
 
 @dataclass
 class Cases:
-    """Training ratings grouped by case (user, or item when turned round) in CSR form, plus extra 'seen' pairs."""
+    """Training ratings grouped by case (user, or item when turned round) in CSR form, plus extra 'seen'
+    pairs."""
 
     n_cases: int
     n_visible: int
@@ -395,7 +405,8 @@ class Biases:
     item: np.ndarray
 
     @classmethod
-    def fit(cls, users, items, values, n_users, n_items, user_reg=15.0, item_reg=10.0, iterations=10) -> Biases:
+    def fit(cls, users, items, values, n_users, n_items, user_reg=15.0, item_reg=10.0,
+            iterations=10) -> Biases:
         mu = float(values.mean())
         bu = np.zeros(n_users)
         bi = np.zeros(n_items)
@@ -440,7 +451,8 @@ class Factors:
         return cls(base.mu, bu, bi, P, Q)
 
     def predict(self, users, items) -> np.ndarray:
-        return self.mu + self.user[users] + self.item[items] + np.einsum("nf,nf->n", self.P[users], self.Q[items])
+        return (self.mu + self.user[users] + self.item[items] +
+                np.einsum("nf,nf->n", self.P[users], self.Q[items]))
 
 
 def _grouped(case, values) -> np.ndarray:
@@ -469,7 +481,8 @@ def _ridge_side(cases: Cases, resid: np.ndarray, other: np.ndarray, other_bias: 
 
 
 def rmse(pred, truth) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - truth) ** 2))) if len(truth) else float("nan")
+    return (float(np.sqrt(np.mean((np.asarray(pred, np.float64) - truth) ** 2))) if len(truth)
+            else float("nan"))
 
 
 def mae(pred, truth) -> float:
@@ -508,7 +521,8 @@ class RankingTask:
         scores[rows, self.train.cols[idx]] = -np.inf
         k = min(k, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"),
+                                 1)
         rel = np.zeros(scores.shape, bool)
         rrows, ridx = Cases.gather(self.relevant.indptr, chunk)
         rel[rrows, self.relevant.cols[ridx]] = True
@@ -567,4 +581,5 @@ def fit_blend(rbm_pred, partner_pred, truth) -> np.ndarray:
 
 
 def apply_blend(weights, rbm_pred, partner_pred) -> np.ndarray:
-    return weights[0] + weights[1] * np.asarray(rbm_pred, np.float64) + weights[2] * np.asarray(partner_pred, np.float64)
+    return (weights[0] + weights[1] * np.asarray(rbm_pred, np.float64) +
+            weights[2] * np.asarray(partner_pred, np.float64))

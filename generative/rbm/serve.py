@@ -20,8 +20,8 @@ the RBM, popularity or the item biases); the list is that model's top N. **Whose
 run blends the RBM with a partner (``rbm.blend``: an SVD or the biases) and the blend's RMSE was below the
 RBM's (``prediction_model: blend``), the predicted rating is the blend's (:class:`Partner`, weights and
 partner of the first split, ``artifacts/blend.npz``), else the RBM's expected rating, whichever model
-ranked. **What a prediction is made of.** Each pick's predicted rating is split into the movie's general appeal
-(the run's average rating plus the movie's bias, ``artifacts/baselines.npz``) and the rest, which comes
+ranked. **What a prediction is made of.** Each pick's predicted rating is split into the movie's general
+appeal (the run's average rating plus the movie's bias, ``artifacts/baselines.npz``) and the rest, which comes
 from the person's ratings; a rating is named ("because you rated") only when its effect is at least
 :data:`VISIBLE` (0.1 star), otherwise the line says whether the pick is mostly general appeal. With the
 blend a rating's effect is the blend's weights applied to its effects on the RBM and on the partner (the
@@ -97,7 +97,8 @@ def read_meta(path) -> dict:
     try:
         meta = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                 if isinstance(exc, json.JSONDecodeError) else "")
         raise RunError(f"{path}: damaged: not JSON{where}; train the run again to rewrite it") from None
     if not isinstance(meta, dict):
         raise RunError(f"{path}: damaged: a JSON {type(meta).__name__}, not the mapping the run writes; "
@@ -110,12 +111,14 @@ def read_meta(path) -> dict:
     if meta.get("ranking_model", "rbm") not in RANKERS:
         problems.append(f"ranking_model is {meta.get('ranking_model')!r}, not one of {', '.join(RANKERS)}")
     if meta.get("prediction_model", "rbm") not in PREDICTORS:
-        problems.append(f"prediction_model is {meta.get('prediction_model')!r}, not one of {', '.join(PREDICTORS)}")
+        problems.append(f"prediction_model is {meta.get('prediction_model')!r}, not one of "
+                        f"{', '.join(PREDICTORS)}")
     elif meta.get("prediction_model") == "blend":
         blend = meta.get("blend")
         weights = blend.get("weights") if isinstance(blend, dict) else None
         if not isinstance(blend, dict) or blend.get("partner") not in PARTNERS:
-            problems.append(f"blend is {short_text(repr(blend))}, not a partner ({', '.join(PARTNERS)}) and weights")
+            problems.append(f"blend is {short_text(repr(blend))}, not a partner ({', '.join(PARTNERS)}) and "
+                            f"weights")
         elif not (isinstance(weights, list) and len(weights) == 3 and all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) for w in weights)):
             problems.append(f"blend weights are {short_text(repr(weights))}, not three finite numbers")
@@ -178,8 +181,8 @@ class Partner:
     @classmethod
     def load(cls, path, blend: dict, n_items: int) -> Partner:
         if not path.exists():
-            raise RunError(f"{path}: missing (the run's recommender.json says it blends); train the run again to "
-                           "rewrite it")
+            raise RunError(f"{path}: missing (the run's recommender.json says it blends); train the run "
+                           f"again to rewrite it")
         try:
             with np.load(path, allow_pickle=False) as z:
                 mu, item_bias = float(z["mu"]), np.asarray(z["item_bias"], np.float64)
@@ -187,12 +190,13 @@ class Partner:
                 q = np.asarray(z["item_factors"], np.float64) if blend["partner"] == "svd" else None
                 factor_reg = float(z["factor_reg"]) if q is not None else 0.0
         except Exception as exc:  # a damaged file: say which
-            raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite it") from None
+            raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
+                           f"it") from None
         ok = item_bias.shape == (n_items,) and (q is None or (q.ndim == 2 and q.shape[0] == n_items))
         values = [mu, user_reg, factor_reg, item_bias] + ([q] if q is not None else [])
         if not ok or not all(np.isfinite(v).all() for v in values) or user_reg < 0 or factor_reg < 0:
-            raise RunError(f"{path}: damaged (its arrays do not fit the run's {n_items:,} movies or are not finite); "
-                           "train the run again to rewrite it")
+            raise RunError(f"{path}: damaged (its arrays do not fit the run's {n_items:,} movies or are not "
+                           f"finite); train the run again to rewrite it")
         return cls(blend["partner"], blend["weights"], mu, item_bias, q, user_reg, factor_reg)
 
     def _system(self, items, values):
@@ -245,7 +249,8 @@ class Recommender:
         self.titles = TitleIndex(ratings)
         self.mu, self.item_bias, self.popularity, self.user_bias, self.user_reg = self._baselines()
         self._by_user = np.argsort(ratings.user, kind="stable")
-        self._user_ptr = np.concatenate(([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
+        self._user_ptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(ratings.user, minlength=ratings.n_users))))
         self._item_hidden = None
         self.prediction_model = meta.get("prediction_model", "rbm")
         self.partner = (Partner.load(run.artifacts / BLEND_FILE, meta["blend"], ratings.n_items)
@@ -258,14 +263,16 @@ class Recommender:
         art = run.artifacts
         missing = [n for n in (MODEL_FILE, RATINGS_FILE, META_FILE, BASELINES_FILE) if not (art / n).exists()]
         if missing:
-            raise RunError(f"{run.path}: no fitted recommender yet ({', '.join(missing)} missing from artifacts/; "
-                           f"run status: {run.status or 'unknown'}); finish it with `lab run --resume {run.path}`")
+            raise RunError(f"{run.path}: no fitted recommender yet ({', '.join(missing)} missing from "
+                           f"artifacts/; run status: {run.status or 'unknown'}); finish it with `lab run "
+                           f"--resume {run.path}`")
         try:
             model = keras.models.load_model(art / MODEL_FILE, safe_mode=True)
         except Exception as exc:  # a damaged file: say which, not a traceback
             raise RunError(f"{art / MODEL_FILE}: cannot be loaded ({type(exc).__name__}: {exc})") from None
         if not isinstance(model, RBM):
-            raise RunError(f"{art / MODEL_FILE}: a {type(model).__name__}, not the run's RBM; train the run again")
+            raise RunError(f"{art / MODEL_FILE}: a {type(model).__name__}, not the run's RBM; train the run "
+                           f"again")
         meta = read_meta(art / META_FILE)
         return cls(run, model, Ratings.load_npz(art / RATINGS_FILE), meta)
 
@@ -276,16 +283,16 @@ class Recommender:
         path = self.run.artifacts / BASELINES_FILE
         try:
             with np.load(path, allow_pickle=False) as z:
-                mu, item_bias, popularity = float(z["mu"]), np.asarray(z["item_bias"], np.float64), np.asarray(
-                    z["popularity"], np.float64)
+                mu, item_bias, popularity = (float(z["mu"]), np.asarray(z["item_bias"], np.float64),
+                                             np.asarray(z["popularity"], np.float64))
                 user_bias, user_reg = np.asarray(z["user_bias"], np.float64), float(z["user_reg"])
         except Exception as exc:  # a damaged file: say which
             raise RunError(f"{path}: damaged ({type(exc).__name__}: {exc}); train the run again to rewrite "
                            "it") from None
-        if (item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,) or user_bias.shape != (r.n_users,)
-                or not np.isfinite(mu)):
-            raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train the "
-                           "run again to rewrite it")
+        if (item_bias.shape != (r.n_items,) or popularity.shape != (r.n_items,)
+                or user_bias.shape != (r.n_users,) or not np.isfinite(mu)):
+            raise RunError(f"{path}: damaged (its arrays do not fit the run's {r.n_items:,} movies); train "
+                           f"the run again to rewrite it")
         return mu, item_bias, popularity, user_bias, user_reg
 
     # people -------------------------------------------------------------------------------------
@@ -295,16 +302,17 @@ class Recommender:
         text = str(user_id).strip()
         if not re.fullmatch(r"[+-]?\d{1,30}", text):
             kind = "too long" if re.fullmatch(r"[+-]?\d+", text) else "not a whole number"
-            raise RecommendError(f"user ids in this run are whole numbers ({r.user_ids[0]}..{r.user_ids[-1]}); "
-                                 f"{short_text(text)} is {kind}")
+            raise RecommendError(f"user ids in this run are whole numbers "
+                                 f"({r.user_ids[0]}..{r.user_ids[-1]}); {short_text(text)} is {kind}")
         uid = int(text)
         u = r.user_index(uid) if -2**63 <= uid < 2**63 else None
         if u is None:
             # (the distance is taken to the id clipped into the data's range: no int64 overflow for a huge id)
             key = min(max(uid, int(r.user_ids[0])), int(r.user_ids[-1]))
             near = r.user_ids[np.argsort(np.abs(r.user_ids - key), kind="stable")[:3]]
-            raise RecommendError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids {r.user_ids[0]}.."
-                             f"{r.user_ids[-1]}); nearest ids: {', '.join(str(int(x)) for x in sorted(near))}")
+            raise RecommendError(f"user {uid} is not in this run's data ({r.n_users:,} users, ids "
+                                 f"{r.user_ids[0]}..{r.user_ids[-1]}); nearest ids: "
+                                 f"{', '.join(str(int(x)) for x in sorted(near))}")
         return u
 
     def user_ratings(self, u: int) -> tuple[np.ndarray, np.ndarray]:
@@ -314,13 +322,14 @@ class Recommender:
     def parse_person(self, rated: str | Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """(movies, ratings) of a new person, from ``"Title=stars, ..."`` text or a title -> stars mapping."""
         if self.orientation != "user":
-            raise RecommendError("this run's RBM is item-oriented (one RBM per movie over users): a new person has no "
-                                 "visible unit in it, so their ratings need a run with rbm.orientation: user; "
-                                 "recommend for one of the run's users instead")
+            raise RecommendError("this run's RBM is item-oriented (one RBM per movie over users): a new "
+                                 "person has no visible unit in it, so their ratings need a run with "
+                                 "rbm.orientation: user; recommend for one of the run's users instead")
         if isinstance(rated, str):
             pairs = parse_rate(rated, self.values)
         else:
-            pairs = [(str(title), rating_of(str(title), value, self.values)) for title, value in rated.items()]
+            pairs = [(str(title), rating_of(str(title), value, self.values))
+                     for title, value in rated.items()]
             if not pairs:
                 raise RecommendError("no ratings given: rate at least one movie")
         items, values = [], []
@@ -391,7 +400,8 @@ class Recommender:
         return full[None, :] - without
 
     def item_oriented_effects(self, u, items, values, picks, ridge: float = 1.0) -> np.ndarray:
-        """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings, picks).
+        """How much each of the person's ratings adds to each pick's expected rating, in stars: (ratings,
+        picks).
 
         In an item-oriented RBM a person is a visible unit: their weights ``W[u]`` and biases ``b[u]`` turn a
         movie's hidden probabilities into a rating distribution, and they were learnt from the person's own
@@ -408,24 +418,30 @@ class Recommender:
         cov = prob[:, :, None] * (np.eye(k)[None] - prob[:, None, :])  # diag(p) - p p^T, (n, K, K)
         hess = np.einsum("nab,nc,ne->acbe", cov, x, x).reshape(k * d, k * d) + ridge * np.eye(k * d)
         onehot = np.eye(k)[self._value_index(values)]
-        grads = ((onehot - prob)[:, :, None] * x[:, None, :]).reshape(len(items), k * d)  # d log p(r_j) / d theta
+        # d log p(r_j) / d theta
+        grads = ((onehot - prob)[:, :, None] * x[:, None, :]).reshape(len(items), k * d)
         xq = np.hstack([P[picks], np.ones((len(picks), 1))])
         pq = _softmax(xq @ theta.T)
         eq = pq @ self.values
-        dpred = ((pq * (self.values[None, :] - eq[:, None]))[:, :, None] * xq[:, None, :]).reshape(len(picks), k * d)
+        dpred = ((pq * (self.values[None, :] - eq[:, None]))[:, :, None] *
+                 xq[:, None, :]).reshape(len(picks), k * d)
         return grads @ np.linalg.solve(hess, dpred.T)
 
     @staticmethod
     def _top_reasons(items, values, effect, n, least: float = VISIBLE):
-        """For each pick, the (at most n) rated movies that raise it most, each by at least ``least`` stars."""
+        """For each pick, the (at most n) rated movies that raise it most, each by at least ``least``
+        stars."""
         out = []
         for q in range(effect.shape[1]):
             order = np.argsort(-effect[:, q], kind="stable")[:n]
-            out.append([(int(items[j]), float(values[j]), float(effect[j, q])) for j in order if effect[j, q] >= least])
+            out.append(
+                [(int(items[j]), float(values[j]), float(effect[j, q]))
+                 for j in order if effect[j, q] >= least])
         return out
 
     # the public entry points --------------------------------------------------------------------
-    def recommend(self, items: np.ndarray, values: np.ndarray, top: int = 10, user: int | None = None) -> list[Pick]:
+    def recommend(self, items: np.ndarray, values: np.ndarray, top: int = 10,
+                  user: int | None = None) -> list[Pick]:
         if self.orientation == "user":
             expected, score = self.predict_user_oriented(items, values)
         else:
@@ -458,7 +474,8 @@ class Recommender:
         else:  # a new person: one step of the biases' fit on their ratings
             leniency = float((values - self.mu - self.item_bias[items]).sum() / (len(values) + self.user_reg))
         return [Pick(int(q), float(predicted[q]), float(score[q]), why, float(appeal[q]),
-                     float(predicted[q] - appeal[q]), leniency) for q, why in zip(picks, reasons, strict=True)]
+                     float(predicted[q] - appeal[q]), leniency)
+                for q, why in zip(picks, reasons, strict=True)]
 
     def for_user(self, user_id: int | str, top: int = 10) -> tuple[int, list[Pick]]:
         u = self.user_index(user_id)
@@ -485,8 +502,8 @@ class Recommender:
 
     def answer(self, person: dict, picks: list[Pick]) -> dict:
         """The plain-data answer for ``person``: which models rank and predict, and the picks."""
-        return {**person, "dataset": self.meta.get("dataset", self.ratings.name), "orientation": self.orientation,
-                "rank_by": self.rank_by, "ranking_model": self.ranking_model,
+        return {**person, "dataset": self.meta.get("dataset", self.ratings.name),
+                "orientation": self.orientation, "rank_by": self.rank_by, "ranking_model": self.ranking_model,
                 "prediction_model": self.prediction_model,
                 **({"blend": self.meta["blend"]} if self.partner is not None else {}),
                 "average_rating": round(self.mu, 4), "visible_effect": VISIBLE, "picks": self.rows(picks)}
@@ -511,7 +528,8 @@ def open_run(path) -> Recommender:
 
 
 def recommend_for_user(rec: Recommender, user_id: int | str, top: int = 10) -> dict:
-    """The top ``top`` movies for a user of the run's data: ``user``, ``n_ratings`` and :meth:`Recommender.answer`."""
+    """The top ``top`` movies for a user of the run's data: ``user``, ``n_ratings`` and
+    :meth:`Recommender.answer`."""
     u, picks = rec.for_user(user_id, top)
     items, _ = rec.user_ratings(u)
     return rec.answer({"user": int(rec.ratings.user_ids[u]), "n_ratings": int(len(items))}, picks)

@@ -19,13 +19,14 @@ class RecommendError(ValueError):
 
 
 ARTICLES = frozenset(("the", "a", "an", "les", "la", "le", "il", "das", "der", "die", "el", "l'"))
-# Every pattern below matches in linear time (no quantifier next to another that can match the same text), so a
-# long or hostile title costs no more than reading it.
+# Every pattern below matches in linear time (no quantifier next to another that can match the same text), so
+# a long or hostile title costs no more than reading it.
 _YEAR_AT_END = re.compile(r"\((\d{4})\)$")
 
 
 def normalise_title(text: str) -> str:
-    """Lower case, no accents, no year, ``"Usual Suspects, The"`` -> ``"the usual suspects"``, no punctuation."""
+    """Lower case, no accents, no year, ``"Usual Suspects, The"`` -> ``"the usual suspects"``, no
+    punctuation."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
     m = _YEAR_AT_END.search(text)
@@ -75,8 +76,8 @@ class TitleIndex:
                 return int(max(exact, key=lambda i: self.popularity[i]))
             exact = sorted(exact, key=lambda i: -self.popularity[i])
             more = f" and {len(exact) - 10} more" if len(exact) > 10 else ""
-            raise RecommendError(f"{query!r} matches {len(exact)} movies: {self._describe(exact[:10])}{more}; "
-                             "add the year, e.g. \"Title (1995)=5\"")
+            raise RecommendError(f"{query!r} matches {len(exact)} movies: "
+                             f"{self._describe(exact[:10])}{more}; add the year, e.g. \"Title (1995)=5\"")
         near = difflib.get_close_matches(q, sorted(set(self.norm)), n=3, cutoff=0.6)
         if near:
             idx = [i for n in near for i in sorted((i for i, t in enumerate(self.norm) if t == n),
@@ -96,11 +97,12 @@ def short_text(text: str, n: int = 60) -> str:
 
 
 def split_rate(text: str) -> list[tuple[str, str]]:
-    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", "5"), ("Usual Suspects, The", "4")], in one pass.
+    """``"Toy Story=5, Usual Suspects, The=4"`` -> [("Toy Story", "5"), ("Usual Suspects, The", "4")], in one
+    pass.
 
-    A title runs to the next ``=`` (it may hold commas), its rating to the next ``,`` or ``;``. Written by hand,
-    not as one regular expression: the lazy title pattern it replaced backtracked for ever on a long text
-    without ``=``.
+    A title runs to the next ``=`` (it may hold commas), its rating to the next ``,`` or ``;``. Written by
+    hand, not as one regular expression: the lazy title pattern it replaced backtracked for ever on a long
+    text without ``=``.
     """
     pairs, pos, n = [], 0, len(text)
     while pos < n:
@@ -121,7 +123,8 @@ def split_rate(text: str) -> list[tuple[str, str]]:
 def check_rate_length(text: str) -> None:
     """``Title=stars`` text is at most :data:`MAX_RATE_CHARS` characters."""
     if len(text) > MAX_RATE_CHARS:
-        raise RecommendError(f"{len(text):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred ratings)")
+        raise RecommendError(f"{len(text):,} characters; give at most {MAX_RATE_CHARS:,} (a few hundred "
+                             f"ratings)")
 
 
 def rating_of(title: str, value, scale: np.ndarray) -> float:
@@ -131,9 +134,11 @@ def rating_of(title: str, value, scale: np.ndarray) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise RecommendError(f"the rating of {short_text(title)} is {short_text(str(value))}, not a number") from None
+        raise RecommendError(f"the rating of {short_text(title)} is {short_text(str(value))}, not a "
+                             f"number") from None
     if not np.isclose(scale, v).any():
-        raise RecommendError(f"{title!r}={value} is outside the rating scale ({', '.join(f'{s:g}' for s in scale)})")
+        raise RecommendError(f"{title!r}={value} is outside the rating scale "
+                             f"({', '.join(f'{s:g}' for s in scale)})")
     return v
 
 

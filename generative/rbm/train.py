@@ -2,8 +2,8 @@
 
 For every split it fits, on the same training ratings, the global mean, regularised user + item biases
 (ALS, like Surprise's BaselineOnly), an SVD (biased matrix factorisation by ALS, ``baselines.svd_factors``;
-0 turns it off), popularity (ranking only) and the RBM of :mod:`generative.rbm.model`, and scores them all on the
-same held-out ratings. With ``rbm.blend`` (``biases`` or ``svd``) the RBM trains on the training ratings
+0 turns it off), popularity (ranking only) and the RBM of :mod:`generative.rbm.model`, and scores them all on
+the same held-out ratings. With ``rbm.blend`` (``biases`` or ``svd``) the RBM trains on the training ratings
 less a validation share (``rbm.blend_validation``), the blend ``w0 + w1 x RBM + w2 x partner`` is weighed
 by least squares on that share, and both the RBM alone (``rmse``) and the blend (``blend_rmse``) are
 reported; the RBM predicts from all the training ratings either way.
@@ -35,8 +35,8 @@ over epochs: :func:`lab.schedules.rate_of_epoch`, set once per epoch; checkpoint
 folder gets metrics.csv (per epoch: reconstruction RMSE, held-out RMSE, learning rate, k), a learning
 curve PNG, a report table of model vs baselines (:mod:`generative.rbm.report`), a checkpoint per epoch
 (``lab run --resume`` continues exactly), and ``artifacts/rbm.keras`` + ``artifacts/ratings.npz`` +
-``artifacts/recommender.json`` + ``artifacts/baselines.npz`` which ``lab recommend`` loads (the model of the first split, all the ratings
-it may condition on, and that split's biases and popularity).
+``artifacts/recommender.json`` + ``artifacts/baselines.npz`` which ``lab recommend`` loads (the model of the
+first split, all the ratings it may condition on, and that split's biases and popularity).
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def run(cfg, ctx) -> dict:
     summary = {**summarise(cfg, r, done), "load_seconds": load_seconds}
     record_models(ctx, summary)
     report.write(cfg, ctx, r, done, summary)
-    atomic_write_json(ctx.artifact("folds.json"), [{k: v for k, v in d.items() if k != "history"} for d in done])
+    atomic_write_json(ctx.artifact("folds.json"),
+                      [{k: v for k, v in d.items() if k != "history"} for d in done])
     ctx.log(json.dumps({k: summary[k] for k in ("rmse", "baseline_rmse") if k in summary}))
     return summary
 
@@ -136,14 +137,15 @@ def run_split(cfg, ctx, r: Ratings, split: Split, fold: int) -> Fitted:
     figures["baseline_seconds"] = time.time() - t0
     cases = SplitCases.build(cfg, r, split, fold)
     machine, history, train_seconds = train_rbm(cfg, ctx, cases, split, fold, truth)
-    pred = predict_pairs(machine, cases.predict_from, cases.test_case, cases.test_col, cfg.evaluation.batch_size)
+    pred = predict_pairs(machine, cases.predict_from, cases.test_case, cases.test_col,
+                         cfg.evaluation.batch_size)
     figures.update(errors("", pred, truth))
     weights = None
     if len(cases.val_idx):  # rbm.blend
         weights = blend(cfg, r, split, fold, cases, machine, pred, (biases, svd), truth, figures)
     t2 = time.time()
-    figures.update(rbm_ranking(machine, cases.predict_from, ranking, cfg.rbm.orientation, cfg.evaluation.top_k,
-                               cfg.evaluation.batch_size))
+    figures.update(rbm_ranking(machine, cases.predict_from, ranking, cfg.rbm.orientation,
+                               cfg.evaluation.top_k, cfg.evaluation.batch_size))
     figures["ranking_seconds"] = time.time() - t2
     check_finite(figures, f"rbm {split.name}", [k for k in figures if k not in ("split", "blend_weights")])
     figures.update(train_seconds=train_seconds, history=history)
@@ -170,7 +172,8 @@ def load_data(cfg) -> Ratings:
         chosen[keep] = True
         r = r.subset(chosen[r.user])
     if len(r) == 0:
-        raise DataError(f"{r.name}: no ratings left after filtering (data.min_user_ratings / data.sample_users)")
+        raise DataError(f"{r.name}: no ratings left after filtering (data.min_user_ratings / "
+                        f"data.sample_users)")
     return r
 
 
@@ -201,17 +204,19 @@ def check_split(r: Ratings, split: Split, method: str) -> None:
     if len(split.train) and len(split.test):
         return
     why = {
-        "holdout": "a hold-out split holds out split.n, or round(split.fraction x n), of each user's n ratings "
-                   "and keeps at least one of them for training",
-        "temporal": "a temporal split holds out split.n, or round(split.fraction x n), of each user's n latest "
-                    "ratings and keeps at least one of them for training",
+        "holdout": "a hold-out split holds out split.n, or round(split.fraction x n), of each user's n "
+                   "ratings and keeps at least one of them for training",
+        "temporal": "a temporal split holds out split.n, or round(split.fraction x n), of each user's n "
+                    "latest ratings and keeps at least one of them for training",
         "kfold": "k-fold needs at least as many ratings as folds",
         "own": "the dataset's own split does not fit these ratings",
     }.get(method, "")
-    raise DataError(f"{r.name}: the split {split.name} leaves {len(split.train):,} training and {len(split.test):,} "
-                    f"held-out ratings: too few ratings ({len(r):,} by {r.n_users:,} user(s) of {r.n_items:,} "
-                    f"item(s)) for split.method {method}" + (f"; {why}" if why else ""),
-                    ["give more ratings (data.path, data.min_user_ratings, data.sample_users), or another split"])
+    raise DataError(f"{r.name}: the split {split.name} leaves {len(split.train):,} training and "
+                    f"{len(split.test):,} held-out ratings: too few ratings ({len(r):,} by {r.n_users:,} "
+                    f"user(s) of {r.n_items:,} item(s)) for split.method {method}" +
+                    (f"; {why}" if why else ""),
+                    ["give more ratings (data.path, data.min_user_ratings, data.sample_users), or another "
+                     "split"])
 
 
 def orient(r: Ratings, idx: np.ndarray, orientation: str):
@@ -246,10 +251,12 @@ class SplitCases:
             return Cases.build(case, col, r.rating_index()[idx], n_cases, n_visible, *seen)
 
         cases = by_case(fit_idx)
-        return cls(fit_idx, val_idx, cases, by_case(tr) if len(val_idx) else cases, test_case, test_col, r.scale)
+        return cls(fit_idx, val_idx, cases, by_case(tr) if len(val_idx) else cases, test_case, test_col,
+                   r.scale)
 
 
-def blend_split(train: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def blend_split(train: np.ndarray, fraction: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(ratings the RBM trains on, the validation ratings that weigh the blend): a random share."""
     n_val = max(1, int(round(fraction * len(train))))
     val = np.zeros(len(train), bool)
@@ -306,12 +313,13 @@ def fit_svd(cfg, r: Ratings, idx: np.ndarray, fold: int) -> Factors:
 
 def blend(cfg, r: Ratings, split: Split, fold: int, cases: SplitCases, machine: Machine, pred: np.ndarray,
           baselines: tuple[Biases, Factors | None], truth: np.ndarray, figures: dict) -> np.ndarray:
-    """Weigh the blend of the RBM and its partner (``rbm.blend``) on the validation ratings, add its figures on
-    the held-out ratings to ``figures``; returns its weights. The partner's validation predictions come from a
-    fit on the same ratings as the RBM's, its held-out predictions from the baseline fitted on all the
+    """Weigh the blend of the RBM and its partner (``rbm.blend``) on the validation ratings, add its figures
+    on the held-out ratings to ``figures``; returns its weights. The partner's validation predictions come
+    from a fit on the same ratings as the RBM's, its held-out predictions from the baseline fitted on all the
     training ratings."""
     t0, rc, te, v = time.time(), cfg.rbm, split.test, cases.val_idx
-    partner_fit = fit_biases(cfg, r, cases.fit_idx) if rc.blend == "biases" else fit_svd(cfg, r, cases.fit_idx, fold)
+    partner_fit = (fit_biases(cfg, r, cases.fit_idx) if rc.blend == "biases"
+                   else fit_svd(cfg, r, cases.fit_idx, fold))
     partner_all = baselines[0] if rc.blend == "biases" else baselines[1]
     v_case, v_col, _, _ = orient(r, v, rc.orientation)
     weights = fit_blend(predict_pairs(machine, cases.cases, v_case, v_col, cfg.evaluation.batch_size),
@@ -343,7 +351,8 @@ class Machine:
                  relevant: float = 4.0):
         self.model = model
         spec = {"n": tf.TensorSpec([], tf.int32),
-                **{k: tf.TensorSpec([None], tf.int32) for k in ("rows", "cols", "values", "seen_rows", "seen_cols")}}
+                **{k: tf.TensorSpec([None], tf.int32)
+                   for k in ("rows", "cols", "values", "seen_rows", "seen_cols")}}
         self.train_step = tf.function(model.train_step, input_signature=[spec], jit_compile=bool(jit_compile),
                                       autograph=False)
         liked = np.asarray(model.values) >= relevant
@@ -356,14 +365,16 @@ class Machine:
 
         self._predict_all = tf.function(lambda b: predict(b, None), input_signature=[spec], autograph=False)
         pair = tf.TensorSpec([None], tf.int32)
-        self._predict_pairs = tf.function(model.predict_pairs, input_signature=[spec, pair, pair], autograph=False)
+        self._predict_pairs = tf.function(model.predict_pairs, input_signature=[spec, pair, pair],
+                                          autograph=False)
         self._predict_cols = tf.function(predict, input_signature=[spec, pair], autograph=False)
 
     def predict_pairs(self, batch, rows, cols) -> np.ndarray:
         return self._predict_pairs(batch, np.asarray(rows, np.int32), np.asarray(cols, np.int32)).numpy()
 
     def predict(self, batch, cols=None):
-        out = self._predict_all(batch) if cols is None else self._predict_cols(batch, np.asarray(cols, np.int32))
+        out = (self._predict_all(batch) if cols is None
+               else self._predict_cols(batch, np.asarray(cols, np.int32)))
         return out[0].numpy(), out[1].numpy()
 
 
@@ -375,13 +386,15 @@ def build_model(cfg, split_cases: SplitCases, fold: int) -> RBM:
                 seed=stream_seed(cfg.seed, "rbm", fold), name="rbm")
     counts = np.zeros((cases.n_visible, len(scale)))
     np.add.at(counts, (cases.cols, cases.vals), 1)
-    model.init_visible_biases(counts, np.bincount(cases.cols, minlength=cases.n_visible) / max(1, cases.n_cases))
+    model.init_visible_biases(counts,
+                              np.bincount(cases.cols, minlength=cases.n_visible) / max(1, cases.n_cases))
     return model
 
 
 def train_rbm(cfg, ctx, cases: SplitCases, split: Split, fold: int,
               truth: np.ndarray) -> tuple[Machine, list[dict], float]:
-    """Train the split's RBM on the shared epoch loop; returns it compiled, its history and its training time."""
+    """Train the split's RBM on the shared epoch loop; returns it compiled, its history and its training
+    time."""
     t, ec = cfg.training, cfg.evaluation
     loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed, stage=f"fold{fold}", rng_key=(fold,),
                      step_offset=fold * t.epochs, describe=f"rbm {split.name}", reseed=False)
@@ -391,8 +404,8 @@ def train_rbm(cfg, ctx, cases: SplitCases, split: Split, fold: int,
     for epoch in loop:
         row = {"fold": fold, **train_epoch(cfg, loop, machine, cases.cases, epoch)}
         if epoch.number % ec.every == 0 or epoch.number == t.epochs:
-            row["test_rmse"] = rmse(predict_pairs(machine, cases.predict_from, cases.test_case, cases.test_col,
-                                                  ec.batch_size), truth)
+            row["test_rmse"] = rmse(predict_pairs(machine, cases.predict_from, cases.test_case,
+                                                  cases.test_col, ec.batch_size), truth)
         history.append(row)
         loop.end_epoch(row, show=("recon_rmse", "test_rmse", "cd_k"))
     return machine, history, loop.state.train_seconds
@@ -409,11 +422,12 @@ def train_epoch(cfg, loop: EpochLoop, machine: Machine, cases: Cases, epoch) -> 
     with loop.timed(samples=cases.n_cases):
         for s in range(0, cases.n_cases, bs):
             out = machine.train_step(cases.batch(order[s:s + bs]))
-    return {"epoch": epoch.number, "recon_rmse": float(out["recon_rmse"]), "hidden_prob": float(out["hidden_prob"]),
-            "learning_rate": lr, "cd_k": cd}
+    return {"epoch": epoch.number, "recon_rmse": float(out["recon_rmse"]),
+            "hidden_prob": float(out["hidden_prob"]), "learning_rate": lr, "cd_k": cd}
 
 
-def predict_pairs(machine: Machine, cases: Cases, case: np.ndarray, col: np.ndarray, batch_size: int) -> np.ndarray:
+def predict_pairs(machine: Machine, cases: Cases, case: np.ndarray, col: np.ndarray,
+                  batch_size: int) -> np.ndarray:
     """Expected ratings of (case, column) pairs."""
     out = np.zeros(len(case), np.float32)
     if not len(case):
@@ -454,11 +468,11 @@ def rbm_ranking(machine: Machine, cases: Cases, task: RankingTask, orientation: 
 def ranking_note(task_users: int, n_items: int, k: int, relevant: float) -> str:
     """Why the ranking figures of a split are not measurable ("" when they are)."""
     if n_items <= k:
-        return (f"ranking not measurable: top {k} of {n_items} item(s) takes every item (evaluation.top_k must be "
-                "smaller than the number of items)")
+        return (f"ranking not measurable: top {k} of {n_items} item(s) takes every item (evaluation.top_k "
+                f"must be smaller than the number of items)")
     if task_users == 0:
-        return (f"ranking not measurable: no user has a held-out rating >= {relevant:g} (evaluation.relevant) "
-                "among the items left to rank")
+        return (f"ranking not measurable: no user has a held-out rating >= {relevant:g} "
+                f"(evaluation.relevant) among the items left to rank")
     return ""
 
 
@@ -466,8 +480,9 @@ def check_finite(figures: dict, describe: str, keys) -> None:
     """The final figures must be numbers: a NaN or infinite one is a TrainingError naming it."""
     bad = {k: figures[k] for k in keys if isinstance(figures.get(k), float) and not np.isfinite(figures[k])}
     if bad:
-        raise TrainingError(f"{describe}: {', '.join(f'{k} = {v}' for k, v in bad.items())} after training: the "
-                            "model diverged. Lower the learning rate (training.learning_rate) and start again")
+        raise TrainingError(f"{describe}: {', '.join(f'{k} = {v}' for k, v in bad.items())} after training: "
+                            f"the model diverged. Lower the learning rate (training.learning_rate) and start "
+                            f"again")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -483,8 +498,8 @@ def finished_folds(ctx, cfg) -> list[dict]:
     need = set(FIGURES) | {f"{p}_at_{k}" for p in ("precision", "recall", "ndcg")} | {
         "split", "history", "train_seconds", "ranking_seconds", "baseline_seconds", "ranking_users"}
     if not isinstance(done, list) or not all(isinstance(d, dict) and need <= set(d) for d in done):
-        raise RunError(f"{ctx.run.checkpoints / STATE_FILE}: corrupt fold figures (not what the rbm task writes); "
-                       "this run cannot be resumed (start it again)")
+        raise RunError(f"{ctx.run.checkpoints / STATE_FILE}: corrupt fold figures (not what the rbm task "
+                       f"writes); this run cannot be resumed (start it again)")
     return done
 
 
@@ -520,14 +535,15 @@ def save_recommender(cfg, ctx, r: Ratings, split: Split, fitted: Fitted) -> None
     ctx.save_model(fitted.model, MODEL_FILE, where="artifacts")
     r.save_npz(ctx.artifact(RATINGS_FILE))
     bias, b = fitted.biases, cfg.baselines
-    with atomic_path(ctx.artifact(BASELINES_FILE), suffix=".npz") as tmp:  # a movie's general appeal, the rankings
+    # a movie's general appeal, the rankings
+    with atomic_path(ctx.artifact(BASELINES_FILE), suffix=".npz") as tmp:
         np.savez_compressed(tmp, mu=np.float64(bias.mu), user_bias=bias.user, item_bias=bias.item,
                             popularity=np.bincount(r.item[split.train], minlength=r.n_items),
                             user_reg=np.float64(b.user_reg))
     meta = {
-        "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector, "rank_by": cfg.rbm.rank_kind,
-        "relevant": cfg.evaluation.relevant, "split": split.name, "trained_on": len(split.train),
-        "dataset": r.name, "source": r.source,
+        "orientation": cfg.rbm.orientation, "rated_vector": cfg.rbm.rated_vector,
+        "rank_by": cfg.rbm.rank_kind, "relevant": cfg.evaluation.relevant, "split": split.name,
+        "trained_on": len(split.train), "dataset": r.name, "source": r.source,
     }
     if fitted.blend_weights is not None:
         kind = cfg.rbm.blend

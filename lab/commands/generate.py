@@ -1,5 +1,5 @@
-"""``lab generate RUN [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S] [--json]``: parses,
-asks the language-model task's serve module (:mod:`supervised.language_model.serve`) and prints."""
+"""``lab generate RUN [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S] [--json]``:
+parses, asks the language-model task's serve module (:mod:`supervised.language_model.serve`) and prints."""
 
 import json
 import sys
@@ -19,7 +19,8 @@ time from the network's distribution sharpened (temperature below 1) or flattene
 --temperature, among the --top-k likeliest only when given. The same --seed gives the same text.
 
 Characters the vocabulary of a character model lacks are an error that lists them; words a word model
-lacks are read as <unk> (said on stderr). Word models write words with a space between them and <eos> as a new line.
+lacks are read as <unk> (said on stderr). Word models write words with a space between them and \
+<eos> as a new line.
 --json prints one object when done: {"run", "prompt", "seed", "temperature", "top_k", "text",
 "tokens": [{"token", "logprob"}], "mean_logprob"}; logprob is the token's natural log-probability under the
 network itself (temperature 1, no top-k), whatever the sampling settings."""
@@ -27,13 +28,16 @@ network itself (temperature 1, no top-k), whatever the sampling settings."""
 
 def add_arguments(p):
     p.add_argument("run", help="a run folder of the language-model task (runs/<time>-<name>)")
-    p.add_argument("--prompt", default=None, help="text to start from (default: the scenario's generate.prompt)")
+    p.add_argument("--prompt", default=None,
+                   help="text to start from (default: the scenario's generate.prompt)")
     p.add_argument("--length", type=int, default=300, metavar="N", help="tokens to write (default 300)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T",
                    help="above 0; below 1 is more conservative, above 1 wilder (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="draw only among the K likeliest tokens")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="draw only among the K likeliest tokens")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print the text and each token's log-probability as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the text and each token's log-probability as JSON")
 
 
 def main(args) -> int:

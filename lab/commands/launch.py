@@ -52,10 +52,12 @@ def add_arguments(p):
     p.add_argument("--workers", type=_workers, required=True, metavar="N",
                    help=f"number of worker processes (1 ... {MAX_WORKERS})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a field (value parsed as YAML); repeatable; strategy is always multi-worker")
+                   help="override a field (value parsed as YAML); repeatable; strategy is always "
+                        "multi-worker")
     p.add_argument("--out", help="folder for the run folder (default: the scenario's `output`, runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted or failed multi-worker run")
-    p.add_argument("--quiet", action="store_true", help="show nothing from the workers (their logs are still written)")
+    p.add_argument("--quiet", action="store_true",
+                   help="show nothing from the workers (their logs are still written)")
     p.add_argument("--grace", type=_grace, default=10.0, metavar="SECONDS",
                    help="how long stopped workers get to exit before SIGKILL (default 10)")
 

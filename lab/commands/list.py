@@ -10,9 +10,10 @@ from lab.scenario import SCENARIO_MAX_BYTES, load_yaml, read_text_limited
 
 
 def add_arguments(p):
-    p.add_argument("--tasks", action="store_true", help="list the tasks a scenario can name, with the strategies, "
-                   "precisions and XLA rule each supports")
-    p.add_argument("--runs", metavar="DIR", nargs="?", const="runs", help="list the run folders under DIR (default runs/)")
+    p.add_argument("--tasks", action="store_true", help="list the tasks a scenario can name, with the "
+                   "strategies, precisions and XLA rule each supports")
+    p.add_argument("--runs", metavar="DIR", nargs="?", const="runs",
+                   help="list the run folders under DIR (default runs/)")
 
 
 def main(args) -> int:
@@ -45,7 +46,8 @@ def _runs(folder: str) -> int:
             continue
         print(f"{run.path}  {str(m.get('task', '?')):<14} {m.get('status', '?')}")
     if damaged:
-        print(f"{damaged} run folder{'s' if damaged > 1 else ''} with a damaged run.json (marked corrupt above)",
+        print(f"{damaged} run folder{'s' if damaged > 1 else ''} with a damaged run.json (marked corrupt "
+              f"above)",
               file=sys.stderr)
     return 0
 

@@ -20,16 +20,18 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("scenario", nargs="?", help="a scenario file whose env: section sets the maze (default: 5 x 5 cells)")
+    p.add_argument("scenario", nargs="?",
+                   help="a scenario file whose env: section sets the maze (default: 5 x 5 cells)")
     p.add_argument("--size", metavar="WxH", help="maze size in cells, e.g. 12x8 (width x height)")
     p.add_argument("--seed", type=int, metavar="S", help="seed of the first maze (N then counts up from it)")
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """(width, height) in cells from ``--size WxH``, within the maze's own size limits; UsageError otherwise."""
+    """(width, height) in cells from ``--size WxH``, within the maze's own size limits; UsageError
+    otherwise."""
     parts = text.lower().replace("×", "x").split("x")
-    # ASCII digits, a few of them: str.isdigit() also takes '²', which int() refuses, and int() of thousands of
-    # digits is refused too.
+    # ASCII digits, a few of them: str.isdigit() also takes '²', which int() refuses, and int() of thousands
+    # of digits is refused too.
     if len(parts) != 2 or not all(re.fullmatch(r"\d{1,6}", p.strip(), flags=re.ASCII) for p in parts):
         raise UsageError(f"--size {text}: expected WIDTHxHEIGHT in cells, e.g. --size 12x8")
     width, height = int(parts[0]), int(parts[1])
@@ -64,7 +66,8 @@ def main(args) -> int:
     overrides = {}
     if args.size:
         if cfg.has_layout:
-            raise UsageError(f"--size {args.size}: {source} plays a fixed layout, whose size is set by its text")
+            raise UsageError(f"--size {args.size}: {source} plays a fixed layout, whose size is set by its "
+                             f"text")
         overrides["width"], overrides["height"] = parse_size(args.size)
     if args.seed is not None:
         if not 0 <= args.seed <= 2**32 - 1:

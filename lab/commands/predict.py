@@ -9,7 +9,8 @@ from lab.errors import UsageError
 
 USES_TENSORFLOW = True
 HELP = "classify image files (or the run's own test images) with a finished classifier run"
-DESCRIPTION = """Classify pictures with the network of a finished `classifier` run and print the top-K classes.
+DESCRIPTION = """Classify pictures with the network of a finished `classifier` run and print the \
+top-K classes.
 
   lab predict runs/<classifier-run> digit.png photo_of_a_7.jpg
   lab predict runs/<classifier-run> --test-index 17 --test-index 42 --top 5 --json
@@ -37,7 +38,8 @@ def add_arguments(p):
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to show (default 3)")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--invert", choices=tuple(INVERT), default="auto",
-                   help="digits: invert light-background pictures (auto, the default), always (yes) or never (no)")
+                   help="digits: invert light-background pictures (auto, the default), always (yes) or never "
+                        "(no)")
     _intermixed(p)
 
 
@@ -60,8 +62,8 @@ def _intermixed(parser):
 
 def main(args) -> int:
     if not args.images and not args.test_index:
-        raise UsageError("give at least one image file or --test-index N (e.g. `lab predict RUN digit.png` or "
-                         "`lab predict RUN --test-index 0`)")
+        raise UsageError("give at least one image file or --test-index N (e.g. `lab predict RUN digit.png` "
+                         "or `lab predict RUN --test-index 0`)")
     serve = registry.serve("classifier")
     try:
         answer = serve.predict(args.run, args.images, args.test_index, args.top, INVERT[args.invert])

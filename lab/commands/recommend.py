@@ -19,7 +19,8 @@ The list comes from the model that ranked best in the run (the RBM, popularity o
 its report says which). Each pick shows the predicted rating of the run's better predictor (the RBM, or
 its blend with an SVD or the biases where the run blends and the blend's RMSE was lower) split in two:
 the movie's general appeal (the average rating plus the movie's bias, fitted on the run's training
-ratings) and what the person's ratings add or take away. A rating of theirs is named ("because you rated ...") only when it
+ratings) and what the person's ratings add or take away. A rating of theirs is named ("because you \
+rated ...") only when it
 moves the prediction by 0.1 star or more; otherwise the line says whether the pick is mostly general
 appeal. Movies the person rated are never recommended. Titles in --rate are matched forgivingly (case,
 accents, punctuation, "The" at either end, an optional "(year)")."""
@@ -75,8 +76,8 @@ def heading(answer: dict) -> str:
     blend = answer.get("blend")
     if blend is not None:
         w, partner = blend["weights"], PARTNER[blend["partner"]]
-        predictor = (f"predicted by the RBM blended with the {partner} ({w[0]:+.2f} + {w[1]:.2f} x RBM + {w[2]:.2f} x "
-                     f"{partner}), this run's better predictor")
+        predictor = (f"predicted by the RBM blended with the {partner} ({w[0]:+.2f} + {w[1]:.2f} x RBM + "
+                     f"{w[2]:.2f} x {partner}), this run's better predictor")
     else:
         predictor = "predicted by the RBM"
     return (f"Top {len(answer['picks'])} for {who} from {answer['dataset']}; ranked by {ranked_by}{best}; "
@@ -85,11 +86,13 @@ def heading(answer: dict) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     width = min(48, max(len(row["title"]) for row in rows))
-    lines = [f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9} = {'appeal':>6} {'+ you':>6}  why"]
+    lines = [f"  {'#':>2}  {'title':<{width}}  {'year':>4}  {'predicted':>9} = {'appeal':>6} {'+ you':>6}  "
+             f"why"]
     for row in rows:
         title = row["title"] if len(row["title"]) <= width else row["title"][: width - 1] + "…"
-        lines.append(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  {row['predicted_rating']:>9.2f} = "
-                     f"{row['general_appeal']:>6.2f} {row['from_your_ratings']:>+6.2f}  {row['why']}")
+        lines.append(f"  {row['rank']:>2}  {title:<{width}}  {row['year'] or '':>4}  "
+                     f"{row['predicted_rating']:>9.2f} = {row['general_appeal']:>6.2f} "
+                     f"{row['from_your_ratings']:>+6.2f}  {row['why']}")
     return lines
 
 
@@ -100,7 +103,7 @@ def footnote(answer: dict) -> str:
     if blend is not None:
         how += f" and out of the {PARTNER[blend['partner']]}'s fit of your factors (exact)"
     model = "the blend's" if blend is not None else "the RBM's"
-    return (f"appeal: the average rating {answer['average_rating']:.2f} plus the movie's bias (user + item biases "
-            f"fitted on the run's training ratings); you: the rest of {model} prediction, from your ratings (how "
-            f"generously you rate among it). A rating is named when {how} lowers the prediction by "
-            f"{answer['visible_effect']:g} star or more.")
+    return (f"appeal: the average rating {answer['average_rating']:.2f} plus the movie's bias (user + item "
+            f"biases fitted on the run's training ratings); you: the rest of {model} prediction, from your "
+            f"ratings (how generously you rate among it). A rating is named when {how} lowers the prediction "
+            f"by {answer['visible_effect']:g} star or more.")

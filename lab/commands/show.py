@@ -34,7 +34,8 @@ def main(args) -> int:
             v = f"{v:.6g}" if isinstance(v, float) else v
             print(f"  {k:<{width}}  {v}")
     else:
-        hint = f"; continue it with `lab run --resume {run.path}`" if marker.get("status") in ("interrupted", "running", "failed") else ""
+        hint = (f"; continue it with `lab run --resume {run.path}`"
+                if marker.get("status") in ("interrupted", "running", "failed") else "")
         print(f"figures:   none yet (status {marker.get('status')}){hint}")
     arts = sorted(p.name for p in run.artifacts.glob("*")) if run.artifacts.exists() else []
     if arts:

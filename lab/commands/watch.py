@@ -10,7 +10,8 @@ from lab.runs import RunDir
 
 USES_TENSORFLOW = True
 HELP = "watch a DQN agent solve mazes (trains first when given a scenario)"
-DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail, the greedy action of every cell
+DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail, the greedy action of \
+every cell
 (arrows) and max-Q (heatmap), with steps taken against the BFS-optimal length.
 
 Given a run folder it loads the agent; given a scenario file it trains first (with a progress bar).
@@ -19,13 +20,16 @@ episodes are recorded as a GIF in the run folder (artifacts/watch.gif) and its p
 
 
 def add_arguments(p):
-    p.add_argument("target", help="a maze-dqn run folder, or a scenario file / shipped scenario name to train first")
+    p.add_argument("target",
+                   help="a maze-dqn run folder, or a scenario file / shipped scenario name to train first")
     p.add_argument("--episodes", type=int, default=3, help="episodes to play (default 3)")
-    p.add_argument("--record", metavar="FILE", help="also record to FILE (.gif, or .mp4 with the `video` extra)")
+    p.add_argument("--record", metavar="FILE",
+                   help="also record to FILE (.gif, or .mp4 with the `video` extra)")
     p.add_argument("--fps", type=int, help="frames per second (default: the scenario's env.render_fps)")
-    p.add_argument("--seed", type=int, help="random mazes: play the mazes of seeds S, S+1, ... (default: unseen evaluation mazes)")
-    p.add_argument("--size", metavar="WxH", help="play mazes of another size in cells, e.g. 15x15 (vin agents only: "
-                   "they plan on any size)")
+    p.add_argument("--seed", type=int, help="random mazes: play the mazes of seeds S, S+1, ... (default: "
+                                            "unseen evaluation mazes)")
+    p.add_argument("--size", metavar="WxH", help="play mazes of another size in cells, e.g. 15x15 (vin "
+                   "agents only: they plan on any size)")
     p.add_argument("--no-window", action="store_true", help="never open a window: record only")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario field before training (scenario files only)")
@@ -37,7 +41,8 @@ MAX_EPISODES = 10_000
 TASK = "maze-dqn"
 
 # lab watch's option for each setting that the task's serve.WatchError names
-FLAGS = {"record file": "--record", "maze size": "--size", "episodes": "--episodes", "frames per second": "--fps"}
+FLAGS = {"record file": "--record", "maze size": "--size", "episodes": "--episodes",
+         "frames per second": "--fps"}
 
 
 def main(args) -> int:
@@ -59,8 +64,8 @@ def _watch(args, serve) -> int:
     run = _run_folder(args) if Path(args.target).is_dir() else _train(args)
     # The maze env's own errors: of --size when it is given (the resized maze), else of the run's scenario.
     with maze_errors(UsageError if size else ScenarioError):
-        result = serve.watch(run.path, episodes=args.episodes, record=args.record, fps=args.fps, seed=args.seed,
-                             window=False if args.no_window else None, size=size)
+        result = serve.watch(run.path, episodes=args.episodes, record=args.record, fps=args.fps,
+                             seed=args.seed, window=False if args.no_window else None, size=size)
     if result["recording"] is not None:
         print(f"recording: {result['recording']}")
     for i, r in enumerate(result["results"], 1):
@@ -88,5 +93,6 @@ def _train(args) -> RunDir:
     run = run_prepared(cfg, run, quiet=args.quiet)
     summary = run.summary()
     print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
-          f"success {summary.get('eval_success_rate', 0):.0%}, path ratio {summary.get('eval_path_ratio', float('nan')):.3f}")
+          f"success {summary.get('eval_success_rate', 0):.0%}, path ratio "
+          f"{summary.get('eval_path_ratio', float('nan')):.3f}")
     return run

@@ -85,7 +85,8 @@ HINT = [
 
 @dataclass
 class Cifar10:
-    """Colour images as uint8 (N, 32, 32, 3) in HWC order, int64 labels (N,), the class names, and the source."""
+    """Colour images as uint8 (N, 32, 32, 3) in HWC order, int64 labels (N,), the class names, and the
+    source."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -108,7 +109,8 @@ class Cifar10:
 
 
 def parse_cifar(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """The images (N, 32, 32, 3) uint8 and labels (N,) int64 of one batch file's bytes; ``source`` names it."""
+    """The images (N, 32, 32, 3) uint8 and labels (N,) int64 of one batch file's bytes; ``source`` names
+    it."""
     records = check_records(data, source)
     images = np.empty((len(records), SIDE, SIDE, 3), np.uint8)
     decode_into(records, images)
@@ -119,21 +121,22 @@ def check_records(data: bytes, source: str) -> np.ndarray:
     """One batch file's bytes as a (N, 3,073) uint8 view, once its length and its labels are checked."""
     size = len(data)
     if size == 0:
-        raise DataError(f"{source}: empty file (0 bytes); a CIFAR-10 batch is a run of {RECORD:,}-byte records "
-                        f"(1 label byte, {3 * PLANE:,} pixel bytes)")
+        raise DataError(f"{source}: empty file (0 bytes); a CIFAR-10 batch is a run of {RECORD:,}-byte "
+                        f"records (1 label byte, {3 * PLANE:,} pixel bytes)")
     n, rest = divmod(size, RECORD)
     if rest:
         why = (f" (it is a whole number of {RECORD + 1:,}-byte records: CIFAR-100's binary format, with two "
                "label bytes, is not CIFAR-10)") if size % (RECORD + 1) == 0 else ""
-        raise DataError(f"{source}: {size:,} bytes is not a whole number of {RECORD:,}-byte records: the record at "
-                        f"byte offset {n * RECORD:,} (record {n:,}) is cut short, {rest:,} of {RECORD:,} bytes{why}")
+        raise DataError(f"{source}: {size:,} bytes is not a whole number of {RECORD:,}-byte records: the "
+                        f"record at byte offset {n * RECORD:,} (record {n:,}) is cut short, {rest:,} of "
+                        f"{RECORD:,} bytes{why}")
     records = np.frombuffer(data, dtype=np.uint8).reshape(n, RECORD)
     labels = records[:, 0]
     bad = np.flatnonzero(labels > 9)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{source}: label {labels[i]} in record {i:,} (byte offset {i * RECORD:,}) is not a class "
-                        f"0-9 ({bad.size:,} such record{'s' if bad.size > 1 else ''})")
+        raise DataError(f"{source}: label {labels[i]} in record {i:,} (byte offset {i * RECORD:,}) is not a "
+                        f"class 0-9 ({bad.size:,} such record{'s' if bad.size > 1 else ''})")
     return records
 
 
@@ -154,23 +157,24 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def parse_meta(data: bytes, source: str) -> tuple[str, ...]:
-    """The ten class names of ``batches.meta.txt`` (one a line, label 0 first; trailing blank lines allowed)."""
+    """The ten class names of ``batches.meta.txt`` (one a line, label 0 first; trailing blank lines
+    allowed)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{source}, line {line}: not UTF-8 text (byte offset {exc.start:,}); expected the ten "
-                        "class names, one a line") from None
+        raise DataError(f"{source}, line {line}: not UTF-8 text (byte offset {exc.start:,}); expected the "
+                        f"ten class names, one a line") from None
     lines = [line.strip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     for i, name in enumerate(lines):
         if not name:
-            raise DataError(f"{source}, line {i + 1}: an empty line among the class names; expected ten names, "
-                            "one a line, label 0 first")
+            raise DataError(f"{source}, line {i + 1}: an empty line among the class names; expected ten "
+                            f"names, one a line, label 0 first")
     if len(lines) > len(CLASS_NAMES):
-        raise DataError(f"{source}, line {len(CLASS_NAMES) + 1}: an 11th class name {lines[len(CLASS_NAMES)]!r}; "
-                        f"CIFAR-10 has ten classes, one a line, label 0 first")
+        raise DataError(f"{source}, line {len(CLASS_NAMES) + 1}: an 11th class name "
+                        f"{lines[len(CLASS_NAMES)]!r}; CIFAR-10 has ten classes, one a line, label 0 first")
     if len(lines) < len(CLASS_NAMES):
         raise DataError(f"{source}, line {len(lines) + 1}: the file ends after {len(lines)} class name"
                         f"{'' if len(lines) == 1 else 's'}; CIFAR-10 has ten, one a line, label 0 first")
@@ -188,7 +192,8 @@ def _read_bytes(path: Path) -> bytes:
 
 def _assemble(where: str, present: Collection[str], read: Callable[[str], bytes], name: Callable[[str], str],
               source: str) -> Cifar10:
-    """The data set from the files ``present`` in ``where``; ``read`` gives a file's bytes, ``name`` its label."""
+    """The data set from the files ``present`` in ``where``; ``read`` gives a file's bytes, ``name`` its
+    label."""
     train = [f for f in TRAIN_FILES if f in present]
     missing = []
     if not train:
@@ -244,8 +249,8 @@ def read_cifar_tar(path: str | Path) -> Cifar10:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file", HINT) from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataError(f"{path}: not a readable tar archive, or a corrupt or truncated one ({exc}); the official "
-                        f"{ARCHIVE} is 162 MiB") from None
+        raise DataError(f"{path}: not a readable tar archive, or a corrupt or truncated one ({exc}); the "
+                        f"official {ARCHIVE} is 162 MiB") from None
     return _assemble(str(path), members, lambda f: members[f][1], lambda f: f"{members[f][0]} in {path}",
                      f"{path}")
 
@@ -255,19 +260,22 @@ def read_cifar_tar(path: str | Path) -> Cifar10:
 
 
 def download_cifar10(cache: str | Path | None = None, download: bool = True, timeout: float = 30.0) -> Path:
-    """The official tarball in the cache, md5-checked; downloaded first when absent and ``download`` is true."""
+    """The official tarball in the cache, md5-checked; downloaded first when absent and ``download`` is
+    true."""
     root = cache_dir(cache)
     archive = root / ARCHIVE
     if archive.is_file():
         return verify(archive, MD5, keep_bad=True)
     if not download:
-        raise DataError(f"data.path is not set, data.download is false, and there is no {ARCHIVE} in {root}", HINT)
+        raise DataError(f"data.path is not set, data.download is false, and there is no {ARCHIVE} in {root}",
+                        HINT)
     return fetch(URL, archive, MD5, timeout=timeout, hints=HINT)
 
 
 def load_cifar10(path: str | Path | None = None, *, download: bool = False,
                  cache: str | Path | None = None) -> Cifar10:
-    """CIFAR-10 from ``path`` (folder of batch files, folder holding them, or the tarball), or from the cache."""
+    """CIFAR-10 from ``path`` (folder of batch files, folder holding them, or the tarball), or from the
+    cache."""
     if path is None or str(path).strip() == "":
         return read_cifar_tar(download_cifar10(cache, download=download))
     p = Path(path).expanduser()
@@ -279,7 +287,8 @@ def load_cifar10(path: str | Path | None = None, *, download: bool = False,
         if p.name in WANTED:
             raise DataError(f"data.path {p}: a single CIFAR-10 file; give the folder holding it (with "
                             f"{TEST_FILE} and the training batches)", HINT)
-        raise DataError(f"data.path {p}: not a tar archive; give the folder holding the batch files or {ARCHIVE}",
+        raise DataError(f"data.path {p}: not a tar archive; give the folder holding the batch files or "
+                        f"{ARCHIVE}",
                         HINT)
     if any((p / f).is_file() for f in WANTED):
         return read_cifar_folder(p)
@@ -287,8 +296,9 @@ def load_cifar10(path: str | Path | None = None, *, download: bool = False,
         return read_cifar_folder(p / FOLDER)
     if (p / ARCHIVE).is_file():
         return read_cifar_tar(p / ARCHIVE)
-    raise DataError(f"data.path {p}: no CIFAR-10 files in this folder; expected {', '.join(TRAIN_FILES)} (any of "
-                    f"them) and {TEST_FILE} ({META_FILE} optional), or a {FOLDER}/ folder holding them, or {ARCHIVE}",
+    raise DataError(f"data.path {p}: no CIFAR-10 files in this folder; expected {', '.join(TRAIN_FILES)} "
+                    f"(any of them) and {TEST_FILE} ({META_FILE} optional), or a {FOLDER}/ folder holding "
+                    f"them, or {ARCHIVE}",
                     HINT)
 
 
@@ -297,7 +307,8 @@ def load_cifar10(path: str | Path | None = None, *, download: bool = False,
 
 
 def cifar_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
-    """Images (N, 32, 32, 3) uint8 and labels 0-9 as one batch file's bytes (the inverse of :func:`parse_cifar`)."""
+    """Images (N, 32, 32, 3) uint8 and labels 0-9 as one batch file's bytes (the inverse of
+    :func:`parse_cifar`)."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4 or x.shape[1:] != (SIDE, SIDE, 3):
         raise ValueError(f"images must have shape (N, {SIDE}, {SIDE}, 3), not {x.shape}")
@@ -320,8 +331,8 @@ def write_cifar10_folder(folder: str | Path, data: Cifar10, n_train_files: int =
         raise ValueError(f"{len(data.x_train)} training images cannot fill {n_train_files} batch files")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, idx in zip(TRAIN_FILES[:n_train_files], np.array_split(np.arange(len(data.x_train)), n_train_files),
-                         strict=True):
+    for name, idx in zip(TRAIN_FILES[:n_train_files],
+                         np.array_split(np.arange(len(data.x_train)), n_train_files), strict=True):
         (folder / name).write_bytes(cifar_bytes(data.x_train[idx], data.y_train[idx]))
     (folder / TEST_FILE).write_bytes(cifar_bytes(data.x_test, data.y_test))
     (folder / META_FILE).write_text("".join(f"{n}\n" for n in data.class_names) + "\n", encoding="utf-8")

@@ -30,7 +30,8 @@ from lab.errors import DataError
 from lab.progress import Progress
 
 CHUNK = 1 << 20  # bytes read, hashed and written at a time (one progress step)
-NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError, http.client.HTTPException)
+NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError,
+                  http.client.HTTPException)
 
 
 def cache_dir(cache: str | Path | None = None) -> Path:
@@ -53,12 +54,13 @@ def _reject(path: Path, got: str, md5: str, shown: Path, keep_bad: bool) -> None
         path.replace(bad)
         raise DataError(f"{shown}: md5 {got} is not the published {md5}; moved it to {bad.name}; try again")
     path.unlink(missing_ok=True)
-    raise DataError(f"{shown}: md5 {got} is not the published {md5}; deleted the partial download {path.name}; "
-                    "try again")
+    raise DataError(f"{shown}: md5 {got} is not the published {md5}; deleted the partial download "
+                    f"{path.name}; try again")
 
 
 def verify(path: str | Path, md5: str, *, keep_bad: bool = True) -> Path:
-    """``path`` if its md5 is ``md5``; otherwise it is moved to ``<path>.bad`` (or deleted) and a DataError raised."""
+    """``path`` if its md5 is ``md5``; otherwise it is moved to ``<path>.bad`` (or deleted) and a DataError
+    raised."""
     path = Path(path)
     got = md5_of(path)
     if got != md5:
@@ -76,7 +78,8 @@ def fetch(url: str, target: str | Path, md5: str, *, timeout: float = 30.0, hint
     try:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as fh:
-                size = resp.headers.get("Content-Length") if getattr(resp, "headers", None) is not None else None
+                size = (resp.headers.get("Content-Length") if getattr(resp, "headers", None) is not None
+                        else None)
                 total = math.ceil(int(size) / CHUNK) if size and size.isdigit() else None
                 bar = Progress(total, desc=f"downloading {target.name}", unit="MiB", quiet=quiet)
                 try:
@@ -87,8 +90,8 @@ def fetch(url: str, target: str | Path, md5: str, *, timeout: float = 30.0, hint
                 finally:
                     bar.close()
         except NETWORK_ERRORS as exc:
-            raise DataError(f"could not download {url} ({getattr(exc, 'reason', None) or exc}); this machine may "
-                            "be offline", list(hints)) from None
+            raise DataError(f"could not download {url} ({getattr(exc, 'reason', None) or exc}); this machine "
+                            f"may be offline", list(hints)) from None
         except OSError as exc:
             raise DataError(f"could not write the download to {part}: {exc}") from None
         if digest.hexdigest() != md5:

@@ -55,9 +55,10 @@ SPLITS = {"train": "train", "test": "t10k"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MAX_IDX_BYTES = 2**30  # one IDX file, decompressed (MNIST's training images are 47 MB, EMNIST's 0.6 GB)
 HINT = (
-    "point data.path at local MNIST files: a Keras-layout mnist.npz (e.g. `--set data.path=../shared/datasets/"
-    "mnist10k.npz` from the lab's folder), or a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-    "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz)"
+    "point data.path at local MNIST files: a Keras-layout mnist.npz (e.g. `--set "
+    "data.path=../shared/datasets/mnist10k.npz` from the lab's folder), or a folder with "
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
+    "(each may be .gz)"
 )
 
 
@@ -70,12 +71,13 @@ class Mnist:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
-    notes: list[str] = field(default_factory=list)  # what the reader changed (float pixels scaled...): log them
+    # what the reader changed (float pixels scaled...): log them
+    notes: list[str] = field(default_factory=list)
 
     def limit(self, train: int | None = None, test: int | None = None) -> Mnist:
         """The first ``train`` training and ``test`` test digits (None: all)."""
-        return Mnist(self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test], self.source,
-                     list(self.notes))
+        return Mnist(self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test],
+                     self.source, list(self.notes))
 
     def __repr__(self) -> str:
         return f"Mnist({len(self.x_train)} train, {len(self.x_test)} test from {self.source})"
@@ -100,8 +102,8 @@ def parse_idx(data: bytes, source: str, expect_magic: int) -> np.ndarray:
     kind = {IMAGES_MAGIC: "an idx3-ubyte image file", LABELS_MAGIC: "an idx1-ubyte label file"}.get(
         expect_magic, f"an IDX file with magic 0x{expect_magic:08x}")
     if len(data) < 4:
-        raise DataError(f"{source}: truncated at byte {len(data)}: an IDX file starts with a 4-byte magic number "
-                        f"(file has {len(data)} bytes)")
+        raise DataError(f"{source}: truncated at byte {len(data)}: an IDX file starts with a 4-byte magic "
+                        f"number (file has {len(data)} bytes)")
     magic = int.from_bytes(data[:4], "big")
     if magic != expect_magic:
         what = ""
@@ -111,8 +113,8 @@ def parse_idx(data: bytes, source: str, expect_magic: int) -> np.ndarray:
             what = " (that is an image file's magic: images and labels swapped?)"
         elif data[:2] == b"\x1f\x8b":
             what = " (the file is gzip-compressed: give it a .gz name)"
-        raise DataError(f"{source}: wrong magic number 0x{magic:08x} at byte 0; expected 0x{expect_magic:08x} for "
-                        f"{kind}{what}")
+        raise DataError(f"{source}: wrong magic number 0x{magic:08x} at byte 0; expected "
+                        f"0x{expect_magic:08x} for {kind}{what}")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -125,8 +127,9 @@ def parse_idx(data: bytes, source: str, expect_magic: int) -> np.ndarray:
                         f"{expected} bytes, the file has {len(data)} (data stops at byte {len(data)}, "
                         f"{expected - len(data)} bytes missing)")
     if len(data) > expected:
-        raise DataError(f"{source}: {len(data) - expected} unexpected bytes after byte {expected}: the header "
-                        f"(dimensions {' x '.join(map(str, dims))}) promises {expected} bytes, the file has {len(data)}")
+        raise DataError(f"{source}: {len(data) - expected} unexpected bytes after byte {expected}: the "
+                        f"header (dimensions {' x '.join(map(str, dims))}) promises {expected} bytes, the "
+                        f"file has {len(data)}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -171,14 +174,15 @@ def read_idx_folder(folder: str | Path) -> Mnist:
     for split in SPLITS:
         img_path = _find_idx(folder, split, "images", 3)
         lab_path = _find_idx(folder, split, "labels", 1)
-        missing = [n for n, p in ((idx_name(split, "images", 3), img_path), (idx_name(split, "labels", 1), lab_path))
+        missing = [n for n, p in ((idx_name(split, "images", 3), img_path),
+                                  (idx_name(split, "labels", 1), lab_path))
                    if p is None]
         if missing:
             raise DataError(f"{folder}: missing {', '.join(missing)} (or the same with .gz)", [HINT])
         images, labels = read_idx_images(img_path), read_idx_labels(lab_path)
         if len(images) != len(labels):
-            raise DataError(f"{img_path} holds {len(images)} images but {lab_path} holds {len(labels)} labels: "
-                            "the files do not belong together")
+            raise DataError(f"{img_path} holds {len(images)} images but {lab_path} holds {len(labels)} "
+                            f"labels: the files do not belong together")
         out[split] = (images, labels)
     return check_counts(Mnist(out["train"][0], out["train"][1], out["test"][0], out["test"][1],
                               f"IDX files in {folder}"), str(folder))
@@ -224,8 +228,8 @@ def read_npz(path: str | Path) -> Mnist:
         if not np.issubdtype(y.dtype, np.integer) or y.size and (y.min() < 0 or y.max() > 9):
             raise DataError(f"{path}: y_{split} must hold integer digits 0-9 (dtype {y.dtype})")
         arrays[f"y_{split}"] = y.astype(np.int64)
-    return check_counts(Mnist(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], str(path),
-                              notes), str(path))
+    return check_counts(Mnist(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                              str(path), notes), str(path))
 
 
 def pixels_uint8(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
@@ -242,12 +246,13 @@ def pixels_uint8(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
         if not finite.all():
             bad = int(np.size(x) - np.count_nonzero(finite))
             first = np.unravel_index(int(np.argmin(finite.ravel())), x.shape)
-            raise DataError(f"{where} holds {bad:,} pixel value(s) that are NaN or infinite (the first at image "
-                            f"{first[0]}, row {first[1]}, column {first[2]}: {x[first]}); pixels must be 0-255")
+            raise DataError(f"{where} holds {bad:,} pixel value(s) that are NaN or infinite (the first at "
+                            f"image {first[0]}, row {first[1]}, column {first[2]}: {x[first]}); pixels must "
+                            f"be 0-255")
     lo, hi = x.min(), x.max()
     if lo < 0 or hi > 255:
-        raise DataError(f"{where} must hold pixel values 0-255 (or floats in [0, 1]); found values from {lo:g} to "
-                        f"{hi:g} (dtype {x.dtype})")
+        raise DataError(f"{where} must hold pixel values 0-255 (or floats in [0, 1]); found values from "
+                        f"{lo:g} to {hi:g} (dtype {x.dtype})")
     if np.issubdtype(x.dtype, np.floating) and hi <= 1.0:
         notes.append(f"{where}: float pixels in [0, 1] (min {lo:g}, max {hi:g}) scaled to 0-255")
         return np.rint(x.astype(np.float64) * 255.0).astype(np.uint8)
@@ -259,12 +264,12 @@ def check_counts(data: Mnist, where: str) -> Mnist:
     digits are all blank (every pixel the same value)."""
     if len(data.x_train) == 0 or len(data.x_test) == 0:
         empty = " and ".join(n for n, a in (("training", data.x_train), ("test", data.x_test)) if len(a) == 0)
-        raise DataError(f"{where}: {len(data.x_train):,} training and {len(data.x_test):,} test digits: no {empty} "
-                        "digits to learn from or to test on")
+        raise DataError(f"{where}: {len(data.x_train):,} training and {len(data.x_test):,} test digits: no "
+                        f"{empty} digits to learn from or to test on")
     lo, hi = int(data.x_train.min()), int(data.x_train.max())
     if lo == hi:
-        raise DataError(f"{where}: all {len(data.x_train):,} training digits are blank (every pixel is {lo}); "
-                        "nothing to learn from (pixels stored in another range than 0-255?)")
+        raise DataError(f"{where}: all {len(data.x_train):,} training digits are blank (every pixel is "
+                        f"{lo}); nothing to learn from (pixels stored in another range than 0-255?)")
     return data
 
 
@@ -282,7 +287,8 @@ def download(timeout: float = 30.0) -> Mnist:
         (xtr, ytr), (xte, yte) = keras.datasets.mnist.load_data()
     except Exception as exc:  # noqa: BLE001 - any download failure means "no data here"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"data.path is not set and MNIST could not be downloaded through keras.datasets ({first})",
+        raise DataError(f"data.path is not set and MNIST could not be downloaded through keras.datasets "
+                        f"({first})",
                         [HINT]) from None
     finally:
         socket.setdefaulttimeout(old)
@@ -295,7 +301,8 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
         return download()
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"data.path {p}: no such file or folder (relative paths start at {Path.cwd()})", [HINT])
+        raise DataError(f"data.path {p}: no such file or folder (relative paths start at {Path.cwd()})",
+                        [HINT])
     if p.is_file():
         if p.suffix == ".npz":
             return read_npz(p)
@@ -303,16 +310,17 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
             head = fh.read(4)
         if head[:2] == b"PK":
             return read_npz(p)
-        raise DataError(f"data.path {p}: a file that is not an .npz archive; give a Keras-layout .npz file or the "
-                        "folder holding the four IDX files", [HINT])
+        raise DataError(f"data.path {p}: a file that is not an .npz archive; give a Keras-layout .npz file "
+                        f"or the folder holding the four IDX files", [HINT])
     if (p / "mnist.npz").is_file():
         return read_npz(p / "mnist.npz")
     found = [_find_idx(p, s, w, n) for s in SPLITS for w, n in (("images", 3), ("labels", 1))]
     if any(found):
         return read_idx_folder(p)
-    expected = ["mnist.npz", *(idx_name(s, w, n) + "[.gz]" for s in SPLITS for w, n in (("images", 3), ("labels", 1)))]
-    raise DataError(f"data.path {p}: no MNIST files in this folder; expected either mnist.npz (Keras layout) or "
-                    f"the four IDX files: {', '.join(expected[1:])}", [HINT])
+    expected = ["mnist.npz",
+                *(idx_name(s, w, n) + "[.gz]" for s in SPLITS for w, n in (("images", 3), ("labels", 1)))]
+    raise DataError(f"data.path {p}: no MNIST files in this folder; expected either mnist.npz (Keras layout) "
+                    f"or the four IDX files: {', '.join(expected[1:])}", [HINT])
 
 
 # --------------------------------------------------------------------------------------------------

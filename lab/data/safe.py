@@ -71,8 +71,9 @@ def read_gzip(path: str | Path, what: str, limit: int) -> bytes:
                 if not chunk:
                     break
                 if not started and offset == 0 and chunk[:2] != b"\x1f\x8b":
-                    raise DataError(f"{path}: not gzip data (byte 0 is 0x{chunk[0]:02x}, a gzip file starts with "
-                                    f"0x1f 0x8b); give the file a name without .gz if it is not compressed")
+                    raise DataError(f"{path}: not gzip data (byte 0 is 0x{chunk[0]:02x}, a gzip file starts "
+                                    f"with 0x1f 0x8b); give the file a name without .gz if it is not "
+                                    f"compressed")
                 started = True
                 before = inflater.copy()
                 try:
@@ -81,11 +82,12 @@ def read_gzip(path: str | Path, what: str, limit: int) -> bytes:
                         out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
                 except zlib.error as exc:
                     at = offset + _first_bad_byte(before, chunk)
-                    raise DataError(f"{path}: corrupt gzip stream at compressed byte {at:,} ({exc}; {len(out):,} "
-                                    f"bytes of {what} decompressed before the chunk that holds it)") from None
+                    raise DataError(f"{path}: corrupt gzip stream at compressed byte {at:,} ({exc}; "
+                                    f"{len(out):,} bytes of {what} decompressed before the chunk that holds "
+                                    f"it)") from None
                 if len(out) > limit:
-                    raise DataError(f"{path}: decompresses to more than the limit of {limit:,} bytes for {what}; "
-                                    "is it the right file?")
+                    raise DataError(f"{path}: decompresses to more than the limit of {limit:,} bytes for "
+                                    f"{what}; is it the right file?")
                 if inflater.eof:
                     rest = inflater.unused_data
                     offset += len(chunk) - len(rest)
@@ -96,8 +98,8 @@ def read_gzip(path: str | Path, what: str, limit: int) -> bytes:
                     continue
                 offset += len(chunk)
     if started or not offset:
-        raise DataError(f"{path}: truncated gzip stream: it ends at compressed byte {offset:,} before its end "
-                        f"marker ({len(out):,} bytes of {what} decompressed)")
+        raise DataError(f"{path}: truncated gzip stream: it ends at compressed byte {offset:,} before its "
+                        f"end marker ({len(out):,} bytes of {what} decompressed)")
     return bytes(out)
 
 

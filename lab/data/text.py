@@ -123,8 +123,8 @@ def load_corpus(path: str | Path, *, level: Literal["chars", "words"],
     tokens = list(text) if level == "chars" else words(text, **normal)
     unit = "characters" if level == "chars" else "words (with <eos>)"
     if not tokens:
-        raise DataError(f"{path}: no words, only whitespace ({len(text):,} characters); a word-level corpus needs "
-                        "text")
+        raise DataError(f"{path}: no words, only whitespace ({len(text):,} characters); a word-level corpus "
+                        f"needs text")
     n = len(tokens)
     a = int(n * fractions[0])
     b = int(n * (fractions[0] + fractions[1]))
@@ -132,15 +132,16 @@ def load_corpus(path: str | Path, *, level: Literal["chars", "words"],
     for name, part, fraction in zip(SPLITS, parts, fractions, strict=True):
         if not part and fraction > 0:
             raise DataError(f"{path}: the {name} split is empty: the file has {n:,} {unit}"
-                            f"{' (after max_chars)' if truncated else ''} and {fraction:.0%} of them is less than "
-                            "one; give more text or change data.fractions")
+                            f"{' (after max_chars)' if truncated else ''} and {fraction:.0%} of them is less "
+                            f"than one; give more text or change data.fractions")
     what = f"first {len(text):,} characters" if truncated else f"{len(text):,} characters"
     split = "/".join(f"{100 * f:g}" for f in fractions)
     return Corpus(*parts, level=level, source=f"{path.name} ({what}), split {split}", n_chars=len(text))
 
 
 def read_text(path: str | Path, max_bytes: int = 2**31) -> str:
-    """A UTF-8 file's text with ``"\\r\\n"`` as ``"\\n"`` and no byte-order mark; DataError on anything else."""
+    """A UTF-8 file's text with ``"\\r\\n"`` as ``"\\n"`` and no byte-order mark; DataError on anything
+    else."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -149,8 +150,8 @@ def read_text(path: str | Path, max_bytes: int = 2**31) -> str:
     except OSError as exc:
         raise DataError(f"{path}: cannot read it: {exc}") from None
     if size > max_bytes:
-        raise DataError(f"{path}: {size:,} bytes is more than the limit of {max_bytes:,} bytes; cut the file or "
-                        "raise the limit (max_bytes)")
+        raise DataError(f"{path}: {size:,} bytes is more than the limit of {max_bytes:,} bytes; cut the file "
+                        f"or raise the limit (max_bytes)")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -188,9 +189,9 @@ def words(text: str, lowercase: bool = False, split_punctuation: bool = False) -
 
 def _load_ptb(folder: Path, level: str, max_chars: int | None, max_bytes: int, **normal) -> Corpus:
     if level != "words":
-        raise DataError(f"{folder}: a folder is read as Penn Treebank (ptb.train.txt, ptb.valid.txt, ptb.test.txt), "
-                        f"which is word level only; use level 'words', or point data.path at a single text file "
-                        "for level 'chars'")
+        raise DataError(f"{folder}: a folder is read as Penn Treebank (ptb.train.txt, ptb.valid.txt, "
+                        f"ptb.test.txt), which is word level only; use level 'words', or point data.path at "
+                        f"a single text file for level 'chars'")
     if max_chars is not None:
         raise DataError(f"{folder}: max_chars applies to a single text file, not to a Penn Treebank folder "
                         "(its files are the splits); leave max_chars unset")
@@ -221,7 +222,8 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"fractions must be three numbers (train, valid, test), not {fractions!r}") from None
     if len(values) != 3:
-        raise ValueError(f"fractions must be three numbers (train, valid, test), not {len(values)}: {fractions!r}")
+        raise ValueError(f"fractions must be three numbers (train, valid, test), not {len(values)}: "
+                         f"{fractions!r}")
     if any(not np.isfinite(f) or f < 0 for f in values) or values[0] <= 0:
         raise ValueError(f"fractions must be non-negative with train above 0, not {fractions!r}")
     if abs(sum(values) - 1) > 1e-9:
@@ -247,7 +249,8 @@ class Vocabulary:
             dup = next(t for t, c in Counter(tokens).items() if c > 1)
             raise ValueError(f"token {dup!r} appears twice")
         #: training count of every token; counts[unk] = training tokens that map to unk
-        self.counts: dict[str, int] = dict(zip(tokens, counts, strict=True)) if counts is not None else {t: 0 for t in tokens}
+        self.counts: dict[str, int] = (dict(zip(tokens, counts, strict=True)) if counts is not None
+                                       else {t: 0 for t in tokens})
 
     @classmethod
     def build(cls, tokens: Iterable[str], *, max_size: int | None = None, min_count: int = 1,
@@ -314,7 +317,8 @@ class Vocabulary:
     def from_json(cls, obj: object, source: str = "vocabulary") -> Vocabulary:
         """The vocabulary of :meth:`to_json`'s dict; DataError naming ``source`` when it is not one."""
         if not isinstance(obj, dict) or obj.get("format") != VOCAB_FORMAT:
-            raise DataError(f"{source}: not a vocabulary saved by the lab (no \"format\": \"{VOCAB_FORMAT}\")")
+            raise DataError(f"{source}: not a vocabulary saved by the lab (no \"format\": "
+                            f"\"{VOCAB_FORMAT}\")")
         if obj.get("version") != 1:
             raise DataError(f"{source}: vocabulary version {obj.get('version')!r}; this lab reads version 1")
         unk, tokens, counts = obj.get("unk"), obj.get("tokens"), obj.get("counts")
@@ -324,7 +328,8 @@ class Vocabulary:
             raise DataError(f"{source}: \"tokens\" must be a list of strings")
         if not isinstance(counts, list) or len(counts) != len(tokens) or not all(
                 isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
-            raise DataError(f"{source}: \"counts\" must be {len(tokens):,} non-negative integers, one per token")
+            raise DataError(f"{source}: \"counts\" must be {len(tokens):,} non-negative integers, one per "
+                            f"token")
         try:
             return cls(tokens, counts, unk=unk)
         except ValueError as exc:
@@ -347,14 +352,15 @@ class Vocabulary:
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 (byte offset {exc.start:,}); not a saved vocabulary") from None
+            raise DataError(f"{path}: not UTF-8 (byte offset {exc.start:,}); not a saved "
+                            f"vocabulary") from None
         except OSError as exc:
             raise DataError(f"{path}: cannot read it: {exc}") from None
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}, line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg}); not a saved "
-                            "vocabulary") from None
+            raise DataError(f"{path}, line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg}); not a "
+                            f"saved vocabulary") from None
         return cls.from_json(obj, str(path))
 
 
@@ -363,7 +369,8 @@ class Vocabulary:
 
 
 def batchify(ids: np.ndarray, batch_size: int, *, split: str = "the") -> np.ndarray:
-    """The stream ``ids`` cut into ``batch_size`` contiguous rows: (batch_size, n // batch_size); tail dropped."""
+    """The stream ``ids`` cut into ``batch_size`` contiguous rows: (batch_size, n // batch_size); tail
+    dropped."""
     ids = np.asarray(ids)
     if ids.ndim != 1:
         raise ValueError(f"ids must be one stream (1-D), not shape {ids.shape}")
@@ -391,7 +398,8 @@ def bptt_batches(ids: np.ndarray, batch_size: int, seq_len: int, *,
     need = batch_size * (seq_len + 1)
     if ids.ndim == 1 and len(ids) < need:
         raise DataError(f"{split} split has {len(ids):,} tokens; one batch needs batch_size*(seq_len+1)="
-                        f"{batch_size}*({seq_len}+1)={need:,}; lower batch_size or seq_len, or give more text")
+                        f"{batch_size}*({seq_len}+1)={need:,}; lower batch_size or seq_len, or give more "
+                        f"text")
     rows = batchify(ids, batch_size, split=split)
     n_windows = (rows.shape[1] - 1) // seq_len
     span = n_windows * seq_len

@@ -34,15 +34,16 @@ class ImageData:
     class_names: tuple[str, ...]
     dataset: str
     source: str
-    notes: tuple[str, ...] = ()  # what the reader changed (float pixels scaled to 0-255...): the runner logs them
+    # what the reader changed (float pixels scaled to 0-255...): the runner logs them
+    notes: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])
 
     def describe(self) -> str:
-        return (f"{self.dataset}: {len(self.x_train):,} training, {len(self.x_val):,} validation, {len(self.x_test):,} "
-                f"test images {'x'.join(map(str, self.input_shape))} from {self.source}")
+        return (f"{self.dataset}: {len(self.x_train):,} training, {len(self.x_val):,} validation, "
+                f"{len(self.x_test):,} test images {'x'.join(map(str, self.input_shape))} from {self.source}")
 
 
 def shared_copy(dataset: str) -> Path | None:
@@ -77,11 +78,11 @@ def load_images(data_cfg, seed: int) -> ImageData:
     notes: list[str] = []
     x_train, y_train, x_test, y_test, names, source = read_dataset(data_cfg, notes)
     if len(x_train) == 0 or len(x_test) == 0:
-        raise DataError(f"{source}: {len(x_train)} training and {len(x_test)} test images: nothing to learn from "
-                        "or to test on")
+        raise DataError(f"{source}: {len(x_train)} training and {len(x_test)} test images: nothing to learn "
+                        f"from or to test on")
     tr, va = validation_split(len(x_train), data_cfg.validation, seed)
     if len(tr) < 1 or (data_cfg.validation > 0 and len(va) < 1):
         raise DataError(f"{source}: {len(x_train)} training images are too few for a validation share of "
                         f"{data_cfg.validation:g}")
-    return ImageData(x_train[tr], y_train[tr], x_train[va], y_train[va], x_test, y_test, names, data_cfg.dataset,
-                     str(source), tuple(notes))
+    return ImageData(x_train[tr], y_train[tr], x_train[va], y_train[va], x_test, y_test, names,
+                     data_cfg.dataset, str(source), tuple(notes))

@@ -51,8 +51,8 @@ def channel_stats(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndar
 
 
 def _conv(x, filters, act, bn, name, padding="same", strides=1):
-    x = layers.Conv2D(filters, 3, strides=strides, padding=padding, use_bias=not bn, kernel_initializer="he_normal",
-                      name=name)(x)
+    x = layers.Conv2D(filters, 3, strides=strides, padding=padding, use_bias=not bn,
+                      kernel_initializer="he_normal", name=name)(x)
     if bn:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.Activation(act, name=f"{name}_{act}")(x)
@@ -72,7 +72,8 @@ def _residual_block(x, filters, act, name):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, variance, seed: int = 0) -> keras.Model:
+def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, variance,
+                seed: int = 0) -> keras.Model:
     """The classifier a ``model`` section names, with augmentation and standardisation as its first layers."""
     m = model_cfg
     inputs = keras.Input(input_shape, name="pixels")
@@ -92,9 +93,11 @@ def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, varia
         x = _dense_head(x, m.hidden, act, m.dropout)
     elif m.kind == "convnet":
         for b, filters in enumerate(m.filters):
-            for c in range(m.convs_per_block):  # the last convolution of a block is unpadded, as in Keras' recipes
+            # the last convolution of a block is unpadded, as in Keras' recipes
+            for c in range(m.convs_per_block):
                 last = c == m.convs_per_block - 1
-                x = _conv(x, filters, act, m.batch_norm, f"block{b}_conv{c}", padding="valid" if last else "same")
+                x = _conv(x, filters, act, m.batch_norm, f"block{b}_conv{c}",
+                          padding="valid" if last else "same")
             x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
             if m.conv_dropout:
                 x = layers.Dropout(m.conv_dropout, name=f"block{b}_dropout")(x)
@@ -135,7 +138,8 @@ def with_test_flip(model: keras.Model) -> keras.Model:
     """A model whose probabilities average ``model``'s on each image and on its mirror image (test-time
     augmentation for photos; it shares ``model``'s weights)."""
     inputs = keras.Input(model.input_shape[1:], name="pixels")
-    both = layers.Average(name="mean_of_image_and_mirror")([model(inputs), model(Mirror(name="mirror")(inputs))])
+    both = layers.Average(name="mean_of_image_and_mirror")(
+        [model(inputs), model(Mirror(name="mirror")(inputs))])
     return keras.Model(inputs, both, name=f"{model.name}_test_flip")
 
 
@@ -150,7 +154,8 @@ def make_optimizer(t, steps_per_epoch: int):
     if t.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
     if t.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay or None)
+        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=True,
+                                    weight_decay=t.weight_decay or None)
     return keras.optimizers.RMSprop(lr)
 
 

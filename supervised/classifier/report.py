@@ -37,7 +37,8 @@ def tables(ctx, data, probs: np.ndarray, summary: dict) -> None:
     per_class = per_class_accuracy(probs.argmax(1), y, k)
     counts = np.bincount(y, minlength=k)
     ctx.report.table("Test", [
-        {"figure": "accuracy", "value": f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images"},
+        {"figure": "accuracy",
+         "value": f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images"},
         {"figure": "cross-entropy (nats)", "value": f"{summary['test_loss']:.4f}"},
         {"figure": "parameters", "value": f"{summary['parameters']:,}"},
         {"figure": "training", "value": f"{summary['epochs_run']} epochs, {summary['train_seconds']:.1f} s "
@@ -133,7 +134,8 @@ def write_book_outputs(ctx, data, probs: np.ndarray, report_cfg) -> dict:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
         for i in range(b * size, min(len(probs), (b + 1) * size)):
-            writer.writerow([i - b * size, int(data.y_test[i]), int(pred[i]), *(f"{p:.6f}" for p in probs[i])])
+            writer.writerow(
+                [i - b * size, int(data.y_test[i]), int(pred[i]), *(f"{p:.6f}" for p in probs[i])])
         atomic_write_text(folder / f"batch_{b:04d}.csv", buf.getvalue())
     images = ctx.run.artifacts / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -144,8 +146,8 @@ def write_book_outputs(ctx, data, probs: np.ndarray, report_cfg) -> dict:
         pic = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
         with atomic_path(images / f"{b}_{j}_{int(data.y_test[i])}_{int(pred[i])}.png") as tmp:
             pic.save(tmp, format="PNG")
-    ctx.report.text("The book's outputs", f"`artifacts/csv/`: {n_batches} files of up to {size} test images (index in "
-                    f"the batch, label, prediction, the {len(data.class_names)} class probabilities); "
-                    f"`artifacts/images/`: the first {n_images} test images as `<batch>_<index>_<label>_<prediction>.png`"
-                    f" (report.book_images bounds them).")
+    ctx.report.text("The book's outputs", f"`artifacts/csv/`: {n_batches} files of up to {size} test images "
+                    f"(index in the batch, label, prediction, the {len(data.class_names)} class "
+                    f"probabilities); `artifacts/images/`: the first {n_images} test images as "
+                    f"`<batch>_<index>_<label>_<prediction>.png` (report.book_images bounds them).")
     return {"book_csv_files": n_batches, "book_images": n_images}

@@ -52,7 +52,8 @@ CLASSES_FILE = "classes.json"  # artifacts/: what the model's classes are called
 DIGIT_BOX = 20 / 28  # MNIST: the digit's bounding box fits 20 x 20 pixels of the 28 x 28 field
 INK_FLOOR = 0.1  # digits: ink below this share of the strongest is noise (JPEG ringing, paper)
 LIGHT_BACKGROUND = 127  # digits: a border mean above this is a light background (dark ink): invert
-MAX_IMAGE_BYTES = 100 * 2**20  # a picture is read only up to 100 MiB (Pillow also refuses decompression bombs)
+# a picture is read only up to 100 MiB (Pillow also refuses decompression bombs)
+MAX_IMAGE_BYTES = 100 * 2**20
 
 
 class PredictError(ValueError):
@@ -80,11 +81,11 @@ def check_image_file(path) -> None:
     if stat.S_ISDIR(st.st_mode):
         return
     if not stat.S_ISREG(st.st_mode):
-        raise PredictError("image file", str(path), "not a regular file (a FIFO, a device or a socket); give a "
-                           "picture file")
+        raise PredictError("image file", str(path), "not a regular file (a FIFO, a device or a socket); give "
+                           "a picture file")
     if st.st_size > MAX_IMAGE_BYTES:
-        raise PredictError("image file", str(path), f"{st.st_size / 2**20:,.0f} MiB; a picture file is read only "
-                           f"up to {MAX_IMAGE_BYTES // 2**20} MiB")
+        raise PredictError("image file", str(path), f"{st.st_size / 2**20:,.0f} MiB; a picture file is read "
+                           f"only up to {MAX_IMAGE_BYTES // 2**20} MiB")
 
 
 def described(source) -> tuple[str, str]:
@@ -152,8 +153,8 @@ def _array_pixels(a: np.ndarray) -> tuple[np.ndarray, bool, list[str]]:
         a = a[..., None]
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4) or min(a.shape[:2]) < 1 or not (
             np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise PredictError("image", f"of shape {a.shape} ({a.dtype})", "give pixels (H, W) or (H, W, 1 | 3 | 4) "
-                           "in 0-255")
+        raise PredictError("image", f"of shape {a.shape} ({a.dtype})", "give pixels (H, W) or (H, W, 1 | 3 | "
+                           "4) in 0-255")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         raise PredictError("image", f"of shape {a.shape}", "has pixels that are not finite numbers")
@@ -233,7 +234,8 @@ def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
-    """(row, column) of the centre of mass of a 2-D array of non-negative weights (pixel centres at integers)."""
+    """(row, column) of the centre of mass of a 2-D array of non-negative weights (pixel centres at
+    integers)."""
     total = float(a.sum())
     if total <= 0:
         return (a.shape[0] - 1) / 2, (a.shape[1] - 1) / 2
@@ -252,7 +254,8 @@ def _want_invert(invert, border_mean: float, notes: list[str]) -> bool:
         notes.append("inverted (as asked)")
         return True
     if border_mean > LIGHT_BACKGROUND:
-        notes.append(f"not inverted (as asked), though the background is light (border mean {border_mean:.0f})")
+        notes.append(f"not inverted (as asked), though the background is light (border mean "
+                     f"{border_mean:.0f})")
     return False
 
 
@@ -273,8 +276,8 @@ def _digit(grey: np.ndarray, size: tuple[int, int], invert, notes: list[str]) ->
     floor = INK_FLOOR * peak
     ink = np.clip((ink - floor) / (peak - floor), 0, 1) * 255
     if background >= 1 or peak < 250:
-        notes.append(f"levels stretched: the background to 0, the strongest ink to 255 (the ink stood {peak:.0f} "
-                     "levels above the background)")
+        notes.append(f"levels stretched: the background to 0, the strongest ink to 255 (the ink stood "
+                     f"{peak:.0f} levels above the background)")
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop = ink[r0:r1, c0:c1]
@@ -293,7 +296,8 @@ def _digit(grey: np.ndarray, size: tuple[int, int], invert, notes: list[str]) ->
     out = np.zeros((height, width))
     out[y0:y0 + box, x0:x0 + box] = small
     notes.append(f"the digit's box ({bw}x{bh} px) padded to a square with the background (level {given:.0f}, "
-                 f"the border's median), scaled to {box}x{box} and centred by its centre of mass in {width}x{height}")
+                 f"the border's median), scaled to {box}x{box} and centred by its centre of mass in "
+                 f"{width}x{height}")
     return out
 
 
@@ -325,8 +329,8 @@ def prepare_image(source, input_shape, invert="auto") -> tuple[np.ndarray, list[
     if invert not in ("auto", True, False):
         raise ValueError(f"invert must be 'auto', True or False, not {invert!r}")
     if channels not in (1, 3):
-        raise PredictError(*described(source), f"this run's network takes {channels} channels; only grey (1) or "
-                           "RGB (3) pictures can be prepared")
+        raise PredictError(*described(source), f"this run's network takes {channels} channels; only grey (1) "
+                           f"or RGB (3) pictures can be prepared")
     a, colour, notes, size_text = _read(source)
     if channels == 1:
         if colour:
@@ -354,8 +358,8 @@ def read_classes(run) -> dict:
     """``artifacts/classes.json`` of a classifier run (a RunError when it is missing or corrupt)."""
     path = run.artifacts / CLASSES_FILE
     if not path.exists():
-        raise RunError(f"{run.path}: no trained classifier yet ({path.relative_to(run.path)} is written when training "
-                       f"ends); continue the run with `lab run --resume {run.path}`")
+        raise RunError(f"{run.path}: no trained classifier yet ({path.relative_to(run.path)} is written when "
+                       f"training ends); continue the run with `lab run --resume {run.path}`")
     info = read_json(path, "classifier description")
     if (not isinstance(info, dict) or not isinstance(info.get("classes"), list) or
             not isinstance(info.get("input_shape"), list) or len(info["input_shape"]) != 3):
@@ -383,7 +387,8 @@ class Classifier:
         info = read_classes(run)
         path = run.artifacts / MODEL_FILE
         if not path.exists():
-            raise RunError(f"{path}: missing (classes.json is there, so the run finished; was the model deleted?)")
+            raise RunError(f"{path}: missing (classes.json is there, so the run finished; was the model "
+                           f"deleted?)")
         model = load_run_model(path)
         self = cls(run, model, info)
         takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
@@ -391,7 +396,8 @@ class Classifier:
             raise RunError(f"{path}: the model takes {takes}, but {run.artifacts / CLASSES_FILE} says "
                            f"{self.input_shape}")
         if model.output_shape[-1] != len(self.classes):
-            raise RunError(f"{path}: the model has {model.output_shape[-1]} outputs for {len(self.classes)} classes")
+            raise RunError(f"{path}: the model has {model.output_shape[-1]} outputs for {len(self.classes)} "
+                           f"classes")
         return self
 
     @property
@@ -400,7 +406,8 @@ class Classifier:
 
     def check_top(self, k: int) -> int:
         if not 1 <= k <= self.n_classes:
-            raise PredictError("top", k, f"give 1 to {self.n_classes} (this run has {self.n_classes} classes)")
+            raise PredictError("top", k,
+                               f"give 1 to {self.n_classes} (this run has {self.n_classes} classes)")
         return k
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -424,7 +431,8 @@ class Classifier:
                  invert="auto") -> list[dict]:
         """The top-``top`` classes of each picture (file paths, bytes of picture files or pixel arrays, see
         :func:`prepare_image`) and of each of the run's test images: one dict per input, pictures first,
-        ``{"input", "kind": "file" | "image" | "test", "index" and "label" (test images), "top", "notes"}``."""
+        ``{"input", "kind": "file" | "image" | "test", "index" and "label" (test images), "top",
+        "notes"}``."""
         self.check_top(top)
         inputs, pixels = [], []
         for n, source in enumerate(images):

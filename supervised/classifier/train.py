@@ -101,8 +101,10 @@ def summarise(cfg, data: ImageData, model, probs: np.ndarray) -> dict:
     return {"task": "classifier", "dataset": data.dataset, "model": cfg.model.kind,
             "parameters": int(model.count_params()), "train_images": len(data.x_train),
             "validation_images": len(data.x_val), "test_images": len(data.x_test),
-            "test_accuracy": float(np.mean(pred == data.y_test)), "test_loss": cross_entropy(probs, data.y_test),
-            "class_accuracy_min": float(np.nanmin(per_class)), "class_accuracy_max": float(np.nanmax(per_class))}
+            "test_accuracy": float(np.mean(pred == data.y_test)),
+            "test_loss": cross_entropy(probs, data.y_test),
+            "class_accuracy_min": float(np.nanmin(per_class)),
+            "class_accuracy_max": float(np.nanmax(per_class))}
 
 
 def save_products(ctx, model, data: ImageData, summary: dict) -> None:

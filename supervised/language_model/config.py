@@ -15,48 +15,54 @@ from lab.schema import Scenario, Section, Supports, epoch_training
 
 class TextDataConfig(Section):
     path: str | None = Field(
-        None, description="A UTF-8 text file (cut contiguously into train/valid/test by `fractions`), or a folder in "
-        "the Penn Treebank layout (ptb.train.txt, ptb.valid.txt, ptb.test.txt; words only). null: the Shakespeare "
-        "beside the lab (../shared/datasets/shakespeare.txt).")
-    level: Literal["chars", "words"] = Field("chars", description="Tokens: characters, or whitespace-separated "
-                                             "words with an <eos> token at the end of each line.")
-    lowercase: bool = Field(False, description="words: fold the text to lower case (as the Penn Treebank is).")
+        None, description="A UTF-8 text file (cut contiguously into train/valid/test by `fractions`), or a "
+        "folder in the Penn Treebank layout (ptb.train.txt, ptb.valid.txt, ptb.test.txt; words only). null: "
+        "the Shakespeare beside the lab (../shared/datasets/shakespeare.txt).")
+    level: Literal["chars", "words"] = Field("chars", description="Tokens: characters, or "
+                                             "whitespace-separated words with an <eos> token at the end of "
+                                             "each line.")
+    lowercase: bool = Field(False,
+                            description="words: fold the text to lower case (as the Penn Treebank is).")
     split_punctuation: bool = Field(False, description="words: make each punctuation mark a word of its own "
                                     "(\"night;\" -> \"night\" \";\"), so words are not multiplied by what "
                                     "follows them; apostrophes inside words stay.")
-    fractions: list[float] = Field([0.9, 0.05, 0.05], min_length=3, max_length=3, description="Shares of a text "
-                                   "file for train, validation and test, cut in that order (PTB folders: ignored).")
+    fractions: list[float] = Field([0.9, 0.05, 0.05], min_length=3, max_length=3, description="Shares of a "
+                                   "text file for train, validation and test, cut in that order (PTB "
+                                   "folders: ignored).")
     max_chars: int | None = Field(None, ge=1, description="Keep only the first N characters of a text file "
                                   "(1115394: the size of tiny-shakespeare); null: all.")
-    vocab_size: int | None = Field(None, ge=2, le=1_000_000, description="Keep the most frequent tokens of the "
-                                   "training split, <unk> included (PTB: 10000); null: every training token.")
-    min_count: int = Field(1, ge=1, description="Tokens seen fewer times than this in the training split become <unk>.")
+    vocab_size: int | None = Field(None, ge=2, le=1_000_000, description="Keep the most frequent tokens of "
+                                   "the training split, <unk> included (PTB: 10000); null: every training "
+                                   "token.")
+    min_count: int = Field(1, ge=1, description="Tokens seen fewer times than this in the training split "
+                                                "become <unk>.")
 
     @field_validator("fractions")
     @classmethod
     def _fractions(cls, v: list[float]) -> list[float]:
         if any(f < 0 for f in v) or v[0] <= 0 or abs(sum(v) - 1) > 1e-6:
-            raise ValueError(f"fractions must be three shares (train, valid, test) that are not negative, with train "
-                             f"above 0, summing to 1 (got {v}); e.g. [0.9, 0.05, 0.05]")
+            raise ValueError(f"fractions must be three shares (train, valid, test) that are not negative, "
+                             f"with train above 0, summing to 1 (got {v}); e.g. [0.9, 0.05, 0.05]")
         if v[1] == 0 or v[2] == 0:
-            raise ValueError("fractions: the validation and test shares must be above 0 (early stopping reads the "
-                             "first, the figures the second); e.g. [0.9, 0.05, 0.05]")
+            raise ValueError("fractions: the validation and test shares must be above 0 (early stopping "
+                             "reads the first, the figures the second); e.g. [0.9, 0.05, 0.05]")
         return v
 
 
 class LanguageModelConfig(Section):
-    cell: Literal["rnn", "gru", "lstm"] = Field("lstm", description="The recurrent cell: rnn (Elman's, tanh), "
-                                                "gru (Cho et al.) or lstm (Hochreiter & Schmidhuber).")
+    cell: Literal["rnn", "gru", "lstm"] = Field("lstm", description="The recurrent cell: rnn (Elman's, "
+                                                "tanh), gru (Cho et al.) or lstm (Hochreiter & Schmidhuber).")
     layers: int = Field(1, ge=1, le=8, description="Recurrent layers stacked.")
     units: int = Field(512, ge=1, le=8192, description="Units of each recurrent layer (its state size).")
-    embedding: int = Field(64, ge=1, le=8192, description="Size of the token embedding (with tie_weights: must "
-                           "equal units).")
-    input_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the embeddings entering the first layer.")
+    embedding: int = Field(64, ge=1, le=8192, description="Size of the token embedding (with tie_weights: "
+                           "must equal units).")
+    input_dropout: float = Field(0.0, ge=0, lt=1,
+                                 description="Dropout on the embeddings entering the first layer.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between recurrent layers.")
-    output_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the last layer's outputs before the "
-                                  "softmax layer.")
-    tie_weights: bool = Field(False, description="Share the embedding matrix with the output layer (Press & Wolf; "
-                              "Inan et al.): fewer parameters and better word models.")
+    output_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the last layer's outputs before "
+                                  "the softmax layer.")
+    tie_weights: bool = Field(False, description="Share the embedding matrix with the output layer (Press & "
+                              "Wolf; Inan et al.): fewer parameters and better word models.")
 
 
 class LanguageTrainingConfig(epoch_training("LanguageEpochs", monitor="val_nats", epochs=10, batch_size=64,
@@ -66,26 +72,26 @@ class LanguageTrainingConfig(epoch_training("LanguageEpochs", monitor="val_nats"
 
     seq_len: int = Field(100, ge=2, le=10_000, description="Tokens per window: gradients flow back this far "
                          "(truncated backpropagation through time); the state flows on across windows.")
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="The Keras optimizer (sgd: "
-                                                                  "plain, as in Zaremba et al.).")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="The Keras optimizer "
+                                                                  "(sgd: plain, as in Zaremba et al.).")
     weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of adamw (0: none).")
-    clipnorm: float | None = Field(1.0, gt=0, description="Clip the global norm of the gradients to this (null: "
-                                   "no clipping).")
-    eval_batch_size: int = Field(8, ge=1, le=4096, description="Streams the validation and test text are cut into "
-                                 "for scoring (few: each stream's first token is read without context).")
+    clipnorm: float | None = Field(1.0, gt=0, description="Clip the global norm of the gradients to this "
+                                   "(null: no clipping).")
+    eval_batch_size: int = Field(8, ge=1, le=4096, description="Streams the validation and test text are cut "
+                                 "into for scoring (few: each stream's first token is read without context).")
 
 
 class NgramConfig(Section):
-    order: int | None = Field(None, ge=1, le=10, description="Order of the interpolated Kneser-Ney baseline (null: "
-                              "5 for characters, 3 for words).")
+    order: int | None = Field(None, ge=1, le=10, description="Order of the interpolated Kneser-Ney baseline "
+                              "(null: 5 for characters, 3 for words).")
 
 
 class GenerateConfig(Section):
-    prompt: str = Field("\n", max_length=2000, description="Text the report's samples start from (characters; "
-                        "words are split on whitespace).")
+    prompt: str = Field("\n", max_length=2000, description="Text the report's samples start from "
+                        "(characters; words are split on whitespace).")
     length: int = Field(300, ge=1, le=100_000, description="Tokens in each sample of the report.")
-    temperatures: list[float] = Field([0.5, 0.8, 1.0], min_length=1, max_length=10, description="One sample at "
-                                      "each temperature in the report.")
+    temperatures: list[float] = Field([0.5, 0.8, 1.0], min_length=1, max_length=10, description="One sample "
+                                      "at each temperature in the report.")
 
     @field_validator("temperatures")
     @classmethod
@@ -97,26 +103,28 @@ class GenerateConfig(Section):
 
 class LanguageModelScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu"),
-                        why="the state carried across windows lives in each stateful layer for the whole batch; "
-                            "splitting a batch across replicas would mix the streams")
+                        why="the state carried across windows lives in each stateful layer for the whole "
+                            "batch; splitting a batch across replicas would mix the streams")
     data: TextDataConfig = Field(default_factory=TextDataConfig, description="The text.")
     model: LanguageModelConfig = Field(default_factory=LanguageModelConfig, description="The network.")
-    training: LanguageTrainingConfig = Field(default_factory=LanguageTrainingConfig, description="How it learns.")
-    ngram: NgramConfig = Field(default_factory=NgramConfig, description="The n-gram baseline fitted in the same run.")
+    training: LanguageTrainingConfig = Field(default_factory=LanguageTrainingConfig,
+                                             description="How it learns.")
+    ngram: NgramConfig = Field(default_factory=NgramConfig,
+                               description="The n-gram baseline fitted in the same run.")
     generate: GenerateConfig = Field(default_factory=GenerateConfig, description="The report's samples.")
 
     @model_validator(mode="after")
     def _consistent(self):
         m = self.model
         if self.data.level == "chars" and (self.data.lowercase or self.data.split_punctuation):
-            raise ValueError("data.lowercase and data.split_punctuation shape words; with data.level: chars leave "
-                             "them false")
+            raise ValueError("data.lowercase and data.split_punctuation shape words; with data.level: chars "
+                             "leave them false")
         if m.tie_weights and m.embedding != m.units:
-            raise ValueError(f"model.tie_weights shares the embedding with the output layer, so model.embedding "
-                             f"({m.embedding}) must equal model.units ({m.units})")
+            raise ValueError(f"model.tie_weights shares the embedding with the output layer, so "
+                             f"model.embedding ({m.embedding}) must equal model.units ({m.units})")
         if m.dropout and m.layers == 1:
-            raise ValueError("model.dropout acts between recurrent layers and there is one (model.layers: 1); use "
-                             "input_dropout / output_dropout, or add layers")
+            raise ValueError("model.dropout acts between recurrent layers and there is one (model.layers: "
+                             "1); use input_dropout / output_dropout, or add layers")
         return self
 
     @property

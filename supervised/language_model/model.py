@@ -72,10 +72,12 @@ def build_model(m, vocab_size: int, batch_size: int, seed: int = 0) -> keras.Mod
         x = layers.Dropout(m.input_dropout, seed=stream_seed(seed, "dropout/input"), name="input_dropout")(x)
     for i in range(m.layers):
         if i and m.dropout:
-            x = layers.Dropout(m.dropout, seed=stream_seed(seed, "dropout/between", i), name=f"dropout_{i}")(x)
+            x = layers.Dropout(m.dropout, seed=stream_seed(seed, "dropout/between", i),
+                               name=f"dropout_{i}")(x)
         x = cell(m.units, return_sequences=True, stateful=True, name=f"{m.cell}_{i + 1}")(x)
     if m.output_dropout:
-        x = layers.Dropout(m.output_dropout, seed=stream_seed(seed, "dropout/output"), name="output_dropout")(x)
+        x = layers.Dropout(m.output_dropout, seed=stream_seed(seed, "dropout/output"),
+                           name="output_dropout")(x)
     if m.tie_weights:
         logits = table(x, logits=True)
     else:
@@ -85,7 +87,8 @@ def build_model(m, vocab_size: int, batch_size: int, seed: int = 0) -> keras.Mod
 
 
 def reset_states(model) -> None:
-    """Zero the state every stateful recurrent layer carries (start of an epoch, of a scoring pass, of a text)."""
+    """Zero the state every stateful recurrent layer carries (start of an epoch, of a scoring pass, of a
+    text)."""
     for layer in model.layers:
         if getattr(layer, "stateful", False):
             layer.reset_state()
@@ -99,14 +102,16 @@ def copy_for_batch(model, m, vocab_size: int, batch_size: int) -> keras.Model:
 
 
 def cudnn_use(m, devices: list[str]) -> dict:
-    """Whether the recurrent layers of a ``model`` section run on cuDNN's fused kernels, and why (env.json)."""
+    """Whether the recurrent layers of a ``model`` section run on cuDNN's fused kernels, and why
+    (env.json)."""
     gpu = any("GPU" in d.upper() for d in devices)
     if m.cell == "rnn":
         eligible, why = False, "SimpleRNN has no cuDNN kernel in Keras"
     else:
         eligible = True
         why = (f"{CELLS[m.cell]} with Keras' defaults (tanh, sigmoid gates, biases, no recurrent dropout"
-               f"{', reset_after' if m.cell == 'gru' else ''}, not unrolled): the cuDNN kernel is used on a GPU")
+               f"{', reset_after' if m.cell == 'gru' else ''}, not unrolled): the cuDNN kernel is used on a "
+               f"GPU")
     return {"cell": m.cell, "cudnn_eligible": eligible, "gpu": gpu, "cudnn_used": eligible and gpu,
             "why": why if gpu or not eligible else why + "; this run has no GPU, so the generic kernel ran"}
 
@@ -140,8 +145,8 @@ def scoring_streams(ids: np.ndarray, streams: int, split: str) -> tuple[np.ndarr
     """Inputs and targets of a scoring pass: ``ids[:-1]`` and ``ids[1:]`` cut into ``streams`` rows."""
     n = (len(ids) - 1) // streams
     if n < 1:
-        raise DataError(f"the {split} split has {len(ids):,} tokens; scoring it in {streams} streams needs at least "
-                        f"{streams + 1}; lower training.eval_batch_size or give more text")
+        raise DataError(f"the {split} split has {len(ids):,} tokens; scoring it in {streams} streams needs "
+                        f"at least {streams + 1}; lower training.eval_batch_size or give more text")
     return ids[:-1][:streams * n].reshape(streams, n), ids[1:][:streams * n].reshape(streams, n)
 
 
@@ -152,7 +157,8 @@ def target_positions(ids: np.ndarray, streams: int) -> np.ndarray:
 
 
 def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> np.ndarray:
-    """``-log p`` (nats) of every target token of ``ids`` read in ``model``'s number of streams, state carried."""
+    """``-log p`` (nats) of every target token of ``ids`` read in ``model``'s number of streams, state
+    carried."""
     x, y = scoring_streams(ids, model.input_shape[0], split)
     reset_states(model)
     out = np.empty(y.shape, np.float64)
@@ -188,13 +194,14 @@ def require_tensorflow_backend() -> None:
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise StrategyError(f"the language-model task needs Keras' TensorFlow backend (this process runs "
-                            f"KERAS_BACKEND={backend}): under {backend} its stateful layers did not carry their "
-                            "state across windows as TensorFlow's do, which would make its figures wrong; "
-                            "unset KERAS_BACKEND")
+                            f"KERAS_BACKEND={backend}): under {backend} its stateful layers did not carry "
+                            f"their state across windows as TensorFlow's do, which would make its figures "
+                            f"wrong; unset KERAS_BACKEND")
 
 
 def figures_of(nats: float, level: str, prefix: str) -> dict:
-    """``{prefix}_nats`` and, for characters, ``{prefix}_bits_per_char``, for words ``{prefix}_perplexity``."""
+    """``{prefix}_nats`` and, for characters, ``{prefix}_bits_per_char``, for words
+    ``{prefix}_perplexity``."""
     out = {f"{prefix}_nats": float(nats)}
     if level == "chars":
         out[f"{prefix}_bits_per_char"] = float(nats / math.log(2))

@@ -27,7 +27,8 @@ def comparison_rows(summary: dict) -> list[dict]:
     rows = []
     for prefix, name in (("test", f"{summary['cell']} {summary['layers']}x{summary['units']} "
                                   f"({summary['parameters']:,} parameters)"),
-                         ("kn", f"interpolated Kneser-Ney, order {summary['kn_order']}"), ("unigram", "unigram")):
+                         ("kn", f"interpolated Kneser-Ney, order {summary['kn_order']}"),
+                         ("unigram", "unigram")):
         rows.append({"model": name, "test nats/token": f"{summary[f'{prefix}_nats']:.4f}",
                      _unit(level): _value(summary, prefix, level),
                      "ratio to KN": f"{summary[f'{prefix}_nats'] / summary['kn_nats']:.3f}"})
@@ -40,7 +41,8 @@ def curves(ctx, level: str):
     rows = ctx.metrics.rows()
     epochs = [int(r["step"]) for r in rows if r.get("loss")]
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(epochs, [float(r["loss"]) for r in rows if r.get("loss")], marker="o", label="training (dropout on)")
+    ax.plot(epochs, [float(r["loss"]) for r in rows if r.get("loss")], marker="o",
+            label="training (dropout on)")
     ax.plot(epochs, [float(r["val_nats"]) for r in rows if r.get("val_nats")], marker="o", label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy (nats/token)")
@@ -65,14 +67,16 @@ def samples(single, data, cfg) -> list[tuple[float, str]]:
 
 def write_report(cfg, ctx, data, summary: dict, single) -> None:
     ctx.report.table("Test", comparison_rows(summary), note=(
-        f"{data.describe()}. The same {summary['scored_test_tokens']:,} test tokens are scored by every model "
-        f"(the network reads the test text in {cfg.training.eval_batch_size} streams, its state carried through "
-        f"each). Training: {summary['epochs_run']} epochs, {summary['train_seconds']:.0f} s, "
+        f"{data.describe()}. The same {summary['scored_test_tokens']:,} test tokens are scored by every "
+        f"model (the network reads the test text in {cfg.training.eval_batch_size} streams, its state "
+        f"carried through each). Training: {summary['epochs_run']} epochs, {summary['train_seconds']:.0f} s, "
         f"{summary['tokens_per_second']:,.0f} tokens/s"
-        + (f"; best epoch {summary['best_epoch']} (validation loss), its weights kept" if "best_epoch" in summary
+        + (f"; best epoch {summary['best_epoch']} (validation loss), its weights kept"
+           if "best_epoch" in summary
            else "")))
     ctx.report.table("Vocabulary", [
-        {"split": name, "tokens": f"{summary[f'{name}_tokens']:,}", "out of vocabulary": f"{summary[f'oov_{name}']:.4%}"}
+        {"split": name, "tokens": f"{summary[f'{name}_tokens']:,}",
+         "out of vocabulary": f"{summary[f'oov_{name}']:.4%}"}
         for name in ("train", "valid", "test")],
         note=f"{len(data.vocab):,} tokens built from the training split (<unk> included), saved as "
              f"artifacts/vocabulary.json. A literal <unk> in the text counts as out of vocabulary.")
@@ -80,7 +84,7 @@ def write_report(cfg, ctx, data, summary: dict, single) -> None:
     ctx.report.image("Learning curves", "artifacts/curves.png")
     lines = ctx.report.section("Samples")
     prompt = cfg.generate.prompt
-    lines += [f"Prompt {prompt!r}, {cfg.generate.length} tokens, seed {SAMPLE_SEED}; `lab generate {ctx.run.path} "
-              f"--prompt ... --temperature T` writes more.", ""]
+    lines += [f"Prompt {prompt!r}, {cfg.generate.length} tokens, seed {SAMPLE_SEED}; `lab generate "
+              f"{ctx.run.path} --prompt ... --temperature T` writes more.", ""]
     for temperature, text in samples(single, data, cfg):
         lines += [f"**temperature {temperature:g}**", "", "```text", prompt + text, "```", ""]

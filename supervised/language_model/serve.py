@@ -54,7 +54,8 @@ def check_settings(length: int, temperature: float, top_k: int | None, seed: int
     if not 1 <= length <= MAX_LENGTH:
         raise GenerateError("length", length, f"give 1 ... {MAX_LENGTH} tokens")
     if not (math.isfinite(temperature) and 0 < temperature <= 100):
-        raise GenerateError("temperature", f"{temperature:g}", "give a number above 0 and at most 100 (e.g. 0.8)")
+        raise GenerateError("temperature", f"{temperature:g}",
+                            "give a number above 0 and at most 100 (e.g. 0.8)")
     if top_k is not None and top_k < 1:
         raise GenerateError("top-k", top_k, "give 1 or more (or leave it out to draw among all tokens)")
     if not 0 <= seed <= 2**32 - 1:
@@ -64,7 +65,8 @@ def check_settings(length: int, temperature: float, top_k: int | None, seed: int
 class TextSampler:
     """Sampling from a network built for one stream: ``feed`` text, then ``sample`` token after token."""
 
-    def __init__(self, model, vocab: Vocabulary, level: str, lowercase: bool = False, split_punctuation: bool = False):
+    def __init__(self, model, vocab: Vocabulary, level: str, lowercase: bool = False,
+                 split_punctuation: bool = False):
         self.model, self.vocab, self.level = model, vocab, level
         self.lowercase, self.split_punctuation = lowercase, split_punctuation
         self.logits: np.ndarray | None = None
@@ -132,8 +134,8 @@ def read_meta(run) -> dict:
     """``language_model.json`` of a run (a RunError when it is missing or corrupt)."""
     meta_path = run.artifacts / META_FILE
     if not meta_path.exists():
-        raise RunError(f"{run.path}: no trained language model yet ({META_FILE} is written when training ends); "
-                       f"continue the run with `lab run --resume {run.path}`")
+        raise RunError(f"{run.path}: no trained language model yet ({META_FILE} is written when training "
+                       f"ends); continue the run with `lab run --resume {run.path}`")
     meta = read_json(meta_path, "language-model description")
     if not isinstance(meta, dict) or meta.get("level") not in ("chars", "words") or not isinstance(
             meta.get("vocabulary"), str) or "/" in meta["vocabulary"] or "\\" in meta["vocabulary"]:
@@ -183,10 +185,11 @@ class TextModel:
         tokens, unknown = self.sampler.tokens_of(text)
         if unknown and self.level == "chars":
             shown = ", ".join(repr(c) for c in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
-            raise GenerateError("prompt", text, f"{len(unknown)} character(s) the model never saw in training: "
-                                f"{shown}; leave them out (the run's vocabulary: "
+            raise GenerateError("prompt", text, f"{len(unknown)} character(s) the model never saw in "
+                                f"training: {shown}; leave them out (the run's vocabulary: "
                                 f"{self.run.artifacts / self.meta['vocabulary']})")
-        notes = [f"read as <unk>: {', '.join(unknown[:20])}{' ...' if len(unknown) > 20 else ''}"] if unknown else []
+        notes = ([f"read as <unk>: {', '.join(unknown[:20])}{' ...' if len(unknown) > 20 else ''}"] if unknown
+                 else [])
         return {"text": text, "ids": [int(i) for i in self.sampler.vocab.encode(tokens)], "notes": notes}
 
     def top_k(self, top_k: int | None) -> int | None:
@@ -195,9 +198,9 @@ class TextModel:
 
     def stream(self, prompt: str | None = None, length: int = 300, temperature: float = 0.8,
                top_k: int | None = None, seed: int = 0) -> Iterator[dict]:
-        """Yield ``{"text", "token", "logprob"}`` for each of ``length`` tokens after the prompt as it is drawn:
-        the text to print (a word model's words with a space before them, <eos> as a new line), the token and
-        its natural log-probability under the network itself (temperature 1, no top-k)."""
+        """Yield ``{"text", "token", "logprob"}`` for each of ``length`` tokens after the prompt as it is
+        drawn: the text to print (a word model's words with a space before them, <eos> as a new line), the
+        token and its natural log-probability under the network itself (temperature 1, no top-k)."""
         check_settings(length, temperature, top_k, seed)
         read = self.prompt(prompt)
         vocab = self.sampler.vocab

@@ -69,7 +69,8 @@ def run(cfg, ctx) -> dict:
     steps_per_epoch = len(bptt_batches(data.train, t.batch_size, t.seq_len, split="train")[0])
     scoring_streams(data.valid, t.eval_batch_size, "valid")  # too little text is said now, not after training
     scoring_streams(data.test, t.eval_batch_size, "test")
-    loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed, early_stopping=EarlyStopping("val_nats", patience=t.patience),
+    loop = EpochLoop(ctx, CHECKPOINT, t, seed=cfg.seed,
+                     early_stopping=EarlyStopping("val_nats", patience=t.patience),
                      describe=f"{m.cell} epochs")
     model = loop.restore(lambda: compiled_model(cfg, ctx, v, steps_per_epoch))
     scorer = None  # the network for eval_batch_size streams, with the weights of the epoch
@@ -86,8 +87,8 @@ def run(cfg, ctx) -> dict:
 
     summary = {**summarise(cfg, data, model), **trained}
     summary["tokens_per_second"] = summary.get("samples_per_second", 0.0)
-    ctx.log(f"test {summary['test_nats']:.4f} nats/token ({_headline(summary)}); {summary['kn_order']}-gram KN "
-            f"{summary['kn_nats']:.4f}, unigram {summary['unigram_nats']:.4f}")
+    ctx.log(f"test {summary['test_nats']:.4f} nats/token ({_headline(summary)}); {summary['kn_order']}-gram "
+            f"KN {summary['kn_nats']:.4f}, unigram {summary['unigram_nats']:.4f}")
     single = copy_for_batch(model, m, v, 1)
     save_products(ctx, cfg, data, single, summary["test_nats"])
     report.write_report(cfg, ctx, data, summary, single)
@@ -122,13 +123,14 @@ def default_text() -> Path | None:
 
 
 def load_text(data_cfg) -> TextData:
-    """Read the corpus of a ``data`` section, build the vocabulary from its training split, encode the splits."""
+    """Read the corpus of a ``data`` section, build the vocabulary from its training split, encode the
+    splits."""
     path = data_cfg.path
     if path is None:
         path = default_text()
         if path is None:
-            raise DataError("data.path is null and there is no ../shared/datasets/shakespeare.txt beside the lab; set "
-                            "data.path to a UTF-8 text file or a Penn Treebank folder")
+            raise DataError("data.path is null and there is no ../shared/datasets/shakespeare.txt beside the "
+                            "lab; set data.path to a UTF-8 text file or a Penn Treebank folder")
     corpus = load_corpus(path, level=data_cfg.level, fractions=tuple(data_cfg.fractions),
                          max_chars=data_cfg.max_chars, lowercase=data_cfg.lowercase,
                          split_punctuation=data_cfg.split_punctuation)
@@ -143,7 +145,8 @@ def compiled_model(cfg, ctx, vocab_size: int, steps_per_epoch: int) -> keras.Mod
     t = cfg.training
     model = build_model(cfg.model, vocab_size, t.batch_size, seed=cfg.seed)
     model.compile(optimizer=make_optimizer(t, steps_per_epoch),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=ctx.jit_compile)
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=ctx.jit_compile)
     return model
 
 
@@ -151,7 +154,8 @@ def train_epoch(loop, model, ids: np.ndarray, t) -> float:
     """One pass over the training ids: step k trains on window k of every stream, the state carried from
     window to window (and zeroed before and after); the epoch's mean loss."""
     x, y = bptt_batches(ids, t.batch_size, t.seq_len, split="train")
-    x, y = x.reshape(-1, t.seq_len), y.reshape(-1, t.seq_len)  # window-major: batch k = window k of each stream
+    # window-major: batch k = window k of each stream
+    x, y = x.reshape(-1, t.seq_len), y.reshape(-1, t.seq_len)
     reset_states(model)
     with loop.timed(samples=x.size):
         hist = model.fit(x, y, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
@@ -173,13 +177,13 @@ def summarise(cfg, data: TextData, model) -> dict:
     kn_nats = float(-np.mean(kn.token_logprobs(data.test)[positions]))
     uni_nats = float(-np.mean(np.log(unigram.distribution()[data.test[positions]])))
     nats = float(np.mean(test_nats))
-    summary = {"task": "language-model", "level": data.level, "cell": m.cell, "layers": m.layers, "units": m.units,
-               "parameters": int(model.count_params()), "vocabulary": v,
-               "train_tokens": len(data.train), "valid_tokens": len(data.valid), "test_tokens": len(data.test),
-               "scored_test_tokens": int(test_nats.size),
-               **figures_of(nats, data.level, "test"), **figures_of(float(np.mean(val_nats)), data.level, "valid"),
-               "kn_order": order, **figures_of(kn_nats, data.level, "kn"),
-               **figures_of(uni_nats, data.level, "unigram"),
+    summary = {"task": "language-model", "level": data.level, "cell": m.cell, "layers": m.layers,
+               "units": m.units, "parameters": int(model.count_params()), "vocabulary": v,
+               "train_tokens": len(data.train), "valid_tokens": len(data.valid),
+               "test_tokens": len(data.test), "scored_test_tokens": int(test_nats.size),
+               **figures_of(nats, data.level, "test"),
+               **figures_of(float(np.mean(val_nats)), data.level, "valid"), "kn_order": order,
+               **figures_of(kn_nats, data.level, "kn"), **figures_of(uni_nats, data.level, "unigram"),
                "ratio_to_kn": nats / kn_nats,
                **{f"oov_{k}": r for k, r in data.oov.items()}}
     if data.level == "words":
@@ -192,8 +196,8 @@ def save_products(ctx, cfg, data: TextData, single, test_nats: float) -> None:
     was saved before training)."""
     ctx.save_model(single, MODEL_FILE, where="artifacts")
     atomic_write_json(ctx.artifact(META_FILE), {
-        "level": data.level, "cell": cfg.model.cell, "model": cfg.model.model_dump(), "vocabulary": VOCAB_FILE,
-        "source": data.corpus.source, "test_nats": test_nats, "seed": cfg.seed,
+        "level": data.level, "cell": cfg.model.cell, "model": cfg.model.model_dump(),
+        "vocabulary": VOCAB_FILE, "source": data.corpus.source, "test_nats": test_nats, "seed": cfg.seed,
         "prompt": cfg.generate.prompt, "lowercase": cfg.data.lowercase,
         "split_punctuation": cfg.data.split_punctuation})
 

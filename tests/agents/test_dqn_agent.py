@@ -28,9 +28,9 @@ def _filled_buffer(obs_dim=6, n=200, seed=0, dtype=np.float32):
     rng = np.random.default_rng(seed)
     buf = ReplayBuffer(n, (obs_dim,), dtype, seed=seed)
     obs = rng.normal(size=(n, obs_dim)).astype(dtype)
-    buf.add_transitions(Transitions(obs, rng.integers(0, 3, n).astype(np.int32), rng.normal(size=n).astype(np.float32),
-                                    np.roll(obs, 1, axis=0), (rng.random(n) < 0.2).astype(np.float32),
-                                    np.full(n, 0.9, np.float32)))
+    buf.add_transitions(Transitions(obs, rng.integers(0, 3, n).astype(np.int32),
+                                    rng.normal(size=n).astype(np.float32), np.roll(obs, 1, axis=0),
+                                    (rng.random(n) < 0.2).astype(np.float32), np.full(n, 0.9, np.float32)))
     return buf
 
 
@@ -85,7 +85,8 @@ def test_a_diverged_loss_is_reported_as_an_error():
     agent = DQNAgent((6,), 3, _small_cfg(), seed=1, jit_compile=False)
     batch = _filled_buffer().sample(16)
     batch["rewards"][3] = np.inf
-    with pytest.raises(RunError, match="training diverged: the loss became inf at update 1; lower agent.learning_rate"):
+    with pytest.raises(RunError,
+                       match="training diverged: the loss became inf at update 1; lower agent.learning_rate"):
         agent.train_step(batch)
 
 
@@ -166,7 +167,8 @@ def test_save_load_round_trip_gives_identical_q_values_and_training(tmp_path):
     agent.save(tmp_path / "agent", extra={"episodes": 7})
     agent.save(tmp_path / "agent", extra={"episodes": 9})  # replacing a saved agent works
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent"]
-    loaded = DQNAgent.load(tmp_path / "agent", obs_shape=(7, 7, 3), obs_dtype=np.uint8, n_actions=4, jit_compile=False)
+    loaded = DQNAgent.load(tmp_path / "agent", obs_shape=(7, 7, 3), obs_dtype=np.uint8, n_actions=4,
+                           jit_compile=False)
     obs = rng.integers(0, 2, (5, 7, 7, 3), dtype=np.uint8)
     np.testing.assert_array_equal(loaded.q_values(obs), agent.q_values(obs))
     assert (loaded.updates, loaded.env_steps, loaded.extra) == (3, 1234, {"episodes": 9})
@@ -185,13 +187,17 @@ def test_load_refuses_incompatible_envs_and_broken_folders(tmp_path):
     agent.save(tmp_path / "agent")
     with pytest.raises(RunError) as exc:
         DQNAgent.load(tmp_path / "agent", jit_compile=False, obs_shape=(9, 9, 3))
-    assert "was trained on grid observations of shape (7, 7, 3), this env gives grid observations of shape (9, 9, 3)" in str(exc.value)
+    assert ("was trained on grid observations of shape (7, 7, 3), this env gives grid observations of shape "
+            "(9, 9, 3)" in str(exc.value))
     with pytest.raises(RunError) as exc:
-        DQNAgent.load(tmp_path / "agent", jit_compile=False, obs_shape=(4,), obs_dtype=np.float32, n_actions=5)
+        DQNAgent.load(tmp_path / "agent", jit_compile=False, obs_shape=(4,), obs_dtype=np.float32,
+                      n_actions=5)
     text = str(exc.value)
-    assert "vector observations of shape (4,)" in text and "expects uint8 observations, this env gives float32" in text
+    assert ("vector observations of shape (4,)" in text and
+            "expects uint8 observations, this env gives float32" in text)
     assert "has 4 actions, this env has 5" in text
-    with pytest.raises(ScenarioError, match=r"cnn needs grid observations .* vector observations of shape \(4,\)"):
+    with pytest.raises(ScenarioError,
+                       match=r"cnn needs grid observations .* vector observations of shape \(4,\)"):
         DQNAgent((4,), 4, DQNConfig(network={"kind": "cnn"}), jit_compile=False)
     with pytest.raises(RunError, match="not a folder"):
         DQNAgent.load(tmp_path / "missing", jit_compile=False)
@@ -251,7 +257,8 @@ def test_agent_learns_the_greedy_policy_of_a_chain():
     keras.utils.set_random_seed(0)
     agent = DQNAgent((6,), 3, cfg, seed=0, jit_compile=False)  # XLA equivalence: the fused-update test
     env = ChainVecEnv(n_envs)
-    buf = ReplayBuffer(cfg.replay.capacity, (6,), np.float32, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, seed=0)
+    buf = ReplayBuffer(cfg.replay.capacity, (6,), np.float32, n_envs=n_envs, n_step=cfg.n_step,
+                       gamma=cfg.gamma, seed=0)
     rng = np.random.default_rng(0)
     obs = env.obs()
     for step in range(0, 1600, n_envs):

@@ -1,4 +1,5 @@
-"""The maze DQN's maths, by hand: schedules, the updates a vector step owes, (Double) DQN targets, Huber loss."""
+"""The maze DQN's maths, by hand: schedules, the updates a vector step owes, (Double) DQN targets, Huber
+loss."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def test_linear_and_exponential_schedules():
     assert exponential_schedule(50, 1.0, 0.1, 100) == pytest.approx(0.1 + 0.9 * 0.1)
     assert exponential_schedule(100, 1.0, 0.1, 100) == pytest.approx(0.1 + 0.9 * 0.01)
     values = exponential_schedule(np.arange(0, 300, 10), 1.0, 0.1, 100)
-    assert np.all(np.diff(values) < 0) and values[-1] > 0.1  # keeps shrinking past `duration`, never below end
+    # keeps shrinking past `duration`, never below end
+    assert np.all(np.diff(values) < 0) and values[-1] > 0.1
     cfg = EpsilonConfig(schedule="linear", start=1.0, end=0.0, decay_steps=10, fraction=0.5)
     assert epsilon_at(100, cfg, total_steps=400) == pytest.approx(0.5)  # fraction of the budget wins
     assert epsilon_at(5, cfg) == pytest.approx(0.5)  # budget unknown: decay_steps
@@ -73,7 +75,8 @@ def test_double_dqn_targets_by_hand():
     q_next_online = np.array([[1.0, 3.0, 2.0], [0.5, 0.1, 0.2], [2.0, 2.0, 0.0]], np.float32)
     q_next_target = np.array([[10.0, 20.0, 30.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], np.float32)
     # row 0: online picks a=1, the target values it at 20; row 1: terminal; row 2: tie -> first action
-    np.testing.assert_allclose(_np(double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target)),
+    np.testing.assert_allclose(_np(double_dqn_targets(rewards, dones, discounts, q_next_online,
+                                                      q_next_target)),
                                [1 + 0.9 * 20, 2.0, 0.5 + 0.729 * 7], rtol=1e-6)
     # plain DQN takes the target's own max (over-estimates: 30 instead of 20)
     np.testing.assert_allclose(_np(dqn_targets(rewards, dones, discounts, q_next_target)),

@@ -141,7 +141,8 @@ def test_vector_env_next_step_autoreset_steps_are_never_stored():
 
 def test_valid_mask_skips_steps_when_autoreset_is_handled_by_the_caller():
     acc = NStepAccumulator(2, 1, 0.9, (1,), np.float32, autoreset_mode="disabled")
-    out = acc.add([[1], [2]], [0, 1], [1.0, 2.0], [[3], [4]], [False, False], [False, False], valid=[True, False])
+    out = acc.add([[1], [2]], [0, 1], [1.0, 2.0], [[3], [4]], [False, False], [False, False],
+                  valid=[True, False])
     assert out.obs[:, 0].tolist() == [1]
     # with autoreset disabled, the step after an end is an ordinary step
     acc.add([[1], [2]], [0, 1], [1.0, 2.0], [[3], [4]], [True, False], [False, False])
@@ -183,9 +184,11 @@ def test_n_step_matches_a_reference_on_a_long_random_stream():
         buf.add(*stream[-1])
     expected = sorted(_reference_n_step(stream, n_envs, n, gamma))
     got = sorted(zip(buf.obs[: len(buf), 0], buf.actions[: len(buf)], buf.rewards[: len(buf)],
-                     buf.next_obs[: len(buf), 0], buf.dones[: len(buf)], buf.discounts[: len(buf)], strict=True))
+                     buf.next_obs[: len(buf), 0], buf.dones[: len(buf)], buf.discounts[: len(buf)],
+                     strict=True))
     assert len(got) == len(expected) > 800
-    np.testing.assert_allclose(np.array(got, dtype=np.float64), np.array(expected, dtype=np.float64), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(got, dtype=np.float64), np.array(expected, dtype=np.float64),
+                               rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def test_tiny_maze_solved_at_optimal_length(tiny_run):
     assert s["stop_reason"].startswith("perfect") and s["env_steps"] < TINY["training"]["env_steps"]
     for key in ("eval_success_rate", "eval_path_ratio", "env_steps", "train_seconds", "env_steps_per_second"):
         assert key in s
-    assert (tiny_run.artifacts / "learning_curves.png").exists() and (tiny_run.artifacts / "policy.png").exists()
+    assert ((tiny_run.artifacts / "learning_curves.png").exists() and
+            (tiny_run.artifacts / "policy.png").exists())
     report = tiny_run.report_path.read_text()
     assert "learning_curves.png" in report and "policy.png" in report
     assert "eval_success_rate" in tiny_run.metrics_path.read_text()
@@ -73,13 +74,15 @@ def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
     goal = build_maze(cfg.env).goal
     t = cfg.env.tile_pixels
     centre = last[goal[0] * t + t // 2, goal[1] * t + t // 2]
-    assert np.abs(centre.astype(int) - np.array(AGENT)).max() <= 8, f"goal tile centre is {centre}, not the agent"
+    assert np.abs(centre.astype(int) - np.array(AGENT)).max() <= 8, (f"goal tile centre is {centre}, not the "
+                                                                     f"agent")
 
 
 def test_watch_rejects_bad_input(tiny_run, tmp_path):
     from agents.dqn.serve import WatchError, check_record_path, check_settings, watch
 
-    with pytest.raises(WatchError, match=r"^record file \S*movie.avi: unsupported format '.avi'; use a .gif or .mp4"):
+    with pytest.raises(WatchError,
+                       match=r"^record file \S*movie.avi: unsupported format '.avi'; use a .gif or .mp4"):
         check_record_path(str(tmp_path / "movie.avi"))
     with pytest.raises(WatchError, match=r"^record file \S*movie.gif: the folder \S*nowhere does not exist"):
         check_record_path(tmp_path / "nowhere" / "movie.gif")
@@ -91,17 +94,21 @@ def test_watch_rejects_bad_input(tiny_run, tmp_path):
                     out=str(tmp_path / "runs"), quiet=True)
     with pytest.raises(RunError, match="needs a run of maze-dqn"):
         watch(other.path, episodes=1, window=False)
-    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True,
+                          text=True)
     assert proc.returncode == 2 and "maze-dqn" in proc.stderr and "Traceback" not in proc.stderr
     # another maze size needs a network that plans on any size, and a size the env takes
-    with pytest.raises(WatchError, match=r"^maze size 6x6: only a vin plans on mazes of another size; .* is a mlp"):
+    with pytest.raises(WatchError,
+                       match=r"^maze size 6x6: only a vin plans on mazes of another size; .* is a mlp"):
         watch(tiny_run.path, episodes=1, window=False, size=(6, 6))
-    with pytest.raises(WatchError, match=r"^maze size 500x1: env.width: width 500 is too large.*; env.height: "):
+    with pytest.raises(WatchError,
+                       match=r"^maze size 500x1: env.width: width 500 is too large.*; env.height: "):
         watch(tiny_run.path, episodes=1, window=False, size=(500, 1))
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--record", "movie.avi"], r"--record movie.avi: unsupported format '.avi'; use a .gif or .mp4 file name"),
+    (["--record", "movie.avi"],
+     r"--record movie.avi: unsupported format '.avi'; use a .gif or .mp4 file name"),
     (["--episodes", "0"], "--episodes 0: must be at least 1"),
     (["--fps", "500"], "--fps 500: must be between 1 and 240"),
     (["--size", "6x6"], "--size 6x6: only a vin plans on mazes of another size"),
@@ -120,8 +127,8 @@ def test_checkpoint_from_another_observation_mode_is_refused(tiny_run):
     from agents.dqn.agent import DQNAgent
 
     with pytest.raises(RunError, match=r"grid observations of shape \(7, 7, 3\).*\(9, 9, 3\)"):
-        DQNAgent.load(tiny_run.path / "final_agent", jit_compile=False, obs_shape=(9, 9, 3), obs_dtype="uint8",
-                      n_actions=4)
+        DQNAgent.load(tiny_run.path / "final_agent", jit_compile=False, obs_shape=(9, 9, 3),
+                      obs_dtype="uint8", n_actions=4)
 
 
 def test_interrupted_run_resumes_like_an_uninterrupted_one(tmp_path, monkeypatch):
@@ -139,8 +146,8 @@ def test_interrupted_run_resumes_like_an_uninterrupted_one(tmp_path, monkeypatch
     from lab.runs import MetricsCSV
 
     data = {**TINY, "jit_compile": False,  # XLA would compile for longer than these runs train
-            "training": {**TINY["training"], "stop_after_perfect": 0, "env_steps": 1600, "checkpoint_every": 400,
-                         "eval_every": 400}}
+            "training": {**TINY["training"], "stop_after_perfect": 0, "env_steps": 1600,
+                         "checkpoint_every": 400, "eval_every": 400}}
     scenario_file = str(write(tmp_path, data))
     calls = {"n": 0}
     original = train.Trainer.evaluate
@@ -169,7 +176,8 @@ def test_interrupted_run_resumes_like_an_uninterrupted_one(tmp_path, monkeypatch
         assert s["eval_success_rate"] == 1.0 and s["eval_path_ratio"] == 1.0, s
 
     def rows(run):
-        return [{k: v for k, v in row.items() if k != "train_seconds"} for row in MetricsCSV(run.metrics_path).rows()]
+        return [{k: v for k, v in row.items() if k != "train_seconds"}
+                for row in MetricsCSV(run.metrics_path).rows()]
 
     r_rows, u_rows = rows(resumed), rows(straight)
     steps = [int(float(row["step"])) for row in r_rows]
@@ -196,9 +204,11 @@ def test_evaluator_fails_looping_policies_quickly():
 
 @pytest.mark.parametrize("change, message", [
     ({"training": {"eval_mazes": 5}}, "only one maze to evaluate"),
-    ({"env": {"mazes": "random", "train_maze_seeds": [0, 100]}, "training": {"eval_mazes": 10, "eval_seed_start": 95}},
+    ({"env": {"mazes": "random", "train_maze_seeds": [0, 100]},
+      "training": {"eval_mazes": 10, "eval_seed_start": 95}},
      "overlap env.train_maze_seeds"),
-    ({"env": {"mazes": "random", "train_maze_seeds": [100, 200]}, "training": {"eval_mazes": 10, "eval_seed_start": 80,
+    ({"env": {"mazes": "random", "train_maze_seeds": [100, 200]}, "training": {"eval_mazes": 10,
+                                                                               "eval_seed_start": 80,
                                                                                    "test_mazes": 50}},
      r"test seeds \[90, 140\) .* overlap env.train_maze_seeds"),
     ({"training": {"test_mazes": 5}}, "test_mazes is only used with env.mazes: random"),
@@ -218,7 +228,8 @@ def test_bad_hyperparameters(tmp_path, change, message):
 def test_test_seeds_follow_the_evaluation_seeds():
     from agents.dqn.config import MazeDQNScenario
 
-    cfg = MazeDQNScenario.model_validate({"name": "t", "task": "maze-dqn", "env": {"mazes": "random", "train_maze_seeds": [0, 50]},
+    cfg = MazeDQNScenario.model_validate({"name": "t", "task": "maze-dqn",
+                                          "env": {"mazes": "random", "train_maze_seeds": [0, 50]},
                                           "training": {"eval_mazes": 4, "test_mazes": 3}})
     assert cfg.eval_seeds() == [50, 51, 52, 53]
     assert cfg.test_seeds() == [54, 55, 56]
@@ -262,13 +273,15 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     from PIL import Image
 
     with Image.open(tmp_path / "big.gif") as gif:
-        assert gif.size[0] >= 9 * 8  # 9 tiles of 8 pixels: the 4 x 4-cell maze, not the 3 x 3 one it trained on
-    clash = subprocess.run([sys.executable, str(bench), str(run.path), "--seed-start", "1000"], capture_output=True,
-                           text=True, timeout=300)
+        # 9 tiles of 8 pixels: the 4 x 4-cell maze, not the 3 x 3 one it trained on
+        assert gif.size[0] >= 9 * 8
+    clash = subprocess.run([sys.executable, str(bench), str(run.path), "--seed-start", "1000"],
+                           capture_output=True, text=True, timeout=300)
     assert clash.returncode == 2 and "overlap" in clash.stderr
 
 
 def test_generalisation_benchmark_refuses_a_fixed_maze_run(tiny_run):
     bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
-    out = subprocess.run([sys.executable, str(bench), str(tiny_run.path)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, str(bench), str(tiny_run.path)], capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 2 and "fixed maze" in out.stderr and "Traceback" not in out.stderr

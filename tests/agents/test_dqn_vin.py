@@ -193,7 +193,8 @@ def test_passability_loss_is_the_cross_entropy_of_the_aimed_at_tile_against_whet
     got = float(passability_loss(tf.constant(maps), tf.constant(obs), tf.constant(nxt), tf.constant(actions)))
     assert got == pytest.approx(expected, rel=1e-5)
     logits = _np(move_passability_logits(maps, obs))
-    np.testing.assert_allclose(logits[1], [maps[1, 1, 2, 1], maps[1, 2, 3, 1], maps[1, 3, 2, 1], maps[1, 2, 1, 1]])
+    np.testing.assert_allclose(logits[1],
+                               [maps[1, 1, 2, 1], maps[1, 2, 3, 1], maps[1, 3, 2, 1], maps[1, 2, 1, 1]])
 
 
 def test_passability_loss_needs_one_step_transitions():
@@ -209,7 +210,8 @@ def test_moves_teach_the_planner_that_walls_block():
     cfg = _maze_cfg(3)
     tables = tables_for(build_maze(cfg, 2), cfg)
     agent = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(kernel_size=1), batch_size=64, n_step=1,
-                                             learning_rate=0.01), obs_dtype="uint8", seed=0, jit_compile=False)
+                                             learning_rate=0.01), obs_dtype="uint8", seed=0,
+                     jit_compile=False)
     rng = np.random.default_rng(0)
     maps_of = keras.Model(agent.online.input, agent.online.get_layer("reward_cost").output)
     for _ in range(60):
@@ -227,12 +229,14 @@ def test_moves_teach_the_planner_that_walls_block():
 
 
 def test_a_resized_vin_keeps_its_weights_and_plans_on_larger_mazes():
-    small = DQNAgent((7, 7, 3), 4, DQNConfig(network=_vin_cfg(conv_filters=[], hidden=[], kernel_size=1), n_step=1),
+    small = DQNAgent((7, 7, 3), 4,
+                     DQNConfig(network=_vin_cfg(conv_filters=[], hidden=[], kernel_size=1), n_step=1),
                      obs_dtype="uint8", seed=0, jit_compile=False)
     kernel = np.zeros((1, 1, 2, 2), np.float32)
     kernel[0, 0, 0, 1] = -30.0  # walls block, as in the hand-set test above
     small.online.get_layer("reward_cost").set_weights([kernel, np.array([0.0, 10.0], np.float32)])
-    small.online.get_layer("move_q").set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
+    small.online.get_layer("move_q").set_weights(
+        [np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32)])
     big = small.resized((13, 13, 3))
     assert small.resized((7, 7, 3)) is small
     assert big.online.get_layer("value_iteration").iterations == 13 * 13 // 2
@@ -244,4 +248,5 @@ def test_a_resized_vin_keeps_its_weights_and_plans_on_larger_mazes():
     nxt = tables.move[floor, big.greedy_actions(tables.obs_batch(floor))]
     np.testing.assert_array_equal(tables.distance[nxt], tables.distance[floor] - 1)
     with pytest.raises(ValueError, match="only a vin plans on mazes of another size"):
-        DQNAgent((7, 7, 3), 4, DQNConfig(network={"kind": "cnn"}), obs_dtype="uint8", jit_compile=False).resized((9, 9, 3))
+        DQNAgent((7, 7, 3), 4, DQNConfig(network={"kind": "cnn"}), obs_dtype="uint8",
+                 jit_compile=False).resized((9, 9, 3))

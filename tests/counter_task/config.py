@@ -7,7 +7,8 @@ from lab.schema import Scenario, Section, Supports
 
 class CounterConfig(Section):
     steps: int = Field(10, ge=1, le=1_000_000, description="How far to count.")
-    interrupt_at: int = Field(-1, ge=-1, description="Raise KeyboardInterrupt at this step on a fresh run (-1: never).")
+    interrupt_at: int = Field(-1, ge=-1,
+                              description="Raise KeyboardInterrupt at this step on a fresh run (-1: never).")
 
 
 class CounterScenario(Scenario):

@@ -18,7 +18,8 @@ def test_every_field_has_a_description_and_a_default():
 
 def test_defaults():
     cfg = env_config()
-    assert (cfg.width, cfg.height, cfg.algorithm, cfg.observation, cfg.mazes) == (5, 5, "dfs", "grid", "fixed")
+    assert ((cfg.width, cfg.height, cfg.algorithm, cfg.observation, cfg.mazes) ==
+            (5, 5, "dfs", "grid", "fixed"))
     assert grid_shape(cfg) == (11, 11)
     assert episode_limit(cfg) == 4 * 11 * 11
     assert episode_limit(env_config(max_episode_steps=50)) == 50

@@ -32,7 +32,8 @@ def actions_along(path):
     {"observation": "grid", "obs_dtype": "uint8"},
     {"observation": "local", "local_size": 3},
     {"observation": "coords"},
-    {"observation": "local", "mazes": "random", "loops": 0.3, "exploring_starts": True, "rewards": {"shaping": True}},
+    {"observation": "local", "mazes": "random", "loops": 0.3, "exploring_starts": True,
+     "rewards": {"shaping": True}},
 ])
 def test_check_env_every_observation_and_render_mode(settings, fake_display):
     # check_env makes the env again in every declared render mode (human included) through its spec.
@@ -310,7 +311,8 @@ def test_human_mode_without_display_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
     if sys.platform.startswith("linux"):
-        with pytest.raises(rnd.NoDisplayError, match="needs a screen, but neither DISPLAY nor WAYLAND_DISPLAY is set"):
+        with pytest.raises(rnd.NoDisplayError,
+                           match="needs a screen, but neither DISPLAY nor WAYLAND_DISPLAY is set"):
             MazeEnv(render_mode="human")
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")

@@ -38,7 +38,8 @@ def test_perfect_mazes_are_solvable_trees(algorithm, size):
         # every cell tile is floor, every corner between cells and the border are walls
         assert not maze.walls[1::2, 1::2].any()
         assert maze.walls[::2, ::2].all()
-        assert maze.walls[0].all() and maze.walls[-1].all() and maze.walls[:, 0].all() and maze.walls[:, -1].all()
+        assert (maze.walls[0].all() and maze.walls[-1].all() and maze.walls[:, 0].all() and
+                maze.walls[:, -1].all())
         assert (maze.distance[~maze.walls] >= 0).all(), "every floor tile reaches the goal"
         np.testing.assert_array_equal(maze.distance, bfs_reference(maze.walls, maze.goal))
         assert maze.optimal_length == maze.distance[maze.start] > 0
@@ -111,7 +112,8 @@ def test_start_and_goal_placement():
 
 
 def test_a_random_goal_never_lands_on_a_fixed_start():
-    """It used to fail with "same cell" once in width x height seeds; the goals drawn elsewhere are unchanged."""
+    """It used to fail with "same cell" once in width x height seeds; the goals drawn elsewhere are
+    unchanged."""
     for seed in range(100):
         m = gen.generate(2, 2, seed=seed, goal="random")
         assert m.start == (1, 1) and m.goal != m.start
@@ -197,8 +199,10 @@ def test_unreachable_floor_gets_minus_one():
 
 @pytest.mark.parametrize("text,match", [
     ("#####\n#..G#\n#####", r"no start: put one 'S'"),
-    ("#####\n#S.G#\n#..G#\n#####", r"2 goals \(row 2, column 4, row 3, column 4\); a layout has exactly one 'G'"),
-    ("#####\n#S#G#\n#####", r"the goal at row 2, column 4 cannot be reached from the start at row 2, column 2"),
+    ("#####\n#S.G#\n#..G#\n#####",
+     r"2 goals \(row 2, column 4, row 3, column 4\); a layout has exactly one 'G'"),
+    ("#####\n#S#G#\n#####",
+     r"the goal at row 2, column 4 cannot be reached from the start at row 2, column 2"),
     ("#####\n#S.G#\n####\n#####", r"row 3 has 4 columns but row 1 has 5"),
     ("#####\n#S.G#\n#.x.#\n#####", r"row 3, column 3: unknown character 'x'"),
     ("#####\n#S G#\n#####", r"row 2, column 3: unknown character ' '"),

@@ -16,8 +16,8 @@ from lab import cli
 
 def test_headless_play_is_a_clear_error_with_exit_2(root):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
-    proc = subprocess.run([sys.executable, "-m", "lab", "play", "--size", "6x4"], capture_output=True, text=True,
-                          env=env, cwd=root, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "lab", "play", "--size", "6x4"], capture_output=True,
+                          text=True, env=env, cwd=root, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: lab play needs a screen")
     assert "Traceback" not in proc.stderr and "pygame" not in proc.stderr
@@ -59,10 +59,12 @@ def test_a_scripted_game(monkeypatch):
     maze = build_maze(cfg, 5)
     path = shortest_path(maze)
     arrow = {0: pygame.K_UP, 1: pygame.K_RIGHT, 2: pygame.K_DOWN, 3: pygame.K_LEFT}
-    keys = [arrow[MOVES.index((r2 - r1, c2 - c1))] for (r1, c1), (r2, c2) in zip(path, path[1:], strict=False)]
+    keys = [arrow[MOVES.index((r2 - r1, c2 - c1))]
+            for (r1, c1), (r2, c2) in zip(path, path[1:], strict=False)]
     script = [[]] + [[pygame.event.Event(pygame.KEYDOWN, key=k)] for k in keys]
     script += [[pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT)]]  # ignored: the game is over
-    script += [[pygame.event.Event(pygame.KEYDOWN, key=pygame.K_n)], [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)]]
+    script += [[pygame.event.Event(pygame.KEYDOWN, key=pygame.K_n)],
+               [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)]]
     feed = iter(script)
     monkeypatch.setattr(rnd.Window, "events", lambda self: next(feed))
     captions = []

@@ -74,7 +74,8 @@ def test_autoreset_next_step_semantics():
     obs, rew, term, trunc, info = vec.step(np.array([1, 3]))
     assert term.tolist() == [True, False] and rew[0] == 1.0 and info["is_success"].tolist() == [True, False]
     assert vec.agent_pos[0].tolist() == [1, 3]
-    # the next step only resets env 0: its action is ignored, reward 0, flags False, first observation of an episode
+    # the next step only resets env 0: its action is ignored, reward 0, flags False, first observation of an
+    # episode
     obs, rew, term, trunc, info = vec.step(np.array([1, 1]))
     assert rew[0] == 0.0 and not term[0] and not trunc[0]
     assert vec.agent_pos.tolist() == [[1, 1], [1, 2]]

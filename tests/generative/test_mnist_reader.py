@@ -17,7 +17,8 @@ def small(n_train=12, n_test=5, seed=0) -> Mnist:
 
 
 def same(a: Mnist, b: Mnist) -> bool:
-    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x_train", "y_train", "x_test", "y_test"))
+    return all(np.array_equal(getattr(a, k), getattr(b, k))
+               for k in ("x_train", "y_train", "x_test", "y_test"))
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -82,7 +83,8 @@ def test_truncated_data_states_expected_and_actual_sizes(tmp_path):
         read_idx_images(path)
     msg = str(err.value)
     assert str(path) in msg and "truncated" in msg
-    assert f"promises {len(raw)} bytes" in msg and f"the file has {len(raw) - 100}" in msg and "100 bytes missing" in msg
+    assert (f"promises {len(raw)} bytes" in msg and f"the file has {len(raw) - 100}" in msg and
+            "100 bytes missing" in msg)
 
 
 def test_truncated_gzip_member(tmp_path):
@@ -95,7 +97,8 @@ def test_truncated_gzip_member(tmp_path):
 def test_truncated_header_and_empty_file(tmp_path):
     path = tmp_path / "x-idx3-ubyte"
     path.write_bytes(b"\x00\x00\x08\x03\x00\x00")
-    with pytest.raises(DataError, match="truncated header: 3 dimensions need 16 header bytes, the file has 6"):
+    with pytest.raises(DataError,
+                       match="truncated header: 3 dimensions need 16 header bytes, the file has 6"):
         read_idx_images(path)
     path.write_bytes(b"")
     with pytest.raises(DataError, match="truncated at byte 0"):
@@ -159,7 +162,8 @@ def test_missing_path(tmp_path):
 
 def test_npz_round_trip_file_and_folder(tmp_path):
     data = small()
-    np.savez(tmp_path / "mnist.npz", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
+    np.savez(tmp_path / "mnist.npz", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test,
+             y_test=data.y_test)
     assert same(load_mnist(tmp_path / "mnist.npz"), data)
     assert same(load_mnist(tmp_path), data)  # a folder holding mnist.npz
 
@@ -170,7 +174,8 @@ def test_npz_bad_layouts(tmp_path):
     np.savez(path, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test)
     with pytest.raises(DataError, match="missing key.*y_test"):
         load_mnist(path)
-    np.savez(path, x_train=data.x_train.reshape(12, -1), y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
+    np.savez(path, x_train=data.x_train.reshape(12, -1), y_train=data.y_train, x_test=data.x_test,
+             y_test=data.y_test)
     with pytest.raises(DataError, match=r"x_train has shape \(12, 784\); expected \(N, 28, 28\)"):
         load_mnist(path)
     np.savez(path, x_train=data.x_train, y_train=data.y_train[:3], x_test=data.x_test, y_test=data.y_test)
@@ -192,7 +197,8 @@ def test_offline_without_path_says_how_to_set_data_path(monkeypatch):
     keras = pytest.importorskip("keras")
 
     def offline():
-        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -2] Name or service not known")
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -2] Name or service "
+                        "not known")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(DataError) as err:
@@ -203,11 +209,13 @@ def test_offline_without_path_says_how_to_set_data_path(monkeypatch):
 
 
 def test_data_section_limits_and_flat_pixels(tmp_path):
-    """A scenario's data: section (MnistDataConfig) read by load_digits, and the float pixels the models take."""
+    """A scenario's data: section (MnistDataConfig) read by load_digits, and the float pixels the models
+    take."""
     data = small(n_train=12, n_test=5)
     np.savez(tmp_path / "digits.npz", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test,
              y_test=data.y_test)
-    cut = mnist.load_digits(mnist.MnistDataConfig(path=str(tmp_path / "digits.npz"), train_limit=7, test_limit=2))
+    cut = mnist.load_digits(
+        mnist.MnistDataConfig(path=str(tmp_path / "digits.npz"), train_limit=7, test_limit=2))
     assert len(cut.x_train) == len(cut.y_train) == 7 and len(cut.x_test) == len(cut.y_test) == 2
     assert same(mnist.load_digits(mnist.MnistDataConfig(path=str(tmp_path / "digits.npz"))), data)
     pixels = mnist.flat(cut.x_train)

@@ -50,7 +50,8 @@ def test_rating_outside_the_scale(tmp_path):
 
 def test_netflix_file_must_start_with_a_movie_id(tmp_path):
     write(tmp_path / "combined_data_1.txt", "\n1488844,3,2005-09-06\n1:\n")
-    with pytest.raises(DataError, match=r"combined_data_1\.txt:2: the first line is '1488844,3,2005-09-06', not 'MovieID:'"):
+    with pytest.raises(DataError, match=r"combined_data_1\.txt:2: the first line is '1488844,3,2005-09-06', "
+                                        r"not 'MovieID:'"):
         R.load_ratings(tmp_path)
 
 
@@ -64,7 +65,8 @@ def test_netflix_malformed_lines(tmp_path, line, lineno):
 
 def test_netflix_titles_and_movielens_items_malformed(tmp_path):
     write(tmp_path / "nf" / "combined_data_1.txt", "1:\n5,3,2005-01-01\n")
-    write(tmp_path / "nf" / "movie_titles.csv", "1,2003,Dinosaur Planet\nnot a movie line\n", encoding="latin-1")
+    write(tmp_path / "nf" / "movie_titles.csv", "1,2003,Dinosaur Planet\nnot a movie line\n",
+          encoding="latin-1")
     with pytest.raises(DataError, match=r"movie_titles\.csv:2: malformed line 'not a movie line'"):
         R.load_ratings(tmp_path / "nf")
     write(tmp_path / "ml" / "u.data", "1\t1\t4\t881250949\n")

@@ -65,7 +65,8 @@ def test_movielens_100k_own_splits(tmp_path):
 
 def test_movielens_1m(tmp_path):
     folder = tmp_path / "ml-1m"
-    write(folder / "ratings.dat", "1::1193::5::978300760\r\n1::661::3::978302109\r\n2::1193::4::978298413\r\n")
+    write(folder / "ratings.dat",
+          "1::1193::5::978300760\r\n1::661::3::978302109\r\n2::1193::4::978298413\r\n")
     write(folder / "movies.dat", "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
           "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
           "3::Café au lait (1993)::Comedy\n", encoding="latin-1")
@@ -82,9 +83,9 @@ def test_movielens_latest_with_quoted_titles_and_half_stars(tmp_path):
     folder = tmp_path / "ml-latest-small"
     write(folder / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,50,3.5,964982931\n"
           "2,50,0.5,964982224\n2,1,5.0,964983815\n")
-    write(folder / "movies.csv", 'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n'
-          '50,"Usual Suspects, The (1995)",Crime|Mystery|Thriller\n99,"Heidi Fleiss: Hollywood Madam (1995)",'
-          '(no genres listed)\n')
+    write(folder / "movies.csv", 'movieId,title,genres\n1,Toy Story '
+          '(1995),Adventure|Animation|Children|Comedy|Fantasy\n50,"Usual Suspects, The '
+          '(1995)",Crime|Mystery|Thriller\n99,"Heidi Fleiss: Hollywood Madam (1995)",(no genres listed)\n')
     r = R.load_ratings(folder, source="movielens-latest")
     assert len(r) == 4 and r.scale[0] == 0.5 and len(r.scale) == 10
     assert sorted(r.rating.tolist()) == [0.5, 3.5, 4.0, 5.0]
@@ -166,6 +167,7 @@ def test_layout_found_in_a_sub_folder_and_npz_round_trip(tmp_path):
     assert r.name == "MovieLens 100K"
     r.save_npz(tmp_path / "r.npz")
     back = R.Ratings.load_npz(tmp_path / "r.npz")
-    for name in ("user", "item", "rating", "time", "user_ids", "item_ids", "titles", "years", "genres", "scale"):
+    for name in ("user", "item", "rating", "time", "user_ids", "item_ids", "titles", "years", "genres",
+                 "scale"):
         assert np.array_equal(getattr(back, name), getattr(r, name)), name
     assert back.genre_names == r.genre_names

@@ -39,13 +39,16 @@ def stats(ml):
 
 
 def test_statistics_of_a_small_set_by_hand():
-    r = R.from_ids([1, 1, 1, 2, 2, 3], [10, 20, 30, 10, 20, 10], [5, 4, 3, 1, 2, 3], np.arange(6), range(1, 6),
+    r = R.from_ids([1, 1, 1, 2, 2, 3], [10, 20, 30, 10, 20, 10], [5, 4, 3, 1, 2, 3], np.arange(6),
+                   range(1, 6),
                    meta={10: ("A", 1990, [1, 1, 0]), 20: ("B", 1991, [1, 1, 0]), 30: ("C", 1992, [0, 0, 1])},
                    genre_names=("x", "y", "z"))
     s = statistics(r, min_item_ratings=2)
     assert (s["users"], s["items"], s["ratings"]) == (3, 3, 6)
-    assert (s["user_count_min"], s["user_count_max"], s["item_count_max"], s["items_rated_once"]) == (1, 3, 3, 1)
-    assert np.allclose(s["shares"], [1 / 6, 1 / 6, 2 / 6, 1 / 6, 1 / 6]) and s["mean_rating"] == pytest.approx(3.0)
+    assert ((s["user_count_min"], s["user_count_max"], s["item_count_max"], s["items_rated_once"]) ==
+            (1, 3, 3, 1))
+    assert (np.allclose(s["shares"], [1 / 6, 1 / 6, 2 / 6, 1 / 6, 1 / 6]) and
+            s["mean_rating"] == pytest.approx(3.0))
     assert s["user_mean_sd"] == pytest.approx(np.std([4.0, 1.5, 3.0]))
     assert s["item_mean_sd"] == pytest.approx(np.std([3.0, 3.0]))  # items 10 and 20 have >= 2 ratings
     assert s["genre_pairs"][0][:2] == ("x", "y") and s["genre_pair_max_phi"] == pytest.approx(1.0)
@@ -63,7 +66,8 @@ def test_star_shares_are_movielens_100k(stats):
 
 def test_long_tailed_popularity(stats):
     assert stats["item_count_mean"] == pytest.approx(100_000 / 1682)
-    assert stats["item_gini"] > 0.55 and stats["top10pct_share"] > 0.3  # the top 10% of movies: > 30% of ratings
+    # the top 10% of movies: > 30% of ratings
+    assert stats["item_gini"] > 0.55 and stats["top10pct_share"] > 0.3
     assert stats["popularity_mean_corr"] > 0.2  # people watch what is good: popular movies are rated higher
 
 
@@ -110,7 +114,8 @@ def test_preset_is_the_generator_tested_here():
     from generative.rbm.config import RBMScenario
     from generative.rbm.train import load_data
 
-    cfg = RBMScenario.model_validate({"name": "x", "task": "rbm", "data": {"synthetic": {"preset": "movielens100k"}}})
+    cfg = RBMScenario.model_validate(
+        {"name": "x", "task": "rbm", "data": {"synthetic": {"preset": "movielens100k"}}})
     r = load_data(cfg)
     want = R.movielens_like(seed=PRESET_SEED)
     assert np.array_equal(r.rating, want.rating) and np.array_equal(r.item, want.item)

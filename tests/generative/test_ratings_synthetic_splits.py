@@ -29,7 +29,8 @@ def test_statistics_look_like_netflix(data):
     assert top_tenth > 0.3  # power-law popularity: the top 10% of movies get far more than 10% of ratings
     assert data.genres.sum(1).min() >= 1 and data.genres.sum(1).max() <= 3
     assert 1925 <= data.years.min() and data.years.max() <= 2005 and np.median(data.years) > 1990
-    assert len({(t, y) for t, y in zip(data.titles, data.years, strict=True)}) == data.n_items  # unique titles per year
+    # unique titles per year
+    assert len({(t, y) for t, y in zip(data.titles, data.years, strict=True)}) == data.n_items
     days = data.time // R.SECONDS_PER_DAY
     assert days.min() >= 10592 and days.max() <= 13149  # 1999 .. 2005
     pairs = data.user.astype(np.int64) * data.n_items + data.item

@@ -81,7 +81,8 @@ def test_a_named_rating_moves_the_prediction_visibly_and_every_such_rating_is_na
 
 def test_the_words_follow_the_rule():
     title = {7: "Heat (1995)"}.get
-    assert explain_text(Pick(1, 4.2, 4.2, [(7, 5.0, 0.13)], 3.9, 0.3), title) == "because you rated Heat (1995) 5 (+0.13)"
+    assert (explain_text(Pick(1, 4.2, 4.2, [(7, 5.0, 0.13)], 3.9, 0.3), title) ==
+            "because you rated Heat (1995) 5 (+0.13)")
     assert explain_text(Pick(1, 4.0, 4.0, [], 3.95, 0.05), title) == "mostly the movie's general appeal"
     text = explain_text(Pick(1, 4.4, 4.4, [], 3.9, 0.5), title)
     assert text == "your ratings together +0.50, no single one 0.1 star or more"
@@ -105,7 +106,8 @@ def test_item_oriented_effects_are_leave_one_out_refits_to_first_order():
         for _ in range(30):
             p = _softmax(x @ th.T)
             cov = p[:, :, None] * (np.eye(k)[None] - p[:, None, :])
-            hess = np.einsum("nab,nc,ne->acbe", cov, x, x).reshape(k * (f + 1), -1) + ridge * np.eye(k * (f + 1))
+            hess = (np.einsum("nab,nc,ne->acbe", cov, x, x).reshape(k * (f + 1), -1) +
+                    ridge * np.eye(k * (f + 1)))
             th = th + np.linalg.solve(hess, ((y - p).T @ x - ridge * th).reshape(-1)).reshape(k, f + 1)
         return th
 
@@ -136,7 +138,8 @@ def test_the_list_comes_from_the_best_ranking_model(tmp_path, capsys):
     u, picks = rec.for_user("4", top=5)
     items, _ = rec.user_ratings(u)
     scores = {"popularity": rec.popularity, "bias": rec.item_bias}[s["ranking_model"]]
-    left = np.setdiff1d(np.arange(rec.ratings.n_items), items)  # the most popular movies the person has not rated
+    # the most popular movies the person has not rated
+    left = np.setdiff1d(np.arange(rec.ratings.n_items), items)
     assert [p.item for p in picks] == left[np.argsort(-scores[left], kind="stable")][:5].tolist()
     assert lab_main(["recommend", str(run.path), "--user", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -172,7 +175,8 @@ def test_recommend_predicts_with_the_runs_better_model_the_blend(blend_run):
     penalty = np.diag([reg * len(items)] * q.shape[1] + [user_reg])
 
     def svd(keep):
-        theta = np.linalg.solve(x[keep].T @ x[keep] + penalty, x[keep].T @ (values[keep] - mu - bi[items[keep]]))
+        theta = np.linalg.solve(x[keep].T @ x[keep] + penalty,
+                                x[keep].T @ (values[keep] - mu - bi[items[keep]]))
         return mu + bi + np.hstack([q, np.ones((len(q), 1))]) @ theta
 
     def blended(keep):
@@ -184,7 +188,8 @@ def test_recommend_predicts_with_the_runs_better_model_the_blend(blend_run):
     for p in picks:
         assert p.predicted == pytest.approx(np.clip(full[p.item], 1, 5))
         assert p.appeal + p.you == pytest.approx(p.predicted)
-        effects = np.array([full[p.item] - blended(np.arange(len(items)) != j)[p.item] for j in range(len(items))])
+        effects = np.array(
+            [full[p.item] - blended(np.arange(len(items)) != j)[p.item] for j in range(len(items))])
         want = [j for j in np.argsort(-effects, kind="stable")[:2] if effects[j] >= VISIBLE]
         assert [i for i, _, _ in p.because] == [int(items[j]) for j in want]
         for (_, _, e), j in zip(p.because, want, strict=True):

@@ -33,7 +33,8 @@ def exact_gradient(model, cases):
     D = model.D.numpy().astype(np.float64) if model.rated_vector != "none" else np.zeros((M, F))
     e = model.rbias.numpy().astype(np.float64) if model.rated_vector == "joint" else None
     H = np.array(list(itertools.product([0, 1], repeat=F)), np.float64)  # (2^F, F)
-    g = {"W": np.zeros((M, K, F)), "b": np.zeros((M, K)), "c": np.zeros(F), "D": np.zeros((M, F)), "e": np.zeros(M)}
+    g = {"W": np.zeros((M, K, F)), "b": np.zeros((M, K)), "c": np.zeros(F), "D": np.zeros((M, F)),
+         "e": np.zeros(M)}
     for items, kidx, r in cases:
         v = np.zeros((M, K))
         v[items, kidx] = 1
@@ -112,7 +113,8 @@ def test_long_cd_chains_match_the_exact_gradient(rated_vector):
     exact = exact_gradient(model, CASES)
     grads, _, _ = model.cd_statistics(batch_of(CASES, 2000), 20)
     got = [np.asarray(g) for g in grads]
-    names = ["W", "b", "c"] + (["D"] if rated_vector != "none" else []) + (["e"] if rated_vector == "joint" else [])
+    names = (["W", "b", "c"] + (["D"] if rated_vector != "none" else []) +
+             (["e"] if rated_vector == "joint" else []))
     for name, g in zip(names, got, strict=True):
         want = exact[name].reshape(g.shape)
         assert np.abs(g - want).max() < 0.03, (name, np.abs(g - want).max())

@@ -57,7 +57,8 @@ def fitted(tmp_path_factory):
 def test_run_folder_summary_report_and_curve(fitted):
     _, run = fitted
     s = run.summary()
-    for key in ("rmse", "mae", "baseline_rmse", "precision_at_10", "recall_at_10", "ndcg_at_10", "train_seconds",
+    for key in ("rmse", "mae", "baseline_rmse", "precision_at_10", "recall_at_10", "ndcg_at_10",
+                "train_seconds",
                 "global_mean_rmse", "bias_mae", "popularity_precision_at_10", "popularity_ndcg_at_10"):
         assert key in s, key
     assert 0 < s["precision_at_10"] <= 1 and 0 < s["ndcg_at_10"] <= 1 and s["folds"] == 1
@@ -82,7 +83,8 @@ def test_rbm_beats_the_bias_baseline_and_recovers_planted_tastes(fitted):
     cfg = load_scenario(path)
     truth = train.load_data(cfg).truth["user_type"]
     r2 = Recommender.open(run.path)
-    hidden = np.stack([1 / (1 + np.exp(-r2._hidden_input(*_items_kidx(r2, u)))) for u in range(r2.ratings.n_users)])
+    hidden = np.stack(
+        [1 / (1 + np.exp(-r2._hidden_input(*_items_kidx(r2, u)))) for u in range(r2.ratings.n_users)])
     centred = hidden - hidden.mean(0)
     sim = centred @ centred.T
     np.fill_diagonal(sim, -np.inf)
@@ -132,7 +134,8 @@ def test_recommend_for_a_user_never_returns_rated_movies(fitted, capsys):
     assert scores == sorted(scores, reverse=True)
     because = [b for p in picks for b in p["because"]]
     assert all(b["effect"] >= 0.1 and b["item_id"] in rated_ids for b in because)
-    assert all(abs(p["predicted_rating"] - p["general_appeal"] - p["from_your_ratings"]) < 2e-3 for p in picks)
+    assert all(abs(p["predicted_rating"] - p["general_appeal"] - p["from_your_ratings"]) < 2e-3
+               for p in picks)
     code, out, _ = run_cli(capsys, "recommend", str(run.path), "--user", "7", "--top", "3")
     assert code == 0 and "appeal" in out and "0.1 star or more" in out and out.count("\n") >= 5
 
@@ -206,11 +209,13 @@ def test_title_matching_is_forgiving_but_not_careless(fitted):
 def test_recommend_errors(fitted, capsys, tmp_path):
     _, run = fitted
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "99999")
-    assert code == 2 and "--user: user 99999 is not in this run's data" in err and "nearest ids: 498, 499, 500" in err
+    assert (code == 2 and "--user: user 99999 is not in this run's data" in err and
+            "nearest ids: 498, 499, 500" in err)
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "abc")
     assert code == 2 and "whole numbers" in err
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--rate", "Heat=great")
-    assert code == 2 and "--rate: the rating of 'Heat' is 'great', not a number" in err and "Traceback" not in err
+    assert (code == 2 and "--rate: the rating of 'Heat' is 'great', not a number" in err and
+            "Traceback" not in err)
     code, _, err = run_cli(capsys, "recommend", str(run.path), "--user", "3", "--top", "0")
     assert code == 2 and "--top 0" in err
     other = RunDir.create(tmp_path, "vae_run", "vae")
@@ -233,7 +238,8 @@ def test_item_oriented_run_recommends_for_users_but_not_new_people(tmp_path, cap
 
 
 def test_shipped_scenarios_validate_without_their_data(capsys, root):
-    files = [str(root / "scenarios" / f) for f in ("rbm_synthetic.yaml", "rbm_movielens100k.yaml", "rbm_netflix.yaml",
+    files = [str(root / "scenarios" / f) for f in ("rbm_synthetic.yaml", "rbm_movielens100k.yaml",
+                                                   "rbm_netflix.yaml",
                                                     "rbm_movielens100k_ranking.yaml")]
     code, out, err = run_cli(capsys, "validate", *files)
     assert code == 0 and out.count("ok:") == 4, err

@@ -158,7 +158,8 @@ def test_the_run_seed_draws_the_runs_samples(vae_run, capsys, tmp_path):
     target = tmp_path / "again.png"
     code, _, _ = sample(capsys, vae_run.path, "-n", "16", "--seed", "3", "--out", target)
     assert code == 0
-    assert np.array_equal(np.asarray(Image.open(target)), np.asarray(Image.open(vae_run.artifacts / "samples.png")))
+    assert np.array_equal(np.asarray(Image.open(target)),
+                          np.asarray(Image.open(vae_run.artifacts / "samples.png")))
 
 
 def test_serve_answers_with_arrays(vae_run):

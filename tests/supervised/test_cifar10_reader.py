@@ -32,7 +32,8 @@ def small(n_train=12, n_test=5, seed=0) -> Cifar10:
 
 
 def same(a: Cifar10, b: Cifar10) -> bool:
-    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x_train", "y_train", "x_test", "y_test"))
+    return all(np.array_equal(getattr(a, k), getattr(b, k))
+               for k in ("x_train", "y_train", "x_test", "y_test"))
 
 
 def make_tar(path: Path, folder: Path, prefix: str = "cifar-10-batches-bin/") -> Path:
@@ -94,7 +95,8 @@ def test_official_tarball_is_read_without_extracting(tmp_path):
     archive = make_tar(tmp_path / "cifar-10-binary.tar.gz", tmp_path / "src")
     assert same(load_cifar10(archive), data)
     assert same(load_cifar10(tmp_path), data)  # a folder holding the tarball
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-binary.tar.gz", "src"]  # nothing extracted
+    # nothing extracted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-binary.tar.gz", "src"]
     flat = make_tar(tmp_path / "flat.tgz", tmp_path / "src", prefix="")  # the batch files at the top level
     assert same(load_cifar10(flat), data)
 
@@ -144,7 +146,8 @@ def test_label_out_of_range_names_file_record_and_offset(tmp_path):
     with pytest.raises(DataError) as err:
         load_cifar10(tmp_path)
     msg = str(err.value)
-    assert str(path) in msg and "label 10 in record 4 (byte offset 12,292) is not a class 0-9 (2 such records)" in msg
+    assert (str(path) in msg and
+            "label 10 in record 4 (byte offset 12,292) is not a class 0-9 (2 such records)" in msg)
 
 
 def test_empty_file_is_an_error(tmp_path):
@@ -181,7 +184,8 @@ def test_a_gap_in_the_batches_is_fine_and_order_is_kept(tmp_path):
 
 def test_meta_file(tmp_path):
     names = [f"class{i}" for i in range(10)]
-    assert parse_meta(("\n".join(names) + "\n\n\n").encode(), "m") == tuple(names)  # trailing blanks, as official
+    # trailing blanks, as official
+    assert parse_meta(("\n".join(names) + "\n\n\n").encode(), "m") == tuple(names)
     assert parse_meta(("\r\n".join(names)).encode(), "m") == tuple(names)
     with pytest.raises(DataError, match=r"m, line 11: an 11th class name 'extra'"):
         parse_meta(("\n".join([*names, "extra"])).encode(), "m")
@@ -219,7 +223,8 @@ def test_no_path_and_no_download_says_how_to_set_data_path(tmp_path, monkeypatch
     with pytest.raises(DataError) as err:
         load_cifar10(None, cache=tmp_path / "cache")
     msg = str(err.value)
-    assert "data.path is not set" in msg and "../shared/datasets/cifar10-subset" in msg and "data.download" in msg
+    assert ("data.path is not set" in msg and "../shared/datasets/cifar10-subset" in msg and
+            "data.download" in msg)
     with pytest.raises(DataError) as err:
         load_cifar10(None, download=True, cache=tmp_path / "cache")
     msg = str(err.value)
@@ -231,7 +236,8 @@ def test_no_path_and_no_download_says_how_to_set_data_path(tmp_path, monkeypatch
 
 def test_download_with_a_wrong_checksum_deletes_it(tmp_path, monkeypatch):
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Response(b"not the real tarball"))
-    with pytest.raises(DataError, match="md5 .* is not the published c32a1d4ab5d03f1284b67883e8d87530; deleted"):
+    with pytest.raises(DataError,
+                       match="md5 .* is not the published c32a1d4ab5d03f1284b67883e8d87530; deleted"):
         load_cifar10(None, download=True, cache=tmp_path / "cache")
     assert not list((tmp_path / "cache").iterdir())
 
@@ -268,7 +274,8 @@ def test_module_imports_no_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, lab.data.cifar10; sys.exit(int('tensorflow' in sys.modules or 'keras' in sys.modules))"
+    code = ("import sys, lab.data.cifar10; sys.exit(int('tensorflow' in sys.modules or 'keras' in "
+            "sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -74,15 +74,16 @@ def test_tiny_digits_run_is_interrupted_and_resumed_exactly(tmp_path, mnist10k, 
     path.write_text(scenario_text(f"{{path: {mnist10k}, train_limit: 1000, test_limit: 200}}",
                                   "{kind: convnet, filters: [16], hidden: [32], dropout: 0.2}",
                                   "augment: {crop_padding: 2}\n"
-                                  "training: {epochs: 3, batch_size: 32, learning_rate: 0.003, schedule: cosine, "
-                                  "warmup_epochs: 1}\n"
+                                  "training: {epochs: 3, batch_size: 32, learning_rate: 0.003, schedule: "
+                                  "cosine, warmup_epochs: 1}\n"
                                   "report: {gallery: 4}\n"))
     full, resumed = killed_and_resumed(path, epoch=1)
     s = resumed.summary()
     assert s["test_accuracy"] > 0.5 and s["epochs_run"] == 3 and s["validation_images"] == 100
     assert 0 < s["class_accuracy_min"] <= s["test_accuracy"] <= s["class_accuracy_max"] <= 1
     report = resumed.report_path.read_text()
-    for part in ("Accuracy per class", "artifacts/confusion.png", "artifacts/mistakes.png", "learning_curves.png"):
+    for part in ("Accuracy per class", "artifacts/confusion.png", "artifacts/mistakes.png",
+                 "learning_curves.png"):
         assert part in report
     info = json.loads((resumed.artifacts / "classes.json").read_text())
     assert info["input_shape"] == [28, 28, 1] and info["classes"] == [str(d) for d in range(10)]
@@ -118,9 +119,10 @@ def test_resnet_on_cifar_binary_files_with_the_books_outputs(tmp_path):
     path.write_text(scenario_text(f"{{dataset: cifar10, path: {data}, validation: 0.1}}",
                                   "{kind: resnet, filters: [8, 8, 16], blocks: 1}",
                                   "augment: {flip: true, crop_padding: 4, test_flip: true}\n"
-                                  "training: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.05, "
-                                  "schedule: one_cycle, warmup_epochs: 0.5, label_smoothing: 0.1, weight_decay: 0.0005}\n"
-                                  "report: {book_outputs: true, book_batch_size: 16, book_images: 5, gallery: 3}\n"))
+                                  "training: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: "
+                                  "0.05, schedule: one_cycle, warmup_epochs: 0.5, label_smoothing: 0.1, "
+                                  "weight_decay: 0.0005}\nreport: {book_outputs: true, book_batch_size: 16, "
+                                  "book_images: 5, gallery: 3}\n"))
     run = execute(str(path), out=str(tmp_path / "runs"), quiet=True)
     s = run.summary()
     assert s["dataset"] == "cifar10" and s["train_images"] == 144 and s["test_images"] == 40
@@ -142,7 +144,8 @@ def test_time_limit_stops_before_an_epoch_that_would_pass_it(tmp_path, mnist10k)
     from lab.execute import execute
 
     path = tmp_path / "s.yaml"
-    path.write_text(scenario_text(f"{{path: {mnist10k}, train_limit: 300, test_limit: 50}}", "{kind: mlp, hidden: [16]}",
+    path.write_text(scenario_text(f"{{path: {mnist10k}, train_limit: 300, test_limit: 50}}",
+                                  "{kind: mlp, hidden: [16]}",
                                   "training: {epochs: 50, time_limit_seconds: 0.001}\n"))
     s = execute(str(path), out=str(tmp_path / "runs"), quiet=True).summary()
     assert s["epochs_run"] == 1 and s["stop_reason"].startswith("time limit 0.001 s")

@@ -197,7 +197,8 @@ def test_test_index_prints_the_top_three(run_dir, capsys, test_digits):
 
 def test_json_structure(run_dir, capsys, test_digits):
     indices = list(range(20))
-    rc, out, err = predict(capsys, run_dir, "--json", "--top", 4, *[a for i in indices for a in ("--test-index", i)])
+    rc, out, err = predict(capsys, run_dir, "--json", "--top", 4,
+                           *[a for i in indices for a in ("--test-index", i)])
     assert rc == 0, err
     doc = json.loads(out)
     assert doc["run"] == str(run_dir) and len(doc["predictions"]) == 20
@@ -237,7 +238,8 @@ def test_a_light_background_jpeg_of_a_test_digit(run_dir, capsys, test_digits, t
     x, y = test_digits
     rc, out, _ = predict(capsys, run_dir, "--json", *[a for i in range(40) for a in ("--test-index", i)])
     preds = json.loads(out)["predictions"]
-    sure = [i for i, p in enumerate(preds) if p["top"][0]["class"] == y[i] and p["top"][0]["probability"] > 0.8]
+    sure = [i for i, p in enumerate(preds)
+            if p["top"][0]["class"] == y[i] and p["top"][0]["probability"] > 0.8]
     assert sure, "the tiny model is confident about none of 40 test digits"
     index = sure[0]
     paper = Image.new("L", (130, 100), 250)  # a bigger, lighter sheet with the digit, dark ink, scaled x3
@@ -271,7 +273,8 @@ def test_bad_inputs_exit_2_naming_them(run_dir, capsys, tmp_path):
     cases = [
         ((text,), f"error: {text}: not an image"),
         ((tmp_path / "missing.png",), f"error: {tmp_path / 'missing.png'}: no such file"),
-        (("--test-index", 99999), "error: --test-index 99999: out of range: this run has 200 test images, give 0 to 199"),
+        (("--test-index", 99999),
+         "error: --test-index 99999: out of range: this run has 200 test images, give 0 to 199"),
         (("--test-index", -1), "error: --test-index -1: out of range"),
         (("--test-index", 0, "--top", 0), "error: --top 0: give 1 to 10"),
         (("--test-index", 0, "--top", 11), "error: --top 11: give 1 to 10"),
@@ -304,4 +307,5 @@ def test_runs_that_are_not_trained_classifiers(run_dir, capsys, tmp_path):
     model = damaged / "artifacts" / "classifier.keras"
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     rc, _, err = predict(capsys, damaged, "--test-index", 0)
-    assert rc == 2 and f"error: {model}: " in err and "cannot load the model" in err and "Traceback" not in err
+    assert (rc == 2 and f"error: {model}: " in err and "cannot load the model" in err and
+            "Traceback" not in err)

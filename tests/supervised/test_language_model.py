@@ -31,7 +31,8 @@ def sentences(n: int, seed: int) -> list[str]:
 
 
 def scenario_text(data: str, model: str = "{cell: lstm, units: 24, embedding: 8}",
-                  training: str = "{epochs: 2, batch_size: 4, seq_len: 16, learning_rate: 0.01}", extra: str = "") -> str:
+                  training: str = "{epochs: 2, batch_size: 4, seq_len: 16, learning_rate: 0.01}",
+                  extra: str = "") -> str:
     return (f"name: tiny_lm\ntask: language-model\nseed: 3\nstrategy: cpu\ndata: {data}\nmodel: {model}\n"
             f"training: {training}\ngenerate: {{prompt: 'the ', length: 20}}\n{extra}")
 
@@ -88,8 +89,8 @@ def test_word_model_on_a_ptb_folder_with_tied_weights(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(scenario_text(f"{{path: {folder}, level: words}}",
                                   "{cell: gru, units: 16, embedding: 16, tie_weights: true}",
-                                  "{epochs: 2, batch_size: 4, seq_len: 8, learning_rate: 0.02, schedule: step, "
-                                  "decay_after: 1}"))
+                                  "{epochs: 2, batch_size: 4, seq_len: 8, learning_rate: 0.02, schedule: "
+                                  "step, decay_after: 1}"))
     run = execute(str(path), out=str(tmp_path / "runs"), quiet=True)
     s = run.summary()
     assert s["level"] == "words" and s["kn_order"] == 3
@@ -146,7 +147,8 @@ def test_sampling_temperature_and_top_k():
 
 def test_config_refuses_inconsistent_settings():
     base = {"name": "x", "task": "language-model"}
-    for bad, words in [({"model": {"tie_weights": True, "units": 64, "embedding": 32}}, "must equal model.units"),
+    for bad, words in [({"model": {"tie_weights": True, "units": 64, "embedding": 32}},
+                        "must equal model.units"),
                        ({"model": {"dropout": 0.2}}, "between recurrent layers"),
                        ({"data": {"fractions": [0.9, 0.1, 0.0]}}, "above 0"),
                        ({"data": {"fractions": [0.5, 0.2, 0.2]}}, "summing to 1"),
@@ -186,7 +188,8 @@ def test_generate_streams_the_same_text_for_the_same_seed(char_run, capsys):
 
 
 def test_generate_json_has_each_tokens_logprob(char_run, capsys):
-    code, out, _ = generate(capsys, char_run.path, "--length", 12, "--top-k", 3, "--temperature", 0.5, "--json")
+    code, out, _ = generate(capsys, char_run.path, "--length", 12, "--top-k", 3, "--temperature", 0.5,
+                            "--json")
     data = json.loads(out)
     assert code == 0 and data["prompt"] == "the " and len(data["tokens"]) == 12
     assert data["text"] == "".join(t["token"] for t in data["tokens"])

@@ -44,7 +44,8 @@ def test_word_splits_cut_between_tokens_with_eos_and_skip_blank_lines(tmp_path):
 def test_words_can_be_lower_cased_with_punctuation_split_off(tmp_path):
     text = "Now, fair Hippolyta, our hour\nO'er the NIGHT; THESEUS:\n\n"
     assert words(text, lowercase=True, split_punctuation=True) == [
-        "now", ",", "fair", "hippolyta", ",", "our", "hour", EOS, "o'er", "the", "night", ";", "theseus", ":", EOS]
+        "now", ",", "fair", "hippolyta", ",", "our", "hour", EOS, "o'er", "the", "night", ";", "theseus", ":",
+        EOS]
     assert words(text, lowercase=True)[:3] == ["now,", "fair", "hippolyta,"]
     corpus = load_corpus(write(tmp_path / "w.txt", text * 20), level="words", split_punctuation=True)
     assert "Hippolyta" in corpus.train and "Hippolyta," not in corpus.train
@@ -216,8 +217,9 @@ def test_bptt_windows_continue_rows_and_y_is_x_shifted():
 def test_bptt_too_short_says_what_one_batch_needs():
     x, _ = bptt_batches(np.arange(12), batch_size=2, seq_len=5)  # exactly one window fits
     assert x.shape == (1, 2, 5)
-    with pytest.raises(DataError, match=r"valid split has 11 tokens; one batch needs batch_size\*\(seq_len\+1\)="
-                                        r"2\*\(5\+1\)=12; lower batch_size or seq_len, or give more text"):
+    with pytest.raises(DataError, match=r"valid split has 11 tokens; one batch needs "
+                                        r"batch_size\*\(seq_len\+1\)=2\*\(5\+1\)=12; lower batch_size or "
+                                        r"seq_len, or give more text"):
         bptt_batches(np.arange(11), batch_size=2, seq_len=5, split="valid")
 
 

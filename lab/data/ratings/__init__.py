@@ -50,8 +50,8 @@ The modules, by concern (this package re-exports their public names; use them as
   (``lab.data.ratings.parse.CHUNK_BYTES``), not here;
 - ``movielens``: the MovieLens readers, :func:`write_movielens_100k`, :func:`split_title_year`;
 - ``netflix``: :func:`read_netflix`, :func:`write_netflix`, :func:`days_from_civil`;
-- ``synthetic_data``: :func:`synthetic`, :func:`movielens_like`, :func:`true_affinity`, ``NETFLIX_DISTRIBUTION``,
-  ``ML100K_DISTRIBUTION``;
+- ``synthetic_data``: :func:`synthetic`, :func:`movielens_like`, :func:`true_affinity`,
+  ``NETFLIX_DISTRIBUTION``, ``ML100K_DISTRIBUTION``;
 - ``statistics``: :func:`statistics` (the shape of any ratings set) and ``ML100K`` (MovieLens 100K's figures);
 - ``splits``: :func:`kfold`, :func:`own_splits`, :func:`holdout`, :func:`temporal`, :func:`make_splits`;
 - ``layout``: ``LAYOUTS``, :func:`detect_layout`, :func:`find_layout`;

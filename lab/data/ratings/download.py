@@ -11,10 +11,10 @@ from lab.data.ratings.layout import LAYOUTS, detect_layout
 from lab.errors import DataError
 
 DOWNLOADS = {
-    "movielens-100k": ("https://files.grouplens.org/datasets/movielens/ml-100k.zip", "0e33842e24a9c977be4e0107933c0723",
-                       "ml-100k"),
-    "movielens-1m": ("https://files.grouplens.org/datasets/movielens/ml-1m.zip", "c4d9eecfca2ab87c1945afe126590906",
-                     "ml-1m"),
+    "movielens-100k": ("https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+                       "0e33842e24a9c977be4e0107933c0723", "ml-100k"),
+    "movielens-1m": ("https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+                     "c4d9eecfca2ab87c1945afe126590906", "ml-1m"),
 }
 
 
@@ -33,7 +33,8 @@ def download_movielens(which: str, cache: str | Path | None = None, timeout: flo
     else:
         fetch(url, archive, md5, timeout=timeout, keep_bad=True, hints=[
             f"download {sub}.zip elsewhere, unzip it, and point the scenario at the folder: "
-            f"--set data.path=/path/to/{sub}", f"or put {sub}.zip in {root} (it is checked against md5 {md5})"])
+            f"--set data.path=/path/to/{sub}",
+            f"or put {sub}.zip in {root} (it is checked against md5 {md5})"])
     with zipfile.ZipFile(archive) as z:
         for member in z.namelist():
             if member.startswith("/") or ".." in Path(member).parts:

@@ -14,8 +14,8 @@ LAYOUTS = {
     "movielens-100k": "u.data (+ u.item, u.genre, u1..u5/ua/ub .base/.test) [MovieLens 100K]",
     "movielens-1m": "ratings.dat (+ movies.dat) [MovieLens 1M]",
     "movielens-latest": "ratings.csv (+ movies.csv) [MovieLens latest/20M/25M]",
-    "netflix": "combined_data_1.txt ... combined_data_4.txt or training_set/mv_*.txt (+ movie_titles.csv, probe.txt) "
-               "[Netflix Prize]",
+    "netflix": "combined_data_1.txt ... combined_data_4.txt or training_set/mv_*.txt (+ movie_titles.csv, "
+               "probe.txt) [Netflix Prize]",
 }
 
 
@@ -42,7 +42,8 @@ def find_layout(path: str | Path, expect: str = "auto") -> tuple[Path, str]:
     """The folder holding a known layout (``path`` itself, the folder of a file, or one sub-folder)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder", [f"expected a folder holding {v}" for v in LAYOUTS.values()])
+        raise DataError(f"{path}: no such file or folder",
+                        [f"expected a folder holding {v}" for v in LAYOUTS.values()])
     folder = path.parent if path.is_file() else path
     layout = detect_layout(folder)
     if layout is None and folder.is_dir():

@@ -24,20 +24,24 @@ READERS = {
 
 def load_ratings(path: str | Path | None = None, source: str = "auto", download: bool = False,
                  cache: str | Path | None = None, max_files: int | None = None) -> Ratings:
-    """Read ratings from ``path`` (layout detected or given by ``source``), downloading MovieLens if allowed."""
+    """Read ratings from ``path`` (layout detected or given by ``source``), downloading MovieLens if
+    allowed."""
     if path is not None and Path(path).expanduser().exists():
         folder, layout = find_layout(path, source)
     elif download and source in DOWNLOADS:
         folder, layout = download_movielens(source, cache), source
     elif path is None:
-        raise DataError(f"data.source {source!r} needs data.path: the folder holding {LAYOUTS.get(source, 'the files')}"
-                        + (" (or data.download: true where the machine is online)" if source in DOWNLOADS else ""))
+        raise DataError(f"data.source {source!r} needs data.path: the folder holding "
+                        f"{LAYOUTS.get(source, 'the files')}"
+                        + (" (or data.download: true where the machine is online)" if source in DOWNLOADS
+                           else ""))
     else:
         hint = []
         if source in DOWNLOADS:
             url = DOWNLOADS[source][0]
             hint = [f"download {url} on a machine with internet, unzip it, and set data.path to the folder "
-                    f"(e.g. --set data.path=/path/to/{DOWNLOADS[source][2]}), or set data.download: true when online"]
+                    f"(e.g. --set data.path=/path/to/{DOWNLOADS[source][2]}), or set data.download: true "
+                    f"when online"]
         else:
             hint = [f"expected a folder holding {LAYOUTS.get(source, ' or '.join(LAYOUTS.values()))}"]
         raise DataError(f"{path}: no such file or folder", hint)

@@ -93,7 +93,8 @@ class Ratings:
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Ratings per user and per item."""
-        return (np.bincount(self.user, minlength=self.n_users), np.bincount(self.item, minlength=self.n_items))
+        return (np.bincount(self.user, minlength=self.n_users),
+                np.bincount(self.item, minlength=self.n_items))
 
     def subset(self, keep: np.ndarray, name: str | None = None) -> Ratings:
         """The ratings selected by a boolean mask (or indices), with users and items re-indexed densely."""
@@ -105,10 +106,10 @@ class Ratings:
         users, user = np.unique(self.user[keep], return_inverse=True)
         items, item = np.unique(self.item[keep], return_inverse=True)
         return Ratings(
-            user=user.astype(np.int32), item=item.astype(np.int32), rating=self.rating[keep], time=self.time[keep],
-            user_ids=self.user_ids[users], item_ids=self.item_ids[items], titles=self.titles[items],
-            years=self.years[items], genres=self.genres[items], genre_names=self.genre_names, scale=self.scale,
-            name=name or self.name, source=self.source,
+            user=user.astype(np.int32), item=item.astype(np.int32), rating=self.rating[keep],
+            time=self.time[keep], user_ids=self.user_ids[users], item_ids=self.item_ids[items],
+            titles=self.titles[items], years=self.years[items], genres=self.genres[items],
+            genre_names=self.genre_names, scale=self.scale, name=name or self.name, source=self.source,
             own_splits={k: v[keep] for k, v in self.own_splits.items()},
             truth=_subset_truth(self.truth, users, items) if self.truth else None, notes=list(self.notes),
         )
@@ -117,10 +118,10 @@ class Ratings:
     def save_npz(self, path: str | Path) -> None:
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(
-                tmp, user=self.user, item=self.item, rating=self.rating, time=self.time, user_ids=self.user_ids,
-                item_ids=self.item_ids, titles=np.asarray(self.titles, dtype=str), years=self.years,
-                genres=self.genres, genre_names=np.asarray(self.genre_names, dtype=str), scale=self.scale,
-                name=np.asarray(self.name), source=np.asarray(self.source),
+                tmp, user=self.user, item=self.item, rating=self.rating, time=self.time,
+                user_ids=self.user_ids, item_ids=self.item_ids, titles=np.asarray(self.titles, dtype=str),
+                years=self.years, genres=self.genres, genre_names=np.asarray(self.genre_names, dtype=str),
+                scale=self.scale, name=np.asarray(self.name), source=np.asarray(self.source),
             )
 
     @classmethod
@@ -128,8 +129,8 @@ class Ratings:
         """Ratings saved by :meth:`save_npz`; a DataError naming the file (and the member) when it is
         missing, truncated or corrupt, or its arrays do not fit together."""
         path = Path(path)
-        keys = ("user", "item", "rating", "time", "user_ids", "item_ids", "titles", "years", "genres", "genre_names",
-                "scale", "name", "source")
+        keys = ("user", "item", "rating", "time", "user_ids", "item_ids", "titles", "years", "genres",
+                "genre_names", "scale", "name", "source")
         with data_file(path, "saved ratings file"):
             z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
@@ -147,7 +148,8 @@ class Ratings:
               and all(a[k].ndim == 1 for k in ("user_ids", "item_ids", "titles", "years", "scale"))
               and len(a["titles"]) == len(a["years"]) == len(a["item_ids"]) and a["genres"].ndim == 2
               and len(a["genres"]) == len(a["item_ids"]) and a["genres"].shape[1] == len(a["genre_names"])
-              and all(np.issubdtype(a[k].dtype, np.integer) for k in ("user", "item", "time", "user_ids", "item_ids"))
+              and all(np.issubdtype(a[k].dtype, np.integer)
+                      for k in ("user", "item", "time", "user_ids", "item_ids"))
               and (n == 0 or (0 <= a["user"].min() and a["user"].max() < len(a["user_ids"])
                               and 0 <= a["item"].min() and a["item"].max() < len(a["item_ids"]))))
         if not ok:
@@ -203,10 +205,10 @@ def from_ids(user_ids_raw: np.ndarray, item_ids_raw: np.ndarray, rating: np.ndar
         pair = (user == user[first]) & (item == item[first])
         where = (f" at lines {', '.join(str(int(n)) for n in np.asarray(lines)[pair][:5])}"
                  if lines is not None else "")
-        notes.append(f"{ratings_file or source or name}: {dropped:,} duplicate rating(s) of a (user, item) pair "
-                     f"already rated (e.g. user {int(users[user[first]])}, item {int(items[item[first]])}{where}); "
-                     "kept each pair's latest rating (largest timestamp, on a tie the later line) and dropped "
-                     f"the other {dropped:,}")
+        notes.append(f"{ratings_file or source or name}: {dropped:,} duplicate rating(s) of a (user, item) "
+                     f"pair already rated (e.g. user {int(users[user[first]])}, item "
+                     f"{int(items[item[first]])}{where}); kept each pair's latest rating (largest timestamp, "
+                     f"on a tie the later line) and dropped the other {dropped:,}")
         user, item, rating, time = user[keep], item[keep], rating[keep], time[keep]
         users, user = np.unique(users[user], return_inverse=True)  # (a user or item may have gone: re-index)
         items, item = np.unique(items[item], return_inverse=True)
@@ -228,7 +230,8 @@ def from_ids(user_ids_raw: np.ndarray, item_ids_raw: np.ndarray, rating: np.ndar
     )
 
 
-def _latest_of_each_pair(user: np.ndarray, item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray | None:
+def _latest_of_each_pair(user: np.ndarray, item: np.ndarray, time: np.ndarray,
+                         n_items: int) -> np.ndarray | None:
     """None when every (user, item) pair occurs once; else the mask of the ratings to keep: per pair, the
     largest ``time``, on a tie the last one. One sort of int64 keys checks a clean file."""
     key = user.astype(np.int64) * max(1, n_items) + item

@@ -54,7 +54,8 @@ def read_movielens_100k(folder: str | Path, *, max_files: int | None = None) -> 
     _check_exists(data, "MovieLens 100K ratings")
     scale = (1.0, 2.0, 3.0, 4.0, 5.0)
     u, i, r, t, lines = _read_ratings_file(data, b"\t ",
-                                           "4 whole numbers separated by tabs: user item rating timestamp", scale)
+                                           "4 whole numbers separated by tabs: user item rating timestamp",
+                                           scale)
     genre_names = ML100K_GENRES
     if (folder / "u.genre").exists():
         names = []
@@ -76,13 +77,14 @@ def read_movielens_100k(folder: str | Path, *, max_files: int | None = None) -> 
             parts = line.split("|")
             if len(parts) != 5 + n_g or not parts[0].strip().isdecimal() or any(
                     f not in ("0", "1") for f in parts[5:]):
-                raise _malformed(item_file, lineno, f"id|title|release date|video date|IMDb URL|{n_g} genre flags (0/1)")
+                raise _malformed(item_file, lineno,
+                                 f"id|title|release date|video date|IMDb URL|{n_g} genre flags (0/1)")
             title, year = split_title_year(parts[1])
             if not year and len(parts[2]) >= 4 and parts[2][-4:].isdecimal():
                 year = int(parts[2][-4:])
             meta[int(parts[0])] = (title, year, np.array([f == "1" for f in parts[5:]]))
-    out = from_ids(u, i, r, t, scale, meta, genre_names, name="MovieLens 100K", source=str(folder), lines=lines,
-                   ratings_file=str(data))
+    out = from_ids(u, i, r, t, scale, meta, genre_names, name="MovieLens 100K", source=str(folder),
+                   lines=lines, ratings_file=str(data))
     out.own_splits = _own_split_masks(out, folder, [f"u{k}" for k in range(1, 6)] + ["ua", "ub"])
     return out
 
@@ -94,12 +96,14 @@ def _own_split_masks(r: Ratings, folder: Path, names: list[str]) -> dict[str, np
         if not test.exists():
             continue
         u, i, _, _, _ = _read_ratings_file(test, b"\t ",
-                                           "4 whole numbers separated by tabs: user item rating timestamp", r.scale)
+                                           "4 whole numbers separated by tabs: user item rating timestamp",
+                                           r.scale)
         have, want = _pair_keys(r, u, i)
         mask = np.isin(have, want)
         missing = len(np.unique(want)) - int(mask.sum())
         if missing > 0:
-            raise DataError(f"{test}: {missing} of its ratings are not in u.data (is it from another copy of the data?)")
+            raise DataError(f"{test}: {missing} of its ratings are not in u.data (is it from another copy of "
+                            f"the data?)")
         out[name] = mask
     return out
 
@@ -125,11 +129,13 @@ def read_movielens_1m(folder: str | Path, *, max_files: int | None = None) -> Ra
     _check_exists(data, "MovieLens 1M ratings")
     half = _has_half_stars(data)
     scale = tuple(np.arange(0.5 if half else 1.0, 5.01, 0.5 if half else 1.0))
-    u, i, r, t, lines = _read_ratings_file(data, b":", "UserID::MovieID::Rating::Timestamp", scale, allow_dot=half)
+    u, i, r, t, lines = _read_ratings_file(data, b":", "UserID::MovieID::Rating::Timestamp", scale,
+                                           allow_dot=half)
     titles, genre_lists = {}, {}
     movies = folder / "movies.dat"
     if movies.exists():
-        for lineno, line in enumerate(text_lines(movies, "latin-1", "MovieID::Title (Year)::Genre|Genre lines"), 1):
+        for lineno, line in enumerate(
+                text_lines(movies, "latin-1", "MovieID::Title (Year)::Genre|Genre lines"), 1):
             if not line.strip():
                 continue
             parts = line.split("::")
@@ -155,8 +161,8 @@ def read_movielens_latest(folder: str | Path, *, max_files: int | None = None) -
     data = folder / "ratings.csv"
     _check_exists(data, "MovieLens ratings")
     scale = tuple(np.arange(0.5, 5.01, 0.5))
-    u, i, r, t, lines = _read_ratings_file(data, b",", "userId,movieId,rating,timestamp", scale, allow_dot=True,
-                                           skip_header=True)
+    u, i, r, t, lines = _read_ratings_file(data, b",", "userId,movieId,rating,timestamp", scale,
+                                           allow_dot=True, skip_header=True)
     titles, genre_lists = {}, {}
     movies = folder / "movies.csv"
     if movies.exists():
@@ -168,7 +174,8 @@ def read_movielens_latest(folder: str | Path, *, max_files: int | None = None) -
                 if not row or (lineno == 1 and row[0].strip().lower() == "movieid"):
                     continue
                 if len(row) != 3 or not row[0].strip().isdecimal():
-                    raise _malformed(movies, lineno, "movieId,title,genres (titles with commas in double quotes)")
+                    raise _malformed(movies, lineno,
+                                     "movieId,title,genres (titles with commas in double quotes)")
                 titles[int(row[0])] = split_title_year(row[1])
                 genre_lists[int(row[0])] = row[2].split("|")
     names, flags = _genre_matrix(genre_lists)

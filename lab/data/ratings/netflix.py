@@ -29,7 +29,8 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def _netflix_blocks(path: Path, fields: int, expected: str, chunk_bytes: int | None = None):
-    """Parse a file of ``MovieID:`` blocks: yields (movie ids, rows (n, fields) int64, 1-based lines) per chunk."""
+    """Parse a file of ``MovieID:`` blocks: yields (movie ids, rows (n, fields) int64, 1-based lines) per
+    chunk."""
     movie = None
     seen_any = False
     for buf, before in _chunks(path, chunk_bytes):
@@ -43,8 +44,9 @@ def _netflix_blocks(path: Path, fields: int, expected: str, chunk_bytes: int | N
             first = np.flatnonzero(~blank)
             if len(first) and not header[first[0]]:
                 raise DataError(
-                    f"{path}:{before + first[0] + 1}: the first line is {_line_text(path, before + first[0] + 1)!r}, "
-                    "not 'MovieID:' (a Netflix Prize file starts each movie's block with its id and a colon)"
+                    f"{path}:{before + first[0] + 1}: the first line is "
+                    f"{_line_text(path, before + first[0] + 1)!r}, not 'MovieID:' (a Netflix Prize file "
+                    f"starts each movie's block with its id and a colon)"
                 )
             seen_any = bool(len(first))
         wrong = np.flatnonzero((header & (counts != 1)) | (data & (counts != fields)))
@@ -79,7 +81,8 @@ def _blocks(path: Path, fields: int, expected: str, what: str):
 
 
 def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings:
-    """The Netflix Prize layout: rating files, ``movie_titles.csv`` and ``probe.txt`` (the split ``probe``)."""
+    """The Netflix Prize layout: rating files, ``movie_titles.csv`` and ``probe.txt`` (the split
+    ``probe``)."""
     folder = Path(folder)
     files = _netflix_rating_files(folder)
     if not files:
@@ -95,7 +98,8 @@ def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings
             bad_date = (mo < 1) | (mo > 12) | (d < 1) | (d > 31) | (y < 1900) | (y > 2100)
             if bad_date.any():
                 raise DataError(f"{path}:{int(lines[np.argmax(bad_date)])}: bad date in "
-                                f"{_line_text(path, int(lines[np.argmax(bad_date)]))!r} (expected YYYY-MM-DD)")
+                                f"{_line_text(path, int(lines[np.argmax(bad_date)]))!r} (expected "
+                                f"YYYY-MM-DD)")
             _check_scale(path, rows[:, 1].astype(np.float64), lines, scale)
             _check_ids(path, rows[:, 0], lines, "customer id")
             _check_ids(path, movies, lines, "movie id")
@@ -108,8 +112,8 @@ def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings
     rating = np.concatenate(rs).astype(np.float32)
     time = np.concatenate(ds).astype(np.int64) * SECONDS_PER_DAY
     meta = _read_netflix_titles(folder / "movie_titles.csv")
-    out = from_ids(user_raw, movie_raw, rating, time, scale, meta, (), name="Netflix Prize", source=str(folder),
-                   ratings_file=f"{folder} ({', '.join(p.name for p in files)})")
+    out = from_ids(user_raw, movie_raw, rating, time, scale, meta, (), name="Netflix Prize",
+                   source=str(folder), ratings_file=f"{folder} ({', '.join(p.name for p in files)})")
     probe = folder / "probe.txt"
     if probe.exists():
         pm, pu = [], []
@@ -121,11 +125,12 @@ def read_netflix(folder: str | Path, *, max_files: int | None = None) -> Ratings
         have, want = _pair_keys(out, np.concatenate(pu), np.concatenate(pm))
         mask = np.isin(have, want)
         if len(want) and not mask.any():
-            cut = (f"; data.max_files reads only {len(files)} rating file(s) ({', '.join(p.name for p in files)}), "
-                   "so the probe's movies may be in the others") if max_files else ""
-            raise DataError(f"{probe}: none of the probe's {len(want):,} (customer, movie) pairs is among the "
-                            f"{len(out):,} ratings read, so the split 'probe' would hold out nothing{cut}; is the "
-                            "probe from this copy of the data?")
+            cut = (f"; data.max_files reads only {len(files)} rating file(s) "
+                   f"({', '.join(p.name for p in files)}), so the probe's movies may be in the "
+                   f"others") if max_files else ""
+            raise DataError(f"{probe}: none of the probe's {len(want):,} (customer, movie) pairs is among "
+                            f"the {len(out):,} ratings read, so the split 'probe' would hold out "
+                            f"nothing{cut}; is the probe from this copy of the data?")
         out.own_splits["probe"] = mask
     return out
 
@@ -135,8 +140,8 @@ def _check_ids(path: Path, ids: np.ndarray, lines: np.ndarray, what: str) -> Non
     big = ids > np.iinfo(np.int32).max
     if big.any():
         j = int(np.argmax(big))
-        raise DataError(f"{path}:{int(lines[j])}: {what} {int(ids[j])} is larger than {np.iinfo(np.int32).max:,} "
-                        f"in {_line_text(path, int(lines[j]))!r}")
+        raise DataError(f"{path}:{int(lines[j])}: {what} {int(ids[j])} is larger than "
+                        f"{np.iinfo(np.int32).max:,} in {_line_text(path, int(lines[j]))!r}")
 
 
 def _read_netflix_titles(path: Path) -> dict:
@@ -150,7 +155,8 @@ def _read_netflix_titles(path: Path) -> dict:
         year = parts[1].strip() if len(parts) == 3 else ""
         if len(parts) != 3 or not parts[0].strip().isdecimal() or not (
                 (year.isdecimal() and len(year) <= 4) or year == "NULL"):
-            raise _malformed(path, lineno, "MovieID,YearOfRelease,Title (year may be NULL; title may hold commas)")
+            raise _malformed(path, lineno,
+                             "MovieID,YearOfRelease,Title (year may be NULL; title may hold commas)")
         meta[int(parts[0])] = (parts[2].strip(), int(year) if year != "NULL" else 0, None)
     return meta
 

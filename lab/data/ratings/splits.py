@@ -24,8 +24,8 @@ def kfold(r: Ratings, k: int = 5, seed: int | np.random.Generator = 0) -> list[S
 def own_splits(r: Ratings, names: list[str] | None = None) -> list[Split]:
     """The dataset's own splits (MovieLens 100K ``u1..u5``, ``ua``, ``ub``; Netflix ``probe``)."""
     if not r.own_splits:
-        raise DataError(f"{r.name} ({r.source}) has no splits of its own (MovieLens 100K's u1..u5.base/.test or "
-                        "Netflix's probe.txt); use split.method: kfold, holdout or temporal")
+        raise DataError(f"{r.name} ({r.source}) has no splits of its own (MovieLens 100K's u1..u5.base/.test "
+                        f"or Netflix's probe.txt); use split.method: kfold, holdout or temporal")
     names = names or list(r.own_splits)
     missing = [n for n in names if n not in r.own_splits]
     if missing:
@@ -34,7 +34,8 @@ def own_splits(r: Ratings, names: list[str] | None = None) -> list[Split]:
 
 
 def _per_user_rank(r: Ratings, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort ratings by (user, key): returns the order and each rating's rank within its user (in that order)."""
+    """Sort ratings by (user, key): returns the order and each rating's rank within its user (in that
+    order)."""
     order = np.lexsort((key, r.user))
     counts = np.bincount(r.user, minlength=r.n_users)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -42,7 +43,8 @@ def _per_user_rank(r: Ratings, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return order, rank
 
 
-def _take_first(r: Ratings, order, rank, n: int | None, fraction: float | None, min_train: int, name: str) -> Split:
+def _take_first(r: Ratings, order, rank, n: int | None, fraction: float | None, min_train: int,
+                name: str) -> Split:
     counts = np.bincount(r.user, minlength=r.n_users)
     if n is not None:
         n_test = np.full(r.n_users, n)
@@ -54,8 +56,8 @@ def _take_first(r: Ratings, order, rank, n: int | None, fraction: float | None, 
     return Split(name, np.sort(order[~test_sorted]), np.sort(order[test_sorted]))
 
 
-def holdout(r: Ratings, n: int | None = None, fraction: float | None = None, seed: int | np.random.Generator = 0,
-            min_train: int = 1) -> Split:
+def holdout(r: Ratings, n: int | None = None, fraction: float | None = None,
+            seed: int | np.random.Generator = 0, min_train: int = 1) -> Split:
     """Per user, ``n`` random ratings (or ``fraction`` of them) held out; every user keeps ``min_train``."""
     if (n is None) == (fraction is None):
         raise DataError("a hold-out split needs exactly one of n (ratings per user) or fraction")

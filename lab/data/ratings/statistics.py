@@ -21,15 +21,18 @@ ML100K = {
     "user_count_min": 20, "user_count_median": 65, "user_count_mean": 106.04, "user_count_max": 737,
     "item_count_median": 27, "item_count_mean": 59.45, "item_count_max": 583, "items_rated_once": 141,
     "shares": (0.0611, 0.1137, 0.2715, 0.3417, 0.2120), "mean_rating": 3.530, "sd_rating": 1.126,
-    "user_mean_sd": 0.445, "item_mean_sd": 0.614, "item_mean_sd_all": 0.781,  # items with >= 5 ratings; all items
+    # items with >= 5 ratings; all items
+    "user_mean_sd": 0.445, "item_mean_sd": 0.614, "item_mean_sd_all": 0.781,
     "top10pct_share": 0.427, "item_gini": 0.629, "popularity_mean_corr": 0.517,
     "genres_per_item": 1.72,
     # the strongest genre pairs (phi of their flags over the movies)
-    "genre_pairs": (("Animation", "Children's", 0.440), ("Action", "Adventure", 0.337), ("Animation", "Musical", 0.331),
+    "genre_pairs": (("Animation", "Children's", 0.440), ("Action", "Adventure", 0.337),
+                    ("Animation", "Musical", 0.331),
                     ("Children's", "Fantasy", 0.291), ("Action", "Sci-Fi", 0.273)),
     # movies per genre in u.item (2,893 genre flags over 1,682 movies; "unknown" 2 left out)
-    "genre_counts": {"Action": 251, "Adventure": 135, "Animation": 42, "Children's": 122, "Comedy": 505, "Crime": 109,
-                     "Documentary": 50, "Drama": 725, "Fantasy": 22, "Film-Noir": 24, "Horror": 92, "Musical": 56,
+    "genre_counts": {"Action": 251, "Adventure": 135, "Animation": 42, "Children's": 122, "Comedy": 505,
+                     "Crime": 109, "Documentary": 50, "Drama": 725, "Fantasy": 22, "Film-Noir": 24,
+                     "Horror": 92, "Musical": 56,
                      "Mystery": 61, "Romance": 247, "Sci-Fi": 101, "Thriller": 251, "War": 71, "Western": 27},
 }
 
@@ -73,9 +76,10 @@ def statistics(r: Ratings, min_item_ratings: int = 5) -> dict:
         "user_count_mean": float(per_user.mean()), "user_count_max": int(per_user.max()),
         "item_count_min": int(per_item.min()), "item_count_median": float(np.median(per_item)),
         "item_count_mean": float(per_item.mean()), "item_count_max": int(per_item.max()),
-        "items_rated_once": int((per_item == 1).sum()), f"items_with_{min_item_ratings}_or_more": int(enough.sum()),
-        "top10pct_share": float(top.sum() / max(1, len(r))), "item_gini": gini(per_item),
-        "shares": shares, "mean_rating": float(rating.mean()), "sd_rating": float(rating.std()),
+        "items_rated_once": int((per_item == 1).sum()),
+        f"items_with_{min_item_ratings}_or_more": int(enough.sum()),
+        "top10pct_share": float(top.sum() / max(1, len(r))), "item_gini": gini(per_item), "shares": shares,
+        "mean_rating": float(rating.mean()), "sd_rating": float(rating.std()),
         "user_mean_sd": float(user_mean.std()), "item_mean_sd": float(item_mean.std()),
         "item_mean_sd_all": float((item_sum[per_item > 0] / per_item[per_item > 0]).std()),
         "popularity_mean_corr": float(np.corrcoef(np.log(per_item[enough]), item_mean)[0, 1])
@@ -83,7 +87,8 @@ def statistics(r: Ratings, min_item_ratings: int = 5) -> dict:
     }
     g = np.asarray(r.genres, np.float64)
     out["genres_per_item"] = float(g.sum(1).mean()) if g.size else 0.0
-    out["genre_counts"] = {name: int(c) for name, c in zip(r.genre_names, g.sum(0), strict=True)} if g.size else {}
+    out["genre_counts"] = ({name: int(c) for name, c in zip(r.genre_names, g.sum(0), strict=True)} if g.size
+                           else {})
     pairs = []
     if g.size and g.shape[1] > 1:
         used = g.std(0) > 0
@@ -110,8 +115,8 @@ def describe_statistics(s: dict, reference: dict | None = None) -> str:
                             else " / ".join(f"{100 * v:.1f}" for v in theirs)) + ")"
         return f"{key} {text}"
 
-    keys = ("users", "items", "ratings", "user_count_min", "user_count_median", "user_count_mean", "user_count_max",
-            "item_count_median", "item_count_mean", "item_count_max", "items_rated_once", "top10pct_share",
-            "item_gini", "shares", "mean_rating", "sd_rating", "user_mean_sd", "item_mean_sd",
-            "popularity_mean_corr", "genres_per_item", "genre_pair_max_phi")
+    keys = ("users", "items", "ratings", "user_count_min", "user_count_median", "user_count_mean",
+            "user_count_max", "item_count_median", "item_count_mean", "item_count_max", "items_rated_once",
+            "top10pct_share", "item_gini", "shares", "mean_rating", "sd_rating", "user_mean_sd",
+            "item_mean_sd", "popularity_mean_corr", "genres_per_item", "genre_pair_max_phi")
     return "; ".join(f(k) for k in keys if k in s)

@@ -12,22 +12,23 @@ from lab.errors import DataError
 NETFLIX_DISTRIBUTION = (0.046, 0.101, 0.287, 0.336, 0.230)  # share of 1..5 stars in the Netflix Prize data
 
 _ADJECTIVES = (
-    "Silent", "Last", "Broken", "Golden", "Dark", "Hidden", "Endless", "Crimson", "Lonely", "Wild", "Frozen", "Secret",
-    "Burning", "Lost", "Midnight", "Electric", "Savage", "Gentle", "Distant", "Fallen", "Iron", "Scarlet", "Quiet",
-    "Restless", "Shattered", "Velvet", "Wicked", "Brave", "Hollow", "Northern", "Paper", "Glass", "Sleeping",
-    "Forgotten", "Bitter", "Sweet", "Final", "Little", "Great", "Strange",
+    "Silent", "Last", "Broken", "Golden", "Dark", "Hidden", "Endless", "Crimson", "Lonely", "Wild", "Frozen",
+    "Secret", "Burning", "Lost", "Midnight", "Electric", "Savage", "Gentle", "Distant", "Fallen", "Iron",
+    "Scarlet", "Quiet", "Restless", "Shattered", "Velvet", "Wicked", "Brave", "Hollow", "Northern", "Paper",
+    "Glass", "Sleeping", "Forgotten", "Bitter", "Sweet", "Final", "Little", "Great", "Strange",
 )
 _NOUNS = (
-    "River", "Harbor", "Empire", "Garden", "Kingdom", "Heart", "Shadow", "Road", "Storm", "Dream", "Summer", "City",
-    "Island", "Mirror", "Promise", "Frontier", "Machine", "Letter", "Station", "Horizon", "Winter", "Voyage", "Secret",
-    "Crown", "Highway", "Stranger", "Ghost", "Sky", "Tide", "Circus", "Mountain", "Desert", "Season", "Signal",
-    "Orchard", "Lantern", "Bridge", "Witness", "Engine", "Song",
+    "River", "Harbor", "Empire", "Garden", "Kingdom", "Heart", "Shadow", "Road", "Storm", "Dream", "Summer",
+    "City", "Island", "Mirror", "Promise", "Frontier", "Machine", "Letter", "Station", "Horizon", "Winter",
+    "Voyage", "Secret", "Crown", "Highway", "Stranger", "Ghost", "Sky", "Tide", "Circus", "Mountain",
+    "Desert", "Season", "Signal", "Orchard", "Lantern", "Bridge", "Witness", "Engine", "Song",
 )
 _PLACES = (
-    "Paris", "Tokyo", "Brooklyn", "Havana", "Casablanca", "Vienna", "Texas", "Alaska", "Rome", "Bombay", "Berlin",
-    "Chicago", "Lisbon", "the Valley", "the North", "Mars",
+    "Paris", "Tokyo", "Brooklyn", "Havana", "Casablanca", "Vienna", "Texas", "Alaska", "Rome", "Bombay",
+    "Berlin", "Chicago", "Lisbon", "the Valley", "the North", "Mars",
 )
-_NAMES = ("Annie", "Jack", "Marlowe", "Sophie", "Max", "Rosa", "Elliot", "Nora", "Frankie", "Otis", "Lola", "Walter")
+_NAMES = ("Annie", "Jack", "Marlowe", "Sophie", "Max", "Rosa", "Elliot", "Nora", "Frankie", "Otis", "Lola",
+          "Walter")
 
 
 def _plural(noun: str) -> str:
@@ -40,8 +41,10 @@ def _make_title(rng: np.random.Generator) -> str:
     a, n, n2 = rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_NOUNS)
     pattern = int(rng.integers(8))
     return [
-        f"The {a} {n}", f"{a} {n}", f"{n} of the {n2}", f"{'An' if n[0] in 'AEIOU' else 'A'} {n} in {rng.choice(_PLACES)}",
-        f"{rng.choice(_NAMES)}'s {n}", f"{_plural(n)}, {_plural(n2)} and Other Stories", f"The {n}", f"{a} {n}: Return to {rng.choice(_PLACES)}",
+        f"The {a} {n}", f"{a} {n}", f"{n} of the {n2}",
+        f"{'An' if n[0] in 'AEIOU' else 'A'} {n} in {rng.choice(_PLACES)}", f"{rng.choice(_NAMES)}'s {n}",
+        f"{_plural(n)}, {_plural(n2)} and Other Stories", f"The {n}",
+        f"{a} {n}: Return to {rng.choice(_PLACES)}",
     ][pattern]
 
 
@@ -55,7 +58,8 @@ def _source(kind: str, seed: Seed) -> str:
 
 
 def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60.0, min_ratings: int = 20,
-              n_tastes: int = 8, noise: float = 0.5, taste_strength: float = 1.0, popularity_exponent: float = 0.9,
+              n_tastes: int = 8, noise: float = 0.5, taste_strength: float = 1.0,
+              popularity_exponent: float = 0.9,
               seed: Seed = 0, distribution=NETFLIX_DISTRIBUTION, batch_users: int = 2000) -> Ratings:
     """Netflix-style ratings with planted structure, the same for the same arguments (``seed``: a whole
     number, or a generator whose state decides the draws).
@@ -75,27 +79,31 @@ def synthetic(n_users: int = 2000, n_items: int = 1000, mean_ratings: float = 60
     user_bias = rng.normal(0.0, 0.35, n_users)
     extra = max(mean_ratings - min_ratings, 0.0)
     sigma = 1.0
-    n_each = min_ratings + np.floor(rng.lognormal(np.log(max(extra, 1e-9)) - sigma**2 / 2, sigma, n_users)).astype(np.int64)
+    n_each = min_ratings + np.floor(
+        rng.lognormal(np.log(max(extra, 1e-9)) - sigma**2 / 2, sigma, n_users)).astype(np.int64)
     n_each = np.minimum(np.minimum(n_each, max(min_ratings, int(0.6 * n_items))), n_items)
     genre_norm = genres / np.sqrt(genres.sum(1, keepdims=True))
     # which movies each user rates: Gumbel top-k of popularity + taste, at most ~80 MB of scores at a time
     batch = max(1, min(batch_users, 10_000_000 // n_items))
     user, item = _choose_movies(rng, log_pop, taste, genre_norm, 0.8, n_each, batch)
     user, item = user.astype(np.int32), item.astype(np.int32)
-    affinity = np.concatenate([np.einsum("ng,ng->n", taste[user[lo:lo + 1_000_000]], genre_norm[item[lo:lo + 1_000_000]])
+    affinity = np.concatenate([np.einsum("ng,ng->n", taste[user[lo:lo + 1_000_000]],
+                                         genre_norm[item[lo:lo + 1_000_000]])
                                for lo in range(0, len(user), 1_000_000)])
     latent = user_bias[user] + quality[item] + affinity + rng.normal(0.0, noise, len(user))
     cuts = np.quantile(latent, np.cumsum(distribution)[:-1])
     stars = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
     # time: each user active from a start day over an exponential window (days since 1970)
-    time = _rating_times(rng, user, n_users, 10592, 13149, margin=30, mean_window=400.0)  # 1999-01-01 .. 2005-12-31
+    # 1999-01-01 .. 2005-12-31
+    time = _rating_times(rng, user, n_users, 10592, 13149, margin=30, mean_window=400.0)
     titles = _unique_titles(rng, years)
     order = np.lexsort((item, user))
     return Ratings(
         user=user[order], item=item[order], rating=stars[order], time=time[order].astype(np.int64),
-        user_ids=np.arange(1, n_users + 1, dtype=np.int64), item_ids=np.arange(1, n_items + 1, dtype=np.int64),
-        titles=np.asarray(titles, dtype=str), years=years, genres=genres, genre_names=CANONICAL_GENRES,
-        scale=np.arange(1, 6, dtype=np.float32), name="synthetic Netflix-style", source=_source("synthetic", seed),
+        user_ids=np.arange(1, n_users + 1, dtype=np.int64),
+        item_ids=np.arange(1, n_items + 1, dtype=np.int64), titles=np.asarray(titles, dtype=str), years=years,
+        genres=genres, genre_names=CANONICAL_GENRES, scale=np.arange(1, 6, dtype=np.float32),
+        name="synthetic Netflix-style", source=_source("synthetic", seed),
         truth={"user_type": user_type, "user_taste": taste, "user_bias": user_bias, "item_quality": quality,
                "item_log_popularity": log_pop, "type_genres": types, "item_genre_weights": genre_norm},
     )
@@ -141,12 +149,14 @@ def _netflix_tastes(rng: np.random.Generator, n_users: int, n_tastes: int, taste
 def _choose_movies(rng: np.random.Generator, log_pop: np.ndarray, taste: np.ndarray, item_vectors: np.ndarray,
                    weight: float, n_each: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) of every rating: each user's ``n_each`` movies by Gumbel top-k of popularity plus
-    ``weight`` x expected liking (``taste . item_vectors``), in the order chosen, ``batch`` users at a time."""
+    ``weight`` x expected liking (``taste . item_vectors``), in the order chosen, ``batch`` users at a
+    time."""
     n_users, n_items = len(taste), len(log_pop)
     users_out, items_out = [], []
     for lo in range(0, n_users, batch):
         hi = min(n_users, lo + batch)
-        score = log_pop[None, :] + weight * (taste[lo:hi] @ item_vectors.T) + rng.gumbel(size=(hi - lo, n_items))
+        score = (log_pop[None, :] + weight * (taste[lo:hi] @ item_vectors.T) +
+                 rng.gumbel(size=(hi - lo, n_items)))
         kmax = int(n_each[lo:hi].max())
         top = (np.argpartition(-score, kmax - 1, axis=1)[:, :kmax] if kmax < n_items
                else np.tile(np.arange(n_items), (hi - lo, 1)))
@@ -206,8 +216,8 @@ def _normal_quantile(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def correlated_genres(n_items: int, rng: np.random.Generator, counts=ML100K_GENRE_COUNTS, per_items: int = 1682,
-                      groups=GENRE_GROUPS, strength: float = 0.75) -> np.ndarray:
+def correlated_genres(n_items: int, rng: np.random.Generator, counts=ML100K_GENRE_COUNTS,
+                      per_items: int = 1682, groups=GENRE_GROUPS, strength: float = 0.75) -> np.ndarray:
     """Genre flags (items x 18) whose shares match ``counts`` / ``per_items`` (MovieLens 100K's by default),
     every movie at least one genre, and genres of a group (``GENRE_GROUPS``) going together.
 
@@ -267,8 +277,8 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
                    popularity_sd: float = 2.0, popularity_sd_top: float = 1.7, popularity_cap: float = 2.5,
                    user_count_sigma: float = 1.2, max_user_share: float = 0.44, user_bias_sd: float = 0.3,
                    item_bias_sd: float = 1.3, popularity_bias: float = 0.85, obscure_spread: float = 0.3,
-                   user_scale_sd: float = 0.8, user_cut_sd: float = 1.4, selection: float = 1.0, seed: Seed = 0,
-                   distribution=ML100K_DISTRIBUTION) -> Ratings:
+                   user_scale_sd: float = 0.8, user_cut_sd: float = 1.4, selection: float = 1.0,
+                   seed: Seed = 0, distribution=ML100K_DISTRIBUTION) -> Ratings:
     """Ratings shaped like MovieLens 100K, the same for the same arguments (see docs/rbm-real-data.md).
 
     - **Who rates how much**: every user ``min_ratings`` plus a log-normal number (sigma
@@ -300,7 +310,7 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
     user_scale = np.exp(user_scale_sd * rng.normal(size=n_users) - user_scale_sd**2 / 2)
     cap = max(min_ratings, min(n_items, int(round(max_user_share * n_items))))
     n_each = _ratings_per_user(n_users, mean_ratings, min_ratings, cap, user_count_sigma, rng)
-    user, item = _choose_movies(rng, log_pop, taste, item_factors, selection, n_each, max(1, 4_000_000 // n_items))
+    user, item = _choose_movies(rng, log_pop, taste, item_factors, selection, n_each, max(1, 4_000_000 // n_items))  # noqa: E501
     _give_unrated_movies(user, item, n_each, n_items)
     aff = np.einsum("nf,nf->n", taste[user], item_factors[item])
     latent = user_bias[user] + user_scale[user] * (item_bias[item] + aff + rng.normal(0.0, noise, len(user)))
@@ -320,7 +330,7 @@ def movielens_like(n_users: int = 943, n_items: int = 1682, mean_ratings: float 
         genres=genres, genre_names=CANONICAL_GENRES, scale=np.arange(1, 6, dtype=np.float32),
         name="synthetic MovieLens-100K-like", source=_source("synthetic-movielens100k", seed),
         truth={"user_taste": taste, "user_bias": user_bias, "user_scale": user_scale, "item_bias": item_bias,
-               "item_log_popularity": log_pop, "item_genre_weights": item_factors, "user_type": np.zeros(n_users, int)},
+               "item_log_popularity": log_pop, "item_genre_weights": item_factors, "user_type": np.zeros(n_users, int)},  # noqa: E501
     )
 
 
@@ -334,11 +344,13 @@ def _ml_movies(rng: np.random.Generator, n_items: int, factors: int, popularity:
     genres = correlated_genres(n_items, rng)
     years = np.clip(1998 - np.floor(rng.exponential(6.0, n_items)), 1922, 1998).astype(np.int32)
     z_pop = rng.normal(size=n_items)
-    log_pop = np.where(z_pop < 0, popularity_sd * z_pop, popularity_sd_top * np.minimum(z_pop, popularity_cap))
+    log_pop = np.where(z_pop < 0, popularity_sd * z_pop,
+                       popularity_sd_top * np.minimum(z_pop, popularity_cap))
     item_bias = item_bias_sd * (popularity_bias * z_pop + np.sqrt(max(0.0, 1 - popularity_bias**2))
                                 * np.exp(-obscure_spread * z_pop) * rng.normal(size=n_items))
     genre_load = rng.normal(0.0, 1.0, (len(CANONICAL_GENRES), factors))
-    raw = (genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load + rng.normal(0.0, 1.0, (n_items, factors))
+    raw = ((genres / np.sqrt(genres.sum(1, keepdims=True))) @ genre_load +
+           rng.normal(0.0, 1.0, (n_items, factors)))
     # the same strength of tastes for every seed: the factors' principal directions get a fixed spectrum,
     # variances 1/1, 1/2, ... 1/f of the first, 1.1 in all (a dominant first factor, as in real ratings)
     u, _, _ = np.linalg.svd(raw - raw.mean(0), full_matrices=False)
