@@ -6,8 +6,8 @@
 ``run`` runs each scenario with each seed (``--set seed=S --set strategy=cpu``, MNIST scenarios on
 ``../shared/datasets/mnist10k.npz``, the language model for one epoch), one at a time, with the code of
 ``--tree`` (default: this checkout; give a worktree of an older commit for the "before" column).
-``table`` prints the figures that matter for each scenario side by side. Used for issue 21 (docs/benchmarks.md,
-"One shape for every task").
+``table`` prints the figures that matter for each scenario side by side. Used for issue 21
+(docs/benchmarks.md, "One shape for every task").
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def table(before: Path, after: Path, seeds: list[int]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run")
     r.add_argument("out", type=Path)

@@ -21,6 +21,6 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("LAB_NO_SKIPS") == "1" and _SKIPPED and exitstatus == 0:
-        print("\nerror: LAB_NO_SKIPS=1 and these tests skipped (CI must run them all):\n  " + "\n  ".join(_SKIPPED),
-              file=sys.stderr)
+        print("\nerror: LAB_NO_SKIPS=1 and these tests skipped (CI must run them all):\n  "
+              + "\n  ".join(_SKIPPED), file=sys.stderr)
         session.exitstatus = 1
