@@ -9,7 +9,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_pytest(folder: Path, **env) -> subprocess.CompletedProcess:
-    sample = "import pytest\n\n\ndef test_skips():\n    pytest.skip('no data here')\n\n\ndef test_runs():\n    pass\n"
+    sample = ("import pytest\n\n\ndef test_skips():\n    pytest.skip('no data here')\n\n\n"
+              "def test_runs():\n    pass\n")
     (folder / "test_sample.py").write_text(sample)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no_skips", "-p", "no:cacheprovider",
                            str(folder)], capture_output=True, text=True, cwd=folder, timeout=120,
