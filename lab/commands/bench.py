@@ -15,7 +15,6 @@ from lab.execute import prepare, run_prepared
 from lab.paths import scenarios_dir
 from supervised.bench.config import MAX_BATCH, MAX_REPEATS, MAX_SIZE
 
-HELP = "measure matmul, conv2d and training-step speeds on the CPU and each GPU, against their peaks"
 DESCRIPTION = """Measure how fast this machine's devices are, the same way on each (the book's chapter 4,
 done properly).
 

@@ -8,7 +8,6 @@ from lab import registry
 from lab.errors import UsageError
 
 USES_TENSORFLOW = True
-HELP = "write text with a finished language-model run, streamed as it is sampled"
 DESCRIPTION = """Sample text from the network of a finished `language-model` run; it is printed as it comes.
 
   lab generate runs/<lm-run> --prompt "ROMEO:" --length 400 --temperature 0.8

@@ -6,7 +6,6 @@ from lab.graphviz import draw_run_models
 from lab.runs import RunDir
 
 USES_TENSORFLOW = True
-HELP = "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)"
 DESCRIPTION = """Draw every Keras model (.keras) saved in a run folder (checkpoints/, artifacts/ and its other
 folders, such as a DQN run's final_agent/) as Keras draws it (keras.utils.model_to_dot): one box per layer,
 its activation and shapes. Writes artifacts/graph-<model>.dot in the run folder and, for --format png or svg,

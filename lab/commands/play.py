@@ -10,7 +10,6 @@ from envs.maze.render import NoDisplayError
 from lab.errors import ScenarioError, UsageError
 from lab.scenario import resolve_scenario_path
 
-HELP = "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a display)"
 DESCRIPTION = (
     "Play the maze of a scenario's `env:` section (or the default 5 x 5 maze) in a window.\n"
     "Arrow keys (or WASD) move, R restarts, N draws a new maze, Esc quits; the caption shows your steps\n"

@@ -8,7 +8,6 @@ from lab import registry
 from lab.errors import UsageError
 
 USES_TENSORFLOW = True
-HELP = "classify image files (or the run's own test images) with a finished classifier run"
 DESCRIPTION = """Classify pictures with the network of a finished `classifier` run and print the \
 top-K classes.
 

@@ -8,7 +8,6 @@ from lab import registry
 from lab.errors import UsageError
 
 USES_TENSORFLOW = True
-HELP = "top-N movies from a finished RBM run, for a user of its data or for a new person"
 DESCRIPTION = """Recommend movies with the RBM of a finished `rbm` run.
 
   lab recommend runs/<rbm-run> --user 42

@@ -11,8 +11,6 @@ from lab.errors import RunError, UsageError
 from lab.runs import RunDir
 
 USES_TENSORFLOW = True
-HELP = ("draw digits from a VAE run: prior samples, interpolations, traversals, the 2-D manifold, a latent "
-        "scatter")
 DESCRIPTION = """Draw pictures from a finished (or checkpointed) `vae` run and print the path of the PNG
 written.
 

@@ -9,7 +9,6 @@ from lab.execute import prepare, run_prepared
 from lab.runs import RunDir
 
 USES_TENSORFLOW = True
-HELP = "watch a DQN agent solve mazes (trains first when given a scenario)"
 DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail, the greedy action of \
 every cell
 (arrows) and max-Q (heatmap), with steps taken against the BFS-optimal length.
