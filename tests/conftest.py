@@ -2,7 +2,9 @@
 
 import os
 import re
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -67,6 +69,23 @@ def read_dot():
 
 # --------------------------------------------------------------------------------------------------
 # Shared fixtures of the run contract: interrupt a run, resume it, compare it with one that never stopped.
+
+
+@contextmanager
+def hang_guard(seconds: float = 30):
+    """Fail the block with TimeoutError if it runs past ``seconds``: a guard against a hang (an unbounded
+    loop, a backtracking parse), never a speed check; speed is measured in benchmarks/."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def same_figures(a: dict, b: dict) -> dict:

@@ -29,12 +29,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from lab.errors import LabError  # noqa: E402
+from lab.errors import LabError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("LAB_FUZZ_EXAMPLES", "25"))

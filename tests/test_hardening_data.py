@@ -268,7 +268,6 @@ def test_rbm_run_with_one_rating_stops_with_the_counts(tmp_path):
 
 
 def test_rbm_that_diverges_is_a_training_error_naming_the_epoch(tmp_path, monkeypatch):
-    pytest.importorskip("tensorflow")
     from generative.rbm import train
     from lab.errors import TrainingError
     from lab.execute import execute
@@ -313,7 +312,6 @@ def test_rbm_fold_figures_that_are_not_what_the_task_writes(tmp_path):
 
 
 def test_truncated_or_foreign_vae_model_is_a_run_error(tmp_path):
-    pytest.importorskip("tensorflow")
     import keras
 
     from generative.vae.model import load_vae
@@ -342,7 +340,6 @@ def test_vae_checkpoint_whose_extra_is_not_a_mapping(tmp_path):
 
 
 def test_vae_evaluation_that_is_not_finite_is_a_training_error(monkeypatch):
-    pytest.importorskip("tensorflow")
     from generative.vae import train
     from generative.vae.model import build_vae
     from lab.errors import TrainingError

@@ -113,12 +113,6 @@ def test_taking_the_lock_removes_what_a_killed_writer_left(tmp_path):
 
 def test_two_resumes_of_one_run_cannot_both_run(tmp_path):
     """`lab run --resume R` while another process works on R: exit 2 naming that process."""
-    import inspect
-
-    import lab.execute
-
-    if ".lock()" not in inspect.getsource(lab.execute):
-        pytest.skip("RunDir.lock() is not wired into lab.execute.run_prepared yet")
     from lab.execute import execute, prepare
 
     scenario_file = tmp_path / "g.yaml"

@@ -9,10 +9,7 @@ import os
 import subprocess
 import sys
 
-import pytest
 from conftest import write_bar_digits
-
-pytest.importorskip("jax")
 
 SCENARIO = """name: jax_mlp
 task: classifier

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -14,8 +15,6 @@ from lab.loop import EarlyStopping, EpochLoop
 from lab.runs import RunDir
 from lab.schema import EpochTraining
 from lab.seeding import stream
-
-keras = pytest.importorskip("keras")
 
 
 def context(tmp_path, resume=False, run=None):

@@ -173,7 +173,8 @@ def test_replica_trainer_matches_fit_on_one_device():
     for a, b in zip(fitted.get_weights(), custom.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
     assert figures["loss"] == pytest.approx(hist.history["loss"][-1], rel=1e-4)
-    assert figures["accuracy"] == pytest.approx(hist.history["accuracy"][-1], abs=1e-6)
+    # weights equal to float rounding: at most one of the 103 predictions may fall the other way of a near-tie
+    assert figures["accuracy"] == pytest.approx(hist.history["accuracy"][-1], abs=1.01 / 103)
     evaluated = trainer.evaluate((x, y), batch_size=40)
     reference = fitted.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
     assert evaluated["loss"] == pytest.approx(reference["loss"], rel=1e-4)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from agents.dqn.agent import DQNAgent  # noqa: E402
-from agents.dqn.config import DQNConfig  # noqa: E402
-from agents.dqn.model import epsilon_at, updates_due  # noqa: E402
-from agents.dqn.replay import ReplayBuffer, Transitions  # noqa: E402
-from lab.errors import RunError, ScenarioError  # noqa: E402
+from agents.dqn.agent import DQNAgent
+from agents.dqn.config import DQNConfig
+from agents.dqn.model import epsilon_at, updates_due
+from agents.dqn.replay import ReplayBuffer, Transitions
+from lab.errors import RunError, ScenarioError
 
 
 def _np(x):

@@ -3,13 +3,12 @@ loss."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from agents.dqn.config import EpsilonConfig  # noqa: E402
-from agents.dqn.model import (  # noqa: E402
+from agents.dqn.config import EpsilonConfig
+from agents.dqn.model import (
     beta_at,
     double_dqn_targets,
     dqn_targets,

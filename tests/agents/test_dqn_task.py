@@ -41,6 +41,8 @@ def tiny_run(tmp_path_factory):
 
 
 def test_tiny_maze_solved_at_optimal_length(tiny_run):
+    """A property of the method, not of one run: seeds 0-5 all solve it optimally within 1,400-2,600 of
+    the 8,000 steps allowed (2026-12-04), so another CPU's rounding (in effect another seed) passes too."""
     s = tiny_run.summary()
     assert s["eval_success_rate"] == 1.0 and s["eval_path_ratio"] == 1.0, s
     assert s["stop_reason"].startswith("perfect") and s["env_steps"] < TINY["training"]["env_steps"]
@@ -251,7 +253,8 @@ RANDOM_VIN = {
 
 def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     """Trained on random 3 x 3-cell mazes, the vin agent solves 100 mazes it never saw, none of which
-    decided when to stop."""
+    decided when to stop. Seeds 0-5 all stop perfect within 4,000-5,000 of the 12,000 steps and solve all
+    100 test mazes optimally (2026-12-04): a property of the method, not of one run."""
     run = execute(str(write(tmp_path, RANDOM_VIN)), out=str(tmp_path / "runs"), quiet=True)
     s = run.summary()
     assert s["test_mazes"] == 100 and s["test_seeds"] == [1030, 1130]

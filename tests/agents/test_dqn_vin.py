@@ -4,15 +4,14 @@ weights walk every tile of unseen mazes towards the goal."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
-
-from agents.dqn.agent import DQNAgent  # noqa: E402
-from agents.dqn.config import DQNConfig, NetworkConfig  # noqa: E402
-from agents.dqn.model import (  # noqa: E402
+from agents.dqn.agent import DQNAgent
+from agents.dqn.config import DQNConfig, NetworkConfig
+from agents.dqn.model import (
     OFF_GRID,
     OFF_GRID_LOGIT,
     TileReadout,
@@ -23,10 +22,10 @@ from agents.dqn.model import (  # noqa: E402
     propagate,
     vin_iterations,
 )
-from envs.maze.config import env_config  # noqa: E402
-from envs.maze.env import tables_for  # noqa: E402
-from envs.maze.mazes import build_maze  # noqa: E402
-from lab.errors import ScenarioError  # noqa: E402
+from envs.maze.config import env_config
+from envs.maze.env import tables_for
+from envs.maze.mazes import build_maze
+from lab.errors import ScenarioError
 
 
 def _np(x):

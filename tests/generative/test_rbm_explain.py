@@ -7,11 +7,9 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
-from generative.rbm.serve import VISIBLE, Pick, Recommender, _softmax, explain_text  # noqa: E402
-from lab.cli import main as lab_main  # noqa: E402
-from lab.execute import execute  # noqa: E402
+from generative.rbm.serve import VISIBLE, Pick, Recommender, _softmax, explain_text
+from lab.cli import main as lab_main
+from lab.execute import execute
 
 SCENARIO = """name: rbm_explain
 task: rbm
@@ -130,7 +128,10 @@ def test_the_list_comes_from_the_best_ranking_model(tmp_path, capsys):
     run = fitted(tmp_path, orientation="item", epochs=3)
     s = run.summary()
     ndcg = {"rbm": s["ndcg_at_10"], "popularity": s["popularity_ndcg_at_10"], "bias": s["bias_ndcg_at_10"]}
-    assert s["ranking_model"] == max(ndcg, key=ndcg.get) != "rbm"  # 3 epochs: popularity ranks better
+    assert s["ranking_model"] == max(ndcg, key=ndcg.get)
+    # 3 epochs of an item RBM rank far worse than popularity (NDCG gap 0.13-0.23 over seeds 5-9), so the
+    # list below exercises the fallback whatever the CPU's rounding
+    assert ndcg["popularity"] > ndcg["rbm"] + 0.05
     assert "Top-N lists" in run.report_path.read_text()
     meta = json.loads((run.artifacts / "recommender.json").read_text())
     assert meta["ranking_model"] == s["ranking_model"]
@@ -160,7 +161,8 @@ def blend_run(tmp_path_factory):
 
 def test_recommend_predicts_with_the_runs_better_model_the_blend(blend_run):
     s = blend_run.summary()
-    assert s["prediction_model"] == ("blend" if s["blend_rmse"] < s["rmse"] else "rbm") == "blend"
+    assert s["prediction_model"] == ("blend" if s["blend_rmse"] < s["rmse"] else "rbm")
+    assert s["blend_rmse"] < s["rmse"] - 0.05  # 0.11-0.23 RMSE better over seeds 5-9: not a rounding matter
     meta = json.loads((blend_run.artifacts / "recommender.json").read_text())
     assert meta["prediction_model"] == "blend" and meta["blend"]["partner"] == "svd"
     assert "Its predicted ratings are the blend of the RBM and the SVD" in blend_run.report_path.read_text()
@@ -211,9 +213,9 @@ def test_recommend_says_which_model_predicts_and_a_damaged_blend_file_is_named(b
     copy = tmp_path / "run"
     shutil.copytree(blend_run.path, copy)
     (copy / "artifacts" / "blend.npz").write_bytes(b"not a zip")
-    assert lab_main(["recommend", str(copy), "--user", "7"]) != 0
+    assert lab_main(["recommend", str(copy), "--user", "7"]) == 2
     err = capsys.readouterr().err
     assert "blend.npz: damaged" in err and "Traceback" not in err
     (copy / "artifacts" / "blend.npz").unlink()
-    assert lab_main(["recommend", str(copy), "--user", "7"]) != 0
+    assert lab_main(["recommend", str(copy), "--user", "7"]) == 2
     assert "blend.npz: missing" in capsys.readouterr().err

@@ -3,12 +3,11 @@ enumerated), masks that make unrated items absent, and save/load."""
 
 import itertools
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from generative.rbm.model import RBM  # noqa: E402
+from generative.rbm.model import RBM
 
 M, K, F = 4, 3, 3  # items, rating values, hidden units
 

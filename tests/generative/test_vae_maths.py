@@ -3,14 +3,13 @@ the likelihood terms, the KL warm-up, the Fréchet distance; and the .keras roun
 
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from generative.vae import model as V  # noqa: E402
-from lab.errors import RunError  # noqa: E402
-from lab.seeding import reseed_generators  # noqa: E402
+from generative.vae import model as V
+from lab.errors import RunError
+from lab.seeding import reseed_generators
 
 
 def model_cfg(kind="dense", latent=3):

@@ -4,13 +4,12 @@ with safe_mode=True."""
 
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from generative.vae import model as V  # noqa: E402
-from generative.vae.config import VaeModelConfig  # noqa: E402
+from generative.vae import model as V
+from generative.vae.config import VaeModelConfig
 
 
 def model_cfg(prior, components=4, latent=3):

@@ -11,9 +11,13 @@ import pytest
 from conftest import same_figures
 from PIL import Image
 
+from generative.vae.config import VaeModelConfig
+from generative.vae.model import build_vae, importance_weighted, predict
+from generative.vae.serve import load_model, load_test_digits
 from lab import cli
 from lab.execute import execute
-from lab.runs import RunDir, atomic_write_text
+from lab.runs import RunDir, atomic_write_text, load_run_model
+from lab.seeding import stream
 
 MNIST10K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist10k.npz"
 LATENT = 2
@@ -56,6 +60,18 @@ def grid(rows, cols, scale=2):
     return grid_size(rows, cols, scale)
 
 
+def assert_sample_shares_recomputed(run, s):
+    """The sample class shares are what the run's own classifier says of the run's samples, redrawn here.
+    (A 3-epoch run on 600 digits draws mostly one or two classes: share max 0.8-1.0 over seeds 3-7; sample
+    diversity is a benchmark figure, 8-13% per class for vae_mnist_dense in docs/benchmarks.md.)"""
+    classifier = load_run_model(run.checkpoints / "classifier.keras")
+    probs, _ = predict(classifier, load_model(run).sample(100, stream(3, "quality-samples")))
+    shares = np.bincount(probs.argmax(1), minlength=10) / len(probs)
+    assert s["sample_class_share_max"] == pytest.approx(shares.max(), abs=0.011)  # one sample of 100
+    assert s["sample_class_share_min"] == pytest.approx(shares.min(), abs=0.011)
+    assert s["sample_confident_share"] == pytest.approx(np.mean(probs.max(1) >= 0.9), abs=0.011)
+
+
 def test_training_lowers_the_loss_on_real_digits(vae_run):
     rows = list(csv.DictReader(open(vae_run.metrics_path)))
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
@@ -64,14 +80,19 @@ def test_training_lowers_the_loss_on_real_digits(vae_run):
     assert loss[-1] < loss[0] and test_elbo[-1] > test_elbo[0]
     assert [float(r["kl_weight"]) for r in rows] == [0.5, 1.0, 1.0]
     s = vae_run.summary()
-    assert s["test_elbo"] < 0 and s["test_elbo"] > -550  # better than an untrained model (~ -543 nats)
+    # the reference: the same model untrained, scored by the same estimator on the same digits (about -543
+    # nats; 3 epochs reach -233 to -241 over seeds 3-7, so 150 nats is far from any rounding)
+    untrained = importance_weighted(build_vae(VaeModelConfig(kind="dense", latent_size=LATENT, hidden=[64]),
+                                              seed=3),
+                                    load_test_digits(vae_run).encoded[:120], 16, stream(3, "iw-estimate"))
+    assert s["test_elbo"] > float(untrained["elbo"].mean()) + 150
     assert s["test_log_likelihood_iw"] >= s["test_elbo"]
     assert s["test_reconstruction"] + s["test_kl"] == pytest.approx(-s["test_elbo"], rel=1e-6)
     for key in ("sample_confident_share", "sample_class_share_min", "sample_class_share_max",
                 "sample_frechet_distance",
                 "classifier_test_accuracy", "train_seconds", "iw_samples"):
         assert key in s
-    assert 0 <= s["sample_class_share_min"] <= 0.1 <= s["sample_class_share_max"] <= 1
+    assert_sample_shares_recomputed(vae_run, s)
     assert s["iw_samples"] == 16 and s["iw_digits"] == 120
     report = vae_run.report_path.read_text()
     assert "Sample quality" in report and "artifacts/samples.png" in report

@@ -4,13 +4,12 @@ CIFAR-10 read from its binary format, the book's outputs, and the config's refus
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from lab.errors import ScenarioError
 from lab.scenario import validate
-
-keras = pytest.importorskip("keras")
 
 
 def scenario_text(data: str, model: str, extra: str = "") -> str:

@@ -150,7 +150,7 @@ def _save(path, img, **kw):
 def run_dir(tmp_path_factory):
     if not MNIST10K.exists():
         pytest.skip(f"{MNIST10K} is absent (the shared offline MNIST subset)")
-    pytest.importorskip("keras")
+
     from lab.execute import execute
 
     tmp = tmp_path_factory.mktemp("predict")

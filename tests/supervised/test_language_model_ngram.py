@@ -180,7 +180,7 @@ def test_kn_beats_unigram_on_structured_text_and_higher_orders_help():
     train, test = stream[:6000], stream[6000:]
     results = {n: fit_and_score(train, test, n, vocab) for n in (1, 2, 3)}
     assert set(results[3]) == {"kn_order", "kn_nats", "unigram_nats", "kn_fit_seconds"}
-    assert results[3]["kn_order"] == 3 and results[3]["kn_fit_seconds"] >= 0
+    assert results[3]["kn_order"] == 3
     assert results[3]["kn_nats"] < results[2]["kn_nats"] < results[1]["kn_nats"]
     assert results[3]["kn_nats"] < 0.5 * results[3]["unigram_nats"]
     assert abs(results[1]["kn_nats"] - results[1]["unigram_nats"]) < 0.1
