@@ -97,6 +97,8 @@ def overrides(args) -> list[str]:
 
 def main(args) -> int:
     check(args)
+    if args.device:
+        registry.serve("bench").check_devices(args.device)
     cfg, run = prepare(str(scenarios_dir() / "bench.yaml"), overrides(args), args.out)
     run = run_prepared(cfg, run)
     results = registry.serve("bench").results(run.path)

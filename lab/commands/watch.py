@@ -90,8 +90,13 @@ def _train(args) -> RunDir:
                             "(or a maze-dqn run folder)")
     cfg, run = prepare(args.target, args.overrides, args.out)
     run = run_prepared(cfg, run, quiet=args.quiet)
-    summary = run.summary()
-    print(f"trained in {summary.get('train_seconds', 0):.1f} s, {summary.get('env_steps', 0):,} env steps: "
-          f"success {summary.get('eval_success_rate', 0):.0%}, path ratio "
-          f"{summary.get('eval_path_ratio', float('nan')):.3f}")
+    print(trained_line(run.summary()))
     return run
+
+
+def trained_line(summary: dict) -> str:
+    """What training reached; the path ratio is None (none solved) after a run that solved no maze."""
+    ratio = summary.get("eval_path_ratio")
+    ratio = "none solved" if ratio is None else f"{ratio:.3f}"
+    return (f"trained in {summary.get('train_seconds') or 0:.1f} s, {summary.get('env_steps') or 0:,} env "
+            f"steps: success {summary.get('eval_success_rate') or 0:.0%}, path ratio {ratio}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.runs import RunDir
-from supervised.bench import report
+from supervised.bench import measure, report
 
 
 def results(run_dir: str | Path) -> dict:
@@ -17,3 +17,9 @@ def results(run_dir: str | Path) -> dict:
     run.require_task("bench", command="lab bench")
     summary = run.summary()
     return {"summary": summary, "devices": report.devices(summary), "tables": report.tables(summary)}
+
+
+def check_devices(which: str) -> None:
+    """Refuse ``--device gpu`` on a machine without a GPU before any run folder is made (a StrategyError
+    naming the flag); the runner checks the same again for a scenario that asks for it."""
+    measure.choose(measure.list_devices(), which, [])

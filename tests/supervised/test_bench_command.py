@@ -59,8 +59,8 @@ def test_bad_flags_exit_2_without_traceback(args, message):
 
 def test_quick_json_run_folder_on_cpu(tmp_path):
     out = tmp_path / "runs"
-    proc = run_lab(["bench", "--quick", "--json", "--sizes", "128", "64", "--batch-sizes", "8", "--repeats",
-                    "2", "--out", str(out)], CUDA_VISIBLE_DEVICES="-1")
+    proc = run_lab(["bench", "--quick", "--json", "--device", "cpu", "--sizes", "128", "64",
+                    "--batch-sizes", "8", "--repeats", "2", "--out", str(out)], CUDA_VISIBLE_DEVICES="-1")
     assert proc.returncode == 0, proc.stderr
     assert "no GPU visible to TensorFlow: CPU only" in proc.stderr
     summary = json.loads(proc.stdout)  # stdout is the JSON and nothing else
