@@ -34,14 +34,14 @@ VARIANTS = [
 ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a finished maze-dqn run folder trained on random mazes")
     parser.add_argument("--mazes", type=int, default=500, help="unseen mazes per row")
     parser.add_argument("--seed-start", type=int, default=2_000_000, help="first maze seed of every row")
     parser.add_argument("--sizes", default="10x10,15x15,20x20",
                         help="also other maze sizes in cells, comma-separated (vin agents only; '' for none)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from agents.dqn.evaluate import Evaluator
     from agents.dqn.serve import load_run, resize_run

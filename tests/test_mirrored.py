@@ -1,6 +1,7 @@
 """`strategy: mirrored` trains data-parallel: over two logical CPU devices (LAB_LOGICAL_CPUS=2, the way CI
 exercises multi-device code without GPUs) a classifier ends where one device ends at the same global
-batch. Each run is a `lab run` subprocess, because devices can be split only before TensorFlow starts."""
+batch. The mirrored run is a `lab run` subprocess, because devices can be split only before TensorFlow
+starts; the one-device reference runs in this process."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 from conftest import write_bar_digits
+
+from lab.execute import execute
 
 SCENARIO = """name: mirrored_mlp
 task: classifier
@@ -53,10 +56,7 @@ def only_run(folder):
 
 
 def test_mirrored_over_two_logical_cpus_equals_one_device(scenario, tmp_path):
-    code, _, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(tmp_path / "one"),
-                        "--quiet"],
-                       tmp_path)
-    assert code == 0, err
+    execute(str(scenario), ["strategy=cpu"], out=str(tmp_path / "one"), quiet=True)  # the reference, here
     code, _, err = lab(["run", str(scenario), "--set", "strategy=mirrored", "--out", str(tmp_path / "two"),
                         "--quiet"], tmp_path, LAB_LOGICAL_CPUS="2")
     assert code == 0, err

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from conftest import write_bar_digits
 
+from lab.execute import execute
+
 SCENARIO = """name: mw_mlp
 task: classifier
 seed: 3
@@ -46,10 +48,7 @@ def scenario(tmp_path_factory):
 def one_process(scenario, tmp_path_factory):
     """The reference: the same scenario in one process (Keras fit, strategy cpu)."""
     out = tmp_path_factory.mktemp("one")
-    code, stdout, err = lab(["run", str(scenario), "--set", "strategy=cpu", "--out", str(out), "--quiet"],
-                            out)
-    assert code == 0, err
-    return stdout.strip().splitlines()[-1].removeprefix("run: ")
+    return str(execute(str(scenario), ["strategy=cpu"], out=str(out), quiet=True).path)
 
 
 def weights(run_dir):

@@ -1,10 +1,8 @@
 """The maze-dqn task end to end: a tiny maze solved at the optimal length, evaluation, resume,
 `lab watch` headless, and the bad inputs of the issue."""
 
-import os
+import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import yaml
 
 from envs.maze.mazes import build_maze
 from lab import scenario
+from lab.cli import main as lab_main
 from lab.errors import RunError, ScenarioError
 from lab.execute import execute
 
@@ -55,19 +54,17 @@ def test_tiny_maze_solved_at_optimal_length(tiny_run):
     assert "eval_success_rate" in tiny_run.metrics_path.read_text()
 
 
-def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
+def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from envs.maze.render import AGENT
 
-    env = dict(os.environ)
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(tiny_run.path), "--episodes", "1"],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert lab_main(["watch", str(tiny_run.path), "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
     gif = tiny_run.artifacts / "watch.gif"
-    assert str(gif) in proc.stdout + proc.stderr and "solved" in proc.stdout
+    assert f"recording: {gif}" in out and "episode 1: solved" in out
     im = Image.open(gif)
     assert im.n_frames >= 3
     im.seek(im.n_frames - 1)
@@ -80,7 +77,7 @@ def test_watch_headless_writes_gif_ending_on_goal(tiny_run, tmp_path):
                                                                      f"agent")
 
 
-def test_watch_rejects_bad_input(tiny_run, tmp_path):
+def test_watch_rejects_bad_input(tiny_run, tmp_path, capsys):
     from agents.dqn.serve import WatchError, check_record_path, check_settings, watch
 
     with pytest.raises(WatchError,
@@ -96,9 +93,9 @@ def test_watch_rejects_bad_input(tiny_run, tmp_path):
                     out=str(tmp_path / "runs"), quiet=True)
     with pytest.raises(RunError, match="needs a run of maze-dqn"):
         watch(other.path, episodes=1, window=False)
-    proc = subprocess.run([sys.executable, "-m", "lab", "watch", str(other.path)], capture_output=True,
-                          text=True)
-    assert proc.returncode == 2 and "maze-dqn" in proc.stderr and "Traceback" not in proc.stderr
+    assert lab_main(["watch", str(other.path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "maze-dqn" in err and "Traceback" not in err
     # another maze size needs a network that plans on any size, and a size the env takes
     with pytest.raises(WatchError,
                        match=r"^maze size 6x6: only a vin plans on mazes of another size; .* is a mlp"):
@@ -251,7 +248,7 @@ RANDOM_VIN = {
 }
 
 
-def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
+def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path, capsys):
     """Trained on random 3 x 3-cell mazes, the vin agent solves 100 mazes it never saw, none of which
     decided when to stop. Seeds 0-5 all stop perfect within 4,000-5,000 of the 12,000 steps and solve all
     100 test mazes optimally (2026-12-04): a property of the method, not of one run."""
@@ -261,13 +258,11 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     assert s["test_success_rate"] >= 0.95 and s["test_path_ratio"] <= 1.05, s
     assert "held-out test" in run.report_path.read_text()
     # the generalisation benchmark plays unseen mazes of other kinds with this run's agent
-    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
-    out = subprocess.run([sys.executable, str(bench), str(run.path), "--mazes", "10", "--sizes", "4x4"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "variant" not in line]
-    assert len(rows) == 8 and rows[-1].startswith("| size 4 x 4 cells"), out.stdout
-    assert all(float(r.split("|")[2]) > 0.5 for r in rows[:7]), out.stdout
+    assert generalisation_benchmark(str(run.path), "--mazes", "10", "--sizes", "4x4") == 0
+    out = capsys.readouterr()
+    rows = [line for line in out.out.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert len(rows) == 8 and rows[-1].startswith("| size 4 x 4 cells"), out.out
+    assert all(float(r.split("|")[2]) > 0.5 for r in rows[:7]), out.out
     # the same weights play mazes larger than any it trained on
     from agents.dqn.serve import watch
 
@@ -278,13 +273,20 @@ def test_vin_learns_random_mazes_and_reports_held_out_test_mazes(tmp_path):
     with Image.open(tmp_path / "big.gif") as gif:
         # 9 tiles of 8 pixels: the 4 x 4-cell maze, not the 3 x 3 one it trained on
         assert gif.size[0] >= 9 * 8
-    clash = subprocess.run([sys.executable, str(bench), str(run.path), "--seed-start", "1000"],
-                           capture_output=True, text=True, timeout=300)
-    assert clash.returncode == 2 and "overlap" in clash.stderr
+    assert generalisation_benchmark(str(run.path), "--seed-start", "1000") == 2
+    assert "overlap" in capsys.readouterr().err
 
 
-def test_generalisation_benchmark_refuses_a_fixed_maze_run(tiny_run):
-    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
-    out = subprocess.run([sys.executable, str(bench), str(tiny_run.path)], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 2 and "fixed maze" in out.stderr and "Traceback" not in out.stderr
+def test_generalisation_benchmark_refuses_a_fixed_maze_run(tiny_run, capsys):
+    assert generalisation_benchmark(str(tiny_run.path)) == 2
+    err = capsys.readouterr().err
+    assert "fixed maze" in err and "Traceback" not in err
+
+
+def generalisation_benchmark(*argv: str) -> int:
+    """benchmarks/maze_generalisation.py's main, run in this process (TensorFlow already started here)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "maze_generalisation.py"
+    spec = importlib.util.spec_from_file_location("maze_generalisation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(argv))

@@ -68,12 +68,12 @@ def test_char_run_figures_files_and_report(char_run):
 
 def test_char_run_is_interrupted_and_resumed_exactly(tmp_path, killed_and_resumed):
     """Random window offsets, dropout and the schedule's step all come back on resume."""
-    (tmp_path / "text.txt").write_text("\n".join(sentences(200, 1)) + "\n", encoding="utf-8")
+    (tmp_path / "text.txt").write_text("\n".join(sentences(80, 1)) + "\n", encoding="utf-8")
     path = tmp_path / "s.yaml"
     path.write_text(scenario_text(
         f"{{path: {tmp_path / 'text.txt'}}}", "{cell: gru, layers: 2, units: 16, embedding: 8, dropout: 0.1, "
         "input_dropout: 0.1, output_dropout: 0.1}",
-        "{epochs: 3, batch_size: 4, seq_len: 12, learning_rate: 0.01, schedule: cosine, warmup_epochs: 1}"))
+        "{epochs: 3, batch_size: 8, seq_len: 12, learning_rate: 0.01, schedule: cosine, warmup_epochs: 1}"))
     full, resumed = killed_and_resumed(path, epoch=1)
     assert resumed.summary()["epochs_run"] == 3
 
