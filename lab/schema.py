@@ -97,6 +97,23 @@ class Supports:
                 f"jit_compile auto: {xla}{why}")
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A summary figure worth tuning on or comparing: which way is better, and the metrics.csv column that
+    shows it while the run trains (what `lab sweep` reports to its pruner after each epoch or evaluation;
+    None where no column does). The column may be better the other way (a lower val_loss for a higher
+    test_accuracy): ``progress_better`` says which."""
+
+    better: Literal["higher", "lower"]
+    progress: str | None = None
+    progress_better: Literal["higher", "lower"] | None = None  # None: as ``better``
+
+    @property
+    def progress_sign(self) -> int:
+        """+1 when the progress column moves the figure's way, -1 when it moves the other way."""
+        return 1 if (self.progress_better or self.better) == self.better else -1
+
+
 XLA_RULES = {"gpu": "XLA on one GPU, off on the CPU and when distributed",
              "always": "XLA on, also on the CPU", "never": "XLA off"}
 
@@ -106,6 +123,9 @@ class Scenario(Section):
     cannot honour every strategy or precision says so in its ``supports``."""
 
     supports: ClassVar[Supports] = Supports()
+    # The summary figures a study can tune on and `lab compare` marks the best of; the first is the
+    # task's headline (`lab sweep`'s default --metric). Empty: a task with nothing to tune.
+    figures: ClassVar[dict[str, Figure]] = {}
 
     name: str = Field(description="Short name of the experiment; the run folder is runs/<UTC time>-<name>.")
     description: str = Field("", description="One line saying what the scenario does (shown by `lab list`).")

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from envs.maze.config import MazeEnvConfig
-from lab.schema import Activation, Scenario, Section, Supports, Widths
+from lab.schema import Activation, Figure, Scenario, Section, Supports, Widths
 
 
 class NetworkConfig(Section):
@@ -237,6 +237,13 @@ class MazeDQNScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu"), xla="always",
                         why="one agent acts and learns on one device",
                         xla_why="measured: XLA cut the CPU time of its fused updates by 40-50%")
+    figures = {
+        "eval_success_rate": Figure("higher", "eval_success_rate"),
+        "eval_path_ratio": Figure("lower", "eval_path_ratio"),
+        "test_success_rate": Figure("higher", "eval_success_rate"),
+        "test_path_ratio": Figure("lower", "eval_path_ratio"),
+        "env_steps": Figure("lower"),
+    }
     env: MazeEnvConfig = Field(default_factory=MazeEnvConfig,
                                description="The maze (shared by every maze task).")
     agent: DQNConfig = Field(default_factory=DQNConfig, description="The Double-DQN agent.")

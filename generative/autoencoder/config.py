@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lab.data.mnist import MnistDataConfig
-from lab.schema import Activation, Scenario, Section, Supports, Widths, epoch_training
+from lab.schema import Activation, Figure, Scenario, Section, Supports, Widths, epoch_training
 
 AutoencoderTrainingConfig = epoch_training("AutoencoderTrainingConfig", epochs=30, batch_size=128,
                                            learning_rate=1e-3)
@@ -58,6 +58,11 @@ class AutoencoderScenario(Scenario):
     # Keras fit: mirrored works, multi-worker does not (see lab/strategy.py)
     supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored"),
                         why="it trains with Keras fit, which fails under MultiWorkerMirroredStrategy")
+    figures = {
+        "test_mse": Figure("lower", "test_mse"),
+        "test_bce": Figure("lower", "test_bce"),
+        "mse_ratio_vs_pca": Figure("lower", "test_mse"),
+    }
     data: MnistDataConfig = Field(
         default_factory=MnistDataConfig, description="Where the MNIST digits come from.")
     model: AutoencoderModelConfig = Field(default_factory=AutoencoderModelConfig,

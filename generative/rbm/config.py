@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lab.data.ratings.synthetic_data import movielens_like
-from lab.schema import Scenario, Section, Supports, epoch_training
+from lab.schema import Figure, Scenario, Section, Supports, epoch_training
 
 _ML100K = inspect.signature(movielens_like).parameters  # the preset is the generator's defaults
 SYNTHETIC_PRESETS = {
@@ -239,6 +239,13 @@ class RBMScenario(Scenario):
                         why="its CD updates run on one device, in float32",
                         xla_why="every batch holds a different number of ratings, and XLA compiles a new "
                                 "program for every shape")
+    figures = {
+        "rmse": Figure("lower", "test_rmse"),
+        "mae": Figure("lower", "test_rmse"),
+        "ndcg_at_10": Figure("higher"),
+        "precision_at_10": Figure("higher"),
+        "recall_at_10": Figure("higher"),
+    }
     """A recommender experiment: data, split, the RBM, the baselines, the evaluation."""
 
     data: RatingsDataConfig = Field(default_factory=RatingsDataConfig,

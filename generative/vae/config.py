@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from lab.data.mnist import MnistDataConfig
-from lab.schema import Activation, Scenario, Section, Supports, Widths, epoch_training
+from lab.schema import Activation, Figure, Scenario, Section, Supports, Widths, epoch_training
 
 
 class VaeDataConfig(MnistDataConfig):
@@ -83,6 +83,12 @@ class VaeQualityConfig(Section):
 
 class VaeScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored", "multi-worker"))
+    figures = {
+        "test_elbo": Figure("higher", "test_elbo"),
+        "test_log_likelihood_iw": Figure("higher", "test_elbo"),
+        "sample_confident_share": Figure("higher"),
+        "sample_frechet_distance": Figure("lower"),
+    }
     data: VaeDataConfig = Field(default_factory=VaeDataConfig,
                                 description="Where the MNIST digits come from and how they are binarised.")
     model: VaeModelConfig = Field(

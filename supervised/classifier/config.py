@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lab.schema import Activation, Scenario, Section, Supports, Widths, epoch_training
+from lab.schema import Activation, Figure, Scenario, Section, Supports, Widths, epoch_training
 
 
 class ImageDataConfig(Section):
@@ -95,6 +95,11 @@ class ClassifierReportConfig(Section):
 
 class ClassifierScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu", "mirrored", "multi-worker"))
+    figures = {
+        "test_accuracy": Figure("higher", "val_accuracy"),
+        "test_loss": Figure("lower", "val_loss"),
+        "class_accuracy_min": Figure("higher", "val_accuracy"),
+    }
     data: ImageDataConfig = Field(default_factory=ImageDataConfig, description="The images.")
     model: ClassifierModelConfig = Field(default_factory=ClassifierModelConfig, description="The network.")
     augment: AugmentConfig = Field(default_factory=AugmentConfig,

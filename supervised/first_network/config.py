@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from lab.schema import Scenario, Section, Supports
+from lab.schema import Figure, Scenario, Section, Supports
 
 GalleryActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "softmax",
                             "selu", "swish"]
@@ -46,6 +46,10 @@ class FirstNetworkScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu"), xla="never",
                         why="one unit trained on four examples, on one device",
                         xla_why="the network is tiny: compiling it costs more than running it")
+    figures = {
+        "final_loss": Figure("lower", "loss"),
+        "epochs": Figure("lower"),
+    }
     training: FirstNetworkTrainingConfig = Field(default_factory=FirstNetworkTrainingConfig,
                                                  description="How the single layer is trained.")
     activations: ActivationsConfig = Field(default_factory=ActivationsConfig,

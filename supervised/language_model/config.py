@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lab.schema import Scenario, Section, Supports, epoch_training
+from lab.schema import Figure, Scenario, Section, Supports, epoch_training
 
 
 class TextDataConfig(Section):
@@ -105,6 +105,12 @@ class LanguageModelScenario(Scenario):
     supports = Supports(strategies=("auto", "cpu", "gpu"),
                         why="the state carried across windows lives in each stateful layer for the whole "
                             "batch; splitting a batch across replicas would mix the streams")
+    figures = {
+        "test_nats": Figure("lower", "val_nats"),
+        "valid_nats": Figure("lower", "val_nats"),
+        "test_bits_per_char": Figure("lower", "val_nats"),
+        "ratio_to_kn": Figure("lower", "val_nats"),
+    }
     data: TextDataConfig = Field(default_factory=TextDataConfig, description="The text.")
     model: LanguageModelConfig = Field(default_factory=LanguageModelConfig, description="The network.")
     training: LanguageTrainingConfig = Field(default_factory=LanguageTrainingConfig,
