@@ -24,6 +24,7 @@ COMMANDS = {
     "run": "run a scenario; writes a run folder and prints its path last",
     "launch": "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path "
               "last",
+    "sweep": "tune a scenario with an Optuna study: trials as run folders, pruning, best.yaml and a report",
     "validate": "check scenario files: every mistake at once, with its field path and a fix",
     "list": "list the shipped scenarios (and, with --tasks, the tasks)",
     "show": "show what a run did and its final figures",

@@ -63,8 +63,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 class RunContext:
     def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False,
-                 resume: bool = False, is_chief: bool = True):
+                 resume: bool = False, is_chief: bool = True, on_metrics=None):
         self.run = run
+        # on_metrics(step, figures): called after each metrics row (a study's pruner; it may raise Pruned)
+        self.on_metrics = on_metrics
         self.is_chief = is_chief  # False on the other workers of a multi-worker run: they write no files
         self.strategy = strategy
         self.strategy_info = strategy_info
@@ -125,6 +127,8 @@ class RunContext:
                 for k, v in values.items():
                     if isinstance(v, (int, float)) or hasattr(v, "item"):
                         tf.summary.scalar(k, float(v))
+        if self.on_metrics is not None:
+            self.on_metrics(int(step), values)
 
     def _tensorboard(self):
         if self._tb is None:

@@ -41,3 +41,8 @@ class UsageError(LabError):
 
 class TrainingError(LabError):
     """Training went wrong in a way the settings can fix (a loss that became NaN or infinite)."""
+
+
+class Pruned(LabError):
+    """A run stopped by the pruner of the study it is a trial of (`lab sweep`): its figures so far were
+    too far behind the other trials'. Its run folder is marked ``pruned``."""

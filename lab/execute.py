@@ -16,7 +16,7 @@ import time
 
 from lab import backend, distributed, registry, scenario, seeding, strategy
 from lab.context import RunContext, markdown_table
-from lab.errors import LabError, RunError, ScenarioError, TrainingError
+from lab.errors import LabError, Pruned, RunError, ScenarioError, TrainingError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text
 
 PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
@@ -33,8 +33,10 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def prepare(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None):
-    """Validate the scenario and create (or reopen) the run folder. No TensorFlow yet."""
+def prepare(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
+            folder: str | None = None):
+    """Validate the scenario and create (or reopen) the run folder (named ``folder`` inside ``out`` if
+    given, e.g. a sweep's ``trial-007``; else ``<time>-<name>``). No TensorFlow yet."""
     if resume:
         if overrides:
             raise ScenarioError("--set cannot be combined with --resume: a resumed run keeps its own "
@@ -55,7 +57,8 @@ def prepare(scenario_file: str | None, overrides=(), out: str | None = None, res
     if not scenario_file:
         raise ScenarioError("give a scenario file (or --resume RUN_DIR)")
     cfg = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file), overrides)
-    run = RunDir.create(out or cfg.output, cfg.name, cfg.task) if _is_chief(cfg) else _scratch_run(cfg)
+    run = (RunDir.create(out or cfg.output, cfg.name, cfg.task, folder=folder) if _is_chief(cfg)
+           else _scratch_run(cfg))
     atomic_write_text(run.scenario_path, scenario.dump(cfg))
     return cfg, run
 
@@ -105,27 +108,29 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
 
 
 def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
-            quiet: bool = False) -> RunDir:
-    """Validate, create the run folder and run it; returns the finished run folder."""
-    cfg, run = prepare(scenario_file, overrides, out, resume)
-    return run_prepared(cfg, run, quiet=quiet, resume=bool(resume))
+            quiet: bool = False, folder: str | None = None, on_metrics=None) -> RunDir:
+    """Validate, create the run folder and run it; returns the finished run folder. ``on_metrics(step,
+    figures)`` is called after each metrics row (a study's pruner: it may raise :class:`Pruned`)."""
+    cfg, run = prepare(scenario_file, overrides, out, resume, folder=folder)
+    return run_prepared(cfg, run, quiet=quiet, resume=bool(resume), on_metrics=on_metrics)
 
 
-def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunDir:
+def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False, on_metrics=None) -> RunDir:
     if is_scratch(run):
         try:
-            return _run(cfg, run, quiet, resume)
+            return _run(cfg, run, quiet, resume, on_metrics)
         finally:
             shutil.rmtree(run.path.parent, ignore_errors=True)
     with run.lock():  # one process at a time works on a run folder (a RunError names the other one)
         if resume and run.status == "complete":  # finished while this process was starting
             raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run FILE`")
-        return _run(cfg, run, quiet, resume)
+        return _run(cfg, run, quiet, resume, on_metrics)
 
 
-def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
+def _run(cfg, run: RunDir, quiet: bool, resume: bool, on_metrics=None) -> RunDir:
     try:
         ctx = start(cfg, run, quiet=quiet, resume=resume)
+        ctx.on_metrics = on_metrics
     except LabError:  # e.g. strategy gpu without a GPU: nothing ran, so no run folder is left behind
         if not resume and run.status == "created":
             shutil.rmtree(run.path, ignore_errors=True)
@@ -144,6 +149,10 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool) -> RunDir:
         run.write_marker(status="interrupted")
         ctx.close()
         print(f"\ninterrupted; continue with: lab run --resume {run.path}", file=sys.stderr)
+        raise
+    except Pruned:
+        run.write_marker(status="pruned")
+        ctx.close()
         raise
     except BaseException:
         run.write_marker(status="failed")

@@ -361,19 +361,24 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
     @classmethod
-    def create(cls, out_dir: str | Path, name: str, task: str, now: float | None = None) -> RunDir:
+    def create(cls, out_dir: str | Path, name: str, task: str, now: float | None = None,
+               folder: str | None = None) -> RunDir:
+        """A new run folder ``<out_dir>/<UTC time>-<name>`` (``-2``, ``-3`` ... if taken), or exactly
+        ``<out_dir>/<folder>`` when ``folder`` is given (a RunError if that exists)."""
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise RunError(f"{out}: the output folder is a file, not a folder; give another --out (or "
                            f"output:)")
         with writing(out, "output folder"):
             out.mkdir(parents=True, exist_ok=True)
-        base = f"{utc_stamp(now)}-{sanitise_name(name)}"
+        base = sanitise_name(folder) if folder else f"{utc_stamp(now)}-{sanitise_name(name)}"
         for i in range(1000):
             candidate = out / (base if i == 0 else f"{base}-{i + 1}")
             try:
                 candidate.mkdir()  # atomic: fails if another run took the name
             except FileExistsError:
+                if folder:
+                    raise RunError(f"{candidate}: this run folder exists already") from None
                 continue
             except OSError as exc:
                 raise RunError(f"{out}: cannot create a run folder in the output folder ({_os_reason(exc)}); "
