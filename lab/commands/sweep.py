@@ -136,23 +136,27 @@ def resume_settings(args) -> Sweep:
 
 
 def run_workers(sweep: Sweep, workers: int, say, resumed: bool, quiet: bool) -> None:
-    """Continue this machine's dead trials (on --resume), then work with ``workers`` processes."""
+    """Continue this machine's dead trials (on --resume), then work: in this process for one worker, else
+    in ``workers`` processes started alike (this one waits for them)."""
     if resumed:
         continue_stale(sweep, say)
-    command = [sys.executable, "-m", "lab", "sweep", "--resume", str(sweep.folder)]
-    others = [subprocess.Popen([*command, "--worker-index", str(i), *(["--quiet"] if quiet else [])])
-              for i in range(1, workers)]
-    try:
+    if workers == 1:
         work(sweep, 0, say)
+        return
+    command = [sys.executable, "-m", "lab", "sweep", "--resume", str(sweep.folder)]
+    procs = [subprocess.Popen([*command, "--worker-index", str(i), *(["--quiet"] if quiet else [])])
+             for i in range(1, workers + 1)]
+    try:
+        for proc in procs:
+            proc.wait()
     finally:
-        for proc in others:
-            try:
-                proc.wait(timeout=None if sys.exc_info()[0] is None else 30)
-            except subprocess.TimeoutExpired:
+        for proc in procs:  # (Ctrl-C reached them too; a worker still running after that is stopped)
+            if proc.poll() is None:
                 proc.terminate()
-    failed = [f"worker {i} exited with code {p.returncode}" for i, p in enumerate(others, 1) if p.returncode]
+    failed = [f"worker {i} exited with code {p.returncode}" for i, p in enumerate(procs, 1) if p.returncode]
     if failed:
-        say("; ".join(failed))
+        raise RunError(f"{'; '.join(failed)}; its trials are in {sweep.folder} (continue with lab sweep "
+                       f"--resume {sweep.folder})")
 
 
 def print_summary(summary: dict, as_json: bool) -> None:

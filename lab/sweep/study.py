@@ -100,7 +100,7 @@ def open_study(sweep: Sweep, worker: int = 0):
                                    sampler=sampler, pruner=pruner, load_if_exists=True)
     except ImportError as exc:
         raise UsageError(f"--storage {_shown(sweep.storage)}: its database driver is missing ({exc}); "
-                         "install it (PostgreSQL: pip install psycopg2-binary)") from None
+                         "install it (PostgreSQL: pip install -e '.[postgres]')") from None
     except Exception as exc:  # SQLAlchemy's errors (unreachable server, bad URL, a study of another kind)
         if isinstance(exc, LabError):
             raise
@@ -159,6 +159,8 @@ def work(sweep: Sweep, worker: int = 0, say=print) -> None:
     """Ask, run and tell trials until the sweep has its trials (or its timeout passed)."""
     optuna = optuna_module()
     study = open_study(sweep, worker)
+    study.set_user_attr(f"worker:{socket.gethostname()}:{os.getpid()}",
+                        {"index": worker, "started": time.time()})
     start = time.monotonic()
     while sum(takes_place(t) for t in study.get_trials(deepcopy=False)) < sweep.trials:
         if sweep.timeout is not None and time.monotonic() - start > sweep.timeout:
