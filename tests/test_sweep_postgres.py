@@ -3,6 +3,7 @@ postgresql: initdb and postgres as an unprivileged user, on a temporary folder, 
 stopped by its process id afterwards; two sweep workers on it finish the asked trials and no more, and
 a second sweep folder (another machine) joins the same study."""
 
+import glob
 import os
 import pwd
 import shutil
@@ -53,9 +54,15 @@ def wait_until_ready(url_args: dict, server: subprocess.Popen, seconds: float = 
             time.sleep(0.2)
 
 
+def postgres_program(name: str) -> str | None:
+    """On the PATH, or where Debian's postgresql puts it (/usr/lib/postgresql/VERSION/bin)."""
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
 @pytest.fixture(scope="module")
 def postgres():
-    initdb, server_bin = shutil.which("initdb"), shutil.which("postgres")
+    initdb, server_bin = postgres_program("initdb"), postgres_program("postgres")
     if initdb is None or server_bin is None:
         pytest.skip("PostgreSQL's initdb/postgres are not installed (.ci/run installs Debian's postgresql)")
     folder = tempfile.mkdtemp(prefix="lab-pg-")
