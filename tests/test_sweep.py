@@ -88,6 +88,24 @@ def test_mistakes_are_errors_before_any_trial(tmp_path, capsys, argv, words):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_sweep_file_holds_the_same_settings_and_flags_win(tmp_path, capsys):
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump({
+        "scenario": FIRST, "set": QUICK[1::2], "params": {"training.learning_rate": "loguniform:0.01:3"},
+        "trials": 5, "pruner": "none"}))
+    assert lab_main(["sweep", str(study_file), "--trials", "2", "--out", str(tmp_path / "runs"),
+                     "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    sweep = Sweep.load(Path(summary["folder"]))
+    assert (sweep.trials, sweep.pruner, sweep.metric) == (2, "none", "final_loss")  # --trials won
+    assert sweep.overrides == QUICK[1::2] and [p.path for p in sweep.params] == ["training.learning_rate"]
+    assert summary["trials_complete"] == 2
+    study_file.write_text(yaml.safe_dump({"scenario": FIRST, "params": {"training.learning_rate": "x"},
+                                          "trails": 3}))
+    assert lab_main(["sweep", str(study_file), "--out", str(tmp_path / "runs")]) == 2
+    assert "trails" in capsys.readouterr().err
+
+
 def test_a_multi_worker_scenario_is_refused(tmp_path, capsys):
     assert lab_main(["sweep", "mnist_mlp_book", "--set", "strategy=multi-worker", "--param", LR,
                      "--out", str(tmp_path)]) == 2
@@ -198,11 +216,11 @@ def test_the_real_pruner_reads_each_row_in_the_studys_direction():
 
 
 def test_two_local_workers_finish_the_asked_trials_and_no_more(tmp_path):
-    assert lab_main(["sweep", FIRST, *QUICK, "--param", LR, "--trials", "5", "--workers", "2",
+    assert lab_main(["sweep", FIRST, *QUICK, "--param", LR, "--trials", "4", "--workers", "2",
                      "--pruner", "none", "--out", str(tmp_path), "--quiet"]) == 0
     study = study_of(sweep_folder(tmp_path))
     c = counts(study)
-    assert c["complete"] == 5 and c["running"] == 0 and c["failed"] == 0
+    assert c["complete"] == 4 and c["running"] == 0 and c["failed"] == 0
     assert len([k for k in study.user_attrs if k.startswith("worker:")]) == 2  # two processes worked on it
     folders = sorted(p.name for p in sweep_folder(tmp_path).glob("trial-*"))
     done = sorted(f"trial-{t.number:03d}" for t in study.get_trials() if t.state.name == "COMPLETE")
@@ -214,7 +232,7 @@ def test_a_sweep_killed_mid_trial_resumes_that_trial_from_its_checkpoint(tmp_pat
     bars = {"name": "bars", "task": "classifier", "seed": 2, "strategy": "cpu",
             "data": {"dataset": "mnist", "path": str(tmp_path / "mnist.npz"), "validation": 0.1},
             "model": {"kind": "mlp", "hidden": [16]}, "report": {"gallery": 0},
-            "training": {"epochs": 25, "batch_size": 64, "learning_rate": 0.003}}
+            "training": {"epochs": 15, "batch_size": 64, "learning_rate": 0.003}}
     path = tmp_path / "bars.yaml"
     path.write_text(yaml.safe_dump(bars))
     out = tmp_path / "runs"
@@ -235,7 +253,7 @@ def test_a_sweep_killed_mid_trial_resumes_that_trial_from_its_checkpoint(tmp_pat
     assert [(t.number, t.state.name) for t in study.get_trials()] == [(0, "COMPLETE"), (1, "COMPLETE")]
     resumed = RunDir.open(folder / "trial-001")
     assert json.loads(resumed.env_path.read_text()).get("resumed") is True  # continued, not started again
-    assert resumed.summary()["epochs_run"] == 25
+    assert resumed.summary()["epochs_run"] == 15
 
 
 def wait_for_glob(root: Path, pattern: str, proc, seconds: float = 180) -> Path:

@@ -125,7 +125,7 @@ class SweepFile(Section):
 
 def read_sweep_file(path: Path) -> SweepFile:
     try:
-        data = scenario.load_yaml(path.read_text(encoding="utf-8"), str(path))
+        data, _ = scenario.load_yaml(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
