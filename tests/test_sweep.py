@@ -106,6 +106,15 @@ def test_a_sweep_file_holds_the_same_settings_and_flags_win(tmp_path, capsys):
     assert "trails" in capsys.readouterr().err
 
 
+def test_a_timeout_stops_new_trials_and_the_report_says_none_finished(tmp_path, capsys):
+    assert lab_main(["sweep", FIRST, *QUICK, "--param", LR, "--trials", "3", "--timeout", "1e-9",
+                     "--out", str(tmp_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["trials_finished"] == 0 and "--timeout 1e-09 s passed" in captured.err
+    folder = sweep_folder(tmp_path)
+    assert not list(folder.glob("trial-*")) and "0 finished of 3 asked" in (folder / "report.md").read_text()
+
+
 def test_a_multi_worker_scenario_is_refused(tmp_path, capsys):
     assert lab_main(["sweep", "mnist_mlp_book", "--set", "strategy=multi-worker", "--param", LR,
                      "--out", str(tmp_path)]) == 2
