@@ -18,7 +18,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +155,8 @@ def choose(everything: list[Device], which: str, dtypes: list[str]) -> tuple[lis
     if which == "gpu" and not gpus:
         raise StrategyError(f"bench.devices gpu (lab bench --device gpu): no GPU visible to {shown} on this "
                             "machine; use cpu or all")
-    devices = [d for d in everything if which == "all" or d.kind.lower() == which]
-    for dev in devices:
-        dev.dtypes = {d: why for d, why in dev.dtypes.items() if d in dtypes}
+    devices = [replace(d, dtypes={t: why for t, why in d.dtypes.items() if t in dtypes})  # (a copy each)
+               for d in everything if which == "all" or d.kind.lower() == which]
     if not gpus:
         return devices, f"no GPU visible to {shown}: CPU only"
     if which == "cpu":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import scenario
+from lab.cli import main as lab_main
 from lab.commands import bench as command
 from lab.errors import ScenarioError
 from lab.paths import scenarios_dir
@@ -57,13 +58,17 @@ def test_bad_flags_exit_2_without_traceback(args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_quick_json_run_folder_on_cpu(tmp_path):
+def test_quick_json_run_folder_on_cpu(tmp_path, monkeypatch, capsys):
+    from supervised.bench import measure
+
+    cpu_only = [d for d in measure.list_devices() if d.kind != "GPU"]  # (this machine, any GPU hidden)
+    monkeypatch.setattr(measure, "list_devices", lambda: cpu_only)
     out = tmp_path / "runs"
-    proc = run_lab(["bench", "--quick", "--json", "--device", "cpu", "--sizes", "128", "64",
-                    "--batch-sizes", "8", "--repeats", "2", "--out", str(out)], CUDA_VISIBLE_DEVICES="-1")
-    assert proc.returncode == 0, proc.stderr
-    assert "no GPU visible to TensorFlow: CPU only" in proc.stderr
-    summary = json.loads(proc.stdout)  # stdout is the JSON and nothing else
+    assert lab_main(["bench", "--quick", "--json", "--device", "cpu", "--sizes", "128", "64",
+                     "--batch-sizes", "8", "--repeats", "2", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "no GPU visible to TensorFlow: CPU only" in captured.err
+    summary = json.loads(captured.out)  # stdout is the JSON and nothing else
     for key in ("task", "gpu_note", "settings", "machine", "devices", "matmul", "conv2d", "training",
                 "speedup", "largest_matmul", "wall_seconds"):
         assert key in summary, key
