@@ -26,6 +26,7 @@ from typing import Any
 
 from lab import registry
 from lab.errors import LabError, RunError, UsageError
+from lab.plots import pyplot
 from lab.runs import RUN_MARKER, MetricsCSV, RunDir, atomic_path, reading
 
 TRIAL = re.compile(r"^trial-(\d+)$")
@@ -265,8 +266,6 @@ def check_out(out: str | Path) -> Path:
 
 def curves_figure(series: dict[str, list[tuple[float, float]]], column: str, title: str):
     """A matplotlib figure (Agg) with one line per label in ``series``, against the step."""
-    from lab.plots import pyplot
-
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, points in series.items():
@@ -283,8 +282,6 @@ def curves_figure(series: dict[str, list[tuple[float, float]]], column: str, tit
 
 def save_figure(fig, out: Path) -> Path:
     """Write ``fig`` to ``out`` atomically and close it."""
-    from lab.plots import pyplot
-
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, dpi=110, format=out.suffix.lower().lstrip("."))
