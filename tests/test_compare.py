@@ -285,3 +285,8 @@ def test_compare_imports_no_tensorflow(three, tmp_path, root):
     proc = subprocess.run([sys.executable, "-c", code, "compare", *(str(r.path) for r in three), "--out",
                            str(tmp_path / "c.png")], capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_json_has_no_nan_and_missing_is_null():
+    text = compare.to_json({"d": [compare.MISSING, float("nan"), 1, float("inf")]})
+    assert json.loads(text) == {"d": [None, None, 1, None]} and "NaN" not in text
