@@ -28,6 +28,8 @@ COMMANDS = {
     "validate": "check scenario files: every mistake at once, with its field path and a fix",
     "list": "list the shipped scenarios (and, with --tasks, the tasks)",
     "show": "show what a run did and its final figures",
+    "compare": "compare runs of one task: differing scenario fields, final figures side by side, curves in "
+               "one plot",
     "graph": "draw the Keras models saved in a run as Graphviz DOT (and PNG/SVG when dot is installed)",
     "play": "play a maze yourself: arrow keys move, R resets, N draws a new maze, Esc quits (needs a "
             "display)",
