@@ -52,7 +52,8 @@ class Entry:
 
 def expand(paths: list[str]) -> tuple[list[Entry], list[str]]:
     """The runs named by ``paths`` (sweep folders expanded to their trials, in order) and notes on the
-    trials left out. A path that is neither a run nor a sweep folder: RunDir.open's RunError."""
+    trials left out (those still running or interrupted; a pruned one stays, for its curve). A path that is
+    neither a run nor a sweep folder: RunDir.open's RunError."""
     entries, notes = [], []
     for arg in paths:
         path = Path(arg)
@@ -61,10 +62,10 @@ def expand(paths: list[str]) -> tuple[list[Entry], list[str]]:
             entries.append(Entry(RunDir.open(path), path.resolve().name))
             continue
         for trial in trials:
-            if not trial.summary_path.exists() and trial.status != "complete":
+            if not trial.summary_path.exists() and trial.status not in ("complete", "pruned"):
                 notes.append(f"{trial.path}: left out (status {trial.status or 'unknown'}, no summary.json "
                              f"yet)")
-                continue
+                continue  # (a pruned trial stays: its curve shows where the pruner stopped it)
             entries.append(Entry(RunDir.open(trial.path), trial.path.name))
     _unique_labels(entries)
     return entries, notes
