@@ -115,6 +115,16 @@ def test_a_timeout_stops_new_trials_and_the_report_says_none_finished(tmp_path, 
     assert not list(folder.glob("trial-*")) and "0 finished of 3 asked" in (folder / "report.md").read_text()
 
 
+def test_missing_data_stops_the_sweep_with_its_error_and_the_trial_is_not_counted(tmp_path, capsys):
+    missing = tmp_path / "nowhere.npz"
+    assert lab_main(["sweep", "mnist_mlp_book", "--set", f"data.path={missing}", "--set", "strategy=cpu",
+                     "--param", "training.learning_rate=loguniform:0.001:0.01", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and "Traceback" not in err
+    (trial,) = study_of(sweep_folder(tmp_path)).get_trials()
+    assert trial.state.name == "FAIL" and trial.user_attrs["not_counted"].startswith("stopped by an error")
+
+
 def test_a_multi_worker_scenario_is_refused(tmp_path, capsys):
     assert lab_main(["sweep", "mnist_mlp_book", "--set", "strategy=multi-worker", "--param", LR,
                      "--out", str(tmp_path)]) == 2

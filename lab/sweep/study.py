@@ -210,6 +210,10 @@ def run_trial(sweep: Sweep, study, trial, values: dict, say, resume: bool = Fals
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         say(f"trial {trial.number}: {shown} -> failed: {exc}")
         return
+    except LabError as exc:  # missing data, a full disk ...: no fault of the settings; the sweep stops
+        trial.set_user_attr(NOT_COUNTED, f"stopped by an error: {str(exc)[:200]}")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
     tell_result(study, trial, run, sweep, f"trial {trial.number}: {shown}", time.monotonic() - t0, say)
 
 
