@@ -401,6 +401,10 @@ class RunDir:
             raise RunError(f"{run.path}: no such run folder")
         if not run.path.is_dir():
             raise RunError(f"{run.path}: is a file, not a run folder")
+        if (run.path / "sweep.json").exists():
+            raise RunError(f"{run.path}: a sweep folder, not a run: its report is {run.path / 'report.md'}; "
+                           f"`lab compare {run.path}` sets its trials side by side, `lab show "
+                           f"{run.path / 'trial-000'}` shows one")
         if not run.marker_path.exists() or not run.scenario_path.exists():
             raise RunError(
                 f"{run.path}: not a run folder (a run folder made by `lab run` holds {RUN_MARKER} and "

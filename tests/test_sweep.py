@@ -185,6 +185,12 @@ def test_results_best_scenario_report_and_plots(swept, capsys):
     assert len(study_of(swept).get_trials()) == 5
 
 
+def test_a_sweep_folder_given_where_a_run_is_expected_says_what_to_do(swept, capsys):
+    assert lab_main(["show", str(swept)]) == 2
+    err = capsys.readouterr().err
+    assert "a sweep folder, not a run" in err and f"lab compare {swept}" in err
+
+
 def test_resume_refuses_new_settings(swept, capsys):
     assert lab_main(["sweep", "--resume", str(swept), "--trials", "9"]) == 2
     assert "--resume keeps the sweep's own settings; drop --trials" in capsys.readouterr().err
