@@ -194,6 +194,8 @@ def test_a_sweep_folder_given_where_a_run_is_expected_says_what_to_do(swept, cap
 def test_resume_refuses_new_settings(swept, capsys):
     assert lab_main(["sweep", "--resume", str(swept), "--trials", "9"]) == 2
     assert "--resume keeps the sweep's own settings; drop --trials" in capsys.readouterr().err
+    assert lab_main(["sweep", "--resume", str(swept), "--prune-after", "0"]) == 2
+    assert "drop --prune-after" in capsys.readouterr().err
     assert lab_main(["sweep", "--resume", str(swept.parent)]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
 
@@ -219,21 +221,29 @@ def test_a_pruned_trial_stops_its_run_and_its_folder_says_so(tmp_path, monkeypat
     assert rows[-1].startswith("10,")  # it stopped at the row that decided it
 
 
-def test_the_real_pruner_reads_each_row_in_the_studys_direction():
-    """A median pruner on a minimised figure stops a trial whose figure is above the others' median."""
+def test_the_real_pruner_reads_each_row_in_the_studys_direction_after_its_warm_up_rows():
+    """A median pruner on a minimised figure stops a trial whose figure is above the others' median, but
+    not on the trial's first row (--prune-after 1, the default: first epochs are noisy)."""
     study = optuna.create_study(direction="minimize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
     sweep = Sweep(folder=Path("."), scenario="", overrides=[], params=[], trials=3, metric="final_loss",
                   direction="minimize", progress="loss", progress_sign=1, pruner="median", timeout=None,
                   storage="", study="s", seed=0, task="first-network")
     for value in (0.1, 0.2):
         trial = study.ask()
-        study_module.reporter(sweep, trial)(1, {"loss": value})
+        report = study_module.reporter(sweep, trial)
+        report(1, {"loss": value})
+        report(2, {"loss": value / 2})
         study.tell(trial, value)
-    hopeless = study.ask()
-    with pytest.raises(Pruned, match="loss 0.9 at step 1"):
-        study_module.reporter(sweep, hopeless)(1, {"loss": 0.9})
-    hopeful = study.ask()
-    study_module.reporter(sweep, hopeful)(1, {"loss": 0.05})  # better than the median: goes on
+    hopeless = study_module.reporter(sweep, study.ask())
+    hopeless(1, {"loss": 0.9})  # its first row: not judged yet
+    with pytest.raises(Pruned, match="loss 0.9 at step 2"):
+        hopeless(2, {"loss": 0.9})
+    hopeful = study_module.reporter(sweep, study.ask())
+    hopeful(1, {"loss": 0.05})
+    hopeful(2, {"loss": 0.02})  # better than the median: goes on
+    sweep.prune_after = 0
+    with pytest.raises(Pruned, match="at step 1"):  # --prune-after 0: judged from the first row
+        study_module.reporter(sweep, study.ask())(1, {"loss": 0.9})
 
 
 # --------------------------------------------------------------------------------------------------

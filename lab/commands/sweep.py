@@ -40,6 +40,9 @@ def add_arguments(p):
     way.add_argument("--maximize", dest="direction", action="store_const", const="maximize")
     way.add_argument("--minimize", dest="direction", action="store_const", const="minimize")
     p.add_argument("--pruner", choices=PRUNERS, help="stops hopeless trials early (default median)")
+    p.add_argument("--prune-after", type=int, metavar="ROWS",
+                   help="metrics rows (epochs, evaluations) a trial reports before it may be pruned "
+                        "(default 1: never on its first)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--storage", metavar="URL", help="an SQLAlchemy URL (default: SQLite in the sweep folder)")
@@ -56,6 +59,8 @@ def add_arguments(p):
 def main(args) -> int:
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers}: give 1 to 64 local worker processes")
+    if args.prune_after is not None and args.prune_after < 0:
+        raise UsageError(f"--prune-after {args.prune_after}: give 0 or more metrics rows")
     sweep = resume_settings(args) if args.resume else new_sweep(args)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     if args.worker_index:  # a worker `lab sweep --workers N` started: trials only
@@ -94,6 +99,7 @@ def new_sweep(args) -> Sweep:
                   metric=metric, direction=direction, progress=figure.progress,
                   progress_sign=figure.progress_sign,
                   pruner=args.pruner or (file and file.pruner) or "median",
+                  prune_after=first_given(args.prune_after, file and file.prune_after, 1),
                   timeout=args.timeout or (file and file.timeout),
                   storage=args.storage or sqlite_url(folder),
                   study=args.study or folder.name, seed=base.seed, task=base.task)
@@ -106,6 +112,10 @@ def new_sweep(args) -> Sweep:
         raise
     sweep.save()
     return sweep
+
+
+def first_given(*values):
+    return next(v for v in values if v is not None)
 
 
 def make_folder(out: Path, name: str) -> Path:
@@ -126,7 +136,8 @@ def make_folder(out: Path, name: str) -> Path:
 def resume_settings(args) -> Sweep:
     flags = [f for f, given in (("a target", args.target), ("--param", args.param), ("--set", args.overrides),
                                 ("--trials", args.trials), ("--metric", args.metric),
-                                ("--storage", args.storage)) if given]
+                                ("--storage", args.storage), ("--prune-after", args.prune_after is not None))
+             if given]
     if flags:
         raise UsageError(f"--resume keeps the sweep's own settings; drop {', '.join(flags)}")
     folder = Path(args.resume)

@@ -119,6 +119,7 @@ class SweepFile(Section):
     metric: str | None = None
     direction: Literal["maximize", "minimize"] | None = None
     pruner: Literal[PRUNERS] | None = None
+    prune_after: int | None = Field(None, ge=0, le=100_000)
     timeout: float | None = Field(None, gt=0)
     workers: int | None = Field(None, ge=1, le=64)
 

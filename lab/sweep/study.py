@@ -49,6 +49,7 @@ class Sweep:
     study: str
     seed: int
     task: str
+    prune_after: int = 1  # metrics rows a trial reports before the pruner may stop it
     created: float = field(default_factory=time.time)
 
     def save(self) -> None:
@@ -232,12 +233,15 @@ def tell_result(study, trial, run: RunDir, sweep: Sweep, label: str, seconds: fl
 def reporter(sweep: Sweep, trial):
     """The run's on_metrics: report the progress column to the trial; raise Pruned when it should stop."""
 
+    rows = [0]
+
     def on_metrics(step: int, figures: dict) -> None:
         value = figures.get(sweep.progress) if sweep.progress else None
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return
         trial.report(sweep.progress_sign * float(value), step)
-        if trial.should_prune():
+        rows[0] += 1
+        if rows[0] > sweep.prune_after and trial.should_prune():
             raise Pruned(f"{sweep.progress} {value:.4g} at step {step}")
 
     return on_metrics
