@@ -1,6 +1,6 @@
 """The paths users take that nothing else runs: `lab watch SCENARIO` headless (the `make demo` path), Ctrl-C
-in `lab run`, mixed-precision training, `deterministic: true`, `lab show --json`, `lab predict --invert`,
-`lab bench --device` and `lab graph --format png|svg` with the real Graphviz."""
+in `lab run` and `lab sweep`, mixed-precision training, `deterministic: true`, `lab show --json`,
+`lab predict --invert`, `lab bench --device` and `lab graph --format png|svg` with the real Graphviz."""
 
 import json
 import shutil
@@ -193,6 +193,34 @@ def test_ctrl_c_in_lab_run_exits_130_and_prints_the_resume_line_that_works(tmp_p
     assert run.status == "interrupted" and not run.summary_path.exists()
     resumed = execute(None, resume=str(folder), quiet=True)  # the printed command, in this process
     assert resumed.status == "complete" and resumed.summary()["epochs_run"] == 25
+
+
+def test_ctrl_c_in_lab_sweep_exits_130_and_its_resume_line_continues_the_trial(tmp_path):
+    from lab.sweep.study import Sweep, open_study
+
+    path = bars_scenario(tmp_path, training={"epochs": 15})
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--param",
+                             "training.learning_rate=loguniform:0.001:0.01", "--trials", "2",
+                             "--pruner", "none", "--out", str(out), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for(out, proc)
+        (folder,) = out.iterdir()
+        wait_for(folder / "trial-000" / "checkpoints" / "classifier.json", proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"interrupted; continue with: lab sweep --resume {folder}"
+    assert RunDir.open(folder / "trial-000").status == "interrupted"
+    assert [t.state.name for t in open_study(Sweep.load(folder)).get_trials()] == ["RUNNING"]
+    assert lab_main(["sweep", "--resume", str(folder), "--quiet"]) == 0  # the printed command
+    trials = open_study(Sweep.load(folder)).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert json.loads(RunDir.open(folder / "trial-000").env_path.read_text()).get("resumed") is True
 
 
 # --------------------------------------------------------------------------------------------------
