@@ -1,5 +1,6 @@
 """Shared test settings: no display, no GPU, quiet TensorFlow, Agg plots."""
 
+import json
 import os
 import re
 import signal
@@ -164,3 +165,19 @@ def write_bar_digits(path, n_train: int, n_test: int, seed: int) -> None:
         x[i, 2 + 2 * label, 4:24] = 255
     np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
 
+
+BARS = {"name": "bars", "task": "classifier", "seed": 2, "strategy": "cpu",
+        "data": {"dataset": "mnist", "path": "mnist.npz", "validation": 0.1},
+        "model": {"kind": "mlp", "hidden": [32]},
+        "training": {"epochs": 3, "batch_size": 64, "learning_rate": 0.003}, "report": {"gallery": 2}}
+
+
+def bars_scenario(folder: Path, **changes) -> Path:
+    """A classifier scenario on bar digits (noise plus a bright bar whose row is the label) in ``folder``."""
+    if not (folder / "mnist.npz").exists():
+        write_bar_digits(folder / "mnist.npz", 300, 100, seed=1)
+    data = {**BARS, **changes, "data": {**BARS["data"], "path": str(folder / "mnist.npz")}}
+    data["training"] = {**BARS["training"], **changes.get("training", {})}
+    path = folder / f"{data['name']}.yaml"
+    path.write_text(json.dumps(data))  # (JSON is YAML)
+    return path

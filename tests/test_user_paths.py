@@ -1,13 +1,11 @@
-"""The paths users take that nothing else runs: `lab watch SCENARIO` headless (the `make demo` path), Ctrl-C
-in `lab run` and `lab sweep`, mixed-precision training, `deterministic: true`, `lab show --json`,
-`lab predict --invert`, `lab bench --device` and `lab graph --format png|svg` with the real Graphviz."""
+"""The paths users take that nothing else runs: `lab watch SCENARIO` headless (the `make demo` path),
+mixed-precision training, `deterministic: true`, `lab show --json`, `lab predict --invert`,
+`lab bench --device` and `lab graph --format png|svg` with the real Graphviz (Ctrl-C: test_ctrl_c.py)."""
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import write_bar_digits
+from conftest import bars_scenario
 from PIL import Image
 
 from envs.maze.config import env_config
@@ -26,23 +24,6 @@ from lab.execute import execute
 from lab.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-
-BARS = {"name": "bars", "task": "classifier", "seed": 2, "strategy": "cpu",
-        "data": {"dataset": "mnist", "path": "mnist.npz", "validation": 0.1},
-        "model": {"kind": "mlp", "hidden": [32]},
-        "training": {"epochs": 3, "batch_size": 64, "learning_rate": 0.003}, "report": {"gallery": 2}}
-
-
-def bars_scenario(folder: Path, **changes) -> Path:
-    """A classifier scenario on bar digits (noise plus a bright bar whose row is the label) in ``folder``."""
-    if not (folder / "mnist.npz").exists():
-        write_bar_digits(folder / "mnist.npz", 300, 100, seed=1)
-    data = {**BARS, **changes, "data": {**BARS["data"], "path": str(folder / "mnist.npz")}}
-    data["training"] = {**BARS["training"], **changes.get("training", {})}
-    path = folder / f"{data['name']}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
 
 @pytest.fixture(scope="module")
 def bars_run(tmp_path_factory) -> RunDir:
@@ -157,70 +138,6 @@ def test_deterministic_runs_of_one_seed_are_identical(tmp_path):
                for r in (a, b)]
     for x, y in zip(*weights, strict=True):
         np.testing.assert_array_equal(x, y)
-
-
-# --------------------------------------------------------------------------------------------------
-# Ctrl-C in lab run
-
-
-def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
-    """Until ``path`` exists (a hang guard, not a speed check)."""
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path} did not appear within {seconds} s"
-        time.sleep(0.05)
-
-
-def test_ctrl_c_in_lab_run_exits_130_and_prints_the_resume_line_that_works(tmp_path):
-    path = bars_scenario(tmp_path, training={"epochs": 25})
-    out = tmp_path / "runs"
-    # (a shell's background job ignores SIGINT and its children inherit that: a terminal's Ctrl-C does not)
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", str(path), "--out", str(out), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        wait_for(out, proc)
-        (folder,) = out.iterdir()
-        wait_for(folder / "checkpoints" / "classifier.json", proc)  # the first epoch is saved
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert f"interrupted; continue with: lab run --resume {folder}" in err and "Traceback" not in err
-    run = RunDir.open(folder)
-    assert run.status == "interrupted" and not run.summary_path.exists()
-    resumed = execute(None, resume=str(folder), quiet=True)  # the printed command, in this process
-    assert resumed.status == "complete" and resumed.summary()["epochs_run"] == 25
-
-
-def test_ctrl_c_in_lab_sweep_exits_130_and_its_resume_line_continues_the_trial(tmp_path):
-    from lab.sweep.study import Sweep, open_study
-
-    path = bars_scenario(tmp_path, training={"epochs": 15})
-    out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--param",
-                             "training.learning_rate=loguniform:0.001:0.01", "--trials", "2",
-                             "--pruner", "none", "--out", str(out), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        wait_for(out, proc)
-        (folder,) = out.iterdir()
-        wait_for(folder / "trial-000" / "checkpoints" / "classifier.json", proc)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == f"interrupted; continue with: lab sweep --resume {folder}"
-    assert RunDir.open(folder / "trial-000").status == "interrupted"
-    assert [t.state.name for t in open_study(Sweep.load(folder)).get_trials()] == ["RUNNING"]
-    assert lab_main(["sweep", "--resume", str(folder), "--quiet"]) == 0  # the printed command
-    trials = open_study(Sweep.load(folder)).get_trials()
-    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
-    assert json.loads(RunDir.open(folder / "trial-000").env_path.read_text()).get("resumed") is True
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""Ctrl-C where users press it: `lab run` exits 130 and prints a resume line that works; `lab sweep` exits
+130, its last line the `lab sweep --resume` command, which continues the interrupted trial from its last
+checkpoint. (A shell's background job ignores SIGINT and its children inherit that, where a terminal's
+Ctrl-C does not: the subprocesses here restore the default handler.)"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import bars_scenario
+
+from lab.cli import main as lab_main
+from lab.execute import execute
+from lab.runs import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Until ``path`` exists (a hang guard, not a speed check)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_in_lab_run_exits_130_and_prints_the_resume_line_that_works(tmp_path):
+    path = bars_scenario(tmp_path, training={"epochs": 25})
+    out = tmp_path / "runs"
+    # (a shell's background job ignores SIGINT and its children inherit that: a terminal's Ctrl-C does not)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", str(path), "--out", str(out), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for(out, proc)
+        (folder,) = out.iterdir()
+        wait_for(folder / "checkpoints" / "classifier.json", proc)  # the first epoch is saved
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert f"interrupted; continue with: lab run --resume {folder}" in err and "Traceback" not in err
+    run = RunDir.open(folder)
+    assert run.status == "interrupted" and not run.summary_path.exists()
+    resumed = execute(None, resume=str(folder), quiet=True)  # the printed command, in this process
+    assert resumed.status == "complete" and resumed.summary()["epochs_run"] == 25
+
+
+def test_ctrl_c_in_lab_sweep_exits_130_and_its_resume_line_continues_the_trial(tmp_path):
+    from lab.sweep.study import Sweep, open_study
+
+    path = bars_scenario(tmp_path, training={"epochs": 15})
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--param",
+                             "training.learning_rate=loguniform:0.001:0.01", "--trials", "2",
+                             "--pruner", "none", "--out", str(out), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for(out, proc)
+        (folder,) = out.iterdir()
+        wait_for(folder / "trial-000" / "checkpoints" / "classifier.json", proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"interrupted; continue with: lab sweep --resume {folder}"
+    assert RunDir.open(folder / "trial-000").status == "interrupted"
+    assert [t.state.name for t in open_study(Sweep.load(folder)).get_trials()] == ["RUNNING"]
+    assert lab_main(["sweep", "--resume", str(folder), "--quiet"]) == 0  # the printed command
+    trials = open_study(Sweep.load(folder)).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert json.loads(RunDir.open(folder / "trial-000").env_path.read_text()).get("resumed") is True
+
+
