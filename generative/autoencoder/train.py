@@ -27,7 +27,7 @@ from generative.autoencoder.model import (
 )
 from lab import images
 from lab.checkpoints import NOT_RESUMABLE
-from lab.data.mnist import flat, load_digits
+from lab.data.mnist import flat, load_logged_digits
 from lab.errors import RunError, TrainingError
 from lab.loop import EpochLoop
 from lab.runs import reading
@@ -38,10 +38,7 @@ STRIPS_PART = "strips.npz"  # the checkpoint's file of the training strips
 
 def run(cfg, ctx) -> dict:
     """Train the autoencoder of an ``autoencoder`` scenario and compare it with PCA."""
-    data = load_digits(cfg.data)
-    ctx.log(f"data: {data}")
-    for note in data.notes:
-        ctx.log(f"note: {note}")
+    data = load_logged_digits(cfg.data, ctx.log)
     x_train, x_test = flat(data.x_train), flat(data.x_test)
     m, t = cfg.model, cfg.training
     fixed = x_test[:cfg.pictures.strip_digits]

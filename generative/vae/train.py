@@ -37,7 +37,7 @@ from generative.vae.model import (
     vae_terms,
 )
 from lab.checkpoints import NOT_RESUMABLE
-from lab.data.mnist import flat, load_digits
+from lab.data.mnist import flat, load_logged_digits
 from lab.errors import TrainingError
 from lab.loop import EpochLoop
 from lab.runs import load_run_model
@@ -52,10 +52,7 @@ SAMPLES_STREAM = "prior-samples"  # samples.png and `lab sample`'s prior grid
 
 def run(cfg, ctx) -> dict:
     """Train the VAE of a ``vae`` scenario, evaluate it, sample from it and score the samples."""
-    data = load_digits(cfg.data)
-    ctx.log(f"data: {data}")
-    for note in data.notes:
-        ctx.log(f"note: {note}")
+    data = load_logged_digits(cfg.data, ctx.log)
     x_train, x_test = flat(data.x_train), flat(data.x_test)
     mode, t = cfg.data.binarize, cfg.training
     x_test_bin = binary_test_digits(x_test, mode, cfg.seed)

@@ -345,6 +345,15 @@ def load_digits(data_cfg: MnistDataConfig) -> Mnist:
     return load_mnist(data_cfg.path).limit(data_cfg.train_limit, data_cfg.test_limit)
 
 
+def load_logged_digits(data_cfg: MnistDataConfig, log) -> Mnist:
+    """:func:`load_digits`, saying through ``log`` (a run's ``ctx.log``) what was read and any notes."""
+    data = load_digits(data_cfg)
+    log(f"data: {data}")
+    for note in data.notes:
+        log(f"note: {note}")
+    return data
+
+
 def flat(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1]."""
     return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
