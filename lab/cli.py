@@ -25,6 +25,10 @@ COMMANDS = {
     "launch": "run a scenario with N local TensorFlow multi-worker processes; prints the run folder's path "
               "last",
     "sweep": "tune a scenario with an Optuna study: trials as run folders, pruning, best.yaml and a report",
+    "pipeline": "write a DVC pipeline (dvc.yaml) for scenarios: dvc repro re-runs only what changed",
+    "deploy": "write a job file that runs a scenario on a cluster: an sbatch script (slurm), Kubernetes "
+              "manifests (k8s)",
+    "version": "print the lab's version (--write FILE: as YAML, for DVC pipelines)",
     "validate": "check scenario files: every mistake at once, with its field path and a fix",
     "list": "list the shipped scenarios (and, with --tasks, the tasks)",
     "show": "show what a run did and its final figures",

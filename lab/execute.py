@@ -13,11 +13,12 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from lab import backend, distributed, registry, scenario, seeding, strategy
+from lab import backend, cluster, distributed, registry, scenario, seeding, strategy
 from lab.context import RunContext, markdown_table
 from lab.errors import LabError, Pruned, RunError, ScenarioError, TrainingError
-from lab.runs import RunDir, atomic_write_json, atomic_write_text
+from lab.runs import RunDir, atomic_write_json, atomic_write_text, sanitise_name
 
 PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
 TIMING_KEYS = ("_seconds", "_per_second", "seconds")
@@ -34,9 +35,12 @@ def package_versions() -> dict[str, str]:
 
 
 def prepare(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
-            folder: str | None = None):
+            folder: str | None = None, continue_: bool = False):
     """Validate the scenario and create (or reopen) the run folder (named ``folder`` inside ``out`` if
-    given, e.g. a sweep's ``trial-007``; else ``<time>-<name>``). No TensorFlow yet."""
+    given, e.g. a sweep's ``trial-007``; else ``<time>-<name>``). No TensorFlow yet.
+
+    ``continue_`` (with ``folder``): if that folder holds a run of the same resolved scenario already (a
+    cluster job restarted, a Slurm job requeued), continue it as ``--resume`` would."""
     if resume:
         if overrides:
             raise ScenarioError("--set cannot be combined with --resume: a resumed run keeps its own "
@@ -57,17 +61,29 @@ def prepare(scenario_file: str | None, overrides=(), out: str | None = None, res
     if not scenario_file:
         raise ScenarioError("give a scenario file (or --resume RUN_DIR)")
     cfg = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file), overrides)
+    if continue_ and folder and (Path(out or cfg.output) / sanitise_name(folder)).exists():
+        return _continue(cfg, Path(out or cfg.output) / sanitise_name(folder))
     run = (RunDir.create(out or cfg.output, cfg.name, cfg.task, folder=folder) if _is_chief(cfg)
            else _scratch_run(cfg))
     atomic_write_text(run.scenario_path, scenario.dump(cfg))
     return cfg, run
 
 
+def _continue(cfg, path: Path):
+    if scenario.dump(cfg) != scenario.dump(scenario.validate(RunDir.open(path).read_scenario(), str(path))):
+        raise RunError(f"{path}: this run folder holds another scenario (a changed file or --set); give "
+                       f"another --folder, or remove the folder to start over")
+    return prepare(None, (), resume=str(path))
+
+
 SCRATCH_PREFIX = "lab-worker-"
 
 
 def _is_chief(cfg) -> bool:
-    """False for the workers of a multi-worker run other than the chief (TF_CONFIG says which is which)."""
+    """False for the workers of a multi-worker run other than the chief (TF_CONFIG says which is which,
+    written from Slurm's or a Kubernetes Indexed Job's variables where those describe the cluster)."""
+    if cfg.strategy == "multi-worker":
+        cluster.adopt()
     if cfg.strategy != "multi-worker" or not os.environ.get("TF_CONFIG"):
         return True  # (no TF_CONFIG: `lab launch` preparing the folder, or a mistake `start` reports)
     return distributed.role().is_chief  # TF_CONFIG checked here, before anything else
@@ -101,6 +117,8 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
         "deterministic": cfg.deterministic,
         "command": " ".join(sys.argv),
     }
+    if cfg.strategy == "multi-worker":
+        env["cluster"] = cluster.describe()
     if resume and run.env_path.exists():
         env["resumed"] = True
     atomic_write_json(run.env_path, env)

@@ -1,11 +1,16 @@
-"""``lab run FILE [--set a.b=value ...] [--out DIR] [--resume RUN_DIR] [--quiet]``."""
+"""``lab run FILE [--set a.b=value ...] [--out DIR [--folder NAME [--continue]]] [--resume RUN_DIR]
+[--quiet]``."""
 
 import os
+from pathlib import Path
 
 from lab.distributed import role
+from lab.errors import UsageError
 from lab.execute import is_scratch, prepare, run_prepared
+from lab.runs import sanitise_name
 
-DESCRIPTION = """Run a scenario file (or a shipped scenario's name) and write runs/<UTC time>-<name>/.
+DESCRIPTION = """Run a scenario file (or a shipped scenario's name) and write runs/<UTC time>-<name>/ (or
+OUT/NAME with --out OUT --folder NAME: a fixed place, as DVC stages and cluster jobs want).
 
 The last line on stdout is `run: <path of the run folder>`. An interrupted run continues with
 `lab run --resume RUN_DIR`."""
@@ -17,13 +22,26 @@ def add_arguments(p):
                    help="override a field (value parsed as YAML); repeatable")
     p.add_argument("--out", help="folder for the run folder (default: the scenario's `output`, runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--folder", metavar="NAME",
+                   help="the run folder's name inside --out (default <UTC time>-<scenario name>); an "
+                        "existing folder of that name is an error, unless --continue")
+    p.add_argument("--continue", dest="continue_", action="store_true",
+                   help="with --folder: if that run folder exists (a restarted or requeued cluster job), "
+                        "continue it from its last checkpoint instead")
     p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
 def main(args) -> int:
     # Validate (and create the run folder) before TensorFlow is imported: mistakes are reported at once.
-    cfg, run = prepare(args.scenario, args.overrides, args.out, args.resume)
-    run = run_prepared(cfg, run, quiet=args.quiet, resume=bool(args.resume))
+    if args.continue_ and not (args.folder and args.out):
+        raise UsageError("--continue needs --out DIR and --folder NAME: the run folder to continue if it "
+                         "exists")
+    if args.folder and args.resume:
+        raise UsageError("--folder names a new run folder; --resume continues an existing one: give one")
+    resume = bool(args.resume) or (args.continue_ and (Path(args.out) / sanitise_name(args.folder)).exists())
+    cfg, run = prepare(args.scenario, args.overrides, args.out, args.resume, folder=args.folder,
+                       continue_=args.continue_)
+    run = run_prepared(cfg, run, quiet=args.quiet, resume=resume)
     if is_scratch(run):
         print(f"{role().name}: done (a multi-worker run's files are the chief's to write)")
         return 0
