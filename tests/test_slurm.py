@@ -65,7 +65,8 @@ def start(command: list[str], folder: Path, name: str, env: dict) -> subprocess.
 def wait_for_idle_node(env: dict, procs: list[subprocess.Popen], folder: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while True:
-        done = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env, timeout=10)
+        done = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env,
+                              timeout=10)
         if done.stdout.strip() == "idle":
             return
         dead = [p.args[0] for p in procs if p.poll() is not None]
