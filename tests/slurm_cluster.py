@@ -78,7 +78,7 @@ def _wait_for_idle_node(env: dict, procs: list[subprocess.Popen], folder: Path, 
 
 def _configure(folder: Path) -> Path:
     for sub in ("ctld", "d"):
-        (folder / sub).mkdir(exist_ok=True)
+        (folder / sub).mkdir(parents=True, exist_ok=True)
     key = folder / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
