@@ -97,17 +97,29 @@ def main(argv=None) -> int:
 
 
 def report(rows, a, out: Path) -> None:
-    reference = weights(rows[0][1])
+    one, launched = weights(rows[0][1]), weights(rows[1][1])
     print(f"mnist_mlp_book, {a.epochs} epochs, global batch {a.batch_size}, {os.cpu_count()} cores; "
           f"run folders in {out}")
-    print(f"{'run':<18} {'samples/s':>10} {'vs 1 proc':>9} {'wall s':>7} {'test acc':>9} {'max |dw|':>10}")
+    print(f"{'run':<18} {'samples/s':>10} {'vs 1 proc':>9} {'wall s':>7} {'test acc':>9} "
+          f"{'max |dw| vs 1 proc':>19} {'(relative)':>10} {'max |dw| vs launch':>19}")
     base = None
     for name, run, wall in rows:
         s = json.loads((run / "summary.json").read_text())
         base = base or s["samples_per_second"]
-        dw = max(float(np.max(np.abs(x - y))) for x, y in zip(weights(run), reference, strict=True))
+        w = weights(run)
         print(f"{name:<18} {s['samples_per_second']:>10.0f} {s['samples_per_second'] / base:>9.2f} "
-              f"{wall:>7.1f} {s['test_accuracy']:>9.4f} {dw:>10.2e}")
+              f"{wall:>7.1f} {s['test_accuracy']:>9.4f} {max_diff(w, one):>19.2e} {relative(w, one):>10.2e} "
+              f"{max_diff(w, launched):>19.2e}")
+
+
+def max_diff(a, b) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+def relative(a, b) -> float:
+    """The norm of the difference over the norm of ``b``, all weights together."""
+    num = sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b, strict=True))
+    return float(np.sqrt(num / sum(float(np.sum(y ** 2)) for y in b)))
 
 
 if __name__ == "__main__":
