@@ -43,6 +43,8 @@ COMMANDS = {
     "recommend": "top-N movies from a finished RBM run, for a user of its data or for a new person",
     "predict": "classify image files (or the run's own test images) with a finished classifier run",
     "generate": "write text with a finished language-model run, streamed as it is sampled",
+    "serve": "serve finished runs as a web page and an HTTP API (recommendations, drawing pad, text, VAE, "
+             "maze)",
     "bench": "measure matmul, conv2d and training-step speeds on the CPU and each GPU, against their peaks",
 }
 
