@@ -22,10 +22,10 @@ def scenarios(folder: Path) -> dict[str, dict]:
     text.write_text("\n".join(f"{WORDS[rng.integers(8)]} and {WORDS[rng.integers(8)]}." for _ in range(600)))
     return {
         "classifier": {"name": "digits", "task": "classifier", "seed": 0, "strategy": "cpu",
-                       "data": {"dataset": "mnist", "path": str(MNIST10K), "train_limit": 3000,
-                                "test_limit": 300, "validation": 0.1},
+                       "data": {"dataset": "mnist", "path": str(MNIST10K), "train_limit": 1500,
+                                "test_limit": 200, "validation": 0.1},
                        "model": {"kind": "mlp", "hidden": [64]}, "augment": {"crop_padding": 2},
-                       "training": {"epochs": 3, "batch_size": 64, "learning_rate": 0.003},
+                       "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.003},
                        "report": {"gallery": 0}},
         "language-model": {"name": "verses", "task": "language-model", "seed": 0, "strategy": "cpu",
                            "data": {"path": str(text)},

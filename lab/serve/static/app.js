@@ -291,6 +291,7 @@
       $("recommend-status").textContent = "";
       clearError("recommend-error");
       this.renderRatings();
+      this.search();                         // the most rated titles, to start from
     },
 
     leave() {},
@@ -308,24 +309,26 @@
     async search() {
       const query = $("title-search").value.trim();
       const seq = ++this.searchSeq;          // answers to older queries are dropped
-      if (!query) { $("title-results").replaceChildren(); return; }
       try {
         const data = await api(`${runPath(this.run, "titles")}?q=${encodeURIComponent(query)}&limit=20`);
         if (seq !== this.searchSeq) return;
         clearError("recommend-error");
-        this.renderResults(data.titles || []);
+        $("title-results").dataset.query = query;
+        this.renderResults(data.titles || [], query);
       } catch (exc) {
         if (seq === this.searchSeq) showError("recommend-error", exc.message);
       }
     },
 
-    renderResults(titles) {
+    /** The titles found (the most rated first; with an empty query, simply the most rated). */
+    renderResults(titles, query) {
       const box = $("title-results");
       if (!titles.length) {
         box.replaceChildren(el("span", { class: "empty-note" }, "No title matches."));
         return;
       }
-      box.replaceChildren(...titles.map((t) => el("button", {
+      const head = query ? null : el("span", { class: "results-head" }, "Popular titles");
+      box.replaceChildren(...(head ? [head] : []), ...titles.map((t) => el("button", {
         type: "button",
         class: `title-result${this.ratings.has(t.title) ? " added" : ""}`,
         dataset: { itemId: t.item_id, title: t.title },
@@ -705,12 +708,13 @@
     settings() {
       const topK = $("gen-top-k").value.trim();
       const seed = $("gen-seed").value.trim();
+      if (seed === "") $("gen-seed").value = randomSeed();   // a blank seed: a new one, shown for re-use
       return {
-        prompt: $("prompt").value,
+        prompt: $("prompt").value === "" ? null : $("prompt").value,   // null: the run's own prompt
         length: Math.round(numberOr($("gen-length"), 300)),
         temperature: numberOr($("gen-temperature"), 0.8),
         top_k: topK === "" ? null : Math.round(Number(topK)),
-        seed: seed === "" ? null : Math.round(Number(seed)),
+        seed: Math.round(Number($("gen-seed").value)),
       };
     },
 
@@ -721,7 +725,7 @@
       const body = this.settings();
       const out = $("generated");
       const cursor = el("span", { class: "cursor" });
-      out.replaceChildren(el("span", { class: "prompt-echo" }, body.prompt), cursor);
+      out.replaceChildren(el("span", { class: "prompt-echo" }, body.prompt ?? (this.run.info || {}).prompt ?? ""), cursor);
       clearError("generate-error");
       this.busy(true);
       const run = { tokens: 0, started: performance.now(), done: null, out, cursor };
