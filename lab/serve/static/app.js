@@ -39,7 +39,7 @@
 
   /** A headline figure: accuracies as percentages, the rest as numbers. */
   function fmtFigure(name, value) {
-    if (/acc/i.test(name) && value >= 0 && value <= 1) return `${(value * 100).toFixed(1)}%`;
+    if (/acc|success/i.test(name) && value >= 0 && value <= 1) return `${(value * 100).toFixed(1)}%`;
     return fmt(value);
   }
 
@@ -100,7 +100,7 @@
       else if (data && data.detail) message = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
     } catch (_) { /* not JSON: keep the status line */ }
     if (response.status === 401 && !sessionStorage.getItem(TOKEN_KEY)) {
-      message += " (open the address `lab serve` printed: it ends in #token=...)";
+      message += `; open this page as ${location.origin}/#token=<token>`;
     }
     return message;
   }
@@ -143,17 +143,26 @@
 
   // ------------------------------------------------------------------ runs, home, tabs, routing
 
-  const KIND_LABEL = {
-    predict: "classifier", generate: "text writer", recommend: "recommender",
-    sample: "image generator", solve: "maze agent",
+  const KIND_ACTION = {
+    predict: "draw & classify", generate: "write text", recommend: "get picks",
+    sample: "sample & explore", solve: "solve mazes",
   };
-  const state = { runs: [], current: null, panel: null };
+  /** What a card says when its scenario has no description. */
+  const KIND_BLURB = {
+    predict: "Draw a digit (or upload a picture) and watch the network's probabilities change as you draw.",
+    generate: "Give it the start of a text and watch it write the rest, one token at a time.",
+    recommend: "Rate a few titles you know and get picks with the reasons behind them.",
+    sample: "Digits decoded from random latent codes; walk between them and around the latent space.",
+    solve: "Watch the agent walk a maze, with what it learned drawn on every tile.",
+  };
+  const state = { runs: [], current: null, panel: null, loadFailed: false, newToken: false };
 
   /** The hash is "key=value&key=value": token (taken out and stored) and run. */
   function readHash() {
     const params = new URLSearchParams(location.hash.replace(/^#/, ""));
     if (params.has("token")) {
       sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+      state.newToken = true;
       params.delete("token");
       const rest = params.toString();
       history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
@@ -170,6 +179,7 @@
       renderTabs();
     } catch (exc) {
       box.replaceChildren();
+      state.loadFailed = true;
       showError("runs-error", exc.message);
     } finally {
       box.removeAttribute("aria-busy");
@@ -198,9 +208,9 @@
       onclick: () => usable && openRun(run.name),
       onkeydown: (e) => { if (usable && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openRun(run.name); } },
     },
-    el("span", { class: "kind" }, `${run.task || "run"}${run.kind ? " · " + (KIND_LABEL[run.kind] || run.kind) : ""}`),
+    el("span", { class: "kind" }, `${run.task || "run"}${usable ? " · " + KIND_ACTION[run.kind] : ""}`),
     el("span", { class: "title" }, run.title || run.name),
-    run.description ? el("span", { class: "desc" }, run.description) : null,
+    el("span", { class: "desc" }, run.description || KIND_BLURB[run.kind] || ""),
     el("div", { class: "foot" },
       head && typeof head.value === "number"
         ? el("span", { class: "headline" }, el("b", {}, fmtFigure(head.name, head.value)), humanise(head.name))
@@ -223,7 +233,11 @@
 
   function markTab() {
     const name = state.current ? state.current.name : "";
-    for (const tab of $("tabs").children) tab.classList.toggle("active", tab.dataset.run === name);
+    for (const tab of $("tabs").children) {
+      const active = tab.dataset.run === name;
+      tab.classList.toggle("active", active);
+      if (active) tab.scrollIntoView({ block: "nearest", inline: "nearest" });   // narrow screens scroll the tabs
+    }
   }
 
   function openRun(name) {
@@ -239,6 +253,12 @@
   /** Shows what the hash asks for: a run's panel, or the home. */
   function route() {
     const name = readHash().get("run");
+    if (state.newToken && state.loadFailed) {    // a token pasted into the open page: try the runs again
+      state.newToken = state.loadFailed = false;
+      loadRuns().then(route);
+      return;
+    }
+    state.newToken = false;
     const run = name ? state.runs.find((r) => r.name === name) : null;
     if (state.panel && (!run || state.current !== run)) state.panel.leave();
     for (const view of document.querySelectorAll(".view")) view.hidden = true;
@@ -247,6 +267,7 @@
       state.panel = null;
       $("home").hidden = false;
       if (name && state.runs.length) showError("runs-error", `no served run is called ${name}`);
+      else if (!state.loadFailed) clearError("runs-error");
       markTab();
       return;
     }
@@ -257,7 +278,10 @@
     section.hidden = false;
     fillPanelHead(section, run);
     markTab();
-    if (opening) state.panel.open(run);
+    if (opening) {
+      window.scrollTo(0, 0);
+      state.panel.open(run);
+    }
   }
 
   function fillPanelHead(section, run) {
@@ -287,7 +311,9 @@
       this.ratings.clear();
       $("title-search").value = "";
       $("title-results").replaceChildren();
-      $("picks").replaceChildren();
+      $("title-results").dataset.key = "";
+      $("picks").replaceChildren(el("p", { class: "empty-note" }, "Your picks will appear here, in rows."));
+      $("picks").classList.remove("stale");
       $("recommend-status").textContent = "";
       clearError("recommend-error");
       this.renderRatings();
@@ -313,7 +339,6 @@
         const data = await api(`${runPath(this.run, "titles")}?q=${encodeURIComponent(query)}&limit=20`);
         if (seq !== this.searchSeq) return;
         clearError("recommend-error");
-        $("title-results").dataset.query = query;
         this.renderResults(data.titles || [], query);
       } catch (exc) {
         if (seq === this.searchSeq) showError("recommend-error", exc.message);
@@ -324,9 +349,17 @@
     renderResults(titles, query) {
       const box = $("title-results");
       if (!titles.length) {
+        box.dataset.key = "";
         box.replaceChildren(el("span", { class: "empty-note" }, "No title matches."));
         return;
       }
+      // the same answer again (a repeated query): keep the buttons, so a click in progress still lands
+      const key = JSON.stringify([query, titles.map((t) => t.title)]);
+      if (box.dataset.key === key) {
+        for (const b of box.querySelectorAll(".title-result")) b.classList.toggle("added", this.ratings.has(b.dataset.title));
+        return;
+      }
+      box.dataset.key = key;
       const head = query ? null : el("span", { class: "results-head" }, "Popular titles");
       box.replaceChildren(...(head ? [head] : []), ...titles.map((t) => el("button", {
         type: "button",
@@ -343,6 +376,7 @@
 
     renderRatings() {
       const list = $("my-ratings");
+      for (const b of $("title-results").querySelectorAll(".title-result")) b.classList.toggle("added", this.ratings.has(b.dataset.title));
       if (!this.ratings.size) {
         list.replaceChildren(el("li", { class: "empty-note" }, "Nothing rated yet."));
         return;
@@ -393,9 +427,11 @@
       try {
         const data = await api(runPath(this.run, "recommend"), { body });
         clearError("recommend-error");
+        $("picks").classList.remove("stale");
         this.renderPicks(data, body);
       } catch (exc) {
         $("recommend-status").textContent = "";
+        $("picks").classList.add("stale");          // the picks shown answer an earlier request
         showError("recommend-error", exc.message);
       } finally {
         button.disabled = false;
@@ -404,10 +440,11 @@
 
     renderPicks(data, body) {
       const picks = data.picks || [];
-      const rated = data.rated || [];
+      const count = Array.isArray(data.rated) ? data.rated.length : data.n_ratings;
       const who = body.user !== undefined ? `user ${body.user}'s` : "your";
-      $("recommend-status").textContent =
-        `${picks.length} picks from ${who} ${rated.length} rating${rated.length === 1 ? "" : "s"}`;
+      $("recommend-status").textContent = typeof count === "number"
+        ? `${picks.length} picks from ${who} ${count} rating${count === 1 ? "" : "s"}`
+        : `${picks.length} picks for ${body.user !== undefined ? `user ${body.user}` : "you"}`;
       const rows = groupPicks(picks);
       $("picks").replaceChildren(...rows.map((row) => el("section", { class: "pick-row" },
         el("h2", {}, row.title),
@@ -537,6 +574,7 @@
       $("pad-preview").getContext("2d").clearRect(0, 0, this.shape[1], this.shape[0]);
       this.seq++;                          // an answer still on its way is for the old drawing
       this.showProbabilities(null);
+      $("predict-guess").textContent = this.shape[2] === 3 ? "Upload a photo." : "Draw something.";
       $("predict-notes").replaceChildren();
       clearError("predict-error");
     },
@@ -659,6 +697,10 @@
         for (const t of data.top || []) probs[t.class] = t.probability;
       }
       this.showProbabilities(probs);
+      const best = probs.indexOf(Math.max(...probs));
+      const name = this.classes()[best];
+      $("predict-guess").textContent = `Looks like ${/^([aeiou8]|1[18]\b)/i.test(name) ? "an" : "a"} ${name}` +
+        ` (${(probs[best] * 100).toFixed(1)}%)`;
       $("predict-notes").replaceChildren(...(data.notes || []).map((n) => el("li", {}, n)));
     },
 
@@ -756,7 +798,8 @@
       const follow = run.out.scrollTop + run.out.clientHeight >= run.out.scrollHeight - 8;
       run.cursor.before(tokenSpan(data));
       if (follow) run.out.scrollTop = run.out.scrollHeight;
-      if (run.tokens % 10 === 0) $("generate-status").textContent = `writing… ${run.tokens} tokens`;
+      // no "tokens" in the words until the end: the final line (with tokens/s) is the one that says it
+      if (run.tokens % 10 === 0) $("generate-status").textContent = `writing… ${run.tokens} so far`;
     },
 
     finish(run, aborted) {
@@ -1026,12 +1069,16 @@
         const data = await api(runPath(this.run, "solve"), { body: this.request() });
         if (seq !== this.seq) return;
         clearError("solve-error");
+        $("maze").classList.remove("stale");
         this.result = data;
         this.showStatus(data);
         this.prepare(data);
         this.animate();
       } catch (exc) {
-        if (seq === this.seq) showError("solve-error", exc.message);
+        if (seq !== this.seq) return;
+        showError("solve-error", exc.message);
+        $("maze-status").textContent = "";         // the maze still drawn is the previous one
+        $("maze").classList.add("stale");
       } finally {
         if (seq === this.seq) $("maze-go").disabled = false;
       }
@@ -1049,7 +1096,7 @@
     /** Sizes the canvas and draws the still parts (tiles, heatmap, arrows, S and G) once, off screen. */
     prepare(data) {
       const { rows, cols } = data.maze;
-      this.cell = Math.max(12, Math.min(64, Math.floor(520 / Math.max(rows, cols))));
+      this.cell = Math.max(12, Math.min(64, Math.floor(480 / Math.max(rows, cols))));
       const dpr = window.devicePixelRatio || 1;
       const canvas = $("maze");
       canvas.width = Math.round(cols * this.cell * dpr);
@@ -1088,7 +1135,8 @@
           }
           const q = data.q_max && data.q_max[r] ? data.q_max[r][c] : null;
           const t = range && typeof q === "number" ? (range[1] > range[0] ? (q - range[0]) / (range[1] - range[0]) : 1) : null;
-          ctx.fillStyle = t === null ? "#555" : viridis(t);
+          const isGoal = data.maze.goal && data.maze.goal[0] === r && data.maze.goal[1] === c;
+          ctx.fillStyle = t !== null ? viridis(t) : isGoal ? "#4a3d0c" : "#555";
           ctx.fillRect(x, y, size, size);
           const action = data.actions && data.actions[r] ? data.actions[r][c] : -1;
           if (ARROW[action]) this.drawArrow(ctx, x + size / 2, y + size / 2, ARROW[action], t);
@@ -1138,7 +1186,8 @@
       const path = this.result.path || [];
       const started = performance.now();
       const tick = (now) => {
-        const progress = Math.min(Math.max(0, path.length - 1), ((now - started) / 1000) * TILES_PER_SECOND);
+        // a frame's time can be a little before `started`: clamp to the path
+        const progress = Math.min(path.length - 1, Math.max(0, ((now - started) / 1000) * TILES_PER_SECOND));
         this.drawFrame(path, progress);
         if (progress < path.length - 1) this.frame = requestAnimationFrame(tick);
       };
@@ -1181,6 +1230,7 @@
 
   function start() {
     readHash();                          // stores a #token=... before the first call
+    state.newToken = false;
     for (const panel of Object.values(PANELS)) panel.init();
     $("tab-home").addEventListener("click", goHome);
     $("brand").addEventListener("click", (e) => { e.preventDefault(); goHome(); });
