@@ -7,8 +7,10 @@ import io
 import json
 import threading
 
+import browser
 import numpy as np
 import pytest
+from conftest import hang_guard
 from fastapi.testclient import TestClient
 from PIL import Image
 from serve_runs import make_runs
@@ -107,6 +109,15 @@ def test_concurrent_generations_each_get_their_own_state(client, runs):
     assert all(events(r)[0] == events(alone)[0] for r in results)
 
 
+def test_a_generation_whose_client_goes_away_holds_nothing(client, runs, tmp_path):
+    url = f"/api/runs/{name(runs, 'language-model')}/generate"
+    with client.stream("POST", url, json={"length": 2000}) as response:
+        assert next(response.iter_lines()).startswith("data: ")  # one token, then the client leaves
+    with hang_guard(60):
+        tokens, done = events(client.post(url, json={"length": 5}).text)
+    assert len(tokens) == 5 and done["tokens"] == 5
+
+
 def test_a_slow_generation_is_cut_at_the_time_limit(client, runs, monkeypatch):
     monkeypatch.setitem(served_runs.LIMITS, "generate_seconds", 0.0)
     tokens, done = events(client.post(f"/api/runs/{name(runs, 'language-model')}/generate",
@@ -172,6 +183,7 @@ def test_bad_requests_are_4xx_json_naming_the_problem(client, runs, task, path, 
     response = client.post(f"/api/runs/{name(runs, task)}/{path}", json=body)
     assert response.status_code == status, response.text
     assert says in response.json()["error"] and "Traceback" not in response.text
+    assert str(runs[task].parent) not in response.text  # no path of the server's in an answer
 
 
 def test_uploads_garbage_and_names_that_are_not_runs(client, runs):
@@ -210,3 +222,96 @@ def test_serve_refuses_exposure_without_a_token_and_bad_ports(runs, capsys, args
 def test_serve_refuses_runs_it_cannot_serve(tmp_path, capsys):
     assert lab_main(["serve", str(tmp_path / "missing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# The page, in a real browser against a real `lab serve` process
+
+
+@pytest.fixture(scope="module")
+def page(runs, tmp_path_factory):
+    """(driver, base URL, folder for screenshots): Chromium on `lab serve` of the tiny runs."""
+    try:
+        driver = browser.chromium()
+    except browser.NoBrowser as exc:
+        pytest.skip(f"no browser: {exc}")
+    proc, url = browser.serve(runs.values())
+    try:
+        yield driver, url, tmp_path_factory.mktemp("screenshots")
+    finally:
+        driver.quit()
+        browser.stop(proc)
+
+
+def open_panel(driver, url, run_name, panel):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url + "/")
+    wait = WebDriverWait(driver, 30)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'.run-card[data-run="{run_name}"]'))).click()
+    wait.until(ec.visibility_of_element_located((By.ID, panel)))
+    return wait, By, ec
+
+
+def test_the_page_lists_every_run(page, runs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, shots = page
+    driver.get(url + "/")
+    cards = WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".run-card") or None)
+    assert {c.get_attribute("data-run") for c in cards} == {p.name for p in runs.values()}
+    driver.save_screenshot(str(shots / "home.png"))
+
+
+def rate(driver, wait, by, n: int, stars: int) -> None:
+    """Search titles with a common letter, add result ``n`` to the ratings, give it ``stars``."""
+    box = driver.find_element(by.ID, "title-search")
+    box.clear()
+    box.send_keys("e")
+    results = wait.until(lambda d: d.find_elements(by.CSS_SELECTOR, "#title-results .title-result") or None)
+    results[n].click()
+    star = f"#my-ratings .star[data-stars='{stars}']"
+    rows = wait.until(lambda d: len(d.find_elements(by.CSS_SELECTOR, star)) > n or None)
+    assert rows
+    driver.find_elements(by.CSS_SELECTOR, star)[n].click()
+
+
+def test_rating_two_movies_shows_picks(page, runs):
+    driver, url, shots = page
+    wait, By, ec = open_panel(driver, url, name(runs, "rbm"), "panel-recommend")
+    rate(driver, wait, By, 0, 5)
+    rate(driver, wait, By, 1, 4)
+    driver.find_element(By.ID, "recommend-go").click()
+    picks = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#picks .pick") or None)
+    assert len(picks) >= 5 and all(p.text.strip() for p in picks)
+    driver.save_screenshot(str(shots / "recommend.png"))
+
+
+def test_drawing_a_stroke_shows_probabilities(page, runs):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver, url, shots = page
+    wait, By, ec = open_panel(driver, url, name(runs, "classifier"), "panel-predict")
+    pad = driver.find_element(By.ID, "pad")
+    chain = ActionChains(driver).move_to_element_with_offset(pad, 0, -90).click_and_hold()
+    for dy in range(-80, 91, 10):
+        chain = chain.move_to_element_with_offset(pad, 0, dy)
+    chain.release().perform()
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#probs .prob-row") or None)
+    assert len(rows) == 10
+    driver.save_screenshot(str(shots / "predict.png"))
+
+
+def test_generated_text_grows_as_it_streams(page, runs):
+    driver, url, shots = page
+    wait, By, ec = open_panel(driver, url, name(runs, "language-model"), "panel-generate")
+    out = driver.find_element(By.ID, "generated")
+    driver.find_element(By.ID, "generate-go").click()
+    seen = []
+    status = driver.find_element(By.ID, "generate-status")
+    wait.until(lambda d: seen.append(len(out.text)) or "tokens" in status.text)
+    assert len(out.text) > 20 and len(set(seen)) >= 2  # it grew while the status said it was not done
+    driver.save_screenshot(str(shots / "generate.png"))

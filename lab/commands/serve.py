@@ -80,6 +80,8 @@ def _announce(server, runs, args, token) -> None:
         port = next((s.getsockname()[1] for srv in server.servers for s in srv.sockets), args.port)
         where = f"http://{args.host}:{port}"
         print(f"serving {len(runs)} run(s) on {where}  (API schema at {where}/docs)", flush=True)
+        if token is not None:
+            print(f"the page: {where}/#token={token}", flush=True)
         if token is None and args.insecure:
             print("warning: --insecure: anyone who can reach this address can use these runs",
                   file=sys.stderr)

@@ -6,8 +6,8 @@ Each kind of run answers one kind of request (:data:`KINDS`); a run of another t
 first lessons, a bench) is listed with its figures only. Requests are bounded here (:data:`LIMITS`); a
 request a run cannot take raises :class:`ClientError` (status 400, the message names the setting), never
 anything the service would turn into a 500. Models are called from the service's worker threads; the
-language model keeps a recurrent state, so one generation at a time uses it (its lock) and each starts
-from a fresh state.
+language model keeps a recurrent state: each generation carries its own and holds the shared network
+for one token at a time (its lock), so texts interleave and an abandoned one holds nothing.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def predict(
     try:
         x, notes = prepare_image(source, clf.input_shape, invert)
     except PredictError as exc:
-        raise ClientError(str(exc), exc.setting) from None
+        raise ClientError(_scrub(served, exc), exc.setting) from None
     probs = clf.predict(x[None])[0]
     return {
         "classes": list(clf.classes),
@@ -218,6 +218,11 @@ def _pixel_array(pixels) -> np.ndarray:
     return a.astype(np.float32)
 
 
+def _scrub(served: ServedRun, exc: Exception) -> str:
+    """A task's message for a client: the run's folder named as the client knows it, not by its path here."""
+    return str(exc).replace(str(served.run.path), served.name)
+
+
 def _bounded(setting: str, value, low, high):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ClientError(f"{setting} {value!r}: give {low} to {high}", setting)
@@ -232,8 +237,8 @@ def generation(
     served: ServedRun, prompt: str | None, length: int, temperature: float, top_k: int | None, seed: int
 ) -> Iterator[dict]:
     """The tokens of one generation as they are sampled, then ``{"done": {...}}``. Settings and the prompt
-    are checked before the first token (a ClientError); the run's lock is held while it samples (one
-    recurrent state), and sampling stops at :data:`LIMITS` ``generate_seconds`` (``cut``)."""
+    are checked before the first token (a ClientError); each generation keeps its own recurrent state
+    (:func:`_tokens`), and sampling stops at :data:`LIMITS` ``generate_seconds`` (``cut``)."""
 
     served.needs("generate")
     _bounded("length", length, 1, LIMITS["length"])
@@ -241,19 +246,34 @@ def generation(
         check_settings(length, temperature, top_k, seed)
         served.model.prompt(prompt)
     except GenerateError as exc:
-        raise ClientError(str(exc), exc.setting) from None
+        raise ClientError(_scrub(served, exc), exc.setting) from None
     return _tokens(served, prompt, length, temperature, top_k, seed)
 
 
 def _tokens(served, prompt, length, temperature, top_k, seed) -> Iterator[dict]:
+    """The same tokens as ``TextModel.stream``, but each generation keeps its own recurrent state
+    (``TextSampler.snapshot``/``restore``) and holds the shared network only for one token at a time: texts
+    interleave, and one whose client went away holds nothing."""
+    model = served.model
+    sampler, vocab, k = model.sampler, model.sampler.vocab, model.top_k(top_k)
+    read, rng = model.prompt(prompt), stream(seed, "sampling")
     t0, n, cut = time.monotonic(), 0, False
     with served.lock:
-        for piece in served.model.stream(prompt, length, temperature, top_k, seed):
-            yield piece
-            n += 1
-            if time.monotonic() - t0 > LIMITS["generate_seconds"]:
-                cut = True
-                break
+        sampler.reset()
+        sampler.begin(read["text"])
+        sampler.feed(read["ids"])
+        mine = sampler.snapshot()
+    for _ in range(length):
+        with served.lock:
+            sampler.restore(mine)
+            token, logprob = sampler.sample(temperature, k, rng)
+            piece = sampler.text_of(token)
+            mine = sampler.snapshot()
+        yield {"text": piece, "token": vocab.token(token), "logprob": logprob}
+        n += 1
+        if time.monotonic() - t0 > LIMITS["generate_seconds"]:
+            cut = True
+            break
     yield {"done": {"tokens": n, "seconds": round(time.monotonic() - t0, 3), "cut": cut}}
 
 
@@ -274,7 +294,7 @@ def recommend(served: ServedRun, *, user=None, ratings: dict | None = None, top:
             return recommend_for_user(served.model, str(user), top)
         return recommend_for_ratings(served.model, {str(k): v for k, v in ratings.items()}, top)
     except RecommendError as exc:
-        raise ClientError(str(exc), "user" if user is not None else "ratings") from None
+        raise ClientError(_scrub(served, exc), "user" if user is not None else "ratings") from None
 
 
 def titles(served: ServedRun, query: str, limit: int = 20) -> dict:
@@ -360,7 +380,7 @@ def solve(
         try:
             cfg, agent = resize_run(cfg, agent, size)
         except WatchError as exc:
-            raise ClientError(str(exc), exc.setting) from None
+            raise ClientError(_scrub(served, exc), exc.setting) from None
     if random and seed is None:
         seed = maze_seeds(cfg, 1)[0]  # the run's first evaluation maze (never seen in training)
     return walk(cfg, agent, seed)

@@ -91,6 +91,23 @@ class TextSampler:
         reset_states(self.model)
         self.logits = None
 
+    def snapshot(self) -> tuple:
+        """What one text's sampling carries from token to token: the recurrent layers' states, the last
+        logits, whether a line has begun. With :meth:`restore`, several texts can share one network (the
+        web service interleaves them token by token)."""
+        states = [[np.array(v) for v in layer.states] for layer in self._stateful()]
+        return states, None if self.logits is None else self.logits.copy(), self._line_start
+
+    def restore(self, snapshot: tuple) -> None:
+        states, logits, line_start = snapshot
+        for layer, values in zip(self._stateful(), states, strict=True):
+            for variable, value in zip(layer.states, values, strict=True):
+                variable.assign(value)
+        self.logits, self._line_start = logits, line_start
+
+    def _stateful(self) -> list:
+        return [layer for layer in self.model.layers if getattr(layer, "stateful", False)]
+
     def feed(self, ids) -> None:
         ids = np.asarray(ids, np.int32).reshape(1, -1)
         if ids.size:
