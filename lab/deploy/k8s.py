@@ -17,6 +17,9 @@ The default is plain Kubernetes, no operator:
 
 ``--tfjob`` writes a Kubeflow ``TFJob`` instead of the Service and the Job: the training operator sets
 ``TF_CONFIG`` in each pod, which the lab reads as it is.
+
+``--serve RUN...`` (no scenario) writes a Deployment of ``lab serve`` and a ClusterIP Service instead,
+serving run folders the job wrote to the volume (:mod:`lab.deploy.serve`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ IMAGE = re.compile(r"^([a-zA-Z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0
                    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 LABEL = "app.kubernetes.io/name"
+SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000}  # the image's user (see Dockerfile)
 
 
 def check_image(image: str) -> str:
@@ -50,6 +54,17 @@ def check_quantity(flag: str, text: str) -> str:
     return str(text)
 
 
+def check_namespace(namespace: str) -> str:
+    if not DNS_LABEL.match(namespace) or len(namespace) > 63:
+        raise UsageError(f"--namespace {namespace!r}: use lower-case letters, digits and '-' (a DNS label)")
+    return namespace
+
+
+def cpu_threads(cpus: str) -> str:
+    """TensorFlow's thread count for a CPU quantity (``2`` -> 2, ``500m`` -> 1)."""
+    return str(max(1, int(float(cpus.rstrip("m")) / (1000 if cpus.endswith("m") else 1))))
+
+
 def manifests(scenario_file: str | None, workers: int, image: str, *, overrides=(), gpus_per_worker: int = 0,
               namespace: str = "default", name: str | None = None, cpus: str = "2", memory: str = "4Gi",
               storage: str = "10Gi", storage_class: str | None = None, backoff_limit: int = 3,
@@ -60,8 +75,7 @@ def manifests(scenario_file: str | None, workers: int, image: str, *, overrides=
     storage = check_quantity("--storage", storage)
     if gpus_per_worker < 0 or backoff_limit < 0:
         raise UsageError("--gpus-per-worker and --backoff-limit must be 0 or more")
-    if not DNS_LABEL.match(namespace) or len(namespace) > 63:
-        raise UsageError(f"--namespace {namespace!r}: use lower-case letters, digits and '-' (a DNS label)")
+    check_namespace(namespace)
     cfg, _, _ = resolve(scenario_file, list(overrides), workers)
     job = job_name(name, cfg.name)
     meta = {"name": job, "namespace": namespace, "labels": {LABEL: "lab", "lab/job": job}}
@@ -108,7 +122,7 @@ def _tfjob(meta: dict, pod: dict, workers: int, backoff_limit: int) -> dict:
 
 def _pod(job: str, image: str, workers: int, cpus: str, memory: str, gpus: int, tfjob: bool) -> dict:
     limits = {"cpu": cpus, "memory": memory, **({"nvidia.com/gpu": str(gpus)} if gpus else {})}
-    threads = str(max(1, int(float(cpus.rstrip("m")) / (1000 if cpus.endswith("m") else 1))))
+    threads = cpu_threads(cpus)
     env = {"PYTHONUNBUFFERED": "1", "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
     if not tfjob:
         env.update({"LAB_CLUSTER_JOB": job, "LAB_CLUSTER_SERVICE": job, "LAB_CLUSTER_WORKERS": str(workers),
@@ -126,7 +140,7 @@ def _pod(job: str, image: str, workers: int, cpus: str, memory: str, gpus: int, 
     }
     return {"metadata": {"labels": {LABEL: "lab", "lab/job": job}},
             "spec": {"restartPolicy": "Never" if not tfjob else "OnFailure",
-                     "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000},
+                     "securityContext": dict(SECURITY),
                      "containers": [container],
                      "volumes": [{"name": "scenario", "configMap": {"name": f"{job}-scenario"}},
                                  {"name": "runs", "persistentVolumeClaim": {"claimName": f"{job}-runs"}}]}}
