@@ -5,7 +5,8 @@
 # The lab is installed from this repository (editable, in /opt/lab: the shipped scenarios are found by
 # name); `lab` is the entry point; runs are written to the volume /runs (the working folder is /, so
 # the scenarios' default output `runs/` is /runs). Data sets the lab looks for beside itself
-# (../shared/datasets) are read from /opt/shared/datasets when mounted there.
+# (../shared/datasets) are read from /opt/shared/datasets when mounted there. The `serve` extra is in,
+# so the image can also run `lab serve` (see `lab deploy k8s --serve`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,7 +23,7 @@ COPY agents ./agents
 COPY generative ./generative
 COPY supervised ./supervised
 COPY scenarios ./scenarios
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir -e ".[serve]" \
     && useradd --create-home --uid 1000 lab \
     && mkdir /runs \
     && chown lab:lab /runs

@@ -118,8 +118,8 @@ class ServedRun:
 
 
 def _open_classifier(run):
-
     clf = Classifier.open(run.path)
+    clf.predict(np.zeros((1, *clf.input_shape), np.float32))  # compile the predict step before serving
     return clf, {"classes": list(clf.classes), "input_shape": list(clf.input_shape)}
 
 

@@ -45,7 +45,7 @@ from lab import scenario
 from lab.errors import DataError, RunError
 from lab.runs import RunDir, load_run_model, read_json
 from supervised.classifier.data import load_images
-from supervised.classifier.model import predict_probs, top_classes
+from supervised.classifier.model import top_classes
 
 MODEL_FILE = "classifier.keras"  # artifacts/: the trained model (the best epoch's weights)
 CLASSES_FILE = "classes.json"  # artifacts/: what the model's classes are called and what it takes
@@ -54,6 +54,7 @@ INK_FLOOR = 0.1  # digits: ink below this share of the strongest is noise (JPEG 
 LIGHT_BACKGROUND = 127  # digits: a border mean above this is a light background (dark ink): invert
 # a picture is read only up to 100 MiB (Pillow also refuses decompression bombs)
 MAX_IMAGE_BYTES = 100 * 2**20
+BATCH = 500  # images per predict call
 
 
 class PredictError(ValueError):
@@ -419,7 +420,9 @@ class Classifier:
             raise ValueError(f"images of shape {x.shape[1:]}; this network takes {self.input_shape}")
         if len(x) == 0:
             return np.zeros((0, self.n_classes), np.float32)
-        return predict_probs(self.model, x)
+        # Keras' compiled predict step: about 1 ms for one 28x28 digit here, against 7 ms for an eager call
+        return np.concatenate([np.asarray(self.model.predict_on_batch(x[i:i + BATCH]), np.float32)
+                               for i in range(0, len(x), BATCH)])
 
     def top(self, probs: np.ndarray, k: int) -> list[dict]:
         """The ``k`` most probable classes of one image's probabilities, most probable first (ties: the lower
