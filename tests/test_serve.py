@@ -160,6 +160,14 @@ def test_solve_walks_the_runs_maze_at_its_optimal_length(client, runs):
     assert answer["actions"][r][c] in (0, 1, 2, 3) and answer["q_max"][r][c] is not None
 
 
+def test_solve_a_maze_given_as_text(client, runs):
+    layout = "#######\n#S....#\n#.###.#\n#...#.#\n###.#.#\n#...#G#\n#######"
+    answer = client.post(f"/api/runs/{name(runs, 'maze-dqn')}/solve", json={"layout": layout}).json()
+    assert answer["maze"]["rows"] == 7 and answer["optimal"] == 8 and answer["maze"]["goal"] == [5, 5]
+    bad = client.post(f"/api/runs/{name(runs, 'maze-dqn')}/solve", json={"layout": "#S#"})
+    assert bad.status_code == 400 and bad.json()["setting"] == "layout"
+
+
 @pytest.mark.parametrize("task, path, body, status, says", [
     ("classifier", "predict", {"pixels": [[0] * 2000] * 2000}, 413, "at most"),
     ("classifier", "predict", {"pixels": [[0, 1], [2]]}, 400, "pixels"),

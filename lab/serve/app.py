@@ -82,6 +82,11 @@ class SolveBody(Strict):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     width: int | None = Field(None, ge=2, le=LIMITS["maze_side"])
     height: int | None = Field(None, ge=2, le=LIMITS["maze_side"])
+    layout: str | None = Field(
+        None,
+        max_length=LIMITS["layout_chars"],
+        description="a maze as text: '#' wall, '.' floor, 'S' start, 'G' goal",
+    )
 
 
 def create_app(runs: list[ServedRun], token: str | None = None) -> FastAPI:
@@ -176,7 +181,11 @@ def _routes(app: FastAPI, api, served) -> None:
 
     @app.post("/api/runs/{run}/solve", dependencies=api, tags=["maze agent"])
     def solve(run: str, body: SolveBody):
-        return Answer(served_runs.solve(served(run), seed=body.seed, width=body.width, height=body.height))
+        return Answer(
+            served_runs.solve(
+                served(run), seed=body.seed, width=body.width, height=body.height, layout=body.layout
+            )
+        )
 
 
 PREDICT_BODY = {

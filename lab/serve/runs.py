@@ -24,7 +24,9 @@ from PIL import Image
 
 from agents.dqn.evaluate import eval_env_config, policy_overlay
 from agents.dqn.serve import WatchError, load_run, maze_seeds, resize_run
-from envs.maze.env import MazeEnv
+from envs.maze.config import env_config
+from envs.maze.env import MazeEnv, observation_space
+from envs.maze.generate import MazeError
 from generative.rbm.serve import open_run, recommend_for_ratings, recommend_for_user
 from generative.rbm.titles import RecommendError, normalise_title
 from generative.vae.serve import load_model
@@ -52,6 +54,7 @@ LIMITS = {
     "latent_abs": 10.0,
     "titles": 50,
     "maze_side": 25,
+    "layout_chars": 10_000,
     "query_chars": 200,
 }
 
@@ -361,16 +364,26 @@ def _png(pixels: np.ndarray) -> str:
 
 
 def solve(
-    served: ServedRun, *, seed: int | None = None, width: int | None = None, height: int | None = None
+    served: ServedRun,
+    *,
+    seed: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    layout: str | None = None,
 ) -> dict:
-    """The agent's greedy walk on a maze: the run's own, or (random-maze runs) maze ``seed`` of the given
-    size; with its max-Q and greedy action on every tile and the optimal length."""
-
+    """The agent's greedy walk on a maze: the run's own; maze ``seed`` of the given size (random-maze runs);
+    or a ``layout`` ('#' wall, '.' floor, 'S', 'G'); with its max-Q and greedy action on every tile and the
+    optimal length."""
     served.needs("solve")
     cfg, agent = served.model
     random = served.info["random_mazes"]
+    if layout is not None:
+        if seed is not None or width is not None or height is not None:
+            raise ClientError("give a layout, or a seed and size, not both", "layout")
+        cfg, agent = _on_layout(served, cfg, agent, layout)
+        return walk(cfg, agent, None)
     if not random and (seed is not None or width is not None or height is not None):
-        raise ClientError("this run plays one fixed maze: send {} (no seed or size)", "seed")
+        raise ClientError("this run plays one fixed maze: send {} (no seed or size), or a layout", "seed")
     if width is not None or height is not None:
         side = LIMITS["maze_side"]
         size = (
@@ -384,6 +397,24 @@ def solve(
     if random and seed is None:
         seed = maze_seeds(cfg, 1)[0]  # the run's first evaluation maze (never seen in training)
     return walk(cfg, agent, seed)
+
+
+def _on_layout(served: ServedRun, cfg, agent, layout: str):
+    """(scenario playing ``layout``, the agent for its grid); a ClientError naming what is wrong with it."""
+    if len(layout) > LIMITS["layout_chars"]:
+        raise ClientError(
+            f"the layout has {len(layout):,} characters; at most {LIMITS['layout_chars']:,}", "layout"
+        )
+    try:
+        env = env_config(
+            cfg.env.model_dump(), source="layout", layout=layout, layout_file=None, mazes="fixed"
+        )
+        agent = agent.resized(observation_space(env).shape)
+    except MazeError as exc:
+        raise ClientError("; ".join(exc.problems) or str(exc), "layout") from None
+    except ValueError as exc:
+        raise ClientError(_scrub(served, exc), "layout") from None
+    return cfg.model_copy(update={"env": env}), agent
 
 
 def walk(cfg, agent, seed: int | None) -> dict:
