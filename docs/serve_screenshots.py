@@ -65,8 +65,11 @@ def generate(driver, wait) -> None:
 
 
 def sample(driver, wait) -> None:
-    images = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#samples img.sample") or None)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#samples img.sample")) >= 8)
+    time.sleep(2)  # the first grid replaced by the drawn samples
+    images = driver.find_elements(By.CSS_SELECTOR, "#samples img.sample")
     images[0].click()
+    time.sleep(0.5)
     images[5].click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#interpolation img"))
 

@@ -51,7 +51,7 @@ LIMITS = {
     "length": 2000,
     "generate_seconds": 30.0,
     "samples": 256,
-    "latent_abs": 10.0,
+    "latent_abs": 1000.0,
     "titles": 50,
     "maze_side": 25,
     "layout_chars": 10_000,
