@@ -253,10 +253,14 @@ def test_resume_of_a_complete_run_is_refused(tmp_path, capsys, no_workers):
 def test_launch_marks_a_failed_run_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
     """lab.launch.launch with the workers' command replaced by a failing one."""
     run = _multi_worker_folder(tmp_path, status="created")
+    said = tmp_path / "worker-0-said-it"  # worker 1 fails only once worker 0 has printed (no race under load)
     monkeypatch.setattr(L, "worker_command", lambda path: fake(
-        "import os, sys, json; cfg = json.loads(os.environ['TF_CONFIG']); "
-        "print('worker', cfg['task']['index'], os.environ['TF_NUM_INTRAOP_THREADS']); "
-        "sys.exit(5 if cfg['task']['index'] == 1 else 0)"))
+        "import os, sys, json, time, pathlib; cfg = json.loads(os.environ['TF_CONFIG']); "
+        "i = cfg['task']['index']; "
+        "print('worker', i, os.environ['TF_NUM_INTRAOP_THREADS'], flush=True); "
+        f"said = pathlib.Path({str(said)!r}); said.touch() if i == 0 else None; "
+        "[time.sleep(0.05) for _ in range(600) if i == 1 and not said.exists()]; "
+        "sys.exit(5 if i == 1 else 0)"))
     with pytest.raises(RunError) as info:
         L.launch(run, 2, grace=1, stream=io.StringIO())
     message = str(info.value)
