@@ -97,7 +97,6 @@ def create_app(runs: list[ServedRun], token: str | None = None) -> FastAPI:
         description="Finished runs of the lab as a web service: predict, generate, recommend, sample, solve.",
     )
     by_name = {r.name: r for r in runs}
-    app.state.ready = True
     _errors(app)
     app.add_middleware(BoundedBody)
     api = [Depends(_auth(token))]
