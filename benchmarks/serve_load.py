@@ -34,7 +34,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+
+from lab.launch import free_ports  # noqa: E402
 
 TASKS = ("classifier", "rbm")
 MEMORY_FIRST, MEMORY_TOTAL, MEMORY_CLIENTS = 1_000, 10_000, 8
@@ -127,17 +128,12 @@ def digit(served) -> tuple[list[list[int]], str]:
 # the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Server:
     """``lab serve`` as a child process, its log in a file; stopped by its pid."""
 
     def __init__(self, runs: list[Path], log: Path):
-        self.port, self.token, self.log = free_port(), secrets.token_hex(16), log
+        self.port, self.token, self.log = free_ports(1)[0], secrets.token_hex(16), log
         self.started = time.perf_counter()
         cmd = [sys.executable, "-m", "lab", "serve", *map(str, runs), "--port", str(self.port),
                "--token", self.token]

@@ -24,6 +24,7 @@ The lab's tasks are not imported: this is plain YAML work, no TensorFlow.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import yaml
@@ -61,22 +62,17 @@ def stages(scenario_files: list[str], base: Path, runs: str = "runs") -> dict:
 def _scenario_stages(name: str, scenario_path: str, data: list[str], runs: str, version_file: str) -> dict:
     run = f"{runs}/{name}"
     train = {
-        "cmd": f"lab run {_q(scenario_path)} --out {_q(runs)} --folder {_q(name)} --quiet",
+        "cmd": shlex.join(["lab", "run", scenario_path, "--out", runs, "--folder", name, "--quiet"]),
         "deps": [scenario_path, *data],
         "params": [{scenario_path: None}, {version_file: ["lab_version"]}],
         "outs": [run],
     }
     report = {
-        "cmd": f"lab show {_q(run)} --json > {_q(run + '.json')}",
+        "cmd": f"lab show {shlex.quote(run)} --json > {shlex.quote(run + '.json')}",
         "deps": [run],
         "metrics": [{f"{run}.json": {"cache": False}}],
     }
     return {f"train-{name}": train, f"report-{name}": report}
-
-
-def _q(text: str) -> str:
-    """A path as one shell word (DVC runs ``cmd`` through the shell)."""
-    return text if all(c.isalnum() or c in "._/-" for c in text) else "'" + text.replace("'", "'\\''") + "'"
 
 
 def _inside(path: Path, base: Path, text: str) -> str:

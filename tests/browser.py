@@ -8,12 +8,13 @@ it by its process id. `chromium()` is a headless driver, or raises `NoBrowser` s
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from lab.launch import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,15 +23,10 @@ class NoBrowser(RuntimeError):
     """Chromium or its driver is missing or cannot start (the message says which)."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def serve(runs, *extra: str, seconds: float = 120) -> tuple[subprocess.Popen, str]:
     """(`lab serve` process, its base URL), once GET /ready answers."""
-    port = free_port()
+    port = free_ports(1)[0]
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "lab", "serve", *map(str, runs), "--port", str(port), *extra]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

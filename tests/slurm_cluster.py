@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from lab.launch import free_ports
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
 
 CONF = """ClusterName=labtest
@@ -50,11 +52,6 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _start(command: list[str], folder: Path, name: str, env: dict) -> subprocess.Popen:
     log = open(folder / f"{name}.out", "wb")
@@ -83,8 +80,9 @@ def _configure(folder: Path) -> Path:
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
     conf = folder / "slurm.conf"
-    conf.write_text(CONF.format(host=socket.gethostname().split(".")[0], dir=folder, ctld_port=free_port(),
-                                d_port=free_port(), cpus=os.cpu_count() or 2))
+    ctld_port, d_port = free_ports(2)
+    conf.write_text(CONF.format(host=socket.gethostname().split(".")[0], dir=folder, ctld_port=ctld_port,
+                                d_port=d_port, cpus=os.cpu_count() or 2))
     return conf
 
 

@@ -14,16 +14,10 @@ from pathlib import Path
 
 from lab import scenario
 from lab.errors import RunError, ScenarioError, UsageError
-from lab.launch import MAX_WORKERS, STRATEGY
+from lab.launch import STRATEGY, check_workers
 from lab.runs import RunDir
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def check_workers(n) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_WORKERS:
-        raise UsageError(f"--workers {n!r}: give a whole number of workers, 1 ... {MAX_WORKERS}")
-    return n
 
 
 def resolve(scenario_file: str | None, overrides: list[str], workers: int):
