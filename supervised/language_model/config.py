@@ -1,5 +1,5 @@
-"""Scenario model of the ``language-model`` task: a text corpus -> an rnn | gru | lstm next-token model,
-beside an interpolated Kneser-Ney n-gram fitted on the same tokens.
+"""Scenario model of the ``language-model`` task: a text corpus -> an rnn | gru | lstm | transformer
+next-token model, beside an interpolated Kneser-Ney n-gram fitted on the same tokens.
 
 No TensorFlow imported here (``lab validate`` stays fast).
 """
@@ -50,19 +50,46 @@ class TextDataConfig(Section):
 
 
 class LanguageModelConfig(Section):
-    cell: Literal["rnn", "gru", "lstm"] = Field("lstm", description="The recurrent cell: rnn (Elman's, "
-                                                "tanh), gru (Cho et al.) or lstm (Hochreiter & Schmidhuber).")
-    layers: int = Field(1, ge=1, le=8, description="Recurrent layers stacked.")
-    units: int = Field(512, ge=1, le=8192, description="Units of each recurrent layer (its state size).")
-    embedding: int = Field(64, ge=1, le=8192, description="Size of the token embedding (with tie_weights: "
-                           "must equal units).")
+    cell: Literal["rnn", "gru", "lstm", "transformer"] = Field(
+        "lstm", description="The cell: rnn (Elman's, tanh), gru (Cho et al.), lstm (Hochreiter & "
+        "Schmidhuber), or transformer (a decoder-only, causal, pre-norm transformer reading each window "
+        "whole: the window is its state).")
+    layers: int = Field(1, ge=1, le=48, description="Recurrent layers, or transformer blocks, stacked.")
+    units: int = Field(512, ge=1, le=8192, description="Units of each recurrent layer (its state size); the "
+                       "transformer's width (its embedding size).")
+    embedding: int | None = Field(None, ge=1, le=8192, description="Size of the token embedding (with "
+                                  "tie_weights: must equal units); null: 64, or units when the weights are "
+                                  "tied (the transformer's is always units).")
+    heads: int = Field(4, ge=1, le=256, description="transformer: attention heads (each units / heads wide).")
+    mlp_ratio: int = Field(4, ge=1, le=16, description="transformer: width of each block's MLP, in units.")
+    context: int | None = Field(None, ge=1, le=10_000, description="transformer: the tokens each position "
+                                "attends to (itself and the context - 1 before it; shorter than the window: "
+                                "a sliding band); null: the whole window (training.seq_len).")
+    init_scale: float | None = Field(None, gt=0, le=1, description="Draw every weight uniformly in [-s, s], "
+                                     "as Zaremba et al.'s code does (0.1 small, 0.05 medium; the LSTM's "
+                                     "forget bias then starts at 0 too); null: Keras' initialisers.")
     input_dropout: float = Field(0.0, ge=0, lt=1,
                                  description="Dropout on the embeddings entering the first layer.")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between recurrent layers.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between recurrent layers; the transformer's "
+                           "dropout on attention weights and on each residual branch.")
     output_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the last layer's outputs before "
                                   "the softmax layer.")
-    tie_weights: bool = Field(False, description="Share the embedding matrix with the output layer (Press & "
-                              "Wolf; Inan et al.): fewer parameters and better word models.")
+    tie_weights: bool | None = Field(
+        None, description="Share the embedding matrix with the output layer (Press & Wolf; Inan et al.): "
+        "fewer parameters and better word models. null: false for the recurrent cells; the transformer's "
+        "output is always tied.")
+
+    @property
+    def recurrent(self) -> bool:
+        return self.cell != "transformer"
+
+    @property
+    def tied(self) -> bool:
+        return not self.recurrent or bool(self.tie_weights)
+
+    @property
+    def embedding_size(self) -> int:
+        return self.units if self.tied else (self.embedding or 64)
 
 
 class LanguageTrainingConfig(epoch_training("LanguageEpochs", monitor="val_nats", epochs=10, batch_size=64,
@@ -77,6 +104,11 @@ class LanguageTrainingConfig(epoch_training("LanguageEpochs", monitor="val_nats"
     weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of adamw (0: none).")
     clipnorm: float | None = Field(1.0, gt=0, description="Clip the global norm of the gradients to this "
                                    "(null: no clipping).")
+    loss_reduction: Literal["token", "window"] = Field(
+        "token", description="What one step minimises: the cross-entropy averaged over every token of the "
+        "batch (token, Keras' default), or summed over each window's seq_len tokens and averaged over the "
+        "batch (window: Zaremba et al.'s and the TensorFlow PTB tutorial's, whose learning rate and clipping "
+        "are set for a gradient seq_len times larger). Curves and figures stay in nats per token.")
     eval_batch_size: int = Field(8, ge=1, le=4096, description="Streams the validation and test text are cut "
                                  "into for scoring (few: each stream's first token is read without context).")
 
@@ -125,12 +157,34 @@ class LanguageModelScenario(Scenario):
         if self.data.level == "chars" and (self.data.lowercase or self.data.split_punctuation):
             raise ValueError("data.lowercase and data.split_punctuation shape words; with data.level: chars "
                              "leave them false")
-        if m.tie_weights and m.embedding != m.units:
-            raise ValueError(f"model.tie_weights shares the embedding with the output layer, so "
-                             f"model.embedding ({m.embedding}) must equal model.units ({m.units})")
-        if m.dropout and m.layers == 1:
-            raise ValueError("model.dropout acts between recurrent layers and there is one (model.layers: "
-                             "1); use input_dropout / output_dropout, or add layers")
+        if m.tied and m.embedding is not None and m.embedding != m.units:
+            who = "the transformer" if not m.recurrent else "model.tie_weights"
+            raise ValueError(f"{who} shares the embedding with the output layer, so model.embedding "
+                             f"({m.embedding}) must equal model.units ({m.units}); or leave model.embedding "
+                             f"out")
+        if m.recurrent:
+            if m.context is not None:
+                raise ValueError(f"model.context is a transformer setting; with model.cell: {m.cell} leave "
+                                 f"it out (the state carries the context), or set model.cell: transformer")
+            if m.dropout and m.layers == 1:
+                raise ValueError("model.dropout acts between recurrent layers and there is one "
+                                 "(model.layers: 1); use input_dropout / output_dropout, or add layers")
+            return self
+        return self._transformer_consistent()
+
+    def _transformer_consistent(self):
+        m, window = self.model, self.training.seq_len
+        if m.units % m.heads:
+            fits = min((h for h in range(1, 65) if m.units % h == 0), key=lambda h: abs(h - m.heads))
+            raise ValueError(f"model.heads ({m.heads}) must divide model.units ({m.units}): each head is "
+                             f"units / heads wide; e.g. heads: {fits}")
+        if m.tie_weights is False:
+            raise ValueError("the transformer's output layer is always its embedding matrix; leave "
+                             "model.tie_weights out")
+        if m.context is not None and m.context > window:
+            raise ValueError(f"model.context ({m.context}) is longer than the window the transformer reads "
+                             f"(training.seq_len: {window}): it could never attend that far; set "
+                             f"model.context <= {window}, or raise training.seq_len")
         return self
 
     @property

@@ -26,6 +26,7 @@ from keras import layers, ops
 from lab.errors import DataError, StrategyError
 from lab.schedules import learning_rate
 from lab.seeding import stream_seed
+from supervised.language_model.transformer import build_transformer, reading_windows, window_logits, window_of
 
 CELLS = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
 
@@ -39,13 +40,14 @@ class TiedEmbedding(layers.Layer):
     """An embedding whose matrix is also the output layer: ``call(ids)`` looks tokens up; ``call(h,
     logits=True)`` returns ``h @ E^T + b``, the logits over the vocabulary (Press & Wolf 2017)."""
 
-    def __init__(self, vocab_size: int, dim: int, **kwargs):
+    def __init__(self, vocab_size: int, dim: int, init_scale: float | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size, self.dim = int(vocab_size), int(dim)
+        self.vocab_size, self.dim, self.init_scale = int(vocab_size), int(dim), init_scale
 
     def build(self, input_shape=None):
+        scale = self.init_scale or 0.1
         self.embeddings = self.add_weight(shape=(self.vocab_size, self.dim), name="embeddings",
-                                          initializer=keras.initializers.RandomUniform(-0.1, 0.1))
+                                          initializer=keras.initializers.RandomUniform(-scale, scale))
         self.bias = self.add_weight(shape=(self.vocab_size,), name="bias", initializer="zeros")
 
     def call(self, inputs, logits: bool = False):
@@ -55,35 +57,68 @@ class TiedEmbedding(layers.Layer):
         return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim}
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
+                "init_scale": self.init_scale}
 
 
-def build_model(m, vocab_size: int, batch_size: int, seed: int = 0) -> keras.Model:
+def build_model(m, vocab_size: int, batch_size: int, seed: int = 0, window: int | None = None) -> keras.Model:
     """The network of a ``model`` section for ``batch_size`` streams (stateful: the batch size is part of it).
-    Networks built from the same section for different batch sizes have the same weights in the same order."""
-    cell = getattr(layers, CELLS[m.cell])
+    Networks built from the same section for different batch sizes have the same weights in the same order.
+    The transformer reads windows of up to ``window`` tokens (``training.seq_len``)."""
+    if not m.recurrent:
+        if window is None:
+            raise ValueError("build_model: the transformer needs the window it reads (training.seq_len)")
+        return build_transformer(m, vocab_size, window, batch_size, seed, TiedEmbedding)
     ids = keras.Input((None,), batch_size=batch_size, dtype="int32", name="ids")
-    if m.tie_weights:
-        table = TiedEmbedding(vocab_size, m.embedding, name="embedding")
+    init = initialisers(m.init_scale)
+    if m.tied:
+        table = TiedEmbedding(vocab_size, m.embedding_size, name="embedding", init_scale=m.init_scale)
         x = table(ids)
     else:
-        x = layers.Embedding(vocab_size, m.embedding, name="embedding")(ids)
+        x = layers.Embedding(vocab_size, m.embedding_size, name="embedding",
+                             **({"embeddings_initializer": init()} if init else {}))(ids)
     if m.input_dropout:
         x = layers.Dropout(m.input_dropout, seed=stream_seed(seed, "dropout/input"), name="input_dropout")(x)
     for i in range(m.layers):
         if i and m.dropout:
             x = layers.Dropout(m.dropout, seed=stream_seed(seed, "dropout/between", i),
                                name=f"dropout_{i}")(x)
-        x = cell(m.units, return_sequences=True, stateful=True, name=f"{m.cell}_{i + 1}")(x)
+        x = recurrent_layer(m, init, name=f"{m.cell}_{i + 1}")(x)
     if m.output_dropout:
         x = layers.Dropout(m.output_dropout, seed=stream_seed(seed, "dropout/output"),
                            name="output_dropout")(x)
-    if m.tie_weights:
+    if m.tied:
         logits = table(x, logits=True)
     else:
-        logits = layers.Dense(vocab_size, name="logits")(x)
+        logits = layers.Dense(vocab_size, name="logits", **({"kernel_initializer": init(),
+                                                            "bias_initializer": init()} if init else {}))(x)
     logits = layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
     return keras.Model(ids, logits, name=f"{m.cell}_language_model")
+
+
+def initialisers(scale: float | None):
+    """A maker of uniform [-scale, scale] initialisers (Zaremba et al.'s ``init_scale``), or None for Keras'
+    own."""
+    if scale is None:
+        return None
+    return lambda: keras.initializers.RandomUniform(-scale, scale)
+
+
+def recurrent_layer(m, init, name: str):
+    """A stateful recurrent layer of the section's cell; with ``init`` every weight (the LSTM's forget bias
+    too) starts uniform, as in the TensorFlow PTB tutorial."""
+    cell = getattr(layers, CELLS[m.cell])
+    extra = {}
+    if init:
+        extra = {"kernel_initializer": init(), "recurrent_initializer": init(), "bias_initializer": init()}
+        if m.cell == "lstm":
+            extra["unit_forget_bias"] = False
+    return cell(m.units, return_sequences=True, stateful=True, name=name, **extra)
+
+
+def is_windowed(model) -> bool:
+    """Whether a network reads windows without a carried state (the transformer)."""
+    return window_of(model) is not None
 
 
 def reset_states(model) -> None:
@@ -96,7 +131,7 @@ def reset_states(model) -> None:
 
 def copy_for_batch(model, m, vocab_size: int, batch_size: int) -> keras.Model:
     """The same network (weights copied) for another number of streams."""
-    twin = build_model(m, vocab_size, batch_size)
+    twin = build_model(m, vocab_size, batch_size, window=window_of(model))
     twin.set_weights(model.get_weights())
     return twin
 
@@ -105,6 +140,9 @@ def cudnn_use(m, devices: list[str]) -> dict:
     """Whether the recurrent layers of a ``model`` section run on cuDNN's fused kernels, and why
     (env.json)."""
     gpu = any("GPU" in d.upper() for d in devices)
+    if m.cell == "transformer":
+        return {"cell": m.cell, "cudnn_eligible": False, "gpu": gpu, "cudnn_used": False,
+                "why": "the transformer has no recurrent layer (its attention and MLPs are matrix products)"}
     if m.cell == "rnn":
         eligible, why = False, "SimpleRNN has no cuDNN kernel in Keras"
     else:
@@ -118,6 +156,21 @@ def cudnn_use(m, devices: list[str]) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 # Learning rate
+
+
+@keras.saving.register_keras_serializable(package="lab")
+def window_summed_crossentropy(y_true, y_pred):
+    """Each window's cross-entropy summed over its time steps (Keras then averages over the windows of the
+    batch): Zaremba et al.'s loss, ``seq_len`` times the per-token mean."""
+    ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+    return ops.sum(ce, axis=-1)
+
+
+def loss_of(t):
+    """The Keras loss of a training section's ``loss_reduction``."""
+    if t.loss_reduction == "window":
+        return window_summed_crossentropy
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def make_optimizer(t, steps_per_epoch: int):
@@ -158,8 +211,10 @@ def target_positions(ids: np.ndarray, streams: int) -> np.ndarray:
 
 def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> np.ndarray:
     """``-log p`` (nats) of every target token of ``ids`` read in ``model``'s number of streams, state
-    carried."""
+    carried (the transformer: read in overlapping windows, :func:`reading_windows`)."""
     x, y = scoring_streams(ids, model.input_shape[0], split)
+    if is_windowed(model):
+        return score_in_windows(model, x, y, window_of(model)).reshape(-1)
     reset_states(model)
     out = np.empty(y.shape, np.float64)
     for start in range(0, x.shape[1], seq_len):
@@ -169,6 +224,15 @@ def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> n
         out[:, start:start + seq_len] = -np.take_along_axis(lp, yy[..., None], -1)[..., 0]
     reset_states(model)
     return out.reshape(-1)
+
+
+def score_in_windows(model, x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
+    """``-log p`` of the targets ``y`` (streams x n) of the inputs ``x`` read by a transformer."""
+    out = np.empty(y.shape, np.float64)
+    for start, end, first in reading_windows(x.shape[1], window):
+        lp = log_softmax(window_logits(model, x[:, start:end], window))[:, first - start:]
+        out[:, first:end] = -np.take_along_axis(lp, y[:, first:end, None], -1)[..., 0]
+    return out
 
 
 def sample_token(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:

@@ -31,6 +31,7 @@ from supervised.language_model.model import (
     reset_states,
     sample_token,
 )
+from supervised.language_model.transformer import WindowState, window_of
 
 MODEL_FILE = "language_model.keras"  # artifacts/: the network rebuilt for one stream
 META_FILE = "language_model.json"  # artifacts/: what the network is and reads
@@ -71,6 +72,8 @@ class TextSampler:
         self.lowercase, self.split_punctuation = lowercase, split_punctuation
         self.logits: np.ndarray | None = None
         self._line_start = True
+        window = window_of(model) if model is not None else None
+        self.window = WindowState(window) if window else None  # the transformer's state: its last tokens
 
     def tokens_of(self, prompt: str) -> tuple[list[str], list[str]]:
         """The prompt's tokens, and those the vocabulary lacks (word models read those as <unk>)."""
@@ -89,20 +92,28 @@ class TextSampler:
 
     def reset(self) -> None:
         reset_states(self.model)
+        if self.window:
+            self.window.tokens = []
         self.logits = None
 
     def snapshot(self) -> tuple:
         """What one text's sampling carries from token to token: the recurrent layers' states, the last
         logits, whether a line has begun. With :meth:`restore`, several texts can share one network (the
         web service interleaves them token by token)."""
-        states = [[np.array(v) for v in layer.states] for layer in self._stateful()]
+        if self.window:
+            states = list(self.window.tokens)
+        else:
+            states = [[np.array(v) for v in layer.states] for layer in self._stateful()]
         return states, None if self.logits is None else self.logits.copy(), self._line_start
 
     def restore(self, snapshot: tuple) -> None:
         states, logits, line_start = snapshot
-        for layer, values in zip(self._stateful(), states, strict=True):
-            for variable, value in zip(layer.states, values, strict=True):
-                variable.assign(value)
+        if self.window:
+            self.window.tokens = list(states)
+        else:
+            for layer, values in zip(self._stateful(), states, strict=True):
+                for variable, value in zip(layer.states, values, strict=True):
+                    variable.assign(value)
         self.logits, self._line_start = logits, line_start
 
     def _stateful(self) -> list:
@@ -110,7 +121,10 @@ class TextSampler:
 
     def feed(self, ids) -> None:
         ids = np.asarray(ids, np.int32).reshape(1, -1)
-        if ids.size:
+        if self.window:
+            logits = self.window.feed(self.model, ids)
+            self.logits = self.logits if logits is None else logits
+        elif ids.size:
             self.logits = np.asarray(self.model.predict_on_batch(ids), np.float64)[0, -1]
 
     def sample(self, temperature: float, top_k: int | None, rng: np.random.Generator) -> tuple[int, float]:

@@ -46,6 +46,7 @@ from supervised.language_model.model import (
     copy_for_batch,
     cudnn_use,
     figures_of,
+    loss_of,
     make_optimizer,
     require_tensorflow_backend,
     reset_states,
@@ -79,7 +80,7 @@ def run(cfg, ctx) -> dict:
         rate = current_rate(model.optimizer)
         loss = train_epoch(loop, model, data.train[offset:], t)
         if scorer is None:
-            scorer = build_model(m, v, t.eval_batch_size)
+            scorer = build_model(m, v, t.eval_batch_size, window=t.seq_len)
         scorer.set_weights(model.get_weights())
         val = float(np.mean(score_tokens(scorer, data.valid, t.seq_len, "valid")))
         loop.end_epoch({"loss": loss, "val_nats": val, "learning_rate": rate}, show=("loss", "val_nats"))
@@ -143,16 +144,15 @@ def load_text(data_cfg) -> TextData:
 def compiled_model(cfg, ctx, vocab_size: int, steps_per_epoch: int) -> keras.Model:
     """A fresh network for ``batch_size`` streams, compiled with the training section's optimizer."""
     t = cfg.training
-    model = build_model(cfg.model, vocab_size, t.batch_size, seed=cfg.seed)
-    model.compile(optimizer=make_optimizer(t, steps_per_epoch),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=ctx.jit_compile)
+    model = build_model(cfg.model, vocab_size, t.batch_size, seed=cfg.seed, window=t.seq_len)
+    model.compile(optimizer=make_optimizer(t, steps_per_epoch), loss=loss_of(t), jit_compile=ctx.jit_compile)
     return model
 
 
 def train_epoch(loop, model, ids: np.ndarray, t) -> float:
     """One pass over the training ids: step k trains on window k of every stream, the state carried from
-    window to window (and zeroed before and after); the epoch's mean loss."""
+    window to window (and zeroed before and after); the epoch's mean loss in nats per token (a loss summed
+    over each window is divided by its length)."""
     x, y = bptt_batches(ids, t.batch_size, t.seq_len, split="train")
     # window-major: batch k = window k of each stream
     x, y = x.reshape(-1, t.seq_len), y.reshape(-1, t.seq_len)
@@ -160,7 +160,7 @@ def train_epoch(loop, model, ids: np.ndarray, t) -> float:
     with loop.timed(samples=x.size):
         hist = model.fit(x, y, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
     reset_states(model)
-    return float(hist.history["loss"][-1])
+    return float(hist.history["loss"][-1]) / (t.seq_len if t.loss_reduction == "window" else 1)
 
 
 def summarise(cfg, data: TextData, model) -> dict:

@@ -154,7 +154,12 @@ def test_config_refuses_inconsistent_settings():
                        ({"data": {"fractions": [0.5, 0.2, 0.2]}}, "summing to 1"),
                        ({"strategy": "mirrored"}, "mirrored"),
                        ({"data": {"lowercase": True}}, "shape words"),
-                       ({"model": {"cell": "transformer"}}, "cell")]:
+                       ({"model": {"cell": "attention"}}, "cell"),
+                       ({"model": {"cell": "transformer", "units": 96, "heads": 5}}, "heads: 4"),
+                       ({"model": {"cell": "transformer", "context": 101}}, r"model.context <= 100"),
+                       ({"model": {"cell": "lstm", "context": 32}}, "transformer setting"),
+                       ({"model": {"cell": "transformer", "units": 64, "embedding": 32}}, "must equal"),
+                       ({"model": {"cell": "transformer", "tie_weights": False}}, "always its embedding")]:
         with pytest.raises(ScenarioError, match=words):
             validate({**base, **bad})
     assert validate({**base, "data": {"level": "words"}}).ngram_order == 3
