@@ -62,9 +62,10 @@ class LanguageModelConfig(Section):
                                   "tied (the transformer's is always units).")
     heads: int = Field(4, ge=1, le=256, description="transformer: attention heads (each units / heads wide).")
     mlp_ratio: int = Field(4, ge=1, le=16, description="transformer: width of each block's MLP, in units.")
-    context: int | None = Field(None, ge=1, le=10_000, description="transformer: the tokens each position "
-                                "attends to (itself and the context - 1 before it; shorter than the window: "
-                                "a sliding band); null: the whole window (training.seq_len).")
+    context: int | None = Field(
+        None, ge=1, le=10_000, description="transformer: the tokens each position attends to in each block "
+        "(itself and the context - 1 before it; shorter than the window: a sliding band, which stacked "
+        "blocks widen); null: the whole window (training.seq_len).")
     init_scale: float | None = Field(None, gt=0, le=1, description="Draw every weight uniformly in [-s, s], "
                                      "as Zaremba et al.'s code does (0.1 small, 0.05 medium; the LSTM's "
                                      "forget bias then starts at 0 too); null: Keras' initialisers.")
