@@ -83,7 +83,8 @@ def run(cfg, ctx) -> dict:
             scorer = build_model(m, v, t.eval_batch_size, window=t.seq_len)
         scorer.set_weights(model.get_weights())
         val = float(np.mean(score_tokens(scorer, data.valid, t.seq_len, "valid")))
-        loop.end_epoch({"loss": loss, "val_nats": val, "learning_rate": rate}, show=("loss", "val_nats"))
+        loop.end_epoch({"loss": loss, "val_nats": val, "learning_rate": rate,
+                        "train_seconds": round(loop.state.train_seconds, 2)}, show=("loss", "val_nats"))
     trained = loop.finish()
 
     summary = {**summarise(cfg, data, model), **trained}

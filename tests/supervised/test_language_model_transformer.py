@@ -3,7 +3,9 @@ tiny run end to end with `lab generate`, and kill-and-resume."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -117,3 +119,23 @@ def test_a_transformer_run_is_interrupted_and_resumed_exactly(tmp_path, killed_a
                                        "schedule: cosine, warmup_epochs: 1}")
     full, resumed = killed_and_resumed(path, epoch=1)
     assert resumed.summary()["epochs_run"] == 2
+
+
+def lm_cells():
+    """benchmarks/lm_cells.py as a module."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "lm_cells.py"
+    spec = importlib.util.spec_from_file_location("lm_cells", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("cell, units, layers", [("rnn", 40, 1), ("gru", 24, 1), ("lstm", 16, 1),
+                                                 ("transformer", 32, 3)])
+def test_the_cell_benchmark_counts_the_parameters_the_networks_have(cell, units, layers):
+    """benchmarks/lm_cells.py gives every cell the width of the same parameter budget by this count."""
+    settings = {"cell": cell, "units": units, "layers": layers}
+    settings.update({"heads": 4} if cell == "transformer" else {"embedding": 8})
+    cfg = validate({"name": "x", "task": "language-model", "model": settings, "training": {"seq_len": 20}})
+    model = lm.build_model(cfg.model, 30, 2, window=20)
+    assert lm_cells().parameters(cell, units, 8, 30, layers, window=20) == model.count_params()
