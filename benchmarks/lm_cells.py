@@ -3,19 +3,19 @@ Shakespeare's characters, at the same parameter budget and the same training tim
 
     python benchmarks/lm_cells.py                                  # 720k parameters, 4 epochs each, seed 0
     python benchmarks/lm_cells.py --minutes 15 --epochs 40 --cells gru transformer
-    python benchmarks/lm_cells.py --transformer-set training.seq_len=128 \
-        --transformer-set training.batch_size=32
+    python benchmarks/lm_cells.py --cell-set transformer:training.seq_len=128 \
+        --cell-set transformer:training.batch_size=32 --cell-set rnn:training.epochs=13
 
 Each recurrent cell gets the width that brings its network (embedding, one recurrent layer, softmax layer)
 closest to ``--params`` parameters; the transformer (``--transformer-layers`` blocks, ``--heads`` heads, tied
 output) the width, a multiple of 8 heads' worth, that brings it closest. All train on the shipped
 ``shakespeare_char_lstm`` scenario's data and recipe (Adam, cosine schedule, windows of 50 in 128 streams)
-unless ``--set`` (every run) or ``--transformer-set`` (the transformer only: its window is its whole
-context, so it is usually given longer ones) say otherwise. ``--epochs`` sets each run's schedule and
-``--minutes`` caps its training time: the epoch loop stops before an epoch that would pass the limit, so a
-time budget is fair when the schedule is long enough to fill it. The runs go one after the other in this
-process, so they share the machine's load. Each is a normal run folder under ``--out`` (default
-``runs/bench``).
+unless ``--set`` (every run) or ``--cell-set CELL:SETTING=VALUE`` (one cell's run: the transformer's window
+is its whole context, so it is usually given longer ones) say otherwise. ``--epochs`` sets each run's
+schedule and ``--minutes`` caps its training time: the epoch loop stops before an epoch that would pass the
+limit, so a time budget is fair when each schedule is about as long as the budget (``--cell-set
+rnn:training.epochs=13`` for a faster cell). The runs go one after the other in this process, so they share
+the machine's load. Each is a normal run folder under ``--out`` (default ``runs/bench``).
 
 Two tables are printed: the final figures (the test text, the ratio to the 5-gram Kneser-Ney model of the
 same run, the peer every cell has to beat), and how close each cell gets per minute of training: the best
@@ -64,7 +64,7 @@ def progress(run, minutes: list[float]) -> list[float | None]:
 
 
 def overrides_for(cell: str, args, vocab: int) -> tuple[list[str], int]:
-    own = dict(s.split("=", 1) for s in args.transformer_set) if cell == "transformer" else {}
+    own = dict(s.split(":", 1)[1].split("=", 1) for s in args.cell_set if s.split(":", 1)[0] == cell)
     window = int(own.get("training.seq_len", 50))
     layers = args.transformer_layers if cell == "transformer" else 1
     units = units_for(cell, args.params, args.embedding, vocab, layers, window, args.heads)
@@ -96,7 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[], help="override for every run")
-    p.add_argument("--transformer-set", action="append", default=[], help="override for the transformer")
+    p.add_argument("--cell-set", action="append", default=[], metavar="CELL:SETTING=VALUE",
+                   help="override for one cell's run")
     p.add_argument("--out", default="runs/bench")
     args = p.parse_args(argv)
 
