@@ -1,6 +1,12 @@
 """The ``language-model`` task's networks and their maths: token ids -> embedding -> (input dropout) ->
 ``layers`` stateful rnn | gru | lstm layers with dropout between them -> (output dropout) -> logits over the
-vocabulary (a dense layer, or the embedding matrix itself with ``tie_weights``).
+vocabulary (a dense layer, or the embedding matrix itself with ``tie_weights``); or the transformer of
+:mod:`supervised.language_model.transformer`, which carries no state across windows.
+
+**The loss** (:func:`loss_of`): Keras' per-token mean, or :func:`window_summed_crossentropy` (each window's
+cross-entropy summed over its time steps, averaged over the batch: Zaremba et al.'s, whose learning rate and
+clipping threshold were set for a gradient ``seq_len`` times the per-token mean's). ``init_scale`` draws every
+weight uniformly in ``[-s, s]`` as their code does.
 
 Keras' ``LSTM`` and ``GRU`` keep their defaults (tanh, sigmoid gates, biases, no recurrent dropout, GRU's
 ``reset_after``), which are exactly the settings under which Keras runs them on the fused cuDNN kernels on
@@ -11,8 +17,9 @@ and ``dropout/output`` (the epoch loop reseeds them every epoch).
 **Scoring** (:func:`score_tokens`): text is cut into streams read in windows by a copy of the network
 built for that many streams; the state is carried through each whole stream, so only the first token of
 each stream is read without context. Every other token ``t`` is scored as ``-log p(t | all text before it
-in its stream)`` in nats. **Sampling** (:func:`sample_token`): a token drawn from the softmax of the
-logits divided by a temperature, among the ``top_k`` likeliest when given.
+in its stream)`` in nats (the transformer: ``-log p(t | the window before it)``, :func:`score_in_windows`).
+**Sampling** (:func:`sample_token`): a token drawn from the softmax of the logits divided by a temperature,
+among the ``top_k`` likeliest when given.
 """
 
 from __future__ import annotations
