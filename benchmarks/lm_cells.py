@@ -8,7 +8,7 @@ Shakespeare's characters, at the same parameter budget and the same training tim
 
 Each recurrent cell gets the width that brings its network (embedding, one recurrent layer, softmax layer)
 closest to ``--params`` parameters; the transformer (``--transformer-layers`` blocks, ``--heads`` heads, tied
-output) the width, a multiple of 8 heads' worth, that brings it closest. All train on the shipped
+output) the width, a multiple of 2 per head, that brings it closest. All train on the shipped
 ``shakespeare_char_lstm`` scenario's data and recipe (Adam, cosine schedule, windows of 50 in 128 streams)
 unless ``--set`` (every run) or ``--cell-set CELL:SETTING=VALUE`` (one cell's run: the transformer's window
 is its whole context, so it is usually given longer ones) say otherwise. ``--epochs`` sets each run's
@@ -50,7 +50,7 @@ def parameters(cell: str, units: int, embedding: int, vocab: int, layers: int = 
 
 def units_for(cell: str, budget: int, embedding: int, vocab: int, layers: int = 1, window: int = 50,
               heads: int = 4) -> int:
-    step = 8 * heads if cell == "transformer" else 8
+    step = 2 * heads if cell == "transformer" else 8  # the transformer's heads: an even width each
     return min(range(step, 8193, step),
                key=lambda u: abs(parameters(cell, u, embedding, vocab, layers, window) - budget))
 
@@ -68,7 +68,8 @@ def overrides_for(cell: str, args, vocab: int) -> tuple[list[str], int]:
     window = int(own.get("training.seq_len", 50))
     layers = args.transformer_layers if cell == "transformer" else 1
     units = units_for(cell, args.params, args.embedding, vocab, layers, window, args.heads)
-    shape = ([f"model.layers={layers}", f"model.heads={args.heads}"] if cell == "transformer"
+    shape = ([f"model.layers={layers}", f"model.heads={args.heads}", "model.embedding=null"]
+             if cell == "transformer"
              else [f"model.embedding={args.embedding}"])
     return [f"seed={args.seed}", f"model.cell={cell}", f"model.units={units}", *shape,
             f"training.epochs={args.epochs}",
