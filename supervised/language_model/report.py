@@ -65,11 +65,19 @@ def samples(single, data, cfg) -> list[tuple[float, str]]:
     return out
 
 
+def _how_read(cfg) -> str:
+    if cfg.model.recurrent:
+        return "its state carried through each"
+    window, step = cfg.training.seq_len, max(1, cfg.training.seq_len // 2)
+    return (f"each in windows of {window} tokens moving on by {step}: a token is read with up to "
+            f"{window - 1} before it, at least {step} past its stream's first {step}")
+
+
 def write_report(cfg, ctx, data, summary: dict, single) -> None:
     ctx.report.table("Test", comparison_rows(summary), note=(
         f"{data.describe()}. The same {summary['scored_test_tokens']:,} test tokens are scored by every "
-        f"model (the network reads the test text in {cfg.training.eval_batch_size} streams, its state "
-        f"carried through each). Training: {summary['epochs_run']} epochs, {summary['train_seconds']:.0f} s, "
+        f"model (the network reads the test text in {cfg.training.eval_batch_size} streams, "
+        f"{_how_read(cfg)}). Training: {summary['epochs_run']} epochs, {summary['train_seconds']:.0f} s, "
         f"{summary['tokens_per_second']:,.0f} tokens/s"
         + (f"; best epoch {summary['best_epoch']} (validation loss), its weights kept"
            if "best_epoch" in summary

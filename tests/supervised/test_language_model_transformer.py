@@ -89,7 +89,8 @@ def test_a_transformer_run_is_scored_beside_the_ngrams(transformer_run):
     assert s["test_nats"] < s["unigram_nats"]
     env = json.loads(transformer_run.env_path.read_text())["language_model"]
     assert env["cell"] == "transformer" and env["cudnn_used"] is False
-    assert "transformer 2x16" in transformer_run.report_path.read_text()
+    report = transformer_run.report_path.read_text()
+    assert "transformer 2x16" in report and "in windows of 16 tokens moving on by 8" in report
 
 
 def test_generate_carries_the_window_as_the_state(transformer_run, capsys):
