@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     from lab.execute import execute
 
     vocab = 68  # the first 1,115,394 characters of shakespeare.txt hold 67 characters, plus <unk>
-    minutes = [1, 2, 5, 10, 15, 20, 30][: 1 + sum(m < (args.minutes or 30) for m in (1, 2, 5, 10, 15, 20))]
+    minutes = [m for m in (1, 2, 5, 10, 15, 20, 30) if m <= (args.minutes or 30)]
     rows, curves = [], []
     for cell in args.cells:
         overrides, units = overrides_for(cell, args, vocab)

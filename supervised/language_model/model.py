@@ -123,11 +123,6 @@ def recurrent_layer(m, init, name: str):
     return cell(m.units, return_sequences=True, stateful=True, name=name, **extra)
 
 
-def is_windowed(model) -> bool:
-    """Whether a network reads windows without a carried state (the transformer)."""
-    return window_of(model) is not None
-
-
 def reset_states(model) -> None:
     """Zero the state every stateful recurrent layer carries (start of an epoch, of a scoring pass, of a
     text)."""
@@ -220,8 +215,9 @@ def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> n
     """``-log p`` (nats) of every target token of ``ids`` read in ``model``'s number of streams, state
     carried (the transformer: read in overlapping windows, :func:`reading_windows`)."""
     x, y = scoring_streams(ids, model.input_shape[0], split)
-    if is_windowed(model):
-        return score_in_windows(model, x, y, window_of(model)).reshape(-1)
+    window = window_of(model)
+    if window:
+        return score_in_windows(model, x, y, window).reshape(-1)
     reset_states(model)
     out = np.empty(y.shape, np.float64)
     for start in range(0, x.shape[1], seq_len):
