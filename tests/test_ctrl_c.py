@@ -1,7 +1,11 @@
 """Ctrl-C where users press it: `lab run` exits 130 and prints a resume line that works; `lab sweep` exits
 130, its last line the `lab sweep --resume` command, which continues the interrupted trial from its last
 checkpoint. (A shell's background job ignores SIGINT and its children inherit that, where a terminal's
-Ctrl-C does not: the subprocesses here restore the default handler.)"""
+Ctrl-C does not: the subprocesses here restore the default handler.)
+
+The subprocesses pause after each checkpoint (the loop is patched in the child, not in the lab), so Ctrl-C
+lands between epochs however loaded the machine is: without the pause a short run could finish before
+the signal arrives (CI saw a sweep exit 0 that way)."""
 
 import json
 import signal
@@ -19,6 +23,22 @@ from lab.runs import RunDir
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# `python -m lab ARGS`, except that every checkpoint is followed by a pause for the signal to land in
+PAUSED_LAB = ("import sys, time\n"
+              "from lab.cli import main\n"
+              "from lab.loop import EpochLoop\n"
+              "save = EpochLoop.checkpoint\n"
+              "EpochLoop.checkpoint = lambda self: (save(self), time.sleep(60))\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+
+
+def lab_paused(*args: str) -> subprocess.Popen:
+    """``lab ARGS`` in a child with the default SIGINT handler, pausing after each checkpoint."""
+    return subprocess.Popen([sys.executable, "-c", PAUSED_LAB, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
     """Until ``path`` exists (a hang guard, not a speed check)."""
     deadline = time.monotonic() + seconds
@@ -29,12 +49,9 @@ def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
 
 
 def test_ctrl_c_in_lab_run_exits_130_and_prints_the_resume_line_that_works(tmp_path):
-    path = bars_scenario(tmp_path, training={"epochs": 25})
+    path = bars_scenario(tmp_path, training={"epochs": 5})
     out = tmp_path / "runs"
-    # (a shell's background job ignores SIGINT and its children inherit that: a terminal's Ctrl-C does not)
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", str(path), "--out", str(out), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = lab_paused("run", str(path), "--out", str(out), "--quiet")
     try:
         wait_for(out, proc)
         (folder,) = out.iterdir()
@@ -48,19 +65,16 @@ def test_ctrl_c_in_lab_run_exits_130_and_prints_the_resume_line_that_works(tmp_p
     run = RunDir.open(folder)
     assert run.status == "interrupted" and not run.summary_path.exists()
     resumed = execute(None, resume=str(folder), quiet=True)  # the printed command, in this process
-    assert resumed.status == "complete" and resumed.summary()["epochs_run"] == 25
+    assert resumed.status == "complete" and resumed.summary()["epochs_run"] == 5
 
 
 def test_ctrl_c_in_lab_sweep_exits_130_and_its_resume_line_continues_the_trial(tmp_path):
     from lab.sweep.study import Sweep, open_study
 
-    path = bars_scenario(tmp_path, training={"epochs": 15})
+    path = bars_scenario(tmp_path, training={"epochs": 4})
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--param",
-                             "training.learning_rate=loguniform:0.001:0.01", "--trials", "2",
-                             "--pruner", "none", "--out", str(out), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = lab_paused("sweep", str(path), "--param", "training.learning_rate=loguniform:0.001:0.01",
+                      "--trials", "2", "--pruner", "none", "--out", str(out), "--quiet")
     try:
         wait_for(out, proc)
         (folder,) = out.iterdir()
