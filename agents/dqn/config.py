@@ -42,6 +42,12 @@ class NetworkConfig(Section):
     )
     kernel_size: int = Field(3, ge=1, le=9, description="Side of the square convolution kernels of the cnn "
                                                         "and of the vin's maps.")
+    patch: int | None = Field(
+        None, ge=1, le=16,
+        description="cnn only: the first convolution reads non-overlapping patches of this many pixels "
+        "(kernel = stride = patch), so with env.pixel_tile each tile of a pixel frame becomes one feature "
+        "vector (null: env.pixel_tile for pixel observations, no patch layer otherwise).",
+    )
     vin_iterations: int | None = Field(
         None, ge=1, le=1_000,
         description="vin only. Value iteration steps K: values travel one tile per step, so K must reach the "
@@ -281,6 +287,27 @@ class MazeDQNScenario(Scenario):
         if self.agent.learning_starts >= t.env_steps:
             raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below "
                              f"training.env_steps ({t.env_steps}): the agent would never learn")
+        return self
+
+    @model_validator(mode="after")
+    def _patch_fits_the_frame(self):
+        """Pixel frames: a cnn's patch defaults to the tile's pixels and must tile the frame."""
+        net, env = self.agent.network, self.env
+        if net.patch is not None and net.kind not in ("auto", "cnn"):
+            raise ValueError(f"agent.network.patch is for a cnn; a {net.kind} has no patch layer: remove "
+                             f"patch, or set network.kind: cnn")
+        if env.observation != "pixels":
+            return self
+        if net.kind == "vin":
+            raise ValueError("a vin plans on the grid's walls/agent/goal planes, which pixel frames do not "
+                             "give: use network.kind: cnn (its patch layer reads each tile), or "
+                             "env.observation: grid")
+        if net.patch is None and net.kind in ("auto", "cnn"):
+            net.patch = env.pixel_tile
+        if net.patch is not None and env.pixel_tile % net.patch:
+            raise ValueError(f"agent.network.patch {net.patch} does not divide env.pixel_tile "
+                             f"{env.pixel_tile}: patches would straddle tiles; use {env.pixel_tile} (one "
+                             f"tile per patch) or one of its divisors")
         return self
 
     @model_validator(mode="after")

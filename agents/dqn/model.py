@@ -9,8 +9,9 @@ The maths (hand-checked in the tests):
   tests and are the very functions traced into the agent's compiled update: :func:`dqn_targets`,
   :func:`double_dqn_targets`, :func:`huber`, :func:`td_loss`, and the vin's :func:`passability_loss`.
 
-The Q-networks: an MLP for vector observations, a small CNN for grids, and a value iteration network
-(VIN) for the maze's walls/agent/goal grid.
+The Q-networks: an MLP for vector observations, a small CNN for grids and pixel frames (its first
+convolution can read one tile per patch: ``network.patch``), and a value iteration network (VIN) for the
+maze's walls/agent/goal grid.
 
 Every model starts with ``keras.Input`` of the observation's own shape and dtype (a uint8 grid goes in
 as uint8) followed by a ``Rescaling`` layer that casts and scales it, so a saved ``.keras`` file is
@@ -455,7 +456,9 @@ def build_q_network(obs_shape, n_actions: int, cfg, obs_dtype="float32", obs_hig
         if len(obs_shape) == 2:
             x = layers.Reshape((*obs_shape, 1), name="add_channel")(x)
         for i, filters in enumerate(cfg.conv_filters):
-            x = layers.Conv2D(filters, cfg.kernel_size, padding="same", activation=cfg.activation,
+            patch = cfg.patch if i == 0 and cfg.patch else None  # (one feature vector per patch)
+            x = layers.Conv2D(filters, patch or cfg.kernel_size, strides=patch or 1,
+                              padding="valid" if patch else "same", activation=cfg.activation,
                               kernel_initializer=init(), name=f"conv{i}")(x)
     if len(x.shape) > 2:
         x = layers.Flatten(name="flatten")(x)

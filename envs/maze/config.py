@@ -44,7 +44,7 @@ from envs.maze.layout import parse_layout, read_layout_file
 from lab.scenario import describe_errors, read_yaml
 from lab.schema import Section, closest
 
-OBSERVATIONS = ("grid", "local", "coords")
+OBSERVATIONS = ("grid", "local", "coords", "pixels")
 
 
 class MazeRewardsConfig(Section):
@@ -97,13 +97,18 @@ class MazeEnvConfig(Section):
                                     "evaluate on seeds >= hi to test mazes never seen.")
     exploring_starts: bool = Field(False, description="Start each episode on a random floor tile (a training "
                                                       "aid; optimal_length then counts from that tile).")
-    observation: Literal["grid", "local", "coords"] = Field(
+    observation: Literal["grid", "local", "coords", "pixels"] = Field(
         "grid", description="grid: (rows, cols, 3) walls/agent/goal planes; local: a local_size^2 wall "
-                            "window around the agent + goal offset; coords: agent and goal positions.")
+                            "window around the agent + goal offset; coords: agent and goal positions; "
+                            "pixels: the renderer's RGB frame (uint8) at pixel_tile pixels per tile.")
+    pixel_tile: int = Field(3, ge=1, le=16, description="observation: pixels only. Pixels per tile of the "
+                            "frame the agent sees (the rendered frame scaled down: rows * pixel_tile by "
+                            "cols * pixel_tile, RGB); 3 draws the agent as a cross, 2 as a square.")
     local_size: int = Field(5,
                             description="Side of the square window of the local observation (odd, 3 to 15).")
     obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values "
-                                                                          "0/1) only for grid.")
+                                                                          "0/1) only for grid (pixels are "
+                                                                          "always uint8).")
     rewards: MazeRewardsConfig = Field(default_factory=MazeRewardsConfig,
                                        description="Goal reward, step cost, wall cost, shaping.")
     max_episode_steps: int | None = Field(None, ge=1, description="Truncate episodes after this many steps "
@@ -159,7 +164,7 @@ class MazeEnvConfig(Section):
             _check(lambda: read_layout_file(self.layout_file), prefix="layout_file: ")
         if self.has_layout and self.mazes == "random":
             raise ValueError("a layout is one fixed maze: remove `mazes: random` or the layout")
-        if self.obs_dtype == "uint8" and self.observation != "grid":
+        if self.obs_dtype == "uint8" and self.observation not in ("grid", "pixels"):
             raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} "
                              f"observations are fractions, use float32")
         if not self.has_layout:

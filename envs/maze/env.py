@@ -26,7 +26,7 @@ class MazeTables:
     so both compute observations and rewards with the very same numbers.
     """
 
-    def __init__(self, maze: Maze, observation: str, local_size: int, dtype: str):
+    def __init__(self, maze: Maze, observation: str, local_size: int, dtype: str, pixel_tile: int = 3):
         self.maze = maze
         rows, cols = maze.shape
         self.rows, self.cols, self.n = rows, cols, rows * cols
@@ -50,6 +50,8 @@ class MazeTables:
             base[maze.goal[0], maze.goal[1], 2] = 1
             base.flags.writeable = False
             self.grid_base = base
+        elif observation == "pixels":
+            self.painter = rnd.Painter(pixel_tile)
         else:
             self.row_frac, self.col_frac = shape.row_frac, shape.col_frac
             self.goal_dr = ((maze.goal[0] - shape.row_index) / max(1, rows - 1)).astype(np.float32)
@@ -79,7 +81,7 @@ class MazeTables:
 
     @cached_property
     def obs_table(self) -> np.ndarray:
-        """(tiles, size) observation on every tile, for local/coords (read-only)."""
+        """(tiles, *shape) observation on every tile, for local/coords/pixels (read-only)."""
         table = self.obs_batch(np.arange(self.n))
         table.flags.writeable = False
         return table
@@ -106,6 +108,8 @@ class MazeTables:
             out = np.repeat(self.grid_base[None], len(pos), axis=0)
             out[np.arange(len(pos)), r, c, 1] = 1
             return out
+        if self.observation == "pixels":
+            return self.painter.agent_frames(self.maze, r, c)
         if self.observation == "coords":
             gr, gc = self.maze.goal
             out = np.empty((len(pos), 4), dtype=np.float32)
@@ -160,14 +164,14 @@ _TABLES = BoundedCache(128 * 2**20)
 
 def tables_for(maze: Maze, cfg: MazeEnvConfig) -> MazeTables:
     """The (cached) MazeTables of ``maze`` for the observation settings of ``cfg``."""
-    key = (id(maze), cfg.observation, cfg.local_size, cfg.obs_dtype)
+    key = (id(maze), cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile)
     hit = _TABLES.get(key)
     if hit is not None and hit[0] is maze:  # the id of a maze no longer alive may be reused
         return hit[1]
-    tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype)
+    tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile)
     n = tables.n
-    obs_bytes = (3 * np.dtype(cfg.obs_dtype).itemsize if cfg.observation == "grid"
-                 else (cfg.local_size ** 2 + 2) * 4)
+    obs_bytes = {"grid": 3 * np.dtype(cfg.obs_dtype).itemsize,
+                 "pixels": n * 3 * cfg.pixel_tile ** 2}.get(cfg.observation, (cfg.local_size ** 2 + 2) * 4)
     _TABLES.put(key, (maze, tables), n * (4 * 8 + 8 + 8 + obs_bytes) + 2000)
     return tables
 
@@ -180,6 +184,9 @@ def observation_space(cfg: MazeEnvConfig) -> spaces.Box:
         return spaces.Box(0, 1, shape=(rows, cols, 3), dtype=dtype)
     if cfg.observation == "coords":
         return spaces.Box(0.0, 1.0, shape=(4,), dtype=np.float32)
+    if cfg.observation == "pixels":
+        rows, cols = grid_shape(cfg)
+        return spaces.Box(0, 255, shape=(rows * cfg.pixel_tile, cols * cfg.pixel_tile, 3), dtype=np.uint8)
     k2 = cfg.local_size * cfg.local_size
     low = np.concatenate([np.zeros(k2), [-1.0, -1.0]]).astype(np.float32)
     return spaces.Box(low, np.ones(k2 + 2, dtype=np.float32), dtype=np.float32)
@@ -257,6 +264,11 @@ class MazeEnv(gym.Env):
     ``observation: coords``: float32 ``[row / (rows - 1), col / (cols - 1), goal_row / (rows - 1),
     goal_col / (cols - 1)]`` in [0, 1] (no walls: only useful for a fixed maze).
 
+    ``observation: pixels``: ``Box(0, 255, (rows * p, cols * p, 3), uint8)`` with ``p = pixel_tile``: the
+    RGB frame the renderer draws at ``p`` pixels per tile (walls, floor, start, goal, the agent), without
+    trail, overlays or caption, i.e. what ``render()`` returns with ``tile_pixels = p`` before the trail
+    shows.
+
     ## Starting State
 
     The maze's start tile (``start: corner`` = the top-left cell, ``random``, or ``[row, col]`` in
@@ -302,7 +314,7 @@ class MazeEnv(gym.Env):
     ## Version History
 
     * v0: first version (grid, local and coords observations; dfs, prim, kruskal, wilson; loops;
-      text layouts; potential shaping; overlays).
+      text layouts; potential shaping; overlays); pixel observations added without changing the others.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}

@@ -161,6 +161,18 @@ class Painter:
             img = np.concatenate([img, self._caption(str(caption), img.shape[1])], axis=0)
         return img
 
+    def agent_frames(self, maze, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(K, H, W, 3) uint8: the frame :meth:`frame` draws with the agent at each (``rows[k]``, ``cols[k]``)
+        and no overlay or caption (what ``observation: pixels`` shows), built in one batch."""
+        self._prepare(maze)
+        t, k = self.tile, len(rows)
+        out = np.repeat(self._base[None], k, axis=0)
+        view = out.reshape(k, maze.shape[0], t, maze.shape[1], t, 3)
+        tiles = view[np.arange(k), rows, :, cols]  # (K, tile, tile, 3) copy
+        tiles[:, self._agent] = AGENT
+        view[np.arange(k), rows, :, cols] = tiles
+        return out
+
     def _caption(self, text: str, width: int) -> np.ndarray:
         key = (text, width)
         bar = self._captions.get(key)

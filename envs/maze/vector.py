@@ -28,7 +28,7 @@ from envs.maze.env import MazeTables, check_options, episode_setup, observation_
 from envs.maze.generate import Maze, MazeError
 from envs.maze.mazes import build_maze, episode_limit
 
-OBS_TABLE_BYTES = 256 * 2**20  # largest precomputed (env, tile) -> observation table for local/coords
+OBS_TABLE_BYTES = 256 * 2**20  # largest precomputed (env, tile) -> observation table for local/coords/pixels
 
 
 class MazeVectorEnv(VectorEnv):
@@ -96,9 +96,10 @@ class MazeVectorEnv(VectorEnv):
         # local/coords: one observation per (env, tile) precomputed, so a step's observations are one `take`
         # (unless that table would be too big: huge mazes times many envs compute them per step instead).
         obs_size = int(np.prod(self.single_observation_space.shape))
-        self._use_table = cfg.observation != "grid" and n * t.n * obs_size * 4 <= OBS_TABLE_BYTES
+        itemsize = self.single_observation_space.dtype.itemsize
+        self._use_table = cfg.observation != "grid" and n * t.n * obs_size * itemsize <= OBS_TABLE_BYTES
         if self._use_table:
-            self._obs_table = np.tile(t.obs_table, (n, 1))
+            self._obs_table = np.concatenate([t.obs_table] * n)
         elif cfg.observation == "grid":
             self._grid = np.repeat(t.grid_base[None], n, axis=0)
         elif cfg.observation == "local":
@@ -110,7 +111,7 @@ class MazeVectorEnv(VectorEnv):
             self._goal_dc = np.tile(t.goal_dc, n)
             self._row_offset = np.arange(n, dtype=np.int64) * t.rows
             self._col_offset = np.arange(n, dtype=np.int64) * t.cols
-        else:
+        elif cfg.observation == "coords":
             self._row_frac, self._col_frac = t.row_frac, t.col_frac
 
     # ---- state a caller may read ------------------------------------------------------------------
@@ -228,6 +229,8 @@ class MazeVectorEnv(VectorEnv):
             obs.reshape(-1)[self._at * 3 + 1] = 1  # the agent plane of each env's agent tile
             return obs
         pos = self._at - self._offset
+        if cfg.observation == "pixels":  # (too many envs for a table: frames drawn per step)
+            return np.concatenate([t.obs_batch(pos[i:i + 1]) for i, t in enumerate(self._tables)])
         if cfg.observation == "coords":
             out = np.empty((self.num_envs, 4), dtype=np.float32)
             out[:, 0] = self._row_frac.take(pos // self._cols)

@@ -58,7 +58,7 @@ def test_bad_settings_are_reported_with_their_path(settings, match):
 
 
 def test_all_problems_at_once():
-    text = problems(width=1, observation="pixels", rewards={"gaol": 1})
+    text = problems(width=1, observation="pictures", rewards={"gaol": 1})
     assert "3 problems" in text
     assert "did you mean `goal`" in text
 

@@ -32,6 +32,7 @@ def actions_along(path):
     {"observation": "grid", "obs_dtype": "uint8"},
     {"observation": "local", "local_size": 3},
     {"observation": "coords"},
+    {"observation": "pixels", "pixel_tile": 2},
     {"observation": "local", "mazes": "random", "loops": 0.3, "exploring_starts": True,
      "rewards": {"shaping": True}},
 ])

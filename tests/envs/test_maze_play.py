@@ -83,7 +83,7 @@ def test_maze_errors_become_the_commands_lab_errors():
     from lab.errors import ScenarioError, UsageError
 
     with pytest.raises(ScenarioError) as info, maze_errors(ScenarioError):
-        env_config(width=1, observation="pixels")
+        env_config(width=1, observation="pictures")
     assert "2 problems in the env section" in info.value.message and len(info.value.problems) == 2
     with pytest.raises(UsageError, match="needs a screen"), maze_errors(ScenarioError):
         raise rnd.NoDisplayError("lab play needs a screen, but there is none")

@@ -16,6 +16,8 @@ SETTINGS = [
     {"observation": "grid", "obs_dtype": "uint8", "rewards": {"shaping": True, "shaping_gamma": 0.9}},
     {"observation": "local", "mazes": "random", "train_maze_seeds": [0, 50], "exploring_starts": True},
     {"observation": "coords", "loops": 0.5, "start": "random", "goal": "random", "mazes": "random"},
+    {"observation": "pixels", "pixel_tile": 2, "mazes": "random", "train_maze_seeds": [0, 50],
+     "exploring_starts": True},
 ]
 
 
@@ -49,7 +51,7 @@ def test_vector_env_equals_n_single_envs(settings):
     assert episodes_ended > 20  # autoreset was exercised many times, with both terminations and truncations
 
 
-@pytest.mark.parametrize("observation", ["local", "coords"])
+@pytest.mark.parametrize("observation", ["local", "coords", "pixels"])
 def test_observations_without_the_precomputed_table_are_the_same(observation, monkeypatch):
     import envs.maze.vector as vector_module
 
