@@ -18,7 +18,7 @@ import os
 import sys
 
 from lab.backend import start_tensorflow
-from lab.errors import LabError
+from lab.errors import LabError, StopRequested
 
 COMMANDS = {
     "run": "run a scenario; writes a run folder and prints its path last",
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StopRequested:  # the live window's Esc: the run stopped cleanly, resumable
+        return 0
     except KeyboardInterrupt:
         if debug:
             raise

@@ -61,10 +61,24 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class LiveSettings:
+    """What ``lab run --live`` / ``lab watch --live`` ask of a task that can show its learning live
+    (``maze-dqn``): a window (None: where there is a display), a time-lapse in the run folder (always when no
+    window shows; with ``record`` also beside a window), its copy to ``copy_to``, and frames per second."""
+
+    window: bool | None = None
+    record: bool = False
+    copy_to: Path | None = None
+    fps: float = 4.0
+
+
 class RunContext:
     def __init__(self, run: RunDir, strategy=None, strategy_info=None, quiet: bool = False,
-                 resume: bool = False, is_chief: bool = True, on_metrics=None):
+                 resume: bool = False, is_chief: bool = True, on_metrics=None,
+                 live: LiveSettings | None = None):
         self.run = run
+        self.live = live  # None: no live view asked for
         # on_metrics(step, figures): called after each metrics row (a study's pruner; it may raise Pruned)
         self.on_metrics = on_metrics
         self.is_chief = is_chief  # False on the other workers of a multi-worker run: they write no files

@@ -46,3 +46,9 @@ class TrainingError(LabError):
 class Pruned(LabError):
     """A run stopped by the pruner of the study it is a trial of (`lab sweep`): its figures so far were
     too far behind the other trials'. Its run folder is marked ``pruned``."""
+
+
+class StopRequested(KeyboardInterrupt):  # noqa: N818 (it is a request, handled like Ctrl-C, not an error)
+    """The person watching a run asked it to stop (Esc or closing the live window of ``--live``). Like
+    Ctrl-C the run keeps its last checkpoint (the live view saves one first), is marked ``interrupted`` and
+    continues with ``lab run --resume``; unlike Ctrl-C the command then exits 0: nothing went wrong."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lab import backend, cluster, distributed, registry, scenario, seeding, strategy
 from lab.context import RunContext, markdown_table
-from lab.errors import LabError, Pruned, RunError, ScenarioError, TrainingError
+from lab.errors import LabError, Pruned, RunError, ScenarioError, StopRequested, TrainingError
 from lab.runs import RunDir, atomic_write_json, atomic_write_text, sanitise_name
 
 PACKAGES = ("tensorflow", "keras", "jax", "gymnasium", "numpy", "pygame", "pydantic", "matplotlib", "pyyaml")
@@ -101,7 +101,7 @@ def is_scratch(run: RunDir) -> bool:
     return run.path.parent.name.startswith(SCRATCH_PREFIX)
 
 
-def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunContext:
+def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False, live=None) -> RunContext:
     """Choose the strategy, seed everything, write env.json and return the runner's context."""
     strategy.prepare_process(cfg.strategy)
     strat, info = strategy.select(cfg.strategy, cfg.precision, cfg.jit_compile, type(cfg).supports)
@@ -122,18 +122,20 @@ def start(cfg, run: RunDir, quiet: bool = False, resume: bool = False) -> RunCon
     if resume and run.env_path.exists():
         env["resumed"] = True
     atomic_write_json(run.env_path, env)
-    return RunContext(run, strat, info, quiet=quiet, resume=resume, is_chief=not is_scratch(run))
+    return RunContext(run, strat, info, quiet=quiet, resume=resume, is_chief=not is_scratch(run), live=live)
 
 
 def execute(scenario_file: str | None, overrides=(), out: str | None = None, resume: str | None = None,
-            quiet: bool = False, folder: str | None = None, on_metrics=None) -> RunDir:
+            quiet: bool = False, folder: str | None = None, on_metrics=None, live=None) -> RunDir:
     """Validate, create the run folder and run it; returns the finished run folder. ``on_metrics(step,
-    figures)`` is called after each metrics row (a study's pruner: it may raise :class:`Pruned`)."""
+    figures)`` is called after each metrics row (a study's pruner: it may raise :class:`Pruned`); ``live``: a
+    :class:`lab.context.LiveSettings` for a task that can show its learning live."""
     cfg, run = prepare(scenario_file, overrides, out, resume, folder=folder)
-    return run_prepared(cfg, run, quiet=quiet, resume=bool(resume), on_metrics=on_metrics)
+    return run_prepared(cfg, run, quiet=quiet, resume=bool(resume), on_metrics=on_metrics, live=live)
 
 
-def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False, on_metrics=None) -> RunDir:
+def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False, on_metrics=None,
+                 live=None) -> RunDir:
     if is_scratch(run):
         try:
             return _run(cfg, run, quiet, resume, on_metrics)
@@ -142,12 +144,12 @@ def run_prepared(cfg, run: RunDir, quiet: bool = False, resume: bool = False, on
     with run.lock():  # one process at a time works on a run folder (a RunError names the other one)
         if resume and run.status == "complete":  # finished while this process was starting
             raise RunError(f"{run.path}: this run is already complete; start a new one with `lab run FILE`")
-        return _run(cfg, run, quiet, resume, on_metrics)
+        return _run(cfg, run, quiet, resume, on_metrics, live)
 
 
-def _run(cfg, run: RunDir, quiet: bool, resume: bool, on_metrics=None) -> RunDir:
+def _run(cfg, run: RunDir, quiet: bool, resume: bool, on_metrics=None, live=None) -> RunDir:
     try:
-        ctx = start(cfg, run, quiet=quiet, resume=resume)
+        ctx = start(cfg, run, quiet=quiet, resume=resume, live=live)
         ctx.on_metrics = on_metrics
     except LabError:  # e.g. strategy gpu without a GPU: nothing ran, so no run folder is left behind
         if not resume and run.status == "created":
@@ -163,10 +165,11 @@ def _run(cfg, run: RunDir, quiet: bool, resume: bool, on_metrics=None) -> RunDir
     try:
         with ctx.device_scope():
             summary = runner(cfg, ctx)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         run.write_marker(status="interrupted")
         ctx.close()
-        print(f"\ninterrupted; continue with: lab run --resume {run.path}", file=sys.stderr)
+        how = "stopped from the live window" if isinstance(exc, StopRequested) else "\ninterrupted"
+        print(f"{how}; continue with: lab run --resume {run.path}", file=sys.stderr)
         raise
     except Pruned:
         run.write_marker(status="pruned")

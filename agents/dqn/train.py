@@ -24,11 +24,13 @@ import numpy as np
 from agents.dqn import report
 from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNAgent
 from agents.dqn.evaluate import Evaluator
+from agents.dqn.live import LiveView
 from agents.dqn.model import beta_at, epsilon_at, updates_due
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
+from envs.maze import render as rnd
 from envs.maze.make import make_vector_env
 from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
-from lab.errors import RunError
+from lab.errors import RunError, StopRequested
 from lab.runs import CORRUPT_FILE_ERRORS, reading
 from lab.seeding import stream, stream_seed
 
@@ -43,9 +45,16 @@ def run(cfg, ctx) -> dict:
     trainer = Trainer(cfg, ctx, jit_compile=ctx.jit_compile)
     if ctx.resume and trainer.try_resume():
         ctx.log(f"resuming from env step {trainer.env_steps:,} ({trainer.episodes:,} episodes)")
-    with ctx.progress(cfg.training.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
-        bar.update(trainer.env_steps)
-        stop_reason = trainer.train(bar)
+    live = open_live_view(cfg, ctx)
+    try:
+        with ctx.progress(cfg.training.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
+            bar.update(trainer.env_steps)
+            stop_reason = trainer.train(bar, live)
+        if live is not None:
+            live.finish(trainer, trainer.last_loop, ctx)
+    finally:
+        if live is not None:
+            live.close()
     trainer.save_checkpoint()
     trainer.agent.save(ctx.run.path / FINAL_DIR, extra={"env_steps": trainer.env_steps})
 
@@ -129,6 +138,20 @@ class _Loop:
         return time.perf_counter() - self.t0
 
 
+def open_live_view(cfg, ctx) -> LiveView | None:
+    """The live view ``ctx.live`` asks for (None: none): a window where there is a display (NoDisplayError
+    when one was demanded and there is none), else a time-lapse only."""
+    if ctx.live is None:
+        return None
+    want = ctx.live.window
+    window = None
+    if want or (want is None and rnd.display_problem() is None):
+        rnd.require_display("lab run --live", hint="Run it where there is a display, or without a window "
+                            "(--no-window): the time-lapse goes to artifacts/learning.gif.")
+        window = rnd.Window(f"lab: {cfg.name} learning", fps=60, max_size=(1280, 900))
+    return LiveView(cfg, ctx.live, ctx.run.artifacts, window)
+
+
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
@@ -168,6 +191,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.history: list[EvalRecord] = []
         self.reset_seed = stream_seed(cfg.seed, "env-reset", 0)
+        self.last_loop: _Loop | None = None  # the state of the last call of train()
 
     # ---- state for checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
@@ -254,11 +278,13 @@ class Trainer:
         """The greedy policy on the evaluation mazes (an :class:`agents.dqn.evaluate.EvalResult`)."""
         return self.evaluator.run(self.agent.greedy_actions)
 
-    def train(self, progress=None) -> str:
+    def train(self, progress=None, live: LiveView | None = None) -> str:
         """Collect and learn until the budget of env steps, a stopping rule or the time limit; returns why
-        it stopped. ``progress``: a bar (``update(n)``, ``set(**figures)``). Continues from the counters of
+        it stopped. ``progress``: a bar (``update(n)``, ``set(**figures)``); ``live``: a
+        :class:`agents.dqn.live.LiveView`, ticked after every vector step (when it asks to stop, a
+        checkpoint is saved and :class:`lab.errors.StopRequested` raised). Continues from the counters of
         :meth:`try_resume`, if it was called."""
-        loop = self._start()
+        loop = self.last_loop = self._start()
         stop_reason = None
         while stop_reason is None and self.env_steps < self.cfg.training.env_steps:
             self._collect(loop, progress)
@@ -266,10 +292,19 @@ class Trainer:
             record = self._evaluate(loop, progress)
             self._maybe_checkpoint(loop)
             stop_reason = self._should_stop(record, loop)
+            if live is not None and live.tick(self, loop):
+                self._stop_now(loop)
         if not self.history or self.history[-1].env_steps != self.env_steps:
             self.history.append(self._record(loop))  # the time limit struck between two evaluations
         self.train_seconds = loop.seconds()
         return stop_reason or "budget"
+
+    def _stop_now(self, loop: _Loop) -> None:
+        """The person watching asked to stop: a checkpoint of this very step, then StopRequested."""
+        self.train_seconds = loop.seconds()
+        if self.ctx is not None:
+            self.save_checkpoint()
+        raise StopRequested(f"stopped at env step {self.env_steps:,}")
 
     def _start(self) -> _Loop:
         """Fresh episodes in every env (on resume too: see :meth:`try_resume`) and the next due steps."""

@@ -306,8 +306,8 @@ class Window:
         self._clock = pygame.time.Clock()
         self._pg = pygame
 
-    def show(self, frame: np.ndarray, drain_events: bool = True) -> None:
-        """Draw ``frame`` (H, W, 3 uint8) scaled to the window, then wait to keep ``fps``."""
+    def show(self, frame: np.ndarray, drain_events: bool = True, wait: bool = True) -> None:
+        """Draw ``frame`` (H, W, 3 uint8) scaled to the window, then (``wait``) wait to keep ``fps``."""
         if self.closed_by_user:
             return
         if self._screen is None:
@@ -327,7 +327,8 @@ class Window:
                     self.closed_by_user = True
                     self.close()
                     return
-        self._clock.tick(self.fps)
+        if wait:
+            self._clock.tick(self.fps)
 
     def events(self) -> list:
         """Pending pygame events (for interactive use); [] when the window is not open."""

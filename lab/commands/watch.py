@@ -4,6 +4,7 @@ from pathlib import Path
 
 from lab import registry, scenario
 from lab.commands.play import maze_errors, parse_size
+from lab.commands.run import add_live_arguments, live_settings
 from lab.errors import ScenarioError, UsageError
 from lab.execute import prepare, run_prepared
 from lab.runs import RunDir
@@ -13,9 +14,11 @@ DESCRIPTION = """Watch a trained maze agent walk: the maze, the agent, its trail
 every cell
 (arrows) and max-Q (heatmap), with steps taken against the BFS-optimal length.
 
-Given a run folder it loads the agent; given a scenario file it trains first (with a progress bar).
-Where there is a display a pygame window opens (Esc or closing it stops); where there is none the
-episodes are recorded as a GIF in the run folder (artifacts/watch.gif) and its path is printed."""
+Given a run folder it loads the agent; given a scenario file it trains first (with a progress bar, or
+with --live a window that shows it learning). Where there is a display a pygame window opens (Esc or
+closing it stops); where there is none the episodes are recorded as a GIF in the run folder
+(artifacts/watch.gif) and its path is printed; with --live the learning becomes a time-lapse there too
+(artifacts/learning.gif; --record FILE copies it to FILE)."""
 
 
 def add_arguments(p):
@@ -34,6 +37,7 @@ def add_arguments(p):
                    help="override a scenario field before training (scenario files only)")
     p.add_argument("--out", help="folder for the run folder when training (default runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_live_arguments(p)
 
 
 MAX_EPISODES = 10_000
@@ -61,10 +65,13 @@ def _watch(args, serve) -> int:
         raise UsageError(f"--episodes {args.episodes}: watch at most {MAX_EPISODES:,}")
     size = parse_size(args.size) if args.size else None
     run = _run_folder(args) if Path(args.target).is_dir() else _train(args)
+    record = None if args.live else args.record  # (with --live, --record FILE receives the time-lapse)
     # The maze env's own errors: of --size when it is given (the resized maze), else of the run's scenario.
     with maze_errors(UsageError if size else ScenarioError):
-        result = serve.watch(run.path, episodes=args.episodes, record=args.record, fps=args.fps,
+        result = serve.watch(run.path, episodes=args.episodes, record=record, fps=args.fps,
                              seed=args.seed, window=False if args.no_window else None, size=size)
+    if args.live and (run.artifacts / "learning.gif").exists():
+        print(f"learning time-lapse: {args.record or run.artifacts / 'learning.gif'}")
     if result["recording"] is not None:
         print(f"recording: {result['recording']}")
     for i, r in enumerate(result["results"], 1):
@@ -75,6 +82,8 @@ def _watch(args, serve) -> int:
 
 
 def _run_folder(args) -> RunDir:
+    if args.live:
+        raise UsageError("--live shows training: give a scenario to train (a run folder is trained already)")
     if args.overrides:
         raise UsageError("--set applies to scenario files; a run folder keeps its own scenario")
     run = RunDir.open(args.target)
@@ -88,8 +97,9 @@ def _train(args) -> RunDir:
     if checked.task != TASK:
         raise ScenarioError(f"{args.target}: a {checked.task} scenario; lab watch needs a maze-dqn scenario "
                             "(or a maze-dqn run folder)")
+    live = live_settings(args, checked.task, copy_to=args.record)
     cfg, run = prepare(args.target, args.overrides, args.out)
-    run = run_prepared(cfg, run, quiet=args.quiet)
+    run = run_prepared(cfg, run, quiet=args.quiet, live=live)
     print(trained_line(run.summary()))
     return run
 
