@@ -35,12 +35,16 @@ import tensorflow as tf
 from agents.dqn.config import DQNConfig
 from agents.dqn.model import (
     MAPS_LAYER,
+    PLANES_LAYER,
     build_q_network,
+    changed_tiles,
     double_dqn_targets,
     dqn_targets,
+    localisation_loss,
     passability_loss,
     resolve_kind,
     td_loss,
+    tile_grid,
     vin_iterations,
 )
 from lab.errors import RunError, ScenarioError
@@ -73,7 +77,7 @@ def check_network_fits(kind: str, obs_shape: tuple) -> None:
             f"{_obs_kind(obs_shape)} observations of shape {obs_shape}: use kind mlp (or auto), or grid "
             f"observations"
         )
-    if kind == "vin" and (len(obs_shape) != 3 or obs_shape[-1] != 3):
+    if kind == "vin" and (len(obs_shape) != 3 or obs_shape[-1] != 3):  # (grid planes, or RGB frames)
         raise ScenarioError(
             f"agent.network.kind: vin plans on the maze's grid observations (H, W, 3) = walls/agent/goal "
             f"planes; this env gives {_obs_kind(obs_shape)} observations of shape {obs_shape}: set "
@@ -126,10 +130,16 @@ class DQNAgent:
                                       seed=self.seed, name="target_network")
         self.target.set_weights(self.online.get_weights())
         self._aux_weight = self.config.passability_loss if self.network_kind == "vin" else 0.0
-        self._online_with_maps = (
-            keras.Model(self.online.input, [self.online.output, self.online.get_layer(MAPS_LAYER).output])
-            if self._aux_weight > 0 else None
-        )
+        self._pixels = self.network_kind == "vin" and bool(net.patch)  # a vin that learns its planes
+        self._online_with_maps = None
+        if self._pixels:
+            planes = self.online.get_layer(PLANES_LAYER).output
+            self._online_with_maps = keras.Model(
+                self.online.input, [self.online.output, self.online.get_layer(MAPS_LAYER).output, planes])
+            self._planes_of = keras.Model(self.online.input, planes)
+        elif self._aux_weight > 0:
+            self._online_with_maps = keras.Model(
+                self.online.input, [self.online.output, self.online.get_layer(MAPS_LAYER).output])
 
     def _build_optimizer(self) -> None:
         self.optimizer = keras.optimizers.Adam(
@@ -220,13 +230,17 @@ class DQNAgent:
             targets = dqn_targets(rewards, dones, discounts, q_next_target)
         targets = tf.stop_gradient(targets)
         with tf.GradientTape() as tape:
-            if self._online_with_maps is None:
-                q = self.online(obs, training=True)
-            else:
+            if self._pixels:
+                q, maps, planes = self._online_with_maps(obs, training=True)
+            elif self._online_with_maps is not None:
                 q, maps = self._online_with_maps(obs, training=True)
+            else:
+                q = self.online(obs, training=True)
             q_taken = tf.gather(q, actions, batch_dims=1)
             loss, td = td_loss(q_taken, targets, weights, cfg.huber_delta)
-            if self._online_with_maps is not None:
+            if self._pixels:
+                loss = loss + self._pixel_losses(maps, planes, obs, next_obs, actions, dones)
+            elif self._online_with_maps is not None:
                 loss = loss + self._aux_weight * passability_loss(maps, obs, next_obs, actions)
             scaled = self.optimizer.scale_loss(loss)
         variables = self.online.trainable_variables
@@ -235,6 +249,15 @@ class DQNAgent:
         self._updates.assign_add(1)
         self._sync_target()
         return loss, td
+
+    def _pixel_losses(self, maps, planes, obs, next_obs, actions, dones):
+        """A pixel vin's auxiliary losses: its planes located from the frames (:func:`localisation_loss`) and
+        its passability map taught by the moves, with "moved" read from the frames."""
+        changed = changed_tiles(obs, next_obs, self.config.network.patch)
+        moved = tf.reduce_max(changed, axis=(1, 2))
+        next_planes = self._planes_of(next_obs, training=True)
+        return (self.config.localisation_loss * localisation_loss(planes, next_planes, changed, dones)
+                + self._aux_weight * passability_loss(maps, planes, None, actions, moved=moved))
 
     def _sync_target(self):
         t = self.config.target
@@ -319,7 +342,8 @@ class DQNAgent:
                              f"{self.obs_shape[1]} grid only")
         if len(obs_shape) != 3 or obs_shape[-1] != self.obs_shape[-1]:
             raise ValueError(f"a vin needs (H, W, {self.obs_shape[-1]}) grids, got shape {obs_shape}")
-        k = max(vin_iterations(self.config.network, self.obs_shape), obs_shape[0] * obs_shape[1] // 2)
+        rows, cols = tile_grid(self.config.network, obs_shape)
+        k = max(vin_iterations(self.config.network, self.obs_shape), rows * cols // 2)
         config = self.config.model_copy(
             update={"network": self.config.network.model_copy(update={"vin_iterations": k})})
         other = DQNAgent(obs_shape, self.n_actions, config, obs_dtype=self.obs_dtype, obs_high=self.obs_high,

@@ -44,9 +44,9 @@ class NetworkConfig(Section):
                                                         "and of the vin's maps.")
     patch: int | None = Field(
         None, ge=1, le=16,
-        description="cnn only: the first convolution reads non-overlapping patches of this many pixels "
-        "(kernel = stride = patch), so with env.pixel_tile each tile of a pixel frame becomes one feature "
-        "vector (null: env.pixel_tile for pixel observations, no patch layer otherwise).",
+        description="cnn (or vin on pixels): the first convolution reads non-overlapping patches of this "
+        "many pixels (kernel = stride = patch), so with env.pixel_tile each tile of a pixel frame becomes "
+        "one feature vector (null: env.pixel_tile for pixel observations, no patch layer otherwise).",
     )
     vin_iterations: int | None = Field(
         None, ge=1, le=1_000,
@@ -164,6 +164,11 @@ class DQNConfig(Section):
                                description="Huber loss threshold: quadratic below it, linear above.")
     max_grad_norm: float | None = Field(10.0, gt=0.0, description="Clip the global gradient norm to this "
                                                                   "(null: no clipping).")
+    localisation_loss: float = Field(
+        1.0, ge=0.0,
+        description="vin on pixels only: weight of the self-supervised loss that teaches its agent and goal "
+        "planes from the frames (the agent is what moves; the goal is where episodes end).",
+    )
     passability_loss: float = Field(
         1.0, ge=0.0,
         description="vin only: weight of the auxiliary loss that teaches the planner's passability map from "
@@ -293,17 +298,19 @@ class MazeDQNScenario(Scenario):
     def _patch_fits_the_frame(self):
         """Pixel frames: a cnn's patch defaults to the tile's pixels and must tile the frame."""
         net, env = self.agent.network, self.env
-        if net.patch is not None and net.kind not in ("auto", "cnn"):
-            raise ValueError(f"agent.network.patch is for a cnn; a {net.kind} has no patch layer: remove "
-                             f"patch, or set network.kind: cnn")
+        if net.patch is not None and net.kind == "mlp":
+            raise ValueError("agent.network.patch is for a cnn or a vin on pixels; an mlp has no patch "
+                             "layer: remove patch, or set network.kind: cnn")
+        if net.patch is not None and net.kind == "vin" and env.observation != "pixels":
+            raise ValueError("agent.network.patch: a vin reads patches of pixel frames only; remove it, or "
+                             "set env.observation: pixels")
         if env.observation != "pixels":
             return self
-        if net.kind == "vin":
-            raise ValueError("a vin plans on the grid's walls/agent/goal planes, which pixel frames do not "
-                             "give: use network.kind: cnn (its patch layer reads each tile), or "
-                             "env.observation: grid")
-        if net.patch is None and net.kind in ("auto", "cnn"):
+        if net.patch is None and net.kind in ("auto", "cnn", "vin"):
             net.patch = env.pixel_tile
+        if net.kind == "vin" and net.patch != env.pixel_tile:
+            raise ValueError(f"a vin on pixels reads one tile per patch: set agent.network.patch to "
+                             f"env.pixel_tile ({env.pixel_tile}), or leave it out")
         if net.patch is not None and env.pixel_tile % net.patch:
             raise ValueError(f"agent.network.patch {net.patch} does not divide env.pixel_tile "
                              f"{env.pixel_tile}: patches would straddle tiles; use {env.pixel_tile} (one "

@@ -58,7 +58,10 @@ class PolicyMazes:
         self.index += 1
         options = None if self.seeds is None else {"maze_seed": self.seeds[self.index % len(self.seeds)]}
         self.env.reset(options=options)
-        self.positions, self.obs = self.env.cell_observations()
+        self.positions, obs = self.env.cell_observations()
+        # padded to one batch size for every maze: a compiled Q function is then compiled once
+        pad = np.repeat(obs[:1], self.env.maze.walls.size - len(obs), axis=0)
+        self.obs = np.concatenate([obs, pad])
         self.start = self.env.agent_pos
         self.shown_at = time.perf_counter()
 
@@ -81,16 +84,18 @@ class TimeLapse:
     def __init__(self, interval: float):
         self.interval = interval
         self.frames: list[np.ndarray] = []
+        self.times: list[float] = []  # when each kept frame was drawn
         self.next_at = 0.0
 
     def add(self, frame: np.ndarray, now: float) -> None:
         if now < self.next_at:
             return
         self.frames.append(frame)
-        self.next_at = now + self.interval
+        self.times.append(now)
         if len(self.frames) > MAX_FRAMES:
-            self.frames = self.frames[::2]
+            self.frames, self.times = self.frames[::2], self.times[::2]
             self.interval *= 2
+        self.next_at = self.times[-1] + self.interval
 
 
 def greedy_route(maze, cfg, start, actions: np.ndarray) -> tuple[list[int], bool]:
@@ -131,6 +136,11 @@ class LiveView:
         self._next_frame = self._next_poll = 0.0
         self._trail: list[tuple[int, int]] = []
         self._ended = False
+
+    def warm_up(self, agent) -> None:
+        """Compile the agent's Q function for the policy panel now (an XLA compile of a vin takes about a
+        second), not in the middle of training."""
+        agent.q_values(self.mazes.obs)
 
     # ---- called by the training loop ------------------------------------------------------------
     def tick(self, trainer, loop) -> bool:
@@ -218,12 +228,13 @@ class LiveView:
         maze = trainer.envs.mazes[0]
         n = trainer.cfg.training.num_envs
         caption = f"training: env 1 of {n}, step {max(0, len(self._trail) - 1)} of its episode"
-        return self.painter.frame(maze, self._trail[-1], self._trail, caption=caption)
+        agent = self._trail[-1] if self._trail else tuple(trainer.envs.agent_pos[0])  # (before any tick)
+        return self.painter.frame(maze, agent, self._trail, caption=caption)
 
     def _policy_panel(self, agent) -> np.ndarray:
         m = self.mazes
         maze = m.env.maze
-        q = agent.q_values(m.obs)
+        q = agent.q_values(m.obs)[:len(m.positions)]
         values = np.full(maze.shape, np.nan)
         actions = np.full(maze.shape, -1, dtype=np.int64)
         rr, cc = m.positions[:, 0], m.positions[:, 1]
@@ -246,12 +257,20 @@ class LiveView:
                 f"epsilon {loop.epsilon:.3f} · {speed:,.0f} env steps/s · {self.fps:g} fps{keys}")
 
     # ---- the end ------------------------------------------------------------------------------
+    def summary(self, loop) -> str:
+        """One line: where the frames went and what drawing them cost."""
+        where = "in a window" if self.window is not None else "headless"
+        share = self.draw_seconds / max(loop.seconds(), 1e-9)
+        return (f"live view: {self.frames_drawn} frames drawn {where}, {self.draw_seconds:.2f} s of drawing "
+                f"({share:.1%} of the training time)")
+
     def finish(self, trainer, loop, ctx=None) -> list[Path]:
         """The last frame, the time-lapse files (and their copy), a report section; returns what it wrote."""
+        if ctx is not None:
+            ctx.log(self.summary(loop))
         if self.timelapse is None:
             return []
-        frame = self.compose(trainer, loop)
-        self.timelapse.frames.append(frame)
+        self.timelapse.frames.append(self.compose(trainer, loop))
         written = [rnd.save_gif(self.timelapse.frames, self.artifacts / "learning.gif", fps=8)]
         if _has_ffmpeg():
             written.append(write_recording(self.timelapse.frames, self.artifacts / "learning.mp4", 8))

@@ -401,19 +401,82 @@ def move_passability_logits(maps, grid):
     return ops.sum(ahead * agent, axis=(1, 2))
 
 
-def passability_loss(maps, obs, next_obs, actions):
+def passability_loss(maps, obs, next_obs, actions, moved=None):
     """The vin's auxiliary loss: binary cross-entropy between the passability logit of the tile each taken
     move aimed at and whether the agent moved (its plane changed from ``obs`` to ``next_obs``, one step
-    later). Learned from the agent's own experience, it teaches the planner what blocks a route far
+    later; or ``moved`` (B,) when given, as a pixel vin computes it from the frames, whose ``obs`` are then
+    its soft planes). Learned from the agent's own experience, it teaches the planner what blocks a route far
     sooner than TD errors do: their gradient cannot reach a wall that lies on the agent's planned route
     (the values of the agent and of all its neighbours then go through that wall and move together)."""
     ops = keras.ops
-    agent_now = ops.cast(obs[..., AGENT], "float32")
-    agent_next = ops.cast(next_obs[..., AGENT], "float32")
-    moved = ops.cast(ops.sum(ops.abs(agent_next - agent_now), axis=(1, 2)) > 0, "float32")
+    if moved is None:
+        agent_now = ops.cast(obs[..., AGENT], "float32")
+        agent_next = ops.cast(next_obs[..., AGENT], "float32")
+        moved = ops.cast(ops.sum(ops.abs(agent_next - agent_now), axis=(1, 2)) > 0, "float32")
     taken = ops.expand_dims(ops.cast(actions, "int32"), -1)
     logits = ops.squeeze(ops.take_along_axis(move_passability_logits(maps, obs), taken, axis=-1), -1)
     return ops.mean(ops.binary_crossentropy(moved, logits, from_logits=True))
+
+
+def changed_tiles(obs, next_obs, patch: int):
+    """(B, H*p, W*p, C) frames before and after a move -> (B, H, W) float: 1 on the tiles whose pixels changed
+    (where the agent was and where it is, when it moved; none when it bumped into a wall)."""
+    ops = keras.ops
+    d = ops.max(ops.abs(ops.cast(obs, "float32") - ops.cast(next_obs, "float32")), axis=-1)
+    rows, cols = d.shape[1] // patch, d.shape[2] // patch
+    d = ops.reshape(d, (-1, rows, patch, cols, patch))
+    return ops.cast(ops.max(d, axis=(2, 4)) > 0, "float32")
+
+
+def localisation_loss(planes, next_planes, changed, dones):
+    """A pixel vin's self-supervised loss for its soft agent and goal planes (:class:`TilePlanes`), from
+    what the frames show, without being told any colour:
+
+    * *the agent is what moves*: on a move that changed the frame, the agent plane of the frame before and
+      of the frame after should lie on the changed tiles (the only thing drawn on both is the agent);
+    * *the goal is where episodes end*: on a move that ended the episode (``dones``, with n_step 1), the
+      goal plane of the frame before should lie on the changed tiles other than the agent's own (the tile
+      the agent stepped onto).
+
+    Both are cross-entropies of a distribution over tiles with the changed tiles; the mean of each over the
+    transitions it applies to."""
+    ops = keras.ops
+    eps = 1e-6
+    moved = ops.max(changed, axis=(1, 2))
+    agent_now, agent_next = planes[..., AGENT], next_planes[..., AGENT]
+    agent = -(ops.log(ops.sum(agent_now * changed, axis=(1, 2)) + eps)
+              + ops.log(ops.sum(agent_next * changed, axis=(1, 2)) + eps))
+    agent = ops.sum(moved * agent) / ops.maximum(ops.sum(moved), 1.0)
+    target = changed * (1.0 - ops.stop_gradient(agent_now))
+    target = target / (ops.sum(target, axis=(1, 2), keepdims=True) + eps)
+    goal = -ops.sum(target * ops.log(planes[..., GOAL] + eps), axis=(1, 2))
+    ended = ops.cast(dones, "float32") * moved
+    goal = ops.sum(ended * goal) / ops.maximum(ops.sum(ended), 1.0)
+    return agent + goal
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TilePlanes(layers.Layer):
+    """``[agent logits (B, H, W, 1), goal logits (B, H, W, 1)] -> (B, H, W, 3)``: a pixel vin's stand-in for
+    the grid's walls/agent/goal planes: zeros, then each logit map as a distribution over the tiles (a
+    softmax over space), so the read-outs and the goal source work as on the grid's one-hot planes."""
+
+    def __init__(self, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        ops = keras.ops
+        agent, goal = (ops.cast(x, "float32") for x in inputs)
+
+        def over_space(x):
+            flat = ops.reshape(x, (-1, x.shape[1] * x.shape[2]))
+            return ops.reshape(ops.softmax(flat, axis=-1), (-1, x.shape[1], x.shape[2], 1))
+
+        return ops.concatenate([ops.zeros_like(agent), over_space(agent), over_space(goal)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], 3)
 
 
 def resolve_kind(kind: str, obs_shape) -> str:
@@ -473,28 +536,54 @@ def build_q_network(obs_shape, n_actions: int, cfg, obs_dtype="float32", obs_hig
     return keras.Model(inputs, q, name=name)
 
 
+# Name of a pixel vin's planes layer (B, H, W, 3): zeros, soft agent plane, soft goal plane.
+PLANES_LAYER = "planes"
+
+
+def tile_grid(cfg, obs_shape) -> tuple[int, int]:
+    """(rows, cols) of tiles a vin plans on: the observation's, or a pixel frame's divided by the patch."""
+    patch = cfg.patch or 1
+    return int(obs_shape[0]) // patch, int(obs_shape[1]) // patch
+
+
 def vin_iterations(cfg, obs_shape) -> int:
-    """K of a vin: the configured one, or rows * cols // 2 (a route through every floor tile of a perfect maze
-    on that grid is shorter)."""
+    """K of a vin: the configured one, or rows * cols // 2 of its tile grid (a route through every floor tile
+    of a perfect maze on that grid is shorter)."""
     if cfg.vin_iterations is not None:
         return int(cfg.vin_iterations)
-    return max(1, int(obs_shape[0]) * int(obs_shape[1]) // 2)
+    rows, cols = tile_grid(cfg, obs_shape)
+    return max(1, rows * cols // 2)
+
+
+def _pixel_encoder(x, cfg, init):
+    """A pixel vin's front: one feature vector per tile (a convolution with kernel = stride = patch) and,
+    from it, soft agent and goal planes (:class:`TilePlanes`, taught by :func:`localisation_loss`)."""
+    filters = cfg.conv_filters[0] if cfg.conv_filters else 16
+    feats = layers.Conv2D(filters, cfg.patch, strides=cfg.patch, activation=cfg.activation,
+                          kernel_initializer=init(), name="tile_encoder")(x)
+    agent = layers.Conv2D(1, 1, kernel_initializer=init(), dtype="float32", name="agent_logits")(feats)
+    goal = layers.Conv2D(1, 1, kernel_initializer=init(), dtype="float32", name="goal_logits")(feats)
+    return feats, TilePlanes(name=PLANES_LAYER)([agent, goal])
 
 
 def _vin(inputs, grid, obs_shape, n_actions, cfg, init, name) -> keras.Model:
     if len(obs_shape) != 3 or obs_shape[-1] != 3:
-        raise ValueError(f"a vin needs the maze's grid observations (H, W, 3) = walls/agent/goal planes, got "
-                         f"shape {obs_shape}")
+        raise ValueError(f"a vin needs the maze's grid observations (H, W, 3) = walls/agent/goal planes (or "
+                         f"RGB frames with network.patch), got shape {obs_shape}")
     if n_actions != 4:
         raise ValueError(f"a vin scores the 4 moves N, E, S, W; this env has {n_actions} actions")
-    x = SelectPlanes([WALLS, GOAL], name="walls_goal")(grid)
+    if cfg.patch:  # pixels: the planes are learned from the frames
+        x, grid = _pixel_encoder(grid, cfg, init)
+    else:
+        x = SelectPlanes([WALLS, GOAL], name="walls_goal")(grid)
     for i, filters in enumerate(cfg.conv_filters):
         x = layers.Conv2D(filters, cfg.kernel_size, padding="same", activation=cfg.activation,
                           kernel_initializer=init(), name=f"map_conv{i}")(x)
     maps = layers.Conv2D(2, cfg.kernel_size, padding="same", kernel_initializer=init(), dtype="float32",
                          name=MAPS_LAYER)(x)
     k = vin_iterations(cfg, obs_shape)
-    tiles = obs_shape[0] * obs_shape[1]
+    rows, cols = tile_grid(cfg, obs_shape)
+    tiles = rows * cols
     planned = ValueIteration(k, goal_gain=2.0 * tiles, name="value_iteration")([maps, grid])
     at_agent = TileReadout(AGENT, name="at_agent")([planned, grid])
     at_goal = TileReadout(GOAL, name="at_goal")([planned, grid])

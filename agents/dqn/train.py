@@ -45,16 +45,7 @@ def run(cfg, ctx) -> dict:
     trainer = Trainer(cfg, ctx, jit_compile=ctx.jit_compile)
     if ctx.resume and trainer.try_resume():
         ctx.log(f"resuming from env step {trainer.env_steps:,} ({trainer.episodes:,} episodes)")
-    live = open_live_view(cfg, ctx)
-    try:
-        with ctx.progress(cfg.training.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
-            bar.update(trainer.env_steps)
-            stop_reason = trainer.train(bar, live)
-        if live is not None:
-            live.finish(trainer, trainer.last_loop, ctx)
-    finally:
-        if live is not None:
-            live.close()
+    stop_reason = train_watched(trainer, cfg, ctx)
     trainer.save_checkpoint()
     trainer.agent.save(ctx.run.path / FINAL_DIR, extra={"env_steps": trainer.env_steps})
 
@@ -136,6 +127,28 @@ class _Loop:
 
     def seconds(self) -> float:
         return time.perf_counter() - self.t0
+
+
+def train_watched(trainer, cfg, ctx) -> str:
+    """:meth:`Trainer.train` with a progress bar and, when ``ctx.live`` asks for one, the live view (whose
+    time-lapse is written also when Esc or Ctrl-C stops the run)."""
+    live = open_live_view(cfg, ctx)
+    if live is not None:
+        live.warm_up(trainer.agent)
+    try:
+        with ctx.progress(cfg.training.env_steps, f"{cfg.name} (DQN)", unit="step") as bar:
+            bar.update(trainer.env_steps)
+            stop_reason = trainer.train(bar, live)
+    except KeyboardInterrupt:
+        if live is not None and trainer.last_loop is not None:
+            live.finish(trainer, trainer.last_loop, ctx)
+        raise
+    finally:
+        if live is not None:
+            live.close()
+    if live is not None:
+        live.finish(trainer, trainer.last_loop, ctx)
+    return stop_reason
 
 
 def open_live_view(cfg, ctx) -> LiveView | None:

@@ -38,8 +38,9 @@ def test_the_patch_defaults_to_the_tile_and_must_divide_it():
 
 
 @pytest.mark.parametrize("network,message", [
-    ({"kind": "vin"}, "a vin plans on the grid's walls/agent/goal planes"),
-    ({"kind": "mlp", "patch": 2}, "agent.network.patch is for a cnn"),
+    ({"kind": "vin", "patch": 1}, "a vin on pixels reads one tile per patch: set agent.network.patch to "
+                                  "env.pixel_tile"),
+    ({"kind": "mlp", "patch": 2}, "agent.network.patch is for a cnn or a vin on pixels"),
 ])
 def test_networks_that_cannot_read_frames_are_refused_with_the_fix(network, message):
     data = {**PIXELS, "agent": {**PIXELS["agent"], "network": network}}
