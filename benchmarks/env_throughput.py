@@ -7,6 +7,8 @@ Measures, in one process, with the same random actions for every env:
     not slippery, also gymnasium.make; both get Gymnasium's default wrappers): target >= 1.0x;
   * MazeVectorEnv with 256 mazes (gymnasium.make_vec, vector_entry_point), several observation
     settings: target >= 30x FrozenLake's single-env rate (for the default, grid float32);
+  * pixel observations against uint8 grids at the pixel DQN's settings (16 envs of 5 x 5-cell random
+    mazes), no target;
   * rgb_array frames of a 21 x 21 tile grid (10 x 10 cells), agent walking, trail on: target >= 500/s;
   * generating 1,000 mazes of 15 x 15 cells, each algorithm (the target, < 1 s, is for the default dfs).
 
@@ -60,6 +62,26 @@ def vector_env(venv, actions: np.ndarray):
             step(a)
 
     return run
+
+
+def pixels_against_grid(rng, args) -> bool:
+    """Pixel frames against uint8 grid planes at the pixel DQN scenarios' settings (16 envs, 5 x 5-cell
+    random mazes, 3 pixels per tile): what learning from pixels costs the env (no target)."""
+    import gymnasium as gym
+
+    vacts = rng.integers(0, 4, size=(args.vector_steps * 8, 16))
+    common = {"width": 5, "height": 5, "mazes": "random", "exploring_starts": True}
+    rates = {}
+    for label, settings in (("grid uint8", {"observation": "grid", "obs_dtype": "uint8"}),
+                            ("pixels 33x33 RGB", {"observation": "pixels", "pixel_tile": 3})):
+        venv = gym.make_vec("lab/Maze-v0", num_envs=16, vectorization_mode="vector_entry_point", **common,
+                            **settings)
+        cpu, wall = timed(vector_env(venv, vacts), args.repeats)
+        rates[label] = vacts.size / cpu
+        rate = fmt(rates[label], vacts.size / wall, "env-steps/s")
+        print(f"MazeVectorEnv 16 x 5x5 random, {label}: {rate}")
+    print(f"  pixels / grid: {rates['pixels 33x33 RGB'] / rates['grid uint8']:.2f}x")
+    return True
 
 
 def fmt(rate_cpu: float, rate_wall: float, unit: str) -> str:
@@ -119,6 +141,8 @@ def main(argv=None) -> int:
             ok &= rate >= 30 * lake_rate
         print(f"MazeVectorEnv 256 x 11x11, {label}: {fmt(rate, vacts.size / wall, 'env-steps/s')}  "
               f"{rate / lake_rate:5.1f}x FrozenLake{' (target >= 30x)' if default else ''}")
+
+    ok &= pixels_against_grid(rng, args)
 
     renv = MazeEnv(width=10, height=10, render_mode="rgb_array")
     frames = actions[:3000]
