@@ -196,3 +196,15 @@ def test_the_live_window_opens_on_a_real_x_server(tmp_path):
     assert "frames drawn in a window" in out.stderr
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "artifacts" / "learning.gif").exists()  # --record: the time-lapse beside the window
+
+
+def test_lab_watch_live_trains_with_the_time_lapse_then_plays(tmp_path, capsys):
+    record = tmp_path / "learning-copy.gif"
+    code = lab_main(["watch", write(tmp_path), "--live", "--no-window", "--episodes", "1", "--record",
+                     str(record), "--out", str(tmp_path / "runs"), "--quiet"])
+    assert code == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    out = capsys.readouterr().out
+    assert f"learning time-lapse: {record}" in out and "episode 1:" in out
+    assert record.read_bytes() == (folder / "artifacts" / "learning.gif").read_bytes()
+    assert (folder / "artifacts" / "watch.gif").exists()  # the trained agent's episode, as lab watch records
