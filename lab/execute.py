@@ -62,6 +62,8 @@ def prepare(scenario_file: str | None, overrides=(), out: str | None = None, res
         raise ScenarioError("give a scenario file (or --resume RUN_DIR)")
     cfg = scenario.load_scenario(scenario.resolve_scenario_path(scenario_file), overrides)
     if continue_ and folder and (Path(out or cfg.output) / sanitise_name(folder)).exists():
+        if not _is_chief(cfg):  # (the chief may be creating that very folder: only it reads the folder)
+            return cfg, _scratch_run(cfg)
         return _continue(cfg, Path(out or cfg.output) / sanitise_name(folder))
     run = (RunDir.create(out or cfg.output, cfg.name, cfg.task, folder=folder) if _is_chief(cfg)
            else _scratch_run(cfg))
