@@ -106,6 +106,10 @@ class MazeEnvConfig(Section):
                             "cols * pixel_tile, RGB); 3 draws the agent as a cross, 2 as a square.")
     local_size: int = Field(5,
                             description="Side of the square window of the local observation (odd, 3 to 15).")
+    local_goal: Literal["direction", "window"] = Field(
+        "direction", description="observation: local only. direction: the goal's offset follows the window "
+        "(a compass: the agent always knows where to go); window: no compass, a second window plane marks "
+        "the goal only while it is inside the window (the agent must explore and remember).")
     obs_dtype: Literal["float32", "uint8"] = Field("float32", description="Observation dtype; uint8 (values "
                                                                           "0/1) only for grid (pixels are "
                                                                           "always uint8).")
@@ -164,6 +168,10 @@ class MazeEnvConfig(Section):
             _check(lambda: read_layout_file(self.layout_file), prefix="layout_file: ")
         if self.has_layout and self.mazes == "random":
             raise ValueError("a layout is one fixed maze: remove `mazes: random` or the layout")
+        if self.local_goal != "direction" and self.observation != "local":
+            raise ValueError(f"local_goal: {self.local_goal} is a setting of observation: local (the "
+                             f"window); this env's observation is {self.observation}: remove local_goal or "
+                             f"set observation: local")
         if self.obs_dtype == "uint8" and self.observation not in ("grid", "pixels"):
             raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} "
                              f"observations are fractions, use float32")

@@ -26,7 +26,8 @@ class MazeTables:
     so both compute observations and rewards with the very same numbers.
     """
 
-    def __init__(self, maze: Maze, observation: str, local_size: int, dtype: str, pixel_tile: int = 3):
+    def __init__(self, maze: Maze, observation: str, local_size: int, dtype: str, pixel_tile: int = 3,
+                 local_goal: str = "direction"):
         self.maze = maze
         rows, cols = maze.shape
         self.rows, self.cols, self.n = rows, cols, rows * cols
@@ -60,6 +61,10 @@ class MazeTables:
             padded = np.ones((rows + 2 * h, cols + 2 * h), dtype=np.float32)
             padded[h:h + rows, h:h + cols] = maze.walls
             self.padded = padded.ravel()
+            self.local_goal = local_goal
+            goal = np.zeros_like(padded)  # the goal plane the window reads when there is no compass
+            goal[h + maze.goal[0], h + maze.goal[1]] = 1.0
+            self.padded_goal = goal.ravel()
             self.window = shape.window  # offsets of the window from its top-left corner (padded grid)
             self.window_origin = shape.window_origin  # top-left corner of each tile's window (padded grid)
         self._cache: list[np.ndarray | None] = [None] * self.n
@@ -118,8 +123,10 @@ class MazeTables:
             out[:, 2] = self.row_frac[gr]
             out[:, 3] = self.col_frac[gc]
             return out
-        win = self.padded[self.window_origin[pos][:, None] + self.window[None, :]]
-        return np.concatenate([win, self.goal_dr[r][:, None], self.goal_dc[c][:, None]], axis=1)
+        at = self.window_origin[pos][:, None] + self.window[None, :]
+        if self.local_goal == "window":
+            return np.concatenate([self.padded[at], self.padded_goal[at]], axis=1)
+        return np.concatenate([self.padded[at], self.goal_dr[r][:, None], self.goal_dc[c][:, None]], axis=1)
 
 
 class _ShapeTables(NamedTuple):
@@ -164,14 +171,14 @@ _TABLES = BoundedCache(128 * 2**20)
 
 def tables_for(maze: Maze, cfg: MazeEnvConfig) -> MazeTables:
     """The (cached) MazeTables of ``maze`` for the observation settings of ``cfg``."""
-    key = (id(maze), cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile)
+    key = (id(maze), cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile, cfg.local_goal)
     hit = _TABLES.get(key)
     if hit is not None and hit[0] is maze:  # the id of a maze no longer alive may be reused
         return hit[1]
-    tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile)
+    tables = MazeTables(maze, cfg.observation, cfg.local_size, cfg.obs_dtype, cfg.pixel_tile, cfg.local_goal)
     n = tables.n
-    obs_bytes = {"grid": 3 * np.dtype(cfg.obs_dtype).itemsize,
-                 "pixels": n * 3 * cfg.pixel_tile ** 2}.get(cfg.observation, (cfg.local_size ** 2 + 2) * 4)
+    obs_bytes = {"grid": 3 * np.dtype(cfg.obs_dtype).itemsize, "pixels": n * 3 * cfg.pixel_tile ** 2}.get(
+        cfg.observation, 2 * (cfg.local_size ** 2 + 2) * 4)
     _TABLES.put(key, (maze, tables), n * (4 * 8 + 8 + 8 + obs_bytes) + 2000)
     return tables
 
@@ -188,6 +195,8 @@ def observation_space(cfg: MazeEnvConfig) -> spaces.Box:
         rows, cols = grid_shape(cfg)
         return spaces.Box(0, 255, shape=(rows * cfg.pixel_tile, cols * cfg.pixel_tile, 3), dtype=np.uint8)
     k2 = cfg.local_size * cfg.local_size
+    if cfg.local_goal == "window":
+        return spaces.Box(0.0, 1.0, shape=(2 * k2,), dtype=np.float32)
     low = np.concatenate([np.zeros(k2), [-1.0, -1.0]]).astype(np.float32)
     return spaces.Box(low, np.ones(k2 + 2, dtype=np.float32), dtype=np.float32)
 
@@ -259,7 +268,9 @@ class MazeEnv(gym.Env):
     ``observation: local``: a flat float32 vector of ``local_size**2 + 2`` values: the walls in the
     ``local_size x local_size`` window centred on the agent (row-major, 1 = wall; tiles beyond the
     grid count as walls), then the goal's offset ``((goal_row - row) / (rows - 1), (goal_col - col) /
-    (cols - 1))`` in [-1, 1].
+    (cols - 1))`` in [-1, 1]. With ``local_goal: window`` there is no compass: the walls window is followed
+    by a second ``local_size**2`` window plane that is 1 on the goal's tile while the goal is inside the
+    window (``2 * local_size**2`` values): the agent has to explore and remember where it has been.
 
     ``observation: coords``: float32 ``[row / (rows - 1), col / (cols - 1), goal_row / (rows - 1),
     goal_col / (cols - 1)]`` in [0, 1] (no walls: only useful for a fixed maze).

@@ -104,6 +104,7 @@ class MazeVectorEnv(VectorEnv):
             self._grid = np.repeat(t.grid_base[None], n, axis=0)
         elif cfg.observation == "local":
             self._padded = np.tile(t.padded, n)
+            self._padded_goal = np.tile(t.padded_goal, n)
             self._padded_offset = np.arange(n, dtype=np.int64) * t.padded.size
             self._window = t.window
             self._origin = t.window_origin
@@ -174,6 +175,7 @@ class MazeVectorEnv(VectorEnv):
             elif self.config.observation == "local":
                 p = t.padded.size
                 self._padded[i * p:(i + 1) * p] = t.padded
+                self._padded_goal[i * p:(i + 1) * p] = t.padded_goal
                 self._goal_dr[i * t.rows:(i + 1) * t.rows] = t.goal_dr
                 self._goal_dc[i * t.cols:(i + 1) * t.cols] = t.goal_dc
         self._at[i] = i * t.n + pos
@@ -239,8 +241,11 @@ class MazeVectorEnv(VectorEnv):
             out[:, 3] = self._col_frac.take(self._goal % self._cols)
             return out
         k2 = self._window.size
-        out = np.empty((self.num_envs, k2 + 2), dtype=np.float32)
         corner = self._padded_offset + self._origin.take(pos)
+        if cfg.local_goal == "window":
+            at = corner[:, None] + self._window
+            return np.concatenate([self._padded.take(at), self._padded_goal.take(at)], axis=1)
+        out = np.empty((self.num_envs, k2 + 2), dtype=np.float32)
         self._padded.take(corner[:, None] + self._window, out=out[:, :k2])
         out[:, k2] = self._goal_dr.take(self._row_offset + pos // self._cols)
         out[:, k2 + 1] = self._goal_dc.take(self._col_offset + pos % self._cols)

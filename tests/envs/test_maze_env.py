@@ -33,6 +33,7 @@ def actions_along(path):
     {"observation": "local", "local_size": 3},
     {"observation": "coords"},
     {"observation": "pixels", "pixel_tile": 2},
+    {"observation": "local", "local_goal": "window", "loops": 0.3},
     {"observation": "local", "mazes": "random", "loops": 0.3, "exploring_starts": True,
      "rewards": {"shaping": True}},
 ])

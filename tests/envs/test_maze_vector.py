@@ -18,6 +18,8 @@ SETTINGS = [
     {"observation": "coords", "loops": 0.5, "start": "random", "goal": "random", "mazes": "random"},
     {"observation": "pixels", "pixel_tile": 2, "mazes": "random", "train_maze_seeds": [0, 50],
      "exploring_starts": True},
+    {"observation": "local", "local_goal": "window", "mazes": "random", "loops": 0.3, "start": "random",
+     "goal": "random"},
 ]
 
 
@@ -51,11 +53,13 @@ def test_vector_env_equals_n_single_envs(settings):
     assert episodes_ended > 20  # autoreset was exercised many times, with both terminations and truncations
 
 
-@pytest.mark.parametrize("observation", ["local", "coords", "pixels"])
+@pytest.mark.parametrize("observation", ["local", "coords", "pixels", "blind"])
 def test_observations_without_the_precomputed_table_are_the_same(observation, monkeypatch):
     import envs.maze.vector as vector_module
 
     common = {"width": 4, "height": 4, "observation": observation, "mazes": "random", "max_episode_steps": 15}
+    if observation == "blind":
+        common.update(observation="local", local_goal="window", goal="random")
     fast = MazeVectorEnv(5, **common)
     monkeypatch.setattr(vector_module, "OBS_TABLE_BYTES", 0)  # as for a huge maze: computed per step
     slow = MazeVectorEnv(5, **common)
