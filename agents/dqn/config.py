@@ -219,6 +219,11 @@ class DQNTrainingConfig(Section):
         "on this many further unseen maze seeds, right after the evaluation set's (never used to stop or to "
         "pick anything, so an honest held-out figure: test_success_rate / test_path_ratio in summary.json); "
         "0: none.")
+    baselines: list[Literal["random", "wall_follower", "frontier", "optimum"]] = Field(
+        [], description="Walkers that learn nothing, played after training on the same mazes as the final "
+        "agent (the test mazes, else the evaluation mazes): random (a random walk), wall_follower (right "
+        "hand), frontier (remembers what its local_size window showed, walks to the nearest unseen tile), "
+        "optimum (BFS with the map); summary.json gets baseline_<name>_success_rate and _mean_steps.")
     stop_after_perfect: int = Field(
         3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the "
                              "BFS-optimal length); 0: never.")

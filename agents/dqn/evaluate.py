@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.maze import explorers
 from envs.maze.make import make_vector_env
 from envs.maze.mazes import episode_limit
 
@@ -42,10 +43,28 @@ class EvalResult:
         """Share of the mazes solved at exactly their BFS-optimal length."""
         return float((self.success & (self.steps == self.optimal)).mean())
 
+    @property
+    def mean_steps(self) -> float:
+        """Mean steps over the solved mazes (NaN when none was solved)."""
+        return float(self.steps[self.success].mean()) if self.success.any() else float("nan")
+
     def as_dict(self, prefix: str = "eval") -> dict:
-        """The three figures under the names of summary.json: ``<prefix>_success_rate`` ..."""
+        """The figures under the names of summary.json: ``<prefix>_success_rate`` ..."""
         return {f"{prefix}_success_rate": self.success_rate, f"{prefix}_path_ratio": self.path_ratio,
-                f"{prefix}_optimal_share": self.optimal_share}
+                f"{prefix}_optimal_share": self.optimal_share, f"{prefix}_mean_steps": self.mean_steps}
+
+
+def baselines(env_cfg, maze_seeds: list[int] | None, names) -> dict:
+    """The walkers of :mod:`envs.maze.explorers` on the same mazes as the agent (from the real start):
+    ``baseline_<name>_success_rate`` and ``baseline_<name>_mean_steps`` (over the solved mazes; NaN when
+    none was solved)."""
+    steps = explorers.play(eval_env_config(env_cfg), maze_seeds, names)
+    out = {}
+    for name, walked in steps.items():
+        rate, mean = explorers.summarise(walked)
+        out[f"baseline_{name}_success_rate"] = rate
+        out[f"baseline_{name}_mean_steps"] = mean
+    return out
 
 
 def eval_env_config(env_cfg):

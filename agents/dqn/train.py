@@ -23,7 +23,7 @@ import numpy as np
 
 from agents.dqn import report
 from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNAgent
-from agents.dqn.evaluate import Evaluator
+from agents.dqn.evaluate import Evaluator, baselines
 from agents.dqn.live import LiveView
 from agents.dqn.model import beta_at, epsilon_at, updates_due
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
@@ -52,9 +52,10 @@ def run(cfg, ctx) -> dict:
     final = trainer.evaluate()
     test_seeds = cfg.test_seeds()
     test = Evaluator(cfg.env, test_seeds).run(trainer.agent.greedy_actions) if test_seeds else None
+    walkers = baselines(cfg.env, test_seeds or cfg.eval_seeds(), cfg.training.baselines)
     report.learning_curves(ctx, cfg, trainer.history)
     report.policy_picture(ctx, cfg, trainer.agent, trainer.evaluator.maze_seeds)
-    report.final_evaluation(ctx, final, trainer.evaluator.size, test, len(test_seeds))
+    report.final_evaluation(ctx, final, trainer.evaluator.size, test, len(test_seeds), walkers)
 
     env_steps, seconds = trainer.env_steps, trainer.train_seconds
     summary = {
@@ -62,14 +63,14 @@ def run(cfg, ctx) -> dict:
         "env_steps": env_steps, "episodes": trainer.episodes, "updates": trainer.agent.updates,
         **({} if test is None else {**test.as_dict("test"), "test_mazes": len(test_seeds),
                                     "test_seeds": [test_seeds[0], test_seeds[-1] + 1]}),
-        "stop_reason": stop_reason,
+        **walkers, "stop_reason": stop_reason,
         "train_seconds": round(seconds, 3),
         "env_steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
     }
     # A path ratio over no solved maze is not measurable: null in summary.json, not NaN (which the driver
     # refuses as a result that went wrong).
-    return {k: None if k.endswith("path_ratio") and isinstance(v, float) and math.isnan(v) else v
-            for k, v in summary.items()}
+    return {k: None if k.endswith(("path_ratio", "mean_steps")) and isinstance(v, float) and math.isnan(v)
+            else v for k, v in summary.items()}
 
 
 @dataclass

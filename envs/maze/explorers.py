@@ -114,10 +114,11 @@ def optimum(t: MazeTables, start: int) -> int:
     return int(t.distance[start])
 
 
-def play(cfg: MazeEnvConfig, seeds: Iterable[int], names: Iterable[str] = NAMES,
+def play(cfg: MazeEnvConfig, seeds: Iterable[int] | None, names: Iterable[str] = NAMES,
          seed: int = 0) -> dict[str, list[int | None]]:
     """Steps to the goal (None: not reached within the env's step limit) of each walker on the maze of each
-    seed (``cfg``'s size, generator, loops, start and goal), from the maze's own start."""
+    seed (``cfg``'s size, generator, loops, start and goal; None: ``cfg``'s fixed maze), from the maze's own
+    start. ``seed`` seeds the random walk."""
     names = list(names)
     unknown = sorted(set(names) - set(NAMES))
     if unknown:
@@ -125,8 +126,8 @@ def play(cfg: MazeEnvConfig, seeds: Iterable[int], names: Iterable[str] = NAMES,
     limit = episode_limit(cfg)
     rng = np.random.default_rng(seed)
     out: dict[str, list[int | None]] = {name: [] for name in names}
-    for maze_seed in seeds:
-        t = tables_for(build_maze(cfg, int(maze_seed)), cfg)
+    for maze_seed in [None] if seeds is None else seeds:
+        t = tables_for(build_maze(cfg, None if maze_seed is None else int(maze_seed)), cfg)
         for name in names:
             out[name].append(_walk(name, t, limit, cfg.local_size, rng))
     return out

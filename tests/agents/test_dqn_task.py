@@ -23,7 +23,7 @@ TINY = {
     "agent": {"network": {"kind": "mlp", "hidden": [32, 32]}, "learning_starts": 200, "train_freq": 4,
               "target": {"every": 50}, "epsilon": {"decay_steps": 1000}, "replay": {"capacity": 5000}},
     "training": {"env_steps": 8000, "num_envs": 8, "eval_every": 200, "stop_after_perfect": 2,
-                 "checkpoint_every": 400},
+                 "checkpoint_every": 400, "baselines": ["wall_follower", "frontier", "optimum"]},
 }
 
 
@@ -47,6 +47,12 @@ def test_tiny_maze_solved_at_optimal_length(tiny_run):
     assert s["stop_reason"].startswith("perfect") and s["env_steps"] < TINY["training"]["env_steps"]
     for key in ("eval_success_rate", "eval_path_ratio", "env_steps", "train_seconds", "env_steps_per_second"):
         assert key in s
+    # the walkers that learn nothing, on the same (fixed) maze: the agent's steps are the optimum's
+    assert s["eval_mean_steps"] == s["baseline_optimum_mean_steps"] == build_maze(
+        scenario.validate(TINY, "tiny").env).distance[build_maze(scenario.validate(TINY, "tiny").env).start]
+    assert s["baseline_wall_follower_success_rate"] == s["baseline_frontier_success_rate"] == 1.0
+    assert s["baseline_frontier_mean_steps"] >= s["baseline_optimum_mean_steps"]
+    assert "Walkers that learn nothing" in tiny_run.report_path.read_text()
     assert ((tiny_run.artifacts / "learning_curves.png").exists() and
             (tiny_run.artifacts / "policy.png").exists())
     report = tiny_run.report_path.read_text()
