@@ -354,7 +354,8 @@ class MazeEnv(gym.Env):
         self._scale, self._gamma = float(r.shaping_scale), float(r.shaping_gamma)
         self._track = render_mode is not None
         self._trail: list[int] = []
-        self._overlay: dict[str, Any] = {"values": None, "actions": None, "trail": True, "caption": None}
+        self._overlay: dict[str, Any] = {"values": None, "actions": None, "trail": True, "caption": None,
+                                         "seen": None}
         self._painter: rnd.Painter | None = None
         self._window: rnd.Window | None = None
 
@@ -436,7 +437,7 @@ class MazeEnv(gym.Env):
     # ---- rendering ----------------------------------------------------------------------------------
 
     def set_overlay(self, values: np.ndarray | None = None, actions: np.ndarray | None = None,
-                    trail: bool = True, caption: str | None = None) -> None:
+                    trail: bool = True, caption: str | None = None, seen: np.ndarray | None = None) -> None:
         """What frames draw on top of the maze (until the next call; ``set_overlay()`` clears all but the
         trail).
 
@@ -445,9 +446,11 @@ class MazeEnv(gym.Env):
             actions: int array on the tile grid drawn as arrows, 0..3 = N, E, S, W (-1: none).
             trail: draw the tiles visited this episode.
             caption: a line of text under the maze, e.g. "steps 12 / optimal 12".
+            seen: bool array on the tile grid: the tiles not in it are drawn in fog (what a blind window
+                has not shown yet).
         """
         shape = (self._tables.rows, self._tables.cols)
-        for name, arr in (("values", values), ("actions", actions)):
+        for name, arr in (("values", values), ("actions", actions), ("seen", seen)):
             if arr is not None and np.shape(arr) != shape:
                 raise ValueError(f"overlay {name} has shape {np.shape(arr)}; it must match the tile grid "
                                  f"{shape}")
@@ -456,6 +459,7 @@ class MazeEnv(gym.Env):
             "actions": None if actions is None else np.array(actions, dtype=np.int64),
             "trail": bool(trail),
             "caption": caption,
+            "seen": None if seen is None else np.array(seen, dtype=bool),
         }
 
     def _trail_mask(self) -> np.ndarray | None:
@@ -476,7 +480,7 @@ class MazeEnv(gym.Env):
         if self._painter is None:
             self._painter = rnd.Painter(self.config.tile_pixels)
         frame = self._painter.frame(self.maze, self.agent_pos, self._trail_mask(), ov["values"],
-                                    ov["actions"], ov["caption"])
+                                    ov["actions"], ov["caption"], ov["seen"])
         if self.render_mode == "rgb_array":
             return frame
         if self._window is None:

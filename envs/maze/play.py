@@ -1,7 +1,11 @@
 """Play a maze yourself in a pygame window (``lab play``): arrow keys move, R resets, N draws a new maze,
-Esc quits. The caption shows the steps taken against the optimal length (the BFS shortest route)."""
+Esc quits. The caption shows the steps taken against the optimal length (the BFS shortest route). With a
+blind window (``observation: local``, ``local_goal: window``) the player sees what that agent sees: the
+tiles its window has not shown yet stay in fog, the goal too."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from envs.maze import render as rnd
 from envs.maze.config import MazeEnvConfig
@@ -29,6 +33,19 @@ class _Session:
         """Back to the start of the current maze (R)."""
         self.env.reset(options={} if self.cfg.has_layout else {"maze_seed": self.seed})
         self.steps, self.done, self.state, self.redraw = 0, False, state, True
+        self.seen = np.zeros(self.env.maze.shape, dtype=bool)
+        self.look()
+
+    @property
+    def blind(self) -> bool:
+        """The scenario's agent sees a window without a compass: the player sees what it sees."""
+        return self.cfg.observation == "local" and self.cfg.local_goal == "window"
+
+    def look(self) -> None:
+        """What the window around the player shows joins what has been seen."""
+        h = self.cfg.local_size // 2
+        r, c = self.env.agent_pos
+        self.seen[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1] = True
 
     def new_maze(self) -> None:
         """The maze of the next seed (N): the seeds count up from the first one; a layout has one maze."""
@@ -40,6 +57,7 @@ class _Session:
         if self.done:
             return
         _, _, terminated, truncated, info = self.env.step(action)
+        self.look()
         self.steps += 1
         self.redraw = True
         if terminated:
@@ -86,7 +104,7 @@ def play(cfg: MazeEnvConfig, name: str = "maze play") -> int:
                 elif event.key in keys:
                     session.move(keys[event.key])
             if session.redraw:
-                env.set_overlay(caption=session.caption())
+                env.set_overlay(caption=session.caption(), seen=session.seen if session.blind else None)
                 first = not window.is_open
                 window.show(env.render(), drain_events=False)
                 if first and window.is_open:

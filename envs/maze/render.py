@@ -28,6 +28,8 @@ AGENT = (214, 48, 49)
 ARROW = (24, 24, 24)
 CAPTION_BG = (28, 30, 36)
 CAPTION_FG = (235, 235, 235)
+FOG = (92, 96, 108)
+FOG_ALPHA = 0.85
 TRAIL_ALPHA = 0.55
 HEAT_ALPHA = 0.75
 ARROWS = "^>v<"  # N, E, S, W
@@ -108,6 +110,7 @@ class Painter:
         values: np.ndarray | None = None,
         actions: np.ndarray | None = None,
         caption: str | None = None,
+        seen: np.ndarray | None = None,
     ) -> np.ndarray:
         """An RGB uint8 frame (rows*tile [+ caption bar], cols*tile, 3).
 
@@ -118,6 +121,7 @@ class Painter:
             values: float array on the tile grid drawn as a heatmap over floor tiles (NaN: none).
             actions: int array on the tile grid drawn as arrows N, E, S, W = 0..3 (-1: none).
             caption: a line of text drawn in a bar under the maze.
+            seen: bool mask on the tile grid; the other tiles are drawn in fog (walls, goal and all).
         """
         self._prepare(maze)
         shape = maze.shape
@@ -126,22 +130,7 @@ class Painter:
         # A (rows, tile, cols, tile, 3) view: tiles[r, :, c] is tile (r, c); fancy indices paint many tiles at once.  # noqa: E501
         view = img.reshape(shape[0], t, shape[1], t, 3)
         floor = ~maze.walls
-        paint = np.zeros(shape, dtype=bool)
-        colors = self._tiles.astype(np.float32)
-        if trail is not None:
-            mask = _as_mask(trail, shape)
-            if mask is not None:
-                m = mask & floor
-                m[maze.goal] = False  # the goal always shows in its own colour
-                colors[m] = colors[m] * (1 - TRAIL_ALPHA) + np.array(TRAIL, dtype=np.float32) * TRAIL_ALPHA
-                paint |= m
-        if values is not None:
-            values = _on_grid(values, shape, "values", np.float64)
-            on = floor.copy()
-            on[maze.goal] = False
-            finite, heat = heat_colors(np.where(on, values, np.nan))
-            colors[finite] = colors[finite] * (1 - HEAT_ALPHA) + heat * HEAT_ALPHA
-            paint |= finite
+        colors, paint = self._tile_colors(maze, trail, values, seen)
         if paint.any():
             rr, cc = np.nonzero(paint)
             view[rr, :, cc] = colors[rr, cc].astype(np.uint8)[:, None, None, :]
@@ -160,6 +149,30 @@ class Painter:
         if caption:
             img = np.concatenate([img, self._caption(str(caption), img.shape[1])], axis=0)
         return img
+
+    def _tile_colors(self, maze, trail, values, seen) -> tuple[np.ndarray, np.ndarray]:
+        """(float RGB of every tile, mask of the tiles whose colour the trail, heatmap or fog changed)."""
+        shape, floor = maze.shape, ~maze.walls
+        paint = np.zeros(shape, dtype=bool)
+        colors = self._tiles.astype(np.float32)
+        mask = _as_mask(trail, shape) if trail is not None else None
+        if mask is not None:
+            m = mask & floor
+            m[maze.goal] = False  # the goal always shows in its own colour
+            colors[m] = colors[m] * (1 - TRAIL_ALPHA) + np.array(TRAIL, dtype=np.float32) * TRAIL_ALPHA
+            paint |= m
+        if values is not None:
+            values = _on_grid(values, shape, "values", np.float64)
+            on = floor.copy()
+            on[maze.goal] = False
+            finite, heat = heat_colors(np.where(on, values, np.nan))
+            colors[finite] = colors[finite] * (1 - HEAT_ALPHA) + heat * HEAT_ALPHA
+            paint |= finite
+        if seen is not None:
+            fog = ~_on_grid(seen, shape, "seen", bool)
+            colors[fog] = colors[fog] * (1 - FOG_ALPHA) + np.array(FOG, dtype=np.float32) * FOG_ALPHA
+            paint |= fog
+        return colors, paint
 
     def agent_frames(self, maze, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """(K, H, W, 3) uint8: the frame :meth:`frame` draws with the agent at each (``rows[k]``, ``cols[k]``)

@@ -87,3 +87,26 @@ def test_maze_errors_become_the_commands_lab_errors():
     assert "2 problems in the env section" in info.value.message and len(info.value.problems) == 2
     with pytest.raises(UsageError, match="needs a screen"), maze_errors(ScenarioError):
         raise rnd.NoDisplayError("lab play needs a screen, but there is none")
+
+
+def test_a_blind_window_game_shows_only_what_the_window_has_shown():
+    from envs.maze.env import MazeEnv
+    from envs.maze.render import GOAL
+
+    cfg = env_config({"layout": "#########\n#S.....G#\n#########", "observation": "local", "local_size": 3,
+                      "local_goal": "window", "tile_pixels": 4})
+    env = MazeEnv(cfg, render_mode="rgb_array")
+    session = play_module._Session(env, cfg)
+    assert session.blind and session.seen.sum() == 9  # the 3 x 3 window around the start
+
+    def goal_shown():
+        env.set_overlay(seen=session.seen)
+        frame = env.render()
+        return (frame[4:8, 28:32] == GOAL).all()  # tile (1, 7)
+
+    assert not goal_shown()
+    for _ in range(5):
+        session.move(1)
+    assert goal_shown() and session.seen[1, :8].all() and not session.seen[1, 8]  # (the border: not yet)
+    session.move(1)
+    assert session.done and "optimal!" in session.state
