@@ -199,6 +199,14 @@ class DQNAgent:
         """``argmax_a Q(obs, a)`` for a batch (ties go to the lowest action index)."""
         return self._run_greedy(self._check_obs(obs_batch))
 
+    # greedy play needs no memory: the same observation always gets the same action
+    memoryless = True
+
+    def greedy_policy(self):
+        """``policy(obs_batch) -> actions`` for greedy play, one per episode (a recurrent agent's carries its
+        state from call to call; this one is :meth:`greedy_actions`)."""
+        return self.greedy_actions
+
     def act(self, obs_batch, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions ``(N,)`` int64 for a batch of N observations.
 
@@ -319,13 +327,16 @@ class DQNAgent:
             args.append(value[None] if single else value)
         losses, tds = self._run_train(args)
         losses, tds = losses.numpy(), tds.numpy()
+        self._check_finite(losses)
+        return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
+
+    def _check_finite(self, losses: np.ndarray) -> None:
         if not np.all(np.isfinite(losses)):
             raise RunError(
                 f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} at update "
                 f"{self.updates}; lower agent.learning_rate (now {self.config.learning_rate}), keep "
                 f"agent.max_grad_norm set (now {self.config.max_grad_norm}) or check that rewards are finite"
             )
-        return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 
     def resized(self, obs_shape) -> DQNAgent:
         """This agent on grids of another size, for greedy play. A vin's layers do not depend on the grid's

@@ -26,11 +26,14 @@ class NetworkConfig(Section):
     """The Q-network: an MLP for vector observations, a small CNN for (H, W, C) grids, or a value iteration
     network (vin) that plans on the maze's walls/agent/goal planes."""
 
-    kind: Literal["auto", "mlp", "cnn", "vin"] = Field(
+    kind: Literal["auto", "mlp", "cnn", "vin", "recurrent"] = Field(
         "auto", description="Network type: auto (cnn for 2-D/3-D grid observations, mlp for vectors), mlp, "
-        "cnn, or vin (value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it "
-        "generalises to unseen mazes)."
+        "cnn, vin (value iteration network on the maze's (H, W, 3) walls/agent/goal grid: plans, so it "
+        "generalises to unseen mazes), or recurrent (dense layers, then an LSTM or GRU over the episode's "
+        "observations: a memory, for windows that show part of the maze; trained on replayed sequences)."
     )
+    cell: Literal["lstm", "gru"] = Field("lstm", description="recurrent only: the recurrent cell.")
+    units: int = Field(128, ge=1, le=4096, description="recurrent only: the size of the cell's state.")
     hidden: Widths = Field(
         [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the "
         "head after the read-out for a vin)."
@@ -138,12 +141,27 @@ class EpsilonConfig(Section):
         return self.decay_steps
 
 
+class SequenceConfig(Section):
+    """recurrent networks only: how replay cuts each env's stream of steps into sequences (R2D2,
+    Kapturowski et al. 2019): each sequence starts from the recurrent state the agent had when it acted,
+    unrolls ``burn_in`` steps without learning from them (the state catches up with the weights of now),
+    then learns on ``length`` steps, and looks ``n_step`` steps further for their targets."""
+
+    length: int = Field(20, ge=1, le=1000, description="Steps learned from per sequence (a new sequence "
+                                                      "every `length` steps of an env).")
+    burn_in: int = Field(10, ge=0, le=1000, description="Steps unrolled before them, without gradient.")
+    stored_state: bool = Field(True, description="Start each sequence from the state stored when acting "
+                                                 "(false: from zeros, as DRQN did).")
+
+
 class DQNConfig(Section):
     """Double DQN with n-step returns, optional prioritized replay and a dueling head."""
 
     network: NetworkConfig = Field(default_factory=NetworkConfig, description="The Q-network.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="The replay buffer.")
     target: TargetConfig = Field(default_factory=TargetConfig, description="Target network updates.")
+    sequence: SequenceConfig = Field(default_factory=SequenceConfig,
+                                     description="recurrent only: replayed sequences (R2D2).")
     epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig,
                                    description="Epsilon-greedy exploration schedule.")
     gamma: float = Field(0.99, ge=0.0, lt=1.0, description="Discount factor, in [0, 1).")
@@ -183,6 +201,21 @@ class DQNConfig(Section):
                 f"a vin's passability loss learns from each move's own outcome, which n_step {self.n_step} "
                 f"transitions do not keep: set n_step: 1, or passability_loss: 0"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _recurrent_settings_fit(self):
+        recurrent = self.network.kind == "recurrent"
+        if recurrent and self.replay.prioritized:
+            raise ValueError("a recurrent network replays sequences uniformly: set replay.prioritized: false")
+        if recurrent and self.network.dueling:
+            raise ValueError("a recurrent network has one Q head: set network.dueling: false")
+        if not recurrent:
+            net = {f"network.{k}" for k in ("cell", "units") if k in self.network.model_fields_set}
+            changed = sorted({f"sequence.{k}" for k in self.sequence.model_fields_set} | net)
+            if changed:
+                raise ValueError(f"{', '.join(changed)}: settings of a recurrent network, and this one is a "
+                                 f"{self.network.kind}: set network.kind: recurrent, or remove them")
         return self
 
     @model_validator(mode="after")

@@ -103,8 +103,9 @@ class Evaluator:
         return list(self.env.unwrapped.mazes)
 
     def run(self, policy) -> EvalResult:
-        """``policy(obs_batch) -> actions``; each maze is played once from its start (greedy:
-        deterministic)."""
+        """``policy(obs_batch) -> actions`` (an agent's :meth:`greedy_policy`); each maze is played once from
+        its start (greedy: deterministic). A memoryless policy that comes back to a tile loops for ever:
+        such an episode fails at once; a policy with ``memoryless = False`` may come back."""
         env = self.env
         obs, info = self._reset()
         m = env.num_envs
@@ -114,6 +115,7 @@ class Evaluator:
         optimal = np.asarray(info["optimal_length"]).copy()
         # A greedy policy sees a function of the agent's tile, so coming back to a tile means it loops
         # for ever: such an episode is a failure at once (this keeps evaluations short).
+        memoryless = getattr(policy, "memoryless", True)
         rows, cols = env.unwrapped.mazes[0].shape
         visited = np.zeros((m, rows * cols), dtype=bool)
         ids = np.arange(m)
@@ -129,7 +131,7 @@ class Evaluator:
         for t in range(1, self.limit + 1):
             actions = np.asarray(policy(obs), dtype=np.int64)
             obs, _, terminated, truncated, _ = env.step(actions)
-            looping = mark() & ~terminated
+            looping = mark() & ~terminated & memoryless
             ended = (terminated | truncated | looping) & ~done
             success |= terminated & ~done
             steps[ended & terminated] = t
@@ -170,15 +172,17 @@ def episode_frames(agent, env, options=None, label: str = ""):
         return env.render()
 
     yield frame()
+    policy = agent.greedy_policy()
+    memoryless = getattr(policy, "memoryless", True)
     visited = {tuple(env.unwrapped.agent_pos)}
     looping = False
     while not (terminated or truncated or looping):
-        a = int(agent.greedy_actions(obs[None])[0])
+        a = int(policy(obs[None])[0])
         obs, _, terminated, truncated, info = env.step(a)
         steps += 1
         pos = tuple(env.unwrapped.agent_pos)
-        # The greedy policy depends only on the tile, so a tile seen before means an endless loop.
-        looping = pos in visited and not terminated
+        # A memoryless greedy policy depends only on the tile, so a tile seen before means an endless loop.
+        looping = memoryless and pos in visited and not terminated
         visited.add(pos)
         note = ""
         if terminated:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, DQNAgent
+from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR
 from agents.dqn.evaluate import episode_frames, eval_env_config
+from agents.dqn.recurrent import load_agent
 from envs.maze import render as rnd
 from envs.maze.config import env_config
 from envs.maze.env import MazeEnv, observation_space
@@ -97,7 +98,7 @@ def load_run(run_path: str | Path):
     for folder in (run.path / FINAL_DIR, checkpoint[1].get(AGENT_DIR) if checkpoint else None):
         if folder is not None and folder.exists():
             # greedy play never runs the (XLA-compiled) update
-            agent = DQNAgent.load(folder, jit_compile=False, obs_shape=space.shape, obs_dtype=space.dtype,
+            agent = load_agent(folder, jit_compile=False, obs_shape=space.shape, obs_dtype=space.dtype,
                                   n_actions=4)
             return cfg, agent
     raise RunError(f"{run.path}: this run has no saved agent yet (no {FINAL_DIR}/ and no checkpoint); "

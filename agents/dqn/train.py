@@ -26,7 +26,9 @@ from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNA
 from agents.dqn.evaluate import Evaluator, baselines
 from agents.dqn.live import LiveView
 from agents.dqn.model import beta_at, epsilon_at, updates_due
+from agents.dqn.recurrent import agent_class, load_agent, state_sizes
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
+from agents.dqn.sequences import SequenceReplay
 from envs.maze import render as rnd
 from envs.maze.make import make_vector_env
 from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
@@ -51,7 +53,7 @@ def run(cfg, ctx) -> dict:
 
     final = trainer.evaluate()
     test_seeds = cfg.test_seeds()
-    test = Evaluator(cfg.env, test_seeds).run(trainer.agent.greedy_actions) if test_seeds else None
+    test = Evaluator(cfg.env, test_seeds).run(trainer.agent.greedy_policy()) if test_seeds else None
     walkers = baselines(cfg.env, test_seeds or cfg.eval_seeds(), cfg.training.baselines)
     report.learning_curves(ctx, cfg, trainer.history)
     report.policy_picture(ctx, cfg, trainer.agent, trainer.evaluator.maze_seeds)
@@ -118,6 +120,7 @@ class _Loop:
     obs: np.ndarray
     ep_return: np.ndarray  # (N,) return so far of each env's episode
     resetting: np.ndarray  # (N,) bool: NEXT_STEP autoreset, the next step only resets these envs
+    first: np.ndarray  # (N,) bool: the current observation opens an episode (a recurrent state restarts)
     next_eval: int
     next_ckpt: int
     t0: float  # perf_counter() when training started, less the training time of earlier sessions
@@ -172,12 +175,19 @@ def _mean(values: list[float]) -> float:
 
 def build_agent(cfg, obs_space, jit_compile: bool) -> DQNAgent:
     high = float(np.max(obs_space.high)) if np.all(np.isfinite(obs_space.high)) else None
-    return DQNAgent(obs_space.shape, 4, cfg.agent, obs_dtype=obs_space.dtype, obs_high=high, seed=cfg.seed,
-                    jit_compile=jit_compile)
+    make = agent_class(cfg.agent.network.kind)
+    return make(obs_space.shape, 4, cfg.agent, obs_dtype=obs_space.dtype, obs_high=high, seed=cfg.seed,
+                jit_compile=jit_compile)
 
 
-def build_buffer(cfg, obs_space, num_envs: int) -> ReplayBuffer:
+def build_buffer(cfg, obs_space, num_envs: int) -> ReplayBuffer | SequenceReplay:
     r, a = cfg.agent.replay, cfg.agent
+    if a.network.kind == "recurrent":
+        q = a.sequence
+        return SequenceReplay(r.capacity, obs_space.shape, obs_space.dtype, n_envs=num_envs, length=q.length,
+                              burn_in=q.burn_in, n_step=a.n_step, gamma=a.gamma,
+                              state_sizes=state_sizes(a.network), stored_state=q.stored_state,
+                              seed=stream(cfg.seed, "replay"))
     common = dict(n_envs=num_envs, n_step=a.n_step, gamma=a.gamma, seed=stream(cfg.seed, "replay"))
     if r.prioritized:
         return PrioritizedReplayBuffer(r.capacity, obs_space.shape, obs_space.dtype, alpha=r.alpha, eps=r.eps,
@@ -269,7 +279,7 @@ class Trainer:
         if AGENT_DIR not in parts:
             raise RunError(f"{store.manifest}: corrupt checkpoint manifest (no {AGENT_DIR} part); "
                            f"{NOT_RESUMABLE}")
-        agent = DQNAgent.load(parts[AGENT_DIR], obs_shape=self.obs_space.shape,
+        agent = load_agent(parts[AGENT_DIR], obs_shape=self.obs_space.shape,
                               obs_dtype=self.obs_space.dtype, n_actions=4, jit_compile=self.agent.jit_compile)
         if agent.env_steps != state.get("env_steps"):
             raise RunError(f"{parts[AGENT_DIR]}: the agent is of env step {agent.env_steps}, the checkpoint "
@@ -290,7 +300,7 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------------
     def evaluate(self):
         """The greedy policy on the evaluation mazes (an :class:`agents.dqn.evaluate.EvalResult`)."""
-        return self.evaluator.run(self.agent.greedy_actions)
+        return self.evaluator.run(self.agent.greedy_policy())
 
     def train(self, progress=None, live: LiveView | None = None) -> str:
         """Collect and learn until the budget of env steps, a stopping rule or the time limit; returns why
@@ -327,6 +337,7 @@ class Trainer:
         # n-step windows never join episodes across this reset (matters on resume)
         self.buffer.reset_pending()
         return _Loop(obs=obs, ep_return=np.zeros(t.num_envs), resetting=np.zeros(t.num_envs, dtype=bool),
+                     first=np.ones(t.num_envs, dtype=bool),
                      next_eval=(self.env_steps // t.eval_every + 1) * t.eval_every,
                      next_ckpt=(self.env_steps // t.checkpoint_every + 1) * t.checkpoint_every,
                      t0=time.perf_counter() - self.train_seconds,
@@ -336,9 +347,17 @@ class Trainer:
         """One epsilon-greedy step of every env into the replay buffer, and the episodes that ended."""
         n = self.cfg.training.num_envs
         loop.epsilon = epsilon_at(self.env_steps, self.cfg.agent.epsilon, self.cfg.training.env_steps)
-        actions = self.agent.act(loop.obs, loop.epsilon, self.rng)
+        recurrent = isinstance(self.buffer, SequenceReplay)
+        actions = (self.agent.act(loop.obs, loop.epsilon, self.rng, first=loop.first) if recurrent else
+                   self.agent.act(loop.obs, loop.epsilon, self.rng))
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
-        self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated)
+        if recurrent:
+            self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated, first=loop.first,
+                            states=self.agent.acted_states, next_states=self.agent.states,
+                            skip=loop.resetting)
+        else:
+            self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated)
+        loop.first = loop.resetting.copy()  # after an autoreset step, the observation opens an episode
         live = ~loop.resetting  # an autoreset step belongs to no episode
         loop.ep_return += np.where(live, rewards, 0.0)
         ended = (terminated | truncated) & live

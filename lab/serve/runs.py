@@ -426,12 +426,14 @@ def walk(cfg, agent, seed: int | None) -> dict:
         obs, info = env.reset(seed=0, options=None if seed is None else {"maze_seed": int(seed)})
         values, actions = policy_overlay(agent, env)
         maze, path = env.unwrapped.maze, [list(env.unwrapped.agent_pos)]
+        policy = agent.greedy_policy()
+        memoryless = getattr(policy, "memoryless", True)
         terminated = truncated = False
         while not (terminated or truncated):
-            obs, _, terminated, truncated, _ = env.step(int(agent.greedy_actions(obs[None])[0]))
+            obs, _, terminated, truncated, _ = env.step(int(policy(obs[None])[0]))
             path.append(list(env.unwrapped.agent_pos))
-            if not terminated and path[-1] in path[:-1]:
-                break  # the greedy policy depends on the tile only: a tile seen again is an endless loop
+            if memoryless and not terminated and path[-1] in path[:-1]:
+                break  # a memoryless greedy policy depends on the tile only: a tile seen again is a loop
     finally:
         env.close()
     q = [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in values]
