@@ -211,8 +211,11 @@ class DQNConfig(Section):
         if recurrent and self.network.dueling:
             raise ValueError("a recurrent network has one Q head: set network.dueling: false")
         if not recurrent:
-            net = {f"network.{k}" for k in ("cell", "units") if k in self.network.model_fields_set}
-            changed = sorted({f"sequence.{k}" for k in self.sequence.model_fields_set} | net)
+            # (compared with the defaults: a run folder's scenario.yaml writes every field out)
+            net = {f"network.{k}" for k in ("cell", "units")
+                   if getattr(self.network, k) != NetworkConfig.model_fields[k].default}
+            changed = sorted(net | {f"sequence.{k}" for k, v in self.sequence if v !=
+                                    SequenceConfig.model_fields[k].default})
             if changed:
                 raise ValueError(f"{', '.join(changed)}: settings of a recurrent network, and this one is a "
                                  f"{self.network.kind}: set network.kind: recurrent, or remove them")
