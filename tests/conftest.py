@@ -190,7 +190,8 @@ LONGEST_FIRST = ("test_multi_worker.py", "test_serve.py", "test_sweep_workers.py
                  "test_pipeline_dvc.py", "agents/test_dqn_task.py", "test_jax_backend.py",
                  "supervised/test_language_model.py", "supervised/test_classifier.py", "test_sweep.py",
                  "test_user_paths.py", "test_slurm.py", "test_sweep_postgres.py", "test_hardening_runs.py",
-                 "test_mirrored.py")
+                 "test_mirrored.py", "agents/test_dqn_live.py", "agents/test_dqn_recurrent.py",
+                 "agents/test_dqn_pixels.py")
 
 
 def pytest_collection_modifyitems(config, items):
