@@ -47,6 +47,7 @@ from agents.dqn.model import (
     tile_grid,
     vin_iterations,
 )
+from agents.dqn.stacking import FrameStack, StackingPolicy
 from lab.errors import RunError, ScenarioError
 from lab.runs import CORRUPT_FILE_ERRORS, atomic_write_json, read_json, reading
 
@@ -185,6 +186,9 @@ class DQNAgent:
 
     def _check_obs(self, obs) -> np.ndarray:
         obs = np.asarray(obs)
+        k = self.config.frame_stack
+        if k > 1 and obs.ndim > 1 and (*obs.shape[1:-1], obs.shape[-1] * k) == self.obs_shape:
+            obs = FrameStack.alone(obs, k)  # one observation: the first of an episode
         if obs.shape[1:] != self.obs_shape:
             raise ValueError(f"expected a batch of observations of shape {self.obs_shape}, got {obs.shape}")
         return obs.astype(self.obs_dtype, copy=False)
@@ -204,8 +208,8 @@ class DQNAgent:
 
     def greedy_policy(self):
         """``policy(obs_batch) -> actions`` for greedy play, one per episode (a recurrent agent's carries its
-        state from call to call; this one is :meth:`greedy_actions`)."""
-        return self.greedy_actions
+        state from call to call, a frame-stacking one its frames; otherwise :meth:`greedy_actions`)."""
+        return StackingPolicy(self) if self.config.frame_stack > 1 else self.greedy_actions
 
     def act(self, obs_batch, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions ``(N,)`` int64 for a batch of N observations.

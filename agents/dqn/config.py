@@ -164,6 +164,9 @@ class DQNConfig(Section):
                                      description="recurrent only: replayed sequences (R2D2).")
     epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig,
                                    description="Epsilon-greedy exploration schedule.")
+    frame_stack: int = Field(
+        1, ge=1, le=16, description="mlp or cnn: the network reads the last k observations of the episode "
+        "side by side (zeros before its start): a short memory without recurrence; 1: the observation alone.")
     gamma: float = Field(0.99, ge=0.0, lt=1.0, description="Discount factor, in [0, 1).")
     n_step: int = Field(3, ge=1, le=100,
                         description="Steps summed in each return before bootstrapping (1 = plain DQN).")
@@ -208,6 +211,10 @@ class DQNConfig(Section):
         recurrent = self.network.kind == "recurrent"
         if recurrent and self.replay.prioritized:
             raise ValueError("a recurrent network replays sequences uniformly: set replay.prioritized: false")
+        if self.frame_stack > 1 and self.network.kind in ("recurrent", "vin"):
+            raise ValueError(f"frame_stack {self.frame_stack} is a feed-forward network's memory; a "
+                             f"{self.network.kind} network reads one observation per step: set "
+                             f"frame_stack: 1")
         if recurrent and self.network.dueling:
             raise ValueError("a recurrent network has one Q head: set network.dueling: false")
         if not recurrent:

@@ -25,6 +25,7 @@ import numpy as np
 from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR
 from agents.dqn.evaluate import episode_frames, eval_env_config
 from agents.dqn.recurrent import load_agent
+from agents.dqn.stacking import agent_observation_space
 from envs.maze import render as rnd
 from envs.maze.config import env_config
 from envs.maze.env import MazeEnv, observation_space
@@ -93,7 +94,7 @@ def load_run(run_path: str | Path):
     its last checkpoint (RunError when it has neither yet)."""
     run = open_run(run_path)
     cfg = scenario.validate(run.read_scenario(), str(run.scenario_path))
-    space = observation_space(cfg.env)
+    space = agent_observation_space(cfg)
     checkpoint = CheckpointStore(run.checkpoints, CHECKPOINT).load()  # only reads
     for folder in (run.path / FINAL_DIR, checkpoint[1].get(AGENT_DIR) if checkpoint else None):
         if folder is not None and folder.exists():

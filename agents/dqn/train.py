@@ -29,6 +29,7 @@ from agents.dqn.model import beta_at, epsilon_at, updates_due
 from agents.dqn.recurrent import agent_class, load_agent, state_sizes
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from agents.dqn.sequences import SequenceReplay
+from agents.dqn.stacking import FrameStack, agent_observation_space
 from envs.maze import render as rnd
 from envs.maze.make import make_vector_env
 from lab.checkpoints import NOT_RESUMABLE, CheckpointStore
@@ -204,7 +205,10 @@ class Trainer:
         self.ctx = ctx
         t = cfg.training
         self.envs = make_vector_env(cfg.env, t.num_envs)
-        self.obs_space = self.envs.single_observation_space
+        self.obs_space = agent_observation_space(cfg)
+        k = cfg.agent.frame_stack  # (frames stacked here, before the agent and the replay see them)
+        self.stack = FrameStack(k, t.num_envs, self.envs.single_observation_space.shape,
+                                self.obs_space.dtype) if k > 1 else None
         self.agent = build_agent(cfg, self.obs_space, jit_compile)
         self.buffer = build_buffer(cfg, self.obs_space, t.num_envs)
         self.evaluator = Evaluator(cfg.env, cfg.eval_seeds())
@@ -348,15 +352,17 @@ class Trainer:
         n = self.cfg.training.num_envs
         loop.epsilon = epsilon_at(self.env_steps, self.cfg.agent.epsilon, self.cfg.training.env_steps)
         recurrent = isinstance(self.buffer, SequenceReplay)
-        actions = (self.agent.act(loop.obs, loop.epsilon, self.rng, first=loop.first) if recurrent else
-                   self.agent.act(loop.obs, loop.epsilon, self.rng))
+        obs = self.stack.push(loop.obs, loop.first) if self.stack is not None else loop.obs
+        actions = (self.agent.act(obs, loop.epsilon, self.rng, first=loop.first) if recurrent else
+                   self.agent.act(obs, loop.epsilon, self.rng))
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         if recurrent:
-            self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated, first=loop.first,
+            self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated, first=loop.first,
                             states=self.agent.acted_states, next_states=self.agent.states,
                             skip=loop.resetting)
         else:
-            self.buffer.add(loop.obs, actions, rewards, next_obs, terminated, truncated)
+            after = self.stack.peek(next_obs) if self.stack is not None else next_obs
+            self.buffer.add(obs, actions, rewards, after, terminated, truncated)
         loop.first = loop.resetting.copy()  # after an autoreset step, the observation opens an episode
         live = ~loop.resetting  # an autoreset step belongs to no episode
         loop.ep_return += np.where(live, rewards, 0.0)
