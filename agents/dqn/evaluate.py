@@ -166,9 +166,16 @@ def episode_frames(agent, env, options=None, label: str = ""):
     values, actions = policy_overlay(agent, env)
     steps, terminated, truncated = 0, False, False
 
+    cfg = env.unwrapped.config
+    seen = None
+    if cfg.observation == "local" and cfg.local_goal == "window":  # show what the blind window has shown
+        seen = np.zeros(env.unwrapped.maze.shape, dtype=bool)
+
     def frame(note=""):
         caption = f"{label}steps {steps} / optimal {optimal}{note}"
-        env.set_overlay(values=values, actions=actions, trail=True, caption=caption)
+        if seen is not None:
+            explorers.reveal(seen, env.unwrapped.agent_pos, cfg.local_size)
+        env.set_overlay(values=values, actions=actions, trail=True, caption=caption, seen=seen)
         return env.render()
 
     yield frame()

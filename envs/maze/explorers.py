@@ -64,6 +64,14 @@ def window_tiles(t: MazeTables, pos: int, size: int) -> Iterable[int]:
         yield from range(rr * t.cols + max(0, c - h), rr * t.cols + min(t.cols, c + h + 1))
 
 
+def reveal(seen: np.ndarray, agent, size: int) -> np.ndarray:
+    """Mark on the tile grid ``seen`` (rows, cols) what a ``size`` x ``size`` window around ``agent`` =
+    (row, col) shows; returns ``seen``."""
+    (r, c), h = agent, size // 2
+    seen[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1] = True
+    return seen
+
+
 def _route_to(t: MazeTables, start: int, free: np.ndarray, is_target) -> list[int] | None:
     """The shortest route (tiles after ``start``) through ``free`` tiles to the nearest tile for which
     ``is_target`` holds (targets need not be free); None when none can be reached."""

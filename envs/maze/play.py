@@ -10,6 +10,7 @@ import numpy as np
 from envs.maze import render as rnd
 from envs.maze.config import MazeEnvConfig
 from envs.maze.env import MazeEnv
+from envs.maze.explorers import reveal
 
 HELP_LINE = "arrows move · R reset · N new maze · Esc quit"
 
@@ -43,9 +44,7 @@ class _Session:
 
     def look(self) -> None:
         """What the window around the player shows joins what has been seen."""
-        h = self.cfg.local_size // 2
-        r, c = self.env.agent_pos
-        self.seen[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1] = True
+        reveal(self.seen, self.env.agent_pos, self.cfg.local_size)
 
     def new_maze(self) -> None:
         """The maze of the next seed (N): the seeds count up from the first one; a layout has one maze."""

@@ -84,3 +84,22 @@ def test_greedy_play_of_a_stacking_agent_stacks_as_it_goes():
     policy(2 * x)
     assert policy.stack.frames[:, :, 0].tolist() == [[0, 1, 2], [0, 1, 2]]
     assert agent.q_values(x).shape == (2, 4)  # one observation alone: the first of an episode
+
+
+def test_watching_a_blind_agent_shows_only_what_its_window_has_shown():
+    from agents.dqn.agent import DQNAgent
+    from agents.dqn.config import DQNConfig
+    from agents.dqn.evaluate import episode_frames
+    from envs.maze.env import MazeEnv
+    from envs.maze.render import FOG, WALL
+
+    env = MazeEnv(layout="#########\n#S.....G#\n#########", observation="local", local_size=3,
+                  local_goal="window", render_mode="rgb_array", tile_pixels=4)
+    agent = DQNAgent(env.observation_space.shape, 4, DQNConfig(network={"kind": "mlp", "hidden": [4]}),
+                     jit_compile=False)
+    first = next(episode_frames(agent, env))
+    far = first[4:8, 24:28]  # tile (1, 6): 5 tiles from the start, outside the 3 x 3 window
+    near = first[4:8, 8:12]  # tile (1, 2): inside it
+    fog = np.array(FOG, float)
+    assert np.abs(far[0, 0] - fog).max() < 40  # in fog
+    assert np.abs(near[0, 0] - fog).max() > 40 and (first[0:4, 0:4] == WALL).all()  # seen: its colours
