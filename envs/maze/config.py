@@ -60,6 +60,9 @@ class MazeRewardsConfig(Section):
                                              "(Ng et al. 1999: it keeps the optimal policy).")
     shaping_scale: float = Field(0.1, gt=0, description="Reward per tile of progress towards the goal when "
                                                         "shaping is on.")
+    new_tile: float = Field(0.0, ge=0, description="Added when the agent steps onto a tile it has not stood "
+                                                  "on yet in this episode (the start counts as visited): "
+                                                  "pays for exploring, as an episodic novelty bonus; 0: off.")
     shaping_gamma: float = Field(0.99, gt=0, le=1, description="Discount used in the shaping term; set it to "
                                                                "the agent's gamma so the optimal policy is "
                                                                "kept exactly (maze-dqn warns when they "

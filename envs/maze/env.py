@@ -295,7 +295,9 @@ class MazeEnv(gym.Env):
     -distance(s)``, the BFS distance to the goal. This is potential-based shaping (Ng, Harada &
     Russell, 1999): it gives the agent a hint at every step yet keeps the optimal policy, because the
     shaping terms of any route telescope to ``-phi(start)`` (exactly when ``shaping_gamma`` is the
-    agent's discount; the ``maze-dqn`` scenario warns when it is not).
+    agent's discount; the ``maze-dqn`` scenario warns when it is not). ``rewards.new_tile`` adds a bonus
+    for each step onto a tile not stood on yet in the episode (an episodic novelty bonus: it pays for
+    exploring, which an agent without the map has to do; it does change the optimal policy).
 
     ## Episode End
 
@@ -352,6 +354,8 @@ class MazeEnv(gym.Env):
         self._goal_r, self._step_r, self._wall_r = float(r.goal), float(r.step), float(r.wall)
         self._shaping = bool(r.shaping)
         self._scale, self._gamma = float(r.shaping_scale), float(r.shaping_gamma)
+        self._new_r = float(r.new_tile)
+        self._visited: set[int] = set()
         self._track = render_mode is not None
         self._trail: list[int] = []
         self._overlay: dict[str, Any] = {"values": None, "actions": None, "trail": True, "caption": None,
@@ -388,6 +392,7 @@ class MazeEnv(gym.Env):
         opts = check_options(options)
         self._tables, self._pos = episode_setup(self.config, self.np_random, opts, self._fixed)
         self._steps = 0
+        self._visited = {self._pos}
         d = self._tables.distance_list[self._pos]
         self._optimal = d
         if self._track:
@@ -415,6 +420,9 @@ class MazeEnv(gym.Env):
             reward = self._step_r
         if self._shaping:
             reward += self._scale * (t.distance_list[pos] - self._gamma * d)
+        if self._new_r and nxt not in self._visited:
+            reward += self._new_r
+            self._visited.add(nxt)
         truncated = not terminated and self._steps >= self.max_episode_steps
         self._pos = nxt
         if self._track:

@@ -63,6 +63,7 @@ class MazeVectorEnv(VectorEnv):
         self._goal_r, self._step_r, self._wall_r = float(r.goal), float(r.step), float(r.wall)
         self._shaping = bool(r.shaping)
         self._scale, self._gamma = float(r.shaping_scale), float(r.shaping_gamma)
+        self._new_r = float(r.new_tile)
         self._reward_lut = np.array([self._step_r, self._step_r + self._wall_r, self._goal_r, self._goal_r])
 
         self._fixed = build_maze(cfg)
@@ -73,6 +74,7 @@ class MazeVectorEnv(VectorEnv):
         self._stack_tables(t)
         # global index of each agent's tile: env i's tile p is i * tiles + p
         self._at = self._offset + t.start
+        self._visited = np.zeros(n * t.n, dtype=bool)  # tiles stood on this episode (rewards.new_tile)
         self._all_true = np.ones(n, dtype=bool)
         self._all_true.flags.writeable = False  # the `_key` masks of info: shared, so read-only
         self._steps = np.zeros(n, dtype=np.int64)
@@ -179,6 +181,8 @@ class MazeVectorEnv(VectorEnv):
                 self._goal_dr[i * t.rows:(i + 1) * t.rows] = t.goal_dr
                 self._goal_dc[i * t.cols:(i + 1) * t.cols] = t.goal_dc
         self._at[i] = i * t.n + pos
+        self._visited[i * t.n:(i + 1) * t.n] = False
+        self._visited[self._at[i]] = True
         self._steps[i] = 0
         self._optimal[i] = t.distance[pos]
         if self.render_mode is not None:
@@ -204,6 +208,9 @@ class MazeVectorEnv(VectorEnv):
         reward = self._reward_lut.take(code)
         if self._shaping:
             reward += self._scale * (self._dist.take(here) - self._gamma * d_new)
+        if self._new_r:
+            reward += self._new_r * ~self._visited.take(nxt)
+            self._visited[nxt] = True
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         truncated &= ~terminated

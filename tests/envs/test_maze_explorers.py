@@ -87,3 +87,12 @@ def test_a_random_walk_is_reproducible_and_stops_at_the_limit():
 def test_unknown_walkers_are_named():
     with pytest.raises(ValueError, match="unknown walkers"):
         play(env_config({}), [0], ["compass"])
+
+
+def test_a_new_tile_pays_once_per_episode():
+    env = MazeEnv(layout="######\n#S..G#\n######", rewards={"new_tile": 0.5, "step": -0.01, "wall": 0.0})
+    env.reset(seed=0)
+    rewards = [env.step(a)[1] for a in (1, 3, 1, 1)]  # east (new), back to the start, east (seen), east (new)
+    assert rewards == pytest.approx([0.49, -0.01, -0.01, 0.49])
+    env.reset(seed=0)
+    assert env.step(1)[1] == pytest.approx(0.49)  # a new episode forgets

@@ -19,7 +19,7 @@ SETTINGS = [
     {"observation": "pixels", "pixel_tile": 2, "mazes": "random", "train_maze_seeds": [0, 50],
      "exploring_starts": True},
     {"observation": "local", "local_goal": "window", "mazes": "random", "loops": 0.3, "start": "random",
-     "goal": "random"},
+     "goal": "random", "rewards": {"new_tile": 0.05}},
 ]
 
 
