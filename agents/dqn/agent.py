@@ -255,12 +255,16 @@ class DQNAgent:
             elif self._online_with_maps is not None:
                 loss = loss + self._aux_weight * passability_loss(maps, obs, next_obs, actions)
             scaled = self.optimizer.scale_loss(loss)
+        self._apply(tape, scaled)
+        return loss, td
+
+    def _apply(self, tape, scaled_loss) -> None:
+        """One update's gradient step, then the update count and the target network's sync."""
         variables = self.online.trainable_variables
-        grads = tape.gradient(scaled, variables)
+        grads = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         self._updates.assign_add(1)
         self._sync_target()
-        return loss, td
 
     def _pixel_losses(self, maps, planes, obs, next_obs, actions, dones):
         """A pixel vin's auxiliary losses: its planes located from the frames (:func:`localisation_loss`) and

@@ -186,11 +186,7 @@ class RecurrentDQNAgent(DQNAgent):
             td = targets - q_taken
             loss = tf.reduce_sum(mask * huber(td, cfg.huber_delta)) / tf.maximum(tf.reduce_sum(mask), 1.0)
             scaled = self.optimizer.scale_loss(loss)
-        variables = self.online.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        self._updates.assign_add(1)
-        self._sync_target()
+        self._apply(tape, scaled)
         return loss, tf.reduce_sum(mask * tf.abs(td), axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def _train_many(self, *arrays):
