@@ -186,8 +186,9 @@ def test_the_live_window_opens_on_a_real_x_server(tmp_path):
     xvfb, display = start_xvfb()
     try:
         env = {**os.environ, "DISPLAY": display, "SDL_VIDEODRIVER": "x11"}
-        command = [sys.executable, "-m", "lab", "run", write(tmp_path), "--out", str(tmp_path / "runs"),
-                   "--live", "--record", "--fps", "30"]
+        quick = {**SHORT, "training": {**SHORT["training"], "env_steps": 800}}
+        command = [sys.executable, "-m", "lab", "run", write(tmp_path, quick), "--out",
+                   str(tmp_path / "runs"), "--live", "--record", "--fps", "30"]
         out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     finally:
         xvfb.send_signal(signal.SIGTERM)

@@ -14,10 +14,10 @@ BLIND = {
     "name": "blind", "task": "maze-dqn", "seed": 0, "strategy": "cpu", "jit_compile": False,
     "env": {"width": 3, "height": 3, "mazes": "random", "start": "random", "goal": "random",
             "observation": "local", "local_size": 3, "local_goal": "window"},
-    "agent": {"network": {"kind": "mlp", "hidden": [16]}, "learning_starts": 100, "train_freq": 8,
+    "agent": {"network": {"kind": "mlp", "hidden": [16]}, "learning_starts": 80, "train_freq": 8,
               "batch_size": 8, "replay": {"capacity": 500}, "epsilon": {"decay_steps": 300}},
-    "training": {"env_steps": 800, "num_envs": 4, "eval_every": 400, "eval_mazes": 6, "test_mazes": 6,
-                 "stop_after_perfect": 0, "checkpoint_every": 400,
+    "training": {"env_steps": 480, "num_envs": 4, "eval_every": 240, "eval_mazes": 4, "test_mazes": 4,
+                 "stop_after_perfect": 0, "checkpoint_every": 240,
                  "baselines": ["wall_follower", "frontier", "optimum"]},
 }
 
@@ -60,7 +60,7 @@ def test_an_agent_with_memory_trains_evaluates_and_resumes(tmp_path, monkeypatch
     (folder,) = (tmp_path / "runs").iterdir()
     run = execute(None, resume=str(folder), quiet=True)
     s = run.summary()
-    assert run.status == "complete" and s["env_steps"] == 800 and s["test_mazes"] == 6
+    assert run.status == "complete" and s["env_steps"] == 480 and s["test_mazes"] == 4
     assert 0 <= s["test_success_rate"] <= 1 and s["baseline_frontier_success_rate"] == 1.0
 
 
