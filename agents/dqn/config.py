@@ -34,6 +34,9 @@ class NetworkConfig(Section):
     )
     cell: Literal["lstm", "gru"] = Field("lstm", description="recurrent only: the recurrent cell.")
     units: int = Field(128, ge=1, le=4096, description="recurrent only: the size of the cell's state.")
+    previous_action: bool = Field(
+        True, description="recurrent only: the network also reads the action taken before each observation "
+        "(one-hot, as R2D2 does), so it knows which way it went when exploration overrode its choice.")
     hidden: Widths = Field(
         [256, 256], description="Sizes of the dense hidden layers (after the convolutions for a cnn; the "
         "head after the read-out for a vin)."
@@ -219,7 +222,7 @@ class DQNConfig(Section):
             raise ValueError("a recurrent network has one Q head: set network.dueling: false")
         if not recurrent:
             # (compared with the defaults: a run folder's scenario.yaml writes every field out)
-            net = {f"network.{k}" for k in ("cell", "units")
+            net = {f"network.{k}" for k in ("cell", "units", "previous_action")
                    if getattr(self.network, k) != NetworkConfig.model_fields[k].default}
             changed = sorted(net | {f"sequence.{k}" for k, v in self.sequence if v !=
                                     SequenceConfig.model_fields[k].default})

@@ -1,10 +1,13 @@
 """The recurrent Q-network (``network.kind: recurrent``) and its agent: an agent that remembers.
 
-The network reads one observation per step: dense layers, then an LSTM or GRU cell whose state carries
-what the agent has seen in the episode so far, then a linear Q head. One Keras model serves both uses:
-``[obs (B, T, ...), keep (B, T, 1), *state] -> [Q (B, T, actions), *state after]``, with ``keep`` 0 where an
-observation opens an episode (:class:`ResettingCell` zeroes the state there), so a sequence may cross
-from one episode into the next, and acting is the same model on ``T = 1``.
+The network reads one observation per step, and (``network.previous_action``, as R2D2 does) the action
+taken before it, one-hot (none at an episode's start): dense layers, then an LSTM or GRU cell whose state
+carries what the agent has seen and done in the episode so far, then a linear Q head. One Keras model
+serves both uses: ``[obs (B, T, ...), prev (B, T), keep (B, T, 1), *state] -> [Q (B, T, actions), *state
+after]`` (``prev`` an action index, -1 for none; absent without ``previous_action``), with ``keep`` 0
+where an observation opens an episode (:class:`ResettingCell` zeroes the state there), so a sequence may
+cross from one episode into the next, and acting is the same model on ``T = 1``. Without the previous
+action the network cannot tell which way it went when exploration overrode its choice.
 
 :class:`RecurrentDQNAgent` is :class:`agents.dqn.agent.DQNAgent` with that network, replaying sequences of
 :class:`agents.dqn.sequences.SequenceReplay` as R2D2 does: each sequence starts from the state stored
@@ -54,6 +57,24 @@ class ResettingCell(layers.Layer):
         return {**super().get_config(), "kind": self.kind, "units": self.units, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class OneHot(layers.Layer):
+    """Action indices -> one-hot float vectors (an index outside ``[0, depth)``, such as -1, gives zeros)."""
+
+    def __init__(self, depth: int, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = int(depth)
+
+    def call(self, indices):
+        return keras.ops.one_hot(indices, self.depth)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.depth)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth}
+
+
 def state_sizes(cfg) -> list[int]:
     """The sizes of the parts of the recurrent state (an LSTM's h and c, a GRU's h)."""
     return [cfg.units] * (2 if cfg.cell == "lstm" else 1)
@@ -61,25 +82,28 @@ def state_sizes(cfg) -> list[int]:
 
 def build_recurrent_q_network(obs_shape, n_actions: int, cfg, obs_dtype="float32", obs_high=None,
                               seed: int = 0, name: str = "q_network") -> keras.Model:
-    """``[obs (B, T, *obs_shape), keep (B, T, 1), *state] -> [Q (B, T, n_actions), *state after]``."""
+    """``[obs (B, T, *obs_shape), (prev (B, T),) keep (B, T, 1), *state] -> [Q (B, T, actions), *state]``."""
     counter = iter(range(1_000))
 
     def init():
         return keras.initializers.GlorotUniform(seed=stream_seed(seed, "q-network", next(counter)))
 
     obs = keras.Input((None, *obs_shape), dtype=str(np.dtype(obs_dtype)), name="obs")
+    prev = [keras.Input((None,), dtype="int32", name="prev")] if cfg.previous_action else []
     keep = keras.Input((None, 1), name="keep")
     states = [keras.Input((size,), name=f"state{i}") for i, size in enumerate(state_sizes(cfg))]
     x = layers.Rescaling(resolve_scale(cfg.input_scale, obs_high), name="scale")(obs)
     if len(obs_shape) > 1:
         x = layers.Reshape((-1, int(np.prod(obs_shape))), name="flatten")(x)
+    if prev:  # one-hot; -1 (no previous action) is all zeros
+        x = layers.Concatenate(name="with_prev")([x, OneHot(n_actions, name="prev_one_hot")(prev[0])])
     for i, units in enumerate(cfg.hidden):
         x = layers.Dense(units, activation=cfg.activation, kernel_initializer=init(), name=f"dense{i}")(x)
     x = layers.Concatenate(name="with_keep")([x, keep])
     cell = ResettingCell(cfg.cell, cfg.units, seed=stream_seed(seed, "q-network-cell"), name="memory_cell")
     out = layers.RNN(cell, return_sequences=True, return_state=True, name="memory")(x, initial_state=states)
     q = layers.Dense(n_actions, kernel_initializer=init(), dtype="float32", name="q_values")(out[0])
-    return keras.Model([obs, keep, *states], [q, *out[1:]], name=name)
+    return keras.Model([obs, *prev, keep, *states], [q, *out[1:]], name=name)
 
 
 class RecurrentPolicy:
@@ -90,17 +114,18 @@ class RecurrentPolicy:
     memoryless = False
 
     def __init__(self, agent: RecurrentDQNAgent):
-        self.agent, self.states, self.first = agent, None, None
+        self.agent, self.states, self.first, self.prev = agent, None, None, None
 
     def __call__(self, obs_batch) -> np.ndarray:
         obs = self.agent._check_obs(obs_batch)
         if self.states is None or self.states[0].shape[0] != len(obs):
             sizes = state_sizes(self.agent.config.network)
             self.states = [np.zeros((len(obs), s), np.float32) for s in sizes]
-            self.first = np.ones(len(obs), bool)
-        q, self.states = self.agent.step(obs, self.first, self.states)
+            self.first, self.prev = np.ones(len(obs), bool), np.full(len(obs), -1, np.int32)
+        q, self.states = self.agent.step(obs, self.first, self.states, self.prev)
         self.first = np.zeros(len(obs), bool)
-        return q.argmax(axis=1)
+        self.prev = q.argmax(axis=1).astype(np.int32)
+        return self.prev
 
 
 class RecurrentDQNAgent(DQNAgent):
@@ -118,20 +143,29 @@ class RecurrentDQNAgent(DQNAgent):
         self._aux_weight, self._pixels, self._online_with_maps = 0.0, False, None
         self.states: list[np.ndarray] | None = None  # the acting state of each env, after the last act()
         self.acted_states: list[np.ndarray] | None = None  # the state each env acted from
+        self.prev_actions: np.ndarray | None = None  # each env's last action (-1: none yet)
 
     def _compile(self, act_jit_compile: bool) -> None:
         self._step_fn = tf.function(self._step, jit_compile=False, reduce_retracing=True)
         self._train_fn = tf.function(self._train_many, jit_compile=self.jit_compile)
         self._train_concrete: dict = {}
 
-    def _step(self, obs, keep, *states):
-        q, *new = self.online([obs[:, None], keep[:, None, None], *states], training=False)
+    def _inputs(self, obs, prev, keep, states) -> list:
+        """The model's inputs (``prev`` only when the network reads the previous action)."""
+        return [obs, *([prev] if self.config.network.previous_action else []), keep, *states]
+
+    def _step(self, obs, prev, keep, *states):
+        q, *new = self.online(self._inputs(obs[:, None], prev[:, None], keep[:, None, None], states),
+                              training=False)
         return q[:, 0], new
 
-    def step(self, obs, first, states) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(Q-values (N, actions), the states after) of one step from ``states``; ``first`` restarts rows."""
-        keep = tf.constant(1.0 - np.asarray(first, np.float32))
-        q, new = self._step_fn(tf.constant(obs), keep, *[tf.constant(s) for s in states])
+    def step(self, obs, first, states, prev=None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(Q-values (N, actions), the states after) of one step from ``states``; ``first`` restarts rows
+        (and drops their previous action); ``prev``: each row's previous action (None or -1: none)."""
+        first = np.asarray(first, bool)
+        prev = np.full(len(obs), -1, np.int32) if prev is None else np.where(first, -1, prev).astype(np.int32)
+        keep = tf.constant(1.0 - first.astype(np.float32))
+        q, new = self._step_fn(tf.constant(obs), tf.constant(prev), keep, *[tf.constant(s) for s in states])
         return q.numpy(), [s.numpy() for s in new]
 
     def q_values(self, obs_batch) -> np.ndarray:
@@ -154,29 +188,31 @@ class RecurrentDQNAgent(DQNAgent):
         n = len(obs)
         if self.states is None or self.states[0].shape[0] != n:
             self.states = [np.zeros((n, s), np.float32) for s in state_sizes(self.config.network)]
+            self.prev_actions = np.full(n, -1, np.int32)
             first = np.ones(n, bool) if first is None else first
         first = np.zeros(n, bool) if first is None else np.asarray(first, bool)
         random_actions = rng.integers(0, self.n_actions, size=n)
         explore = rng.random(n) < epsilon
         self.acted_states = [np.where(first[:, None], 0.0, s).astype(np.float32) for s in self.states]
-        q, self.states = self.step(obs, first, self.states)
-        return np.where(explore, random_actions, q.argmax(axis=1))
+        q, self.states = self.step(obs, first, self.states, self.prev_actions)
+        self.prev_actions = np.where(explore, random_actions, q.argmax(axis=1)).astype(np.int32)
+        return self.prev_actions
 
     # ------------------------------------------------------------------ learning
-    def _unroll(self, model, obs, keep, states, training):
-        q, *after = model([obs, keep[..., None], *states], training=training)
+    def _unroll(self, model, obs, prev, keep, states, training):
+        q, *after = model(self._inputs(obs, prev, keep[..., None], states), training=training)
         return q, after
 
-    def _update(self, obs, first, actions, returns, discounts, dones, boot, mask, *states):
+    def _update(self, obs, prev, first, actions, returns, discounts, dones, boot, mask, *states):
         cfg, b = self.config, self.config.sequence.burn_in
         keep = 1.0 - first
-        q_target, _ = self._unroll(self.target, obs, keep, list(states), False)
+        q_target, _ = self._unroll(self.target, obs, prev, keep, list(states), False)
         start = list(states)
         if b:  # burn-in: the state catches up, nothing is learned from these steps
-            _, start = self._unroll(self.online, obs[:, :b], keep[:, :b], start, False)
+            _, start = self._unroll(self.online, obs[:, :b], prev[:, :b], keep[:, :b], start, False)
             start = [tf.stop_gradient(s) for s in start]
         with tf.GradientTape() as tape:
-            q, _ = self._unroll(self.online, obs[:, b:], keep[:, b:], start, True)
+            q, _ = self._unroll(self.online, obs[:, b:], prev[:, b:], keep[:, b:], start, True)
             q_taken = tf.gather(q[:, :cfg.sequence.length], actions, batch_dims=2)
             q_next_online = tf.gather(tf.stop_gradient(q), boot, batch_dims=1)
             q_next_target = tf.gather(q_target[:, b:], boot, batch_dims=1)
@@ -204,7 +240,7 @@ class RecurrentDQNAgent(DQNAgent):
         ``(K, B)`` for K); returns ``{"loss", "losses", "td_errors"}`` (mean |TD| per sequence)."""
         single = np.ndim(batch["actions"]) == 2
         arrays = [np.asarray(batch["obs"]).astype(self.obs_dtype, copy=False),
-                  *(np.asarray(batch[k], np.float32) for k in ("first",)),
+                  np.asarray(batch["prev"], np.int32), np.asarray(batch["first"], np.float32),
                   np.asarray(batch["actions"], np.int32),
                   *(np.asarray(batch[k], np.float32) for k in ("returns", "discounts", "dones")),
                   np.asarray(batch["boot"], np.int32), np.asarray(batch["mask"], np.float32),

@@ -3,10 +3,11 @@ Replay in Distributed Reinforcement Learning").
 
 Each env's steps form one stream: for every step, the observation the agent acted on, its action and
 reward, whether the episode terminated or ended there, whether the observation opened an episode
-(``first``: the network's state restarts from zeros there), and the recurrent state the agent had when it
-acted. When an episode ends, its last observation follows as an entry of its own (no action: the
-bootstrap of a truncated episode). Autoreset steps (Gymnasium's NEXT_STEP: the step after an episode's
-end only resets the env) are not steps of any episode and are skipped.
+(``first``: the network's state restarts from zeros there), the action taken before it in the episode
+(``prev``, -1 for none), and the recurrent state the agent had when it acted. When an episode ends, its
+last observation follows as an entry of its own (no action: the bootstrap of a truncated episode).
+Autoreset steps (Gymnasium's NEXT_STEP: the step after an episode's end only resets the env) are not
+steps of any episode and are skipped.
 
 Every ``length`` entries of a stream, the last ``burn_in + length + n_step`` of them become a sequence:
 
@@ -31,7 +32,7 @@ import numpy as np
 from lab.errors import RunError
 from lab.runs import atomic_path, reading
 
-FIELDS = ("obs", "actions", "rewards", "terminated", "ended", "valid", "first")
+FIELDS = ("obs", "actions", "rewards", "terminated", "ended", "valid", "first", "prev")
 
 
 class SequenceReplay:
@@ -54,7 +55,8 @@ class SequenceReplay:
         c, s = self.capacity, self.span
         self.data = {"obs": np.zeros((c, s, *self.obs_shape), self.obs_dtype),
                      "actions": np.zeros((c, s), np.int32), "rewards": np.zeros((c, s), np.float32),
-                     **{k: np.zeros((c, s), bool) for k in ("terminated", "ended", "valid", "first")}}
+                     **{k: np.zeros((c, s), bool) for k in ("terminated", "ended", "valid", "first")},
+                     "prev": np.full((c, s), -1, np.int32)}
         self.states = [np.zeros((c, size), np.float32) for size in self.state_sizes]
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.added = 0  # sequences stored since the start (the ring index is added % capacity)
@@ -68,9 +70,10 @@ class SequenceReplay:
         """Forget the streams' unfinished parts (after the envs were reset by the caller): each stream
         starts again with ``burn_in`` empty entries."""
         self._streams: list[list[tuple]] = [[self._empty()] * self.burn_in for _ in range(self.n_envs)]
+        self._prev = np.full(self.n_envs, -1, np.int64)  # each env's last action in its episode
 
     def _empty(self) -> tuple:
-        return (np.zeros(self.obs_shape, self.obs_dtype), 0, 0.0, False, False, False, False,
+        return (np.zeros(self.obs_shape, self.obs_dtype), 0, 0.0, False, False, False, False, -1,
                 tuple(np.zeros(size, np.float32) for size in self.state_sizes))
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, *, first, states, next_states,
@@ -82,10 +85,12 @@ class SequenceReplay:
         for i in np.flatnonzero(~np.asarray(skip, dtype=bool)):
             end = bool(terminated[i] or truncated[i])
             stream = self._streams[i]
+            prev = -1 if first[i] else int(self._prev[i])
             stream.append((obs[i], int(actions[i]), float(rewards[i]), bool(terminated[i]), end, True,
-                           bool(first[i]), tuple(s[i] for s in states)))
+                           bool(first[i]), prev, tuple(s[i] for s in states)))
+            self._prev[i] = actions[i]
             if end:  # the episode's last observation, to bootstrap from when a time limit cut it
-                stream.append((next_obs[i], 0, 0.0, False, False, False, False,
+                stream.append((next_obs[i], 0, 0.0, False, False, False, False, int(actions[i]),
                                tuple(s[i] for s in next_states)))
             while len(stream) >= self.span:
                 self._store(stream[:self.span])
@@ -99,21 +104,21 @@ class SequenceReplay:
             column = [e[k] for e in entries]
             self.data[name][j] = np.stack(column) if name == "obs" else column
         for part, array in enumerate(self.states):
-            array[j] = entries[0][7][part]
+            array[j] = entries[0][8][part]
         self.added += 1
 
     # ---- sampling ---------------------------------------------------------------------------------
     def sample(self, batch_size: int, n_batches: int | None = None, beta=None) -> dict:
         """``batch_size`` sequences (``(n_batches, batch_size, ...)`` when ``n_batches`` is given): ``obs``,
-        ``first`` (whole sequences), ``states`` (a list), and for the learned steps ``actions``, ``returns``,
-        ``discounts``, ``dones``, ``boot`` (the entry to bootstrap from, counted from the end of the burn-in)
-        and ``mask`` (a real step). ``beta`` is accepted and ignored (uniform replay)."""
+        ``first``, ``prev`` (whole sequences), ``states`` (a list), and for the learned steps ``actions``,
+        ``returns``, ``discounts``, ``dones``, ``boot`` (the entry to bootstrap from, counted from the end of
+        the burn-in) and ``mask`` (a real step). ``beta`` is accepted and ignored (uniform replay)."""
         if len(self) == 0:
             raise ValueError("the sequence replay is empty")
         shape = (batch_size,) if n_batches is None else (n_batches, batch_size)
         idx = self.rng.integers(0, len(self), size=shape)
         d = {k: v[idx] for k, v in self.data.items()}
-        out = {"obs": d["obs"], "first": d["first"].astype(np.float32),
+        out = {"obs": d["obs"], "first": d["first"].astype(np.float32), "prev": d["prev"],
                "states": [s[idx] if self.stored_state else np.zeros_like(s[idx]) for s in self.states]}
         out.update(self.targets(d))
         return out

@@ -36,6 +36,7 @@ def test_streams_become_overlapping_sequences_that_learn_every_step_once():
     assert obs[0].tolist() == [0, 0, 1, 2, 3] and not buf.data["valid"][0, 0]  # the empty burn-in entry
     assert obs[1].tolist() == [1, 2, 3, 4, 5]  # `length` entries on: learned steps 2, 3 follow 0, 1
     assert buf.states[0][:2, 0].tolist() == [0.0, 10.0]  # the state the agent acted from at the start
+    assert buf.data["prev"][0].tolist() == [-1, -1, 0, 1, 2]  # the action before each step (none first)
 
 
 def test_n_step_targets_stop_at_the_end_of_the_episode():
@@ -49,6 +50,8 @@ def test_n_step_targets_stop_at_the_end_of_the_episode():
     np.testing.assert_allclose(t["dones"][0], [1, 1, 0])
     np.testing.assert_allclose(t["mask"][0], [1, 1, 0])  # the final-observation entry is not a step
     np.testing.assert_allclose(t["discounts"][0], [0.25, 0.5, 1.0])
+    # the final observation follows the episode's last action; the next episode starts with none
+    assert buf.data["prev"][0].tolist() == [-1, -1, 0, 1, -1, 2]
 
 
 def test_a_truncated_episode_bootstraps_from_its_final_observation():
@@ -88,6 +91,11 @@ def test_the_state_carries_what_was_seen_and_restarts_with_an_episode(cell):
     q_fresh = a.q_values(y)
     assert not np.allclose(q_after_x, q_fresh)  # a memory: y after x is not y alone
     np.testing.assert_allclose(a.step(y, [True], after_x.states)[0], q_fresh, rtol=1e-5)  # `first` forgets
+    went = [a.step(y, [False], after_x.states, prev=[k])[0] for k in range(4)]
+    assert not np.allclose(went[0], went[2])  # it reads which way it went
+    assert after_x.prev.tolist() == [int(after_x.agent.q_values(x).argmax())]
+    without = agent(cell=cell, previous_action=False)
+    assert "prev" not in [t.name.split(":")[0] for t in without.online.inputs]
 
 
 def test_acting_keeps_the_states_the_replay_needs_and_learning_runs(tmp_path):
