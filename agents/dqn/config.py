@@ -265,11 +265,15 @@ class DQNTrainingConfig(Section):
         "on this many further unseen maze seeds, right after the evaluation set's (never used to stop or to "
         "pick anything, so an honest held-out figure: test_success_rate / test_path_ratio in summary.json); "
         "0: none.")
-    baselines: list[Literal["random", "wall_follower", "frontier", "optimum"]] = Field(
-        [], description="Walkers that learn nothing, played after training on the same mazes as the final "
-        "agent (the test mazes, else the evaluation mazes): random (a random walk), wall_follower (right "
-        "hand), frontier (remembers what its local_size window showed, walks to the nearest unseen tile), "
-        "optimum (BFS with the map); summary.json gets baseline_<name>_success_rate and _mean_steps.")
+    baselines: list[Literal["random", "wall_follower", "frontier", "optimum", "feedforward",
+                            "frame_stack"]] = (
+        Field([], description="References played after training on the same mazes as the final agent (the "
+              "test mazes, else the evaluation mazes). Walkers that learn nothing: random (a random walk), "
+              "wall_follower (right hand), frontier (remembers what its local_size window showed, walks to "
+              "the nearest unseen tile), optimum (BFS with the map). A recurrent network's own layers "
+              "without its memory, trained in this run for as many env steps: feedforward (the window "
+              "alone), frame_stack (the last 4 windows). summary.json gets baseline_<name>_success_rate "
+              "and _mean_steps."))
     stop_after_perfect: int = Field(
         3, ge=0, description="Stop once this many evaluations in a row are perfect (every maze solved at the "
                              "BFS-optimal length); 0: never.")
@@ -343,6 +347,15 @@ class MazeDQNScenario(Scenario):
         if self.agent.learning_starts >= t.env_steps:
             raise ValueError(f"agent.learning_starts ({self.agent.learning_starts}) is not below "
                              f"training.env_steps ({t.env_steps}): the agent would never learn")
+        return self
+
+    @model_validator(mode="after")
+    def _network_baselines_need_a_memory(self):
+        named = [n for n in self.training.baselines if n in ("feedforward", "frame_stack")]
+        if named and self.agent.network.kind != "recurrent":
+            raise ValueError(f"training.baselines {', '.join(named)}: a recurrent network's layers without "
+                             f"its memory, and this network is a {self.agent.network.kind}: set "
+                             f"agent.network.kind: recurrent, or remove {', '.join(named)}")
         return self
 
     @model_validator(mode="after")

@@ -55,10 +55,10 @@ class EvalResult:
 
 
 def baselines(env_cfg, maze_seeds: list[int] | None, names) -> dict:
-    """The walkers of :mod:`envs.maze.explorers` on the same mazes as the agent (from the real start):
-    ``baseline_<name>_success_rate`` and ``baseline_<name>_mean_steps`` (over the solved mazes; NaN when
-    none was solved)."""
-    steps = explorers.play(eval_env_config(env_cfg), maze_seeds, names)
+    """The walkers of :mod:`envs.maze.explorers` among ``names`` on the same mazes as the agent (from the
+    real start): ``baseline_<name>_success_rate`` and ``baseline_<name>_mean_steps`` (over the solved
+    mazes; NaN when none was solved)."""
+    steps = explorers.play(eval_env_config(env_cfg), maze_seeds, [n for n in names if n in explorers.NAMES])
     out = {}
     for name, walked in steps.items():
         rate, mean = explorers.summarise(walked)

@@ -25,6 +25,7 @@ from agents.dqn import report
 from agents.dqn.agent import AGENT_DIR, CHECKPOINT, FINAL_DIR, REPLAY_FILE, DQNAgent
 from agents.dqn.evaluate import Evaluator, baselines
 from agents.dqn.live import LiveView
+from agents.dqn.memoryless import train_memoryless
 from agents.dqn.model import beta_at, epsilon_at, updates_due
 from agents.dqn.recurrent import agent_class, load_agent, state_sizes
 from agents.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
@@ -56,6 +57,8 @@ def run(cfg, ctx) -> dict:
     test_seeds = cfg.test_seeds()
     test = Evaluator(cfg.env, test_seeds).run(trainer.agent.greedy_policy()) if test_seeds else None
     walkers = baselines(cfg.env, test_seeds or cfg.eval_seeds(), cfg.training.baselines)
+    walkers |= train_memoryless(cfg, trainer.env_steps, test_seeds or cfg.eval_seeds(),
+                                lambda variant: Trainer(variant, jit_compile=ctx.jit_compile), ctx.log)
     report.learning_curves(ctx, cfg, trainer.history)
     report.policy_picture(ctx, cfg, trainer.agent, trainer.evaluator.maze_seeds)
     report.final_evaluation(ctx, final, trainer.evaluator.size, test, len(test_seeds), walkers)

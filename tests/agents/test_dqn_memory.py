@@ -40,6 +40,9 @@ def test_frames_stack_oldest_first_and_restart_with_an_episode():
 ])
 def test_an_agent_with_memory_trains_evaluates_and_resumes(tmp_path, monkeypatch, agent):
     data = {**BLIND, "agent": {**BLIND["agent"], **agent}}
+    recurrent = "network" in agent
+    if recurrent:  # and its layers without the memory, trained in the same run
+        data["training"] = {**BLIND["training"], "baselines": ["frontier", "feedforward", "frame_stack"]}
     path = tmp_path / "blind.yaml"
     path.write_text(yaml.safe_dump(data))
     from agents.dqn import train
@@ -62,6 +65,27 @@ def test_an_agent_with_memory_trains_evaluates_and_resumes(tmp_path, monkeypatch
     s = run.summary()
     assert run.status == "complete" and s["env_steps"] == 480 and s["test_mazes"] == 4
     assert 0 <= s["test_success_rate"] <= 1 and s["baseline_frontier_success_rate"] == 1.0
+    if recurrent:
+        assert s["baseline_feedforward_env_steps"] == s["baseline_frame_stack_env_steps"] == 480
+        assert all(0 <= s[f"baseline_{n}_success_rate"] <= 1 for n in ("feedforward", "frame_stack"))
+
+
+def test_the_memoryless_baselines_are_the_same_layers_on_the_same_experience():
+    from agents.dqn.memoryless import memoryless_config
+
+    data = {**BLIND, "agent": {**BLIND["agent"], "network": {"kind": "recurrent", "hidden": [16], "units": 8},
+                               "sequence": {"length": 4}, "replay": {"capacity": 100}},
+            "training": {**BLIND["training"], "baselines": ["feedforward", "frame_stack", "optimum"]}}
+    cfg = scenario.validate(data, "x.yaml")
+    plain, stacked = (memoryless_config(cfg, name, 960) for name in ("feedforward", "frame_stack"))
+    assert plain.agent.network.kind == "mlp" and plain.agent.network.hidden == [16, 8]
+    assert plain.agent.frame_stack == 1 and stacked.agent.frame_stack == 4
+    assert plain.agent.batch_size == 8 * 4 and plain.agent.replay.capacity == 100 * 4
+    assert plain.training.env_steps == 960 and plain.training.baselines == []
+    data["agent"]["network"] = {"kind": "mlp"}
+    data["agent"].pop("sequence")
+    with pytest.raises(ScenarioError, match="feedforward, frame_stack: a recurrent network's layers without"):
+        scenario.validate(data, "x.yaml")
 
 
 def test_frame_stacking_is_a_feed_forward_memory():
