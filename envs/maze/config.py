@@ -175,6 +175,12 @@ class MazeEnvConfig(Section):
             raise ValueError(f"local_goal: {self.local_goal} is a setting of observation: local (the "
                              f"window); this env's observation is {self.observation}: remove local_goal or "
                              f"set observation: local")
+        tiles = max(2 * self.width + 1, 2 * self.height + 1)
+        if self.local_goal == "window" and not self.has_layout and self.local_size >= tiles:
+            shape = f"{2 * self.height + 1} x {2 * self.width + 1} tiles"
+            raise ValueError(f"local_size {self.local_size} is not smaller than the maze ({shape}): a blind "
+                             f"window that shows the whole maze leaves nothing to explore; use local_size <= "
+                             f"{max(3, (tiles - 2) | 1)} or a larger maze")
         if self.obs_dtype == "uint8" and self.observation not in ("grid", "pixels"):
             raise ValueError(f"obs_dtype uint8 exists only for observation: grid; {self.observation} "
                              f"observations are fractions, use float32")

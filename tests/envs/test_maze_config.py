@@ -42,6 +42,8 @@ def problems(**settings) -> str:
     ({"widht": 4}, "env.widht: unknown key; did you mean `width`"),
     ({"observation": "grids"}, "did you mean `grid`"),
     ({"local_size": 4}, "must be odd and from 3 to 15"),
+    ({"width": 2, "height": 2, "observation": "local", "local_size": 5, "local_goal": "window"},
+     r"local_size 5 is not smaller than the maze \(5 x 5 tiles\).*use local_size <= 3"),
     ({"train_maze_seeds": [5, 5]}, "must be \\[lo, hi\\) with 0 <= lo < hi"),
     ({"observation": "local", "obs_dtype": "uint8"}, "uint8 exists only for observation: grid"),
     ({"layout": "#S.G#", "mazes": "random"}, "a layout is one fixed maze"),
