@@ -55,17 +55,10 @@ def test_tensorflow_only_strategies_are_refused_on_jax(tmp_path):
     assert code == 2 and "KERAS_BACKEND=jax" in err and "Traceback" not in err
 
 
-def test_the_language_model_refuses_jax_rather_than_report_wrong_figures(tmp_path, monkeypatch, capsys):
-    """Stateful layers under JAX did not carry their state as the task needs (measured); it says so. (In
-    this process, with Keras told it runs on JAX: a JAX subprocess costs 10 s for one refusal.)"""
-    import keras
-
-    from lab.cli import main as lab_main
-
+def test_the_language_model_refuses_jax_rather_than_report_wrong_figures(tmp_path):
+    """Stateful layers under JAX did not carry their state as the task needs (measured); it says so."""
     (tmp_path / "t.txt").write_text("a tiny text, long enough for nothing\n" * 50)
     (tmp_path / "lm.yaml").write_text(f"name: lm\ntask: language-model\nstrategy: cpu\ndata: {{path: "
                                       f"{tmp_path / 't.txt'}}}\n")
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    code = lab_main(["run", str(tmp_path / "lm.yaml"), "--out", str(tmp_path / "runs")])
-    err = capsys.readouterr().err
+    code, _, err = lab(["run", tmp_path / "lm.yaml", "--out", tmp_path / "runs"], tmp_path)
     assert code == 2 and "needs Keras' TensorFlow backend" in err and "Traceback" not in err
