@@ -62,7 +62,7 @@ def policy_picture(ctx, cfg, agent, maze_seeds: list[int] | None) -> None:
 def final_evaluation(ctx, final: EvalResult, eval_mazes: int, test: EvalResult | None = None,
                      test_mazes: int = 0, walkers: dict | None = None) -> None:
     """The table of the final greedy policy on the evaluation mazes (which decided when to stop) and, when
-    there is one, the held-out test set; then the walkers that learn nothing on the same mazes."""
+    there is one, the held-out test set; then the references on the same mazes."""
     rows = [{"set": "evaluation (stopping)", "mazes": eval_mazes, "success rate": final.success_rate,
              "path ratio": final.path_ratio, "optimal share": final.optimal_share,
              "mean steps": final.mean_steps}]
@@ -75,7 +75,9 @@ def final_evaluation(ctx, final: EvalResult, eval_mazes: int, test: EvalResult |
              if k.endswith("_success_rate")]
     if names:
         where = f"the {test_mazes} held-out test mazes" if test is not None else "the evaluation mazes"
-        ctx.report.table("Walkers that learn nothing, on the same mazes", [
-            {"walker": name, "success rate": walkers[f"baseline_{name}_success_rate"],
+        ctx.report.table("References on the same mazes", [
+            {"reference": name, "success rate": walkers[f"baseline_{name}_success_rate"],
              "mean steps (solved)": walkers[f"baseline_{name}_mean_steps"]} for name in names],
-            note=f"Played once on {where}, from the real start (envs/maze/explorers.py).")
+            note=f"Played once on {where}, from the real start: the walkers that learn nothing "
+                 f"(envs/maze/explorers.py), and the network without its memory (feedforward, "
+                 f"frame_stack: trained in this run for as many env steps, agents/dqn/memoryless.py).")

@@ -52,7 +52,7 @@ def test_tiny_maze_solved_at_optimal_length(tiny_run):
         scenario.validate(TINY, "tiny").env).distance[build_maze(scenario.validate(TINY, "tiny").env).start]
     assert s["baseline_wall_follower_success_rate"] == s["baseline_frontier_success_rate"] == 1.0
     assert s["baseline_frontier_mean_steps"] >= s["baseline_optimum_mean_steps"]
-    assert "Walkers that learn nothing" in tiny_run.report_path.read_text()
+    assert "References on the same mazes" in tiny_run.report_path.read_text()
     assert ((tiny_run.artifacts / "learning_curves.png").exists() and
             (tiny_run.artifacts / "policy.png").exists())
     report = tiny_run.report_path.read_text()
