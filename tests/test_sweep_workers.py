@@ -1,17 +1,17 @@
 """`lab sweep` across processes: two local workers on one SQLite study finish the asked trials and no more,
-and a sweep killed mid-trial (SIGKILL) resumes that trial from its checkpoint, counting it once.
+and a sweep killed mid-trial (SIGKILL; the child pauses after each checkpoint so the kill lands mid-trial)
+resumes that trial from its checkpoint, counting it once.
 (PostgreSQL and several machines: test_sweep_postgres.py.)"""
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 from conftest import write_bar_digits
-from test_sweep import FIRST, LR, QUICK, ROOT, study_of, sweep_folder
+from test_ctrl_c import lab_paused
+from test_sweep import FIRST, LR, QUICK, study_of, sweep_folder
 
 from lab.cli import main as lab_main
 from lab.runs import RunDir
@@ -35,28 +35,27 @@ def test_a_sweep_killed_mid_trial_resumes_that_trial_from_its_checkpoint(tmp_pat
     bars = {"name": "bars", "task": "classifier", "seed": 2, "strategy": "cpu",
             "data": {"dataset": "mnist", "path": str(tmp_path / "mnist.npz"), "validation": 0.1},
             "model": {"kind": "mlp", "hidden": [16]}, "report": {"gallery": 0},
-            "training": {"epochs": 15, "batch_size": 64, "learning_rate": 0.003}}
+            "training": {"epochs": 4, "batch_size": 64, "learning_rate": 0.003}}
     path = tmp_path / "bars.yaml"
     path.write_text(yaml.safe_dump(bars))
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--param",
-                             "training.learning_rate=loguniform:0.001:0.01", "--trials", "2",
-                             "--pruner", "none", "--out", str(out), "--quiet"],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    # the child pauses after each checkpoint, so the kill lands mid-trial however fast the trial runs
+    proc = lab_paused("sweep", str(path), "--param", "training.learning_rate=loguniform:0.001:0.01",
+                      "--trials", "2", "--pruner", "none", "--out", str(out), "--quiet")
     try:
-        manifest = wait_for_glob(out, "*-sweep/trial-001/checkpoints/classifier.json", proc)
+        manifest = wait_for_glob(out, "*-sweep/trial-000/checkpoints/classifier.json", proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
         proc.kill()
     folder = manifest.parents[2]
-    assert RunDir.open(folder / "trial-001").status == "running"  # (as the kill left it)
+    assert RunDir.open(folder / "trial-000").status == "running"  # (as the kill left it)
     assert lab_main(["sweep", "--resume", str(folder), "--quiet"]) == 0
     study = study_of(folder)
     assert [(t.number, t.state.name) for t in study.get_trials()] == [(0, "COMPLETE"), (1, "COMPLETE")]
-    resumed = RunDir.open(folder / "trial-001")
+    resumed = RunDir.open(folder / "trial-000")
     assert json.loads(resumed.env_path.read_text()).get("resumed") is True  # continued, not started again
-    assert resumed.summary()["epochs_run"] == 15
+    assert resumed.summary()["epochs_run"] == 4
 
 
 def wait_for_glob(root: Path, pattern: str, proc, seconds: float = 180) -> Path:
