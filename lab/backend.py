@@ -7,8 +7,30 @@ command can start TensorFlow for the commands that need it while ``lab --help`` 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
 import os
 import sys
+from pathlib import Path
+
+
+def choose_backend() -> str | None:
+    """Pick JAX for Keras when nothing else chose and TensorFlow is not installed (``pip install
+    '.[jax]'``): sets ``KERAS_BACKEND=jax`` when it is unset, Keras' own ``keras.json`` names no backend,
+    Keras is not imported yet, TensorFlow cannot be found and JAX can. Returns the backend it set, or None.
+    Without it Keras would try TensorFlow, its default, and fail on import."""
+    if os.environ.get("KERAS_BACKEND") or "keras" in sys.modules:
+        return None
+    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    try:
+        if json.loads(config.read_text()).get("backend"):
+            return None
+    except (OSError, ValueError, AttributeError):
+        pass  # no config (or an unreadable one, which Keras ignores too)
+    if importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("jax") is not None:
+        os.environ["KERAS_BACKEND"] = "jax"
+        return "jax"
+    return None
 
 
 def keras_backend() -> str:

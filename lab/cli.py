@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 
-from lab.backend import start_tensorflow
+from lab.backend import choose_backend, start_tensorflow
 from lab.errors import LabError, StopRequested
 
 COMMANDS = {
@@ -75,6 +75,7 @@ def build_parser(argv: list[str] | tuple[str, ...] = ()) -> argparse.ArgumentPar
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    choose_backend()  # JAX when TensorFlow is not installed
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -7,12 +7,12 @@ Throughput decisions (measured in ``benchmarks/dqn_update_speed.py``):
 
 * acting: one compiled call for the whole vector env returns greedy actions; the epsilon mix is done in
   NumPy with the caller's generator (and the network is skipped when every sub-env explores);
-* updating: ``K`` gradient steps (``gradient_steps``) run inside one ``tf.function`` call on ``K`` stacked
-  batches (a ``tf.range`` loop), so the Python-to-TensorFlow round trip is paid once per round; the
-  target sync (hard every N updates, or soft after each) happens inside that loop, exactly as if the
-  steps had been run one by one;
-* both are called through their concrete functions with tensors, which skips ``tf.function``'s
-  polymorphic dispatch (about 1 ms of CPU per call on these machines);
+* updating: ``K`` gradient steps (``gradient_steps``) run inside one compiled call on ``K`` stacked
+  batches (:class:`lab.compiled.Compiled` with ``scan``: a ``tf.range`` loop on TensorFlow, ``lax.scan``
+  on JAX), so the Python-to-backend round trip is paid once per round; the target sync (hard every N
+  updates, or soft after each) happens inside that loop, exactly as if the steps had been run one by one;
+* both are written once in ``keras.ops`` and run on either Keras backend (on TensorFlow through their
+  concrete functions, which skips ``tf.function``'s polymorphic dispatch, about 1 ms of CPU per call);
 * the next-state values are computed outside the gradient tape (one forward pass each for the online
   and the target net), so the backward pass covers only the B rows that carry a gradient;
 * XLA for the update is the caller's ``jit_compile`` (a run passes ``ctx.jit_compile``, which the task's
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from agents.dqn.config import DQNConfig
 from agents.dqn.model import (
@@ -48,6 +48,7 @@ from agents.dqn.model import (
     vin_iterations,
 )
 from agents.dqn.stacking import FrameStack, StackingPolicy
+from lab.compiled import Compiled, value_and_grad
 from lab.errors import RunError, ScenarioError
 from lab.runs import CORRUPT_FILE_ERRORS, atomic_write_json, read_json, reading
 
@@ -87,7 +88,7 @@ def check_network_fits(kind: str, obs_shape: tuple) -> None:
 
 
 class DQNAgent:
-    """Double DQN on Keras 3 / TensorFlow.
+    """Double DQN on Keras 3 (TensorFlow or JAX backend).
 
     Args:
         obs_shape: shape of one observation, e.g. ``(11, 11, 3)`` for a grid or ``(4,)`` for coordinates.
@@ -118,7 +119,7 @@ class DQNAgent:
         self.extra: dict = {}  # the training loop's own state, saved with the agent
         self._build_networks()
         self._build_optimizer()
-        self._updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+        self._updates = keras.Variable(0, dtype="int32", trainable=False, name="updates")
         self._compile(self.network_kind == "vin" if act_jit_compile is None else act_jit_compile)
 
     def _build_networks(self) -> None:
@@ -152,37 +153,27 @@ class DQNAgent:
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.online.trainable_variables)
 
+    def _state(self) -> list:
+        """Every variable an update reads or writes: both networks, the optimizer's, the update count."""
+        return [*self.online.variables, *self.target.variables, *self.optimizer.variables, self._updates]
+
     def _compile(self, act_jit_compile: bool) -> None:
-        spec = tf.TensorSpec((None, *self.obs_shape), tf.as_dtype(self.obs_dtype))
-        self._greedy_fn = tf.function(self._greedy, input_signature=[spec], jit_compile=act_jit_compile)
-        self._q_fn = tf.function(self._q, input_signature=[spec], jit_compile=act_jit_compile)
-        self._train_fn = tf.function(self._train_many, jit_compile=self.jit_compile)
-        # Concrete functions, called with tensors: this skips tf.function's polymorphic dispatch
-        # (argument binding, trace-cache lookup), which costs ~1 ms of CPU per call here, as much as a
-        # whole MLP update.
-        self._train_concrete: dict = {}
-        self._greedy_concrete = None
-        self._q_concrete = None
+        self._greedy_fn = Compiled(self._greedy, self.online.variables, jit_compile=act_jit_compile)
+        self._q_fn = Compiled(self._q, self.online.variables, jit_compile=act_jit_compile)
+        self._train_fn = Compiled(self._update, self._state(), jit_compile=self.jit_compile, scan=2)
 
     def _run_train(self, arrays):
-        key = tuple((a.shape, a.dtype.str) for a in arrays)
-        fn = self._train_concrete.get(key)
-        if fn is None:
-            fn = self._train_fn.get_concrete_function(*[tf.TensorSpec(a.shape, a.dtype) for a in arrays])
-            self._train_concrete[key] = fn
-        return fn(*[tf.constant(a) for a in arrays])
+        return self._train_fn(*arrays)
 
     def _run_greedy(self, obs):
-        if self._greedy_concrete is None:
-            self._greedy_concrete = self._greedy_fn.get_concrete_function()
-        return self._greedy_concrete(tf.constant(obs)).numpy()
+        return self._greedy_fn(obs)[0]
 
     # ------------------------------------------------------------------ acting
     def _q(self, obs):
-        return self.online(obs, training=False)
+        return (self.online(obs, training=False),)
 
     def _greedy(self, obs):
-        return tf.argmax(self.online(obs, training=False), axis=-1, output_type=tf.int32)
+        return (ops.cast(ops.argmax(self.online(obs, training=False), axis=-1), "int32"),)
 
     def _check_obs(self, obs) -> np.ndarray:
         obs = np.asarray(obs)
@@ -195,9 +186,7 @@ class DQNAgent:
 
     def q_values(self, obs_batch) -> np.ndarray:
         """Q-values ``(N, n_actions)`` of a batch of observations (one compiled call)."""
-        if self._q_concrete is None:
-            self._q_concrete = self._q_fn.get_concrete_function()
-        return self._q_concrete(tf.constant(self._check_obs(obs_batch))).numpy()
+        return self._q_fn(self._check_obs(obs_batch))[0]
 
     def greedy_actions(self, obs_batch) -> np.ndarray:
         """``argmax_a Q(obs, a)`` for a batch (ties go to the lowest action index)."""
@@ -230,7 +219,7 @@ class DQNAgent:
     @property
     def updates(self) -> int:
         """Gradient updates done so far."""
-        return int(self._updates.numpy())
+        return int(ops.convert_to_numpy(self._updates.value))
 
     def _update(self, obs, actions, rewards, next_obs, dones, discounts, weights):
         cfg = self.config
@@ -240,37 +229,40 @@ class DQNAgent:
             targets = double_dqn_targets(rewards, dones, discounts, q_next_online, q_next_target)
         else:
             targets = dqn_targets(rewards, dones, discounts, q_next_target)
-        targets = tf.stop_gradient(targets)
-        with tf.GradientTape() as tape:
+        targets = ops.stop_gradient(targets)
+
+        def loss_fn():
             if self._pixels:
                 q, maps, planes = self._online_with_maps(obs, training=True)
             elif self._online_with_maps is not None:
                 q, maps = self._online_with_maps(obs, training=True)
             else:
                 q = self.online(obs, training=True)
-            q_taken = tf.gather(q, actions, batch_dims=1)
+            q_taken = ops.take_along_axis(q, actions[:, None], axis=1)[:, 0]
             loss, td = td_loss(q_taken, targets, weights, cfg.huber_delta)
             if self._pixels:
                 loss = loss + self._pixel_losses(maps, planes, obs, next_obs, actions, dones)
             elif self._online_with_maps is not None:
                 loss = loss + self._aux_weight * passability_loss(maps, obs, next_obs, actions)
-            scaled = self.optimizer.scale_loss(loss)
-        self._apply(tape, scaled)
-        return loss, td
+            return self.optimizer.scale_loss(loss), (loss, td)
 
-    def _apply(self, tape, scaled_loss) -> None:
-        """One update's gradient step, then the update count and the target network's sync."""
+        return self._apply(loss_fn)
+
+    def _apply(self, loss_fn):
+        """One update: the gradient step of ``loss_fn() -> (scaled loss, aux)``, then the update count and
+        the target network's sync; returns ``aux``."""
         variables = self.online.trainable_variables
-        grads = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        self._updates.assign_add(1)
+        _, aux, grads = value_and_grad(loss_fn, variables)
+        self.optimizer.apply(grads, variables)
+        self._updates.assign(self._updates.value + 1)
         self._sync_target()
+        return aux
 
     def _pixel_losses(self, maps, planes, obs, next_obs, actions, dones):
         """A pixel vin's auxiliary losses: its planes located from the frames (:func:`localisation_loss`) and
         its passability map taught by the moves, with "moved" read from the frames."""
         changed = changed_tiles(obs, next_obs, self.config.network.patch)
-        moved = tf.reduce_max(changed, axis=(1, 2))
+        moved = ops.max(changed, axis=(1, 2))
         next_planes = self._planes_of(next_obs, training=True)
         return (self.config.localisation_loss * localisation_loss(planes, next_planes, changed, dones)
                 + self._aux_weight * passability_loss(maps, planes, None, actions, moved=moved))
@@ -281,29 +273,10 @@ class DQNAgent:
         if t.update == "soft":
             for tw, ow in pairs:
                 tw.assign(t.tau * ow + (1.0 - t.tau) * tw)
-        else:
-            def copy():
-                for tw, ow in pairs:
-                    tw.assign(ow)
-                return tf.constant(True)
-
-            tf.cond(self._updates % t.every == 0, copy, lambda: tf.constant(False))
-
-    def _train_many(self, obs, actions, rewards, next_obs, dones, discounts, weights):
-        k_static = actions.shape[0]
-        if k_static == 1:
-            loss, td = self._update(obs[0], actions[0], rewards[0], next_obs[0], dones[0], discounts[0],
-                                    weights[0])
-            return loss[None], td[None]
-        k = tf.shape(actions)[0]
-        losses = tf.TensorArray(tf.float32, size=k)
-        tds = tf.TensorArray(tf.float32, size=k)
-        for i in tf.range(k):
-            loss, td = self._update(obs[i], actions[i], rewards[i], next_obs[i], dones[i], discounts[i],
-                                    weights[i])
-            losses = losses.write(i, loss)
-            tds = tds.write(i, td)
-        return losses.stack(), tds.stack()
+        else:  # a select, not a branch: the same code compiles on every backend
+            copy = ops.equal(self._updates.value % t.every, 0)
+            for tw, ow in pairs:
+                tw.assign(ops.where(copy, ow.value, tw.value))
 
     def train_step(self, batch: dict) -> dict:
         """Gradient updates on a batch from :meth:`ReplayBuffer.sample`.
@@ -334,7 +307,6 @@ class DQNAgent:
                     raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected {actions.shape}")
             args.append(value[None] if single else value)
         losses, tds = self._run_train(args)
-        losses, tds = losses.numpy(), tds.numpy()
         self._check_finite(losses)
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 

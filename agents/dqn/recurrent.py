@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from agents.dqn.agent import DQNAgent
 from agents.dqn.model import PACKAGE, double_dqn_targets, huber, resolve_scale
+from lab.compiled import Compiled
 from lab.seeding import stream_seed
 
 
@@ -146,9 +146,8 @@ class RecurrentDQNAgent(DQNAgent):
         self.prev_actions: np.ndarray | None = None  # each env's last action (-1: none yet)
 
     def _compile(self, act_jit_compile: bool) -> None:
-        self._step_fn = tf.function(self._step, jit_compile=False, reduce_retracing=True)
-        self._train_fn = tf.function(self._train_many, jit_compile=self.jit_compile)
-        self._train_concrete: dict = {}
+        self._step_fn = Compiled(self._step, self.online.variables)
+        self._train_fn = Compiled(self._update, self._state(), jit_compile=self.jit_compile, scan=2)
 
     def _inputs(self, obs, prev, keep, states) -> list:
         """The model's inputs (``prev`` only when the network reads the previous action)."""
@@ -157,16 +156,16 @@ class RecurrentDQNAgent(DQNAgent):
     def _step(self, obs, prev, keep, *states):
         q, *new = self.online(self._inputs(obs[:, None], prev[:, None], keep[:, None, None], states),
                               training=False)
-        return q[:, 0], new
+        return (q[:, 0], *new)
 
     def step(self, obs, first, states, prev=None) -> tuple[np.ndarray, list[np.ndarray]]:
         """(Q-values (N, actions), the states after) of one step from ``states``; ``first`` restarts rows
         (and drops their previous action); ``prev``: each row's previous action (None or -1: none)."""
         first = np.asarray(first, bool)
         prev = np.full(len(obs), -1, np.int32) if prev is None else np.where(first, -1, prev).astype(np.int32)
-        keep = tf.constant(1.0 - first.astype(np.float32))
-        q, new = self._step_fn(tf.constant(obs), tf.constant(prev), keep, *[tf.constant(s) for s in states])
-        return q.numpy(), [s.numpy() for s in new]
+        keep = 1.0 - first.astype(np.float32)
+        q, *new = self._step_fn(obs, prev, keep, *[np.asarray(s, np.float32) for s in states])
+        return q, new
 
     def q_values(self, obs_batch) -> np.ndarray:
         """Q-values of each observation as the first of an episode (no memory yet): for pictures."""
@@ -210,30 +209,22 @@ class RecurrentDQNAgent(DQNAgent):
         start = list(states)
         if b:  # burn-in: the state catches up, nothing is learned from these steps
             _, start = self._unroll(self.online, obs[:, :b], prev[:, :b], keep[:, :b], start, False)
-            start = [tf.stop_gradient(s) for s in start]
-        with tf.GradientTape() as tape:
-            q, _ = self._unroll(self.online, obs[:, b:], prev[:, b:], keep[:, b:], start, True)
-            q_taken = tf.gather(q[:, :cfg.sequence.length], actions, batch_dims=2)
-            q_next_online = tf.gather(tf.stop_gradient(q), boot, batch_dims=1)
-            q_next_target = tf.gather(q_target[:, b:], boot, batch_dims=1)
-            targets = tf.stop_gradient(
-                double_dqn_targets(returns, dones, discounts, q_next_online, q_next_target)
-                if cfg.double_dqn else returns + discounts * (1.0 - dones) * tf.reduce_max(q_next_target, -1))
-            td = targets - q_taken
-            loss = tf.reduce_sum(mask * huber(td, cfg.huber_delta)) / tf.maximum(tf.reduce_sum(mask), 1.0)
-            scaled = self.optimizer.scale_loss(loss)
-        self._apply(tape, scaled)
-        return loss, tf.reduce_sum(mask * tf.abs(td), axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+            start = [ops.stop_gradient(s) for s in start]
 
-    def _train_many(self, *arrays):
-        k = tf.shape(arrays[0])[0]
-        losses = tf.TensorArray(tf.float32, size=k)
-        tds = tf.TensorArray(tf.float32, size=k)
-        for i in tf.range(k):
-            loss, td = self._update(*[a[i] for a in arrays])
-            losses = losses.write(i, loss)
-            tds = tds.write(i, td)
-        return losses.stack(), tds.stack()
+        def loss_fn():
+            q, _ = self._unroll(self.online, obs[:, b:], prev[:, b:], keep[:, b:], start, True)
+            q_taken = ops.take_along_axis(q[:, :cfg.sequence.length], actions[..., None], axis=2)[..., 0]
+            q_next_online = ops.take_along_axis(ops.stop_gradient(q), boot[:, :, None], axis=1)
+            q_next_target = ops.take_along_axis(q_target[:, b:], boot[:, :, None], axis=1)
+            targets = ops.stop_gradient(
+                double_dqn_targets(returns, dones, discounts, q_next_online, q_next_target)
+                if cfg.double_dqn else returns + discounts * (1.0 - dones) * ops.max(q_next_target, -1))
+            td = targets - q_taken
+            loss = ops.sum(mask * huber(td, cfg.huber_delta)) / ops.maximum(ops.sum(mask), 1.0)
+            per_sequence = ops.sum(mask * ops.abs(td), axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+            return self.optimizer.scale_loss(loss), (loss, per_sequence)
+
+        return self._apply(loss_fn)
 
     def train_step(self, batch: dict) -> dict:
         """Gradient updates on sequences from :meth:`SequenceReplay.sample` (leading ``(B,)`` for one update,
@@ -246,7 +237,6 @@ class RecurrentDQNAgent(DQNAgent):
                   np.asarray(batch["boot"], np.int32), np.asarray(batch["mask"], np.float32),
                   *(np.asarray(s, np.float32) for s in batch["states"])]
         losses, tds = self._run_train([a[None] if single else a for a in arrays])
-        losses, tds = losses.numpy(), tds.numpy()
         self._check_finite(losses)
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from lab.compiled import Compiled
 from lab.errors import RunError
 from lab.runs import KERAS_LOAD_ERRORS, reading
 from lab.seeding import stream
@@ -220,10 +221,14 @@ class VAE(keras.Model):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.elbo_tracker]
 
     def call(self, inputs, training=False):
-        """Bernoulli logits of the reconstruction (through a sampled z when training, the mean otherwise)."""
+        """Bernoulli logits of the reconstruction through the mean of q(z|x); when training, through a
+        sampled z, with ``(z_mean, z_log_var, z)`` after them for :meth:`compute_loss` (Keras' own train
+        step, the same on every backend, calls this and then that)."""
         z_mean, z_log_var = self.encoder(inputs, training=training)
-        z = self.sampling([z_mean, z_log_var]) if training else z_mean
-        return self.decoder(z, training=training)
+        if not training:
+            return self.decoder(z_mean, training=False)
+        z = self.sampling([z_mean, z_log_var])
+        return self.decoder(z, training=True), z_mean, z_log_var, z
 
     def prior_parameters(self, training=False):
         """(means (K, L), log-variances (K, L), log weights (K,)) of a mixture prior; None for
@@ -248,7 +253,9 @@ class VAE(keras.Model):
         standard prior, else its one-sample Monte Carlo estimate log q(z|x) - log p(z) at the same z."""
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var])
-        logits = self.decoder(z, training=training)
+        return self._terms_of(x, self.decoder(z, training=training), z_mean, z_log_var, z, training)
+
+    def _terms_of(self, x, logits, z_mean, z_log_var, z, training):
         if self.prior_kind == "standard":
             kl = kl_normal(z_mean, z_log_var)
         else:
@@ -262,22 +269,17 @@ class VAE(keras.Model):
         self.elbo_tracker.update_state(-(reconstruction + kl))
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            reconstruction, kl = self.terms(x, training=True)
-            loss = ops.mean(reconstruction + ops.cast(self.kl_weight, kl.dtype) * kl)
-        grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
-        return self._update(loss, ops.mean(reconstruction), ops.mean(kl))
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        reconstruction, kl = self.terms(x, training=False)
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The negative ELBO (with ``kl_weight``) of the batch, the trackers updated: Keras' train and test
+        steps call this on every backend. Training passes the sampled z of :meth:`call`; evaluation samples
+        its own (its ``call`` reads the mean)."""
+        if isinstance(y_pred, (tuple, list)):
+            reconstruction, kl = self._terms_of(x, *y_pred, training)
+        else:
+            reconstruction, kl = self.terms(x, training=training)
         loss = ops.mean(reconstruction + ops.cast(self.kl_weight, kl.dtype) * kl)
-        return self._update(loss, ops.mean(reconstruction), ops.mean(kl))
+        self._update(loss, ops.mean(reconstruction), ops.mean(kl))
+        return loss
 
     def get_config(self):
         return {
@@ -389,43 +391,38 @@ def importance_weighted(model: VAE, x_bin: np.ndarray, k: int, rng: np.random.Ge
     and the mean of log q(z_i|x) - log p(z_i) over the k draws for a mixture prior. Returns arrays ``elbo``,
     ``iw``, ``kl`` (all (N,)), and ``log_w`` of the last batch (for tests).
     """
-    import tensorflow as tf
-
     latent = model.latent_size
-    decoder = model.decoder
     standard = model.prior_kind == "standard"
 
-    @tf.function(reduce_retracing=True)
     def batch_terms(x, z_mean, z_log_var, eps):
         # eps: (k, B, L); z: (k, B, L)
-        z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
-        kk, b = tf.shape(eps)[0], tf.shape(eps)[1]
-        flat_z = tf.reshape(z, (-1, latent))
-        logits = tf.reshape(decoder(flat_z, training=False), (kk, b, 784))
-        log_px_z = tf.reduce_sum(x[None] * logits - tf.nn.softplus(logits), axis=-1)
-        log_pz = tf.reshape(model.log_prior(flat_z), (kk, b))
-        log_qz = -0.5 * tf.reduce_sum(LOG_2PI + z_log_var[None] + tf.square(eps), axis=-1)
+        z = z_mean[None] + ops.exp(0.5 * z_log_var)[None] * eps
+        kk, b = eps.shape[0], eps.shape[1]
+        flat_z = ops.reshape(z, (-1, latent))
+        logits = ops.reshape(model.decoder(flat_z, training=False), (kk, b, 784))
+        log_px_z = ops.sum(x[None] * logits - ops.softplus(logits), axis=-1)
+        log_pz = ops.reshape(model.log_prior(flat_z), (kk, b))
+        log_qz = -0.5 * ops.sum(LOG_2PI + z_log_var[None] + ops.square(eps), axis=-1)
         log_w = log_px_z + log_pz - log_qz
-        iw = tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(tf.cast(kk, log_w.dtype))
+        iw = ops.logsumexp(log_w, axis=0) - math.log(kk)
         if standard:
-            kl = 0.5 * tf.reduce_sum(tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var, axis=-1)
+            kl = 0.5 * ops.sum(ops.square(z_mean) + ops.exp(z_log_var) - 1.0 - z_log_var, axis=-1)
         else:
-            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
-        elbo = tf.reduce_mean(log_px_z, axis=0) - kl
-        return elbo, iw, kl, log_w
+            kl = ops.mean(log_qz - log_pz, axis=0)
+        return ops.mean(log_px_z, axis=0) - kl, iw, kl, log_w
 
+    step = Compiled(batch_terms, model.variables)
     elbos, iws, kls, log_w = [], [], [], None
     for i in range(0, len(x_bin), batch_digits):
         xb = np.asarray(x_bin[i:i + batch_digits], dtype=np.float32)
         z_mean, z_log_var = model.encode(xb)
         eps = rng.standard_normal((k, len(xb), latent)).astype(np.float32)
-        e, w, kl, log_w = batch_terms(tf.constant(xb), tf.constant(z_mean), tf.constant(z_log_var),
-                                      tf.constant(eps))
-        elbos.append(e.numpy())
-        iws.append(w.numpy())
-        kls.append(kl.numpy())
+        e, w, kl, log_w = step(xb, z_mean, z_log_var, eps)
+        elbos.append(e)
+        iws.append(w)
+        kls.append(kl)
     return {"elbo": np.concatenate(elbos), "iw": np.concatenate(iws), "kl": np.concatenate(kls),
-            "log_w": None if log_w is None else log_w.numpy()}
+            "log_w": log_w}
 
 
 def vae_terms(model: VAE, batch, training: bool) -> dict:

@@ -1,8 +1,9 @@
 """The book's first network (chapter 2) and the activation functions, as Keras sees them.
 
 :func:`first_network` is one Dense unit with a sigmoid; :func:`train_until_learned` trains it by
-full-batch gradient descent inside ``tf.function`` (a ``tf.range`` loop with a ``TensorArray`` of losses),
-so a whole run is a few calls rather than thousands of eager steps. :func:`activation_curves` gives each
+full-batch gradient descent, ``chunk`` epochs per compiled call (:class:`lab.compiled.Compiled` with
+``scan``: a ``tf.range`` loop on TensorFlow, ``lax.scan`` on JAX), so a whole run is a few calls rather
+than thousands of eager steps. :func:`activation_curves` gives each
 activation's value and derivative by autodiff.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from lab.compiled import Compiled, value_and_grad
 
 # The book's table: the last column of X is a constant 1 (the bias input); y is X's first column.
 BOOK_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype="float32")
@@ -30,54 +33,45 @@ def first_network(seed: int, use_bias: bool = False) -> keras.Model:
 
 
 def train_until_learned(model, x, y, learning_rate, max_epochs, target_loss, loss="mse", chunk=500,
-                        step_fn=tf.function, on_chunk=None):
+                        jit_compile=False, on_chunk=None):
     """Full-batch gradient descent until ``round(predictions) == y`` and ``loss < target_loss``.
 
     Each epoch first measures the loss and predictions at the current weights; if both criteria hold
     it stops, else it takes one gradient step. Runs ``chunk`` epochs per compiled call (``step_fn``
-    compiles). Returns ``(epochs, losses, learned)``: the number of gradient steps taken, the loss before
+    compiles; once the criteria hold, the remaining epochs of the chunk leave the weights as they are).
+    Returns ``(epochs, losses, learned)``: the number of gradient steps taken, the loss before
     each step (and at the end), and whether the criteria were met within ``max_epochs``.
     """
     optimizer = keras.optimizers.SGD(learning_rate)
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.get(loss)
-    xt, yt = tf.constant(x), tf.constant(y)
+    variables = model.trainable_variables
 
     def measure():
-        pred = tf.cast(model(xt, training=True), tf.float32)
-        value = tf.reduce_mean(loss_fn(yt, pred))
-        ok = tf.logical_and(tf.reduce_all(tf.equal(tf.round(pred), yt)), value < target_loss)
-        return pred, value, ok
+        pred = ops.cast(model(x, training=True), "float32")
+        value = ops.mean(loss_fn(y, pred))
+        return value, ops.logical_and(ops.all(ops.equal(ops.round(pred), y)), value < target_loss)
 
-    def run_chunk(n: int):  # a Python int: a static size, as XLA (jit_compile: true) needs
-        history = tf.TensorArray(tf.float32, size=n, element_shape=())
-        done = tf.constant(False)
-        steps = tf.constant(0)
-        for _ in tf.range(n):
-            with tf.GradientTape() as tape:
-                _, value, ok = measure()
-            history = history.write(steps, value)
-            if ok:
-                done = tf.constant(True)
-                break
-            grads = tape.gradient(value, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            steps += 1
-        return steps, history.stack(), done
+    def step(_):  # one epoch; no step once learned (the same weights: learned stays true)
+        value, ok, grads = value_and_grad(measure, variables)
+        keep = 1.0 - ops.cast(ok, "float32")
+        optimizer.apply([g * keep for g in grads], variables)
+        return value, ops.cast(ok, "float32")
 
-    run_chunk = step_fn(run_chunk)
+    run_chunk = Compiled(step, [*model.variables, *optimizer.variables], jit_compile=jit_compile, scan=2)
     losses: list[float] = []
     epochs, learned = 0, False
     while epochs < max_epochs and not learned:
-        n = min(chunk, max_epochs - epochs)
-        steps, history, done = run_chunk(n)
+        n = min(chunk, max_epochs - epochs)  # a static size, as XLA (jit_compile: true) needs
+        history, ok = run_chunk(np.zeros(n, np.float32))
+        learned = bool(ok.any())
+        steps = int(ok.argmax()) if learned else n
         start = epochs
-        epochs += int(steps)
-        learned = bool(done)
-        losses += [float(v) for v in history.numpy()[: int(steps)]]
+        epochs += steps
+        losses += [float(v) for v in history[:steps]]
         if on_chunk is not None:
             on_chunk(start, epochs, losses)
-    _, final, ok = measure()
+    final, ok = Compiled(measure, model.variables)()
     losses.append(float(final))
     return epochs, losses, bool(ok)
 
@@ -96,16 +90,17 @@ def activation_curves(names, x) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     is drawn as its first output for the pair (x, 0) (equal to sigmoid(x)) and differentiated the same
     way.
     """
-    xt = tf.constant(np.asarray(x, dtype="float32"))
+    point = keras.Variable(np.asarray(x, dtype="float32"), name="x")
     out = {}
     for name in names:
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
+        def curve(name=name):
+            xt = point.value
             if name == "softmax":
-                pair = tf.stack([xt, tf.zeros_like(xt)], axis=-1)
-                value = keras.activations.softmax(pair, axis=-1)[:, 0]
+                value = keras.activations.softmax(ops.stack([xt, ops.zeros_like(xt)], axis=-1), axis=-1)[:, 0]
             else:
                 value = keras.activations.get(name)(xt)
-            total = tf.reduce_sum(value)
-        out[name] = (value.numpy(), tape.gradient(total, xt).numpy())
+            return ops.sum(value), value
+
+        _, value, (grad,) = value_and_grad(curve, [point])
+        out[name] = (ops.convert_to_numpy(value), ops.convert_to_numpy(grad))
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from lab.seeding import stream_seed
 from supervised.first_network.model import (
@@ -33,7 +32,7 @@ def run(cfg, ctx) -> dict:
 
         epochs, losses, learned = train_until_learned(
             model, BOOK_X, BOOK_Y, t.learning_rate, t.max_epochs, t.target_loss, t.loss,
-            step_fn=lambda fn: tf.function(fn, jit_compile=ctx.jit_compile), on_chunk=on_chunk,
+            jit_compile=ctx.jit_compile, on_chunk=on_chunk,
         )
     ctx.log_metrics(epochs, loss=losses[-1])
     pred = keras.ops.convert_to_numpy(model(BOOK_X)).ravel()

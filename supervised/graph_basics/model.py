@@ -18,13 +18,15 @@ bind values, run the graph, and draw it. :class:`Graph` does the same here, eval
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from lab.compiled import value_and_grad
 
 # --------------------------------------------------------------------------------------------------
 # DOT text
@@ -212,7 +214,8 @@ class Graph:
 
     Nodes are created in topological order (an op's inputs always exist before it), so evaluation is
     one pass over :attr:`nodes`. ``dtype`` is the float type values are computed in (``float64`` as the
-    book's Gorgonia programs, so 0.9 * 5 + 0.7 * 7 prints as 9.4).
+    book's Gorgonia programs, so 0.9 * 5 + 0.7 * 7 prints as 9.4; on JAX, which computes float32 unless told,
+:meth:`evaluate` and :meth:`gradients` turn JAX's 64-bit mode on while they run).
     """
 
     name: str = "graph"
@@ -362,27 +365,42 @@ class Graph:
                 values[n.index] = OPS[n.kind].fn(ops, *[values[i.index] for i in n.inputs])
         return values
 
+    def _precision(self):
+        """JAX's 64-bit mode while a float64 graph runs (JAX truncates float64 to float32 otherwise)."""
+        if self.dtype != "float64" or keras.backend.backend() != "jax":
+            return contextlib.nullcontext()
+        import jax
+
+        return jax.enable_x64(True)
+
     def evaluate(self, feeds: Mapping[Node | str, Any]) -> dict[str, Any]:
         """Bind the inputs (by node or name), run every node once; returns ``{node name: numpy value}``."""
-        values = self._run(self._bind(feeds))
-        return {n.name: keras.ops.convert_to_numpy(values[n.index]) for n in self.nodes}
+        with self._precision():
+            values = self._run(self._bind(feeds))
+            return {n.name: keras.ops.convert_to_numpy(values[n.index]) for n in self.nodes}
 
     def gradients(self, output: Node | str, feeds: Mapping[Node | str, Any],
                   wrt: Iterable[Node | str] | None = None) -> dict[str, Any]:
-        """d(sum of ``output``)/d(input) for the inputs ``wrt`` (default: all), by TensorFlow autodiff.
+        """d(sum of ``output``)/d(input) for the inputs ``wrt`` (default: all), by the backend's autodiff.
 
-        Gorgonia's ``Grad(cost, w)``: the graph is evaluated under a ``tf.GradientTape`` watching the inputs.
+        Gorgonia's ``Grad(cost, w)``: the inputs become variables and the graph is evaluated under
+        :func:`lab.compiled.value_and_grad` (a ``GradientTape`` on TensorFlow, ``jax.grad`` on JAX). An input
+        the output does not depend on gets None on TensorFlow, zeros on JAX.
         """
         out = output if isinstance(output, Node) else self[output]
         targets = [w if isinstance(w, Node) else self[w] for w in (wrt if wrt is not None else self.inputs)]
-        bound = self._bind(feeds)
-        with tf.GradientTape() as tape:
-            for t in targets:
-                tape.watch(bound[t.index])
-            values = self._run(bound)
-            total = tf.reduce_sum(values[out.index])
-        grads = tape.gradient(total, [bound[t.index] for t in targets])
-        return {t.name: (g.numpy() if g is not None else None) for t, g in zip(targets, grads, strict=True)}
+        with self._precision():
+            bound = self._bind(feeds)
+            variables = [keras.Variable(bound[t.index], dtype=self.dtype, name=f"d{t.index}") for t in targets]
+
+            def total():
+                given = {t.index: v.value for t, v in zip(targets, variables, strict=True)}
+                values = self._run({**bound, **given})
+                return keras.ops.sum(values[out.index]), ()
+
+            _, _, grads = value_and_grad(total, variables)
+            return {t.name: (keras.ops.convert_to_numpy(g) if g is not None else None)
+                for t, g in zip(targets, grads, strict=True)}
 
     # drawing ----------------------------------------------------------------------------------------
     def to_dot(self, values: Mapping[str, Any] | None = None, title: str | None = None,

@@ -1,19 +1,18 @@
 """The maths of the ``optimizers`` task: the 2-D test surfaces (Rosenbrock, Beale), the two-moons problem and
 its small network, and descents by any Keras optimizer.
 
-:func:`descend` and :func:`train_network` run a whole descent inside one ``tf.function`` (a ``tf.range``
-loop writing a ``TensorArray``), so thousands of steps are one call rather than thousands of eager steps.
+:func:`descend` and :func:`train_network` run a whole descent inside one compiled call (a ``tf.range``
+loop on TensorFlow, ``lax.scan`` on JAX: :class:`lab.compiled.Compiled`), so thousands of steps are one
+call rather than thousands of eager steps.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from lab.compiled import Compiled, value_and_grad
 from lab.errors import ScenarioError
 from lab.seeding import stream_seed
 
@@ -70,50 +69,20 @@ def make_optimizer(spec, learning_rate: float, where: str = "optimizers"):
         raise ScenarioError(f"{where}.options: {spec.optimizer} rejects {spec.options}: {exc}") from None
 
 
-def compiled(fn, jit_compile: bool):
-    """``tf.function(fn, jit_compile=...)``, called with TensorFlow's warnings silenced.
-
-    Each optimizer is traced into its own function on purpose (its update is part of the loop), so
-    TensorFlow's "frequent retracing" warning is silenced while these functions are called.
-    """
-    function = tf.function(fn, jit_compile=jit_compile)
-
-    def call(*args):
-        with _tf_log_level(logging.ERROR):
-            return function(*args)
-
-    return call
-
-
-@contextlib.contextmanager
-def _tf_log_level(level: int):
-    logger = tf.get_logger()
-    before = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-
-
-def descend(optimizer, fn, start, steps: int, step_fn=tf.function) -> np.ndarray:
+def descend(optimizer, fn, start, steps: int, jit_compile: bool = False) -> np.ndarray:
     """``steps`` optimizer steps on the 2-D function ``fn`` from ``start``; returns the (steps + 1, 2)
     path."""
     point = keras.Variable(np.asarray(start, dtype="float32"), name="point")
     optimizer.build([point])
 
-    def loop(n):
-        path = tf.TensorArray(tf.float32, size=n + 1)
-        path = path.write(0, point.value)
-        for i in tf.range(n):
-            with tf.GradientTape() as tape:
-                value = fn(point.value)
-            grad = tape.gradient(value, point.value)
-            optimizer.apply_gradients([(grad, point)])
-            path = path.write(i + 1, point.value)
-        return path.stack()
+    def step(_):
+        value, _, grads = value_and_grad(lambda: (fn(point.value), ()), [point])
+        optimizer.apply(grads, [point])
+        return (point.value,)
 
-    return step_fn(loop)(tf.constant(steps)).numpy()
+    run = Compiled(step, [point, *optimizer.variables], jit_compile=jit_compile, scan=1)
+    (path,) = run(np.zeros(steps, np.float32))
+    return np.concatenate([np.asarray(start, np.float32)[None], path])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,25 +115,27 @@ def moons_network(hidden, activation: str, seed: int) -> keras.Model:
     return keras.Sequential(layers, name="moons")
 
 
-def train_network(model, optimizer, x, y, epochs: int, step_fn=tf.function) -> tuple[np.ndarray, float]:
+def train_network(model, optimizer, x, y, epochs: int, jit_compile: bool = False) -> tuple[np.ndarray, float]:
     """Full-batch training for ``epochs``; returns the loss before each step (and at the end) and the
     accuracy."""
     optimizer.build(model.trainable_variables)
     bce = keras.losses.BinaryCrossentropy()
-    xt, yt = tf.constant(x), tf.constant(y)
+    variables = model.trainable_variables
 
-    def loop(n):
-        history = tf.TensorArray(tf.float32, size=n + 1)
-        for i in tf.range(n):
-            with tf.GradientTape() as tape:
-                loss = bce(yt, tf.cast(model(xt, training=True), tf.float32))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            history = history.write(i, loss)
-        pred = tf.cast(model(xt, training=False), tf.float32)
-        history = history.write(n, bce(yt, pred))
-        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.round(pred), yt), tf.float32))
-        return history.stack(), accuracy
+    def loss_fn():
+        loss = bce(y, ops.cast(model(x, training=True), "float32"))
+        return loss, ()
 
-    history, accuracy = step_fn(loop)(tf.constant(epochs))
-    return history.numpy(), float(accuracy)
+    def step(_):
+        loss, _, grads = value_and_grad(loss_fn, variables)
+        optimizer.apply(grads, variables)
+        return (loss,)
+
+    def final():
+        pred = ops.cast(model(x, training=False), "float32")
+        return bce(y, pred), ops.mean(ops.cast(ops.equal(ops.round(pred), y), "float32"))
+
+    state = [*model.variables, *optimizer.variables]
+    (history,) = Compiled(step, state, jit_compile=jit_compile, scan=1)(np.zeros(epochs, np.float32))
+    loss, accuracy = Compiled(final, model.variables)()
+    return np.append(history, loss), float(accuracy)

@@ -6,12 +6,9 @@ Each optimizer's results are saved as a state file once it finishes, so a resume
 
 from __future__ import annotations
 
-import functools
-
 from lab.seeding import stream
 from supervised.optimizers.model import (
     SURFACES,
-    compiled,
     descend,
     finite_or_none,
     make_optimizer,
@@ -69,12 +66,11 @@ def compare_one(spec, cfg, data, initial_weights, ctx):
     """Run one optimizer on every surface, then on the network, yielding ``(part, results so far)`` after
     each part; the results are JSON-ready."""
     where = f"optimizers.{[o.name for o in cfg.optimizers].index(spec.name)}"
-    step_fn = functools.partial(compiled, jit_compile=ctx.jit_compile)
     out: dict = {"surfaces": {}, "network": {}}
     for surface in cfg.surfaces.functions:
         start = getattr(cfg.surfaces, f"{surface}_start")
         path = descend(make_optimizer(spec, spec.learning_rate, where), SURFACES[surface][0], start,
-                       cfg.surfaces.steps, step_fn=step_fn)
+                       cfg.surfaces.steps, jit_compile=ctx.jit_compile)
         values = surface_values(surface, path)
         out["surfaces"][surface] = {"path": path.tolist(), "final": finite_or_none(values[-1])}
         yield surface, out
@@ -82,7 +78,7 @@ def compare_one(spec, cfg, data, initial_weights, ctx):
     model = moons_network(cfg.network.hidden, cfg.network.activation, cfg.seed)
     model.set_weights(initial_weights)
     optimizer = make_optimizer(spec, spec.net_lr, where)
-    history, accuracy = train_network(model, optimizer, x, y, cfg.network.epochs, step_fn=step_fn)
+    history, accuracy = train_network(model, optimizer, x, y, cfg.network.epochs, jit_compile=ctx.jit_compile)
     out["network"] = {"loss": [finite_or_none(v) for v in history], "final": finite_or_none(history[-1]),
                       "accuracy": accuracy}
     yield "network", out

@@ -35,7 +35,7 @@ def test_matvec_and_affine_shapes_and_values():
     x_val = np.array([0.5, -1.0, 2.0])
     values = g.evaluate({W: W_val, x: x_val, b: 0.25})
     np.testing.assert_allclose(values["y"], W_val @ x_val + 0.25)
-    assert values["y"].dtype == np.float64
+    assert values["y"].dtype == np.float64  # as the book's Gorgonia, on JAX too
 
 
 def test_shape_mistakes_are_caught_when_building():
