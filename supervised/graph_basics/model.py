@@ -391,7 +391,8 @@ class Graph:
         targets = [w if isinstance(w, Node) else self[w] for w in (wrt if wrt is not None else self.inputs)]
         with self._precision():
             bound = self._bind(feeds)
-            variables = [keras.Variable(bound[t.index], dtype=self.dtype, name=f"d{t.index}") for t in targets]
+            variables = [keras.Variable(bound[t.index], dtype=self.dtype, name=f"d{t.index}")
+                         for t in targets]
 
             def total():
                 given = {t.index: v.value for t, v in zip(targets, variables, strict=True)}
