@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 LAB := $(VENV)/bin/lab
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-venv
+JAX_VENV ?= .venv-jax
+JAX_STAMP := $(JAX_VENV)/.installed
+
+.PHONY: demo test test-jax gpu-wheels lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +27,22 @@ test: $(STAMP)
 	@SDL_VIDEODRIVER=dummy MPLBACKEND=Agg $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
+# The suite without TensorFlow installed: Keras on JAX from the `jax` extra (a stray TensorFlow import fails),
+# the tests that need TensorFlow itself (marker `tensorflow`) left out.
+$(JAX_STAMP): pyproject.toml
+	@test -x $(JAX_VENV)/bin/python || $(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(JAX_VENV)/bin/python -m pip install --quiet -e '.[jax,test]'
+	@! $(JAX_VENV)/bin/python -c "import tensorflow" 2>/dev/null || { echo "error: TensorFlow is installed in $(JAX_VENV)"; exit 1; }
+	@touch $(JAX_STAMP)
+
+test-jax: $(JAX_STAMP)
+	@env -u KERAS_BACKEND SDL_VIDEODRIVER=dummy MPLBACKEND=Agg $(JAX_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) \
+	  --dist loadfile -m "not tensorflow" -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(JAX_VENV)

@@ -77,6 +77,7 @@ def large(users: int, items: int, mean: float, steps: int | None, batch: int, ne
             res["read_netflix_seconds"] = round(time.time() - t1, 1)
             res["read_ratings_per_second"] = round(len(r) / (time.time() - t1))
             res["peak_rss_mb_after_reading"] = round(peak_mb())
+    from generative.rbm import machine as rbm_machine
     from generative.rbm import train as rbm_train
     from generative.rbm.model import RBM, Cases, rmse
 
@@ -87,7 +88,7 @@ def large(users: int, items: int, mean: float, steps: int | None, batch: int, ne
     counts = np.zeros((r.n_items, len(r.scale)))
     np.add.at(counts, (r.item[split.train], vals), 1)
     model.init_visible_biases(counts)
-    machine = rbm_train.Machine(model, False)
+    machine = rbm_machine.Machine(model, False)
     model.set_schedule(0.1, 0.5, 1)
     order = np.random.default_rng(0).permutation(r.n_users)
     n_batches = -(-r.n_users // batch)

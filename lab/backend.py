@@ -15,19 +15,19 @@ from pathlib import Path
 
 
 def choose_backend() -> str | None:
-    """Pick JAX for Keras when nothing else chose and TensorFlow is not installed (``pip install
-    '.[jax]'``): sets ``KERAS_BACKEND=jax`` when it is unset, Keras' own ``keras.json`` names no backend,
-    Keras is not imported yet, TensorFlow cannot be found and JAX can. Returns the backend it set, or None.
-    Without it Keras would try TensorFlow, its default, and fail on import."""
+    """Pick JAX for Keras when TensorFlow, the backend Keras would take, is not installed (``pip install
+    '.[jax]'``): when ``KERAS_BACKEND`` is unset, Keras is not imported yet, the backend Keras' own
+    ``keras.json`` names (Keras writes one on first import; default tensorflow) cannot be found, and JAX
+    can, set ``KERAS_BACKEND=jax``. Returns the backend it set, or None. Without it Keras would try
+    TensorFlow and fail on import."""
     if os.environ.get("KERAS_BACKEND") or "keras" in sys.modules:
         return None
     config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
     try:
-        if json.loads(config.read_text()).get("backend"):
-            return None
+        named = json.loads(config.read_text()).get("backend") or "tensorflow"
     except (OSError, ValueError, AttributeError):
-        pass  # no config (or an unreadable one, which Keras ignores too)
-    if importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("jax") is not None:
+        named = "tensorflow"  # no config (or an unreadable one, which Keras ignores too)
+    if importlib.util.find_spec(named) is None and importlib.util.find_spec("jax") is not None:
         os.environ["KERAS_BACKEND"] = "jax"
         return "jax"
     return None

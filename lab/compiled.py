@@ -111,7 +111,8 @@ class Compiled:
 def value_and_grad(loss_fn, variables):
     """``(loss, aux, grads)``: ``loss_fn() -> (loss, aux)`` and the gradients of ``loss`` with respect to
     ``variables``, inside a :class:`Compiled` step (a ``GradientTape`` on TensorFlow, ``jax.value_and_grad``
-    on JAX, where every other variable keeps the value the step has given it so far)."""
+    on JAX, where every other variable keeps the value the step has given it so far, and what ``loss_fn``
+    assigns — a recurrent layer's carried state, a dropout layer's seed — is kept as on TensorFlow)."""
     variables = list(variables)
     if keras_backend() == "tensorflow":
         import tensorflow as tf
@@ -130,7 +131,12 @@ def value_and_grad(loss_fn, variables):
             if outer is not None:
                 for key, value in outer.state_mapping.items():
                     scope.state_mapping.setdefault(key, value)
-            return loss_fn()
+            before = dict(scope.state_mapping)
+            loss, aux = loss_fn()
+        assigned = {key: value for key, value in scope.state_mapping.items() if before.get(key) is not value}
+        return loss, (aux, assigned)
 
-    (loss, aux), grads = jax.value_and_grad(of, has_aux=True)([v.value for v in variables])
+    (loss, (aux, assigned)), grads = jax.value_and_grad(of, has_aux=True)([v.value for v in variables])
+    if outer is not None:
+        outer.state_mapping.update(assigned)  # (as StatelessScope.add_update does)
     return loss, aux, grads

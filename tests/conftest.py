@@ -15,6 +15,10 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pytest  # noqa: E402
 
+from lab.backend import choose_backend  # noqa: E402
+
+choose_backend()  # JAX when TensorFlow is not installed (`make test-jax`'s environment), as `lab` does
+
 pytest_plugins = ["no_skips"]  # LAB_NO_SKIPS=1 (CI): a skipped test fails the session
 
 ROOT = Path(__file__).resolve().parent.parent

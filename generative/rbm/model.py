@@ -51,7 +51,6 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from lab.data.ratings import Ratings, Split
@@ -145,14 +144,14 @@ class RBM(keras.Model):
         n, m = batch["n"], self.n_visible
         rows, cols = self._rated_pairs(batch)
         flat = ops.expand_dims(rows * m + cols, 1)
-        r = ops.scatter(flat, ops.ones_like(rows, dtype="float32"), ops.stack([n * m]))
+        r = ops.scatter(flat, ops.ones_like(rows, dtype="float32"), (n * m,))
         return ops.minimum(ops.reshape(r, (n, m)), 1.0)
 
     def dense_batch(self, batch):
         """(one-hot ratings (n, M, K), mask (n, M)): the dense view, for inspection and tests."""
         n, m = batch["n"], self.n_visible
         flat = ops.expand_dims(batch["rows"] * m + batch["cols"], 1)
-        dense = ops.reshape(ops.scatter(flat, batch["values"] + 1, ops.stack([n * m])), (n, m))
+        dense = ops.reshape(ops.scatter(flat, batch["values"] + 1, (n * m,)), (n, m))
         return ops.one_hot(dense - 1, self.n_values, dtype="float32"), ops.cast(dense > 0, "float32")
 
     # ----------------------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ class RBM(keras.Model):
     # weight rows of its ratings, and the visible softmaxes are computed at its rated cells only.
 
     def _segment_sum(self, data, rows, n):
-        return tf.math.unsorted_segment_sum(data, rows, n)
+        return ops.segment_sum(data, rows, num_segments=n)
 
     def rating_input(self, n, rows, cols, values):
         """sum over a case's ratings of W[item, rating] (n, F); ``values`` int (nnz,) or soft (nnz, K)."""
@@ -224,6 +223,13 @@ class RBM(keras.Model):
     # ----------------------------------------------------------------------------------------------
     # Contrastive divergence
 
+    def _reconstruction_error(self, logits, n, rows, values):
+        """RMSE of the expected ratings of ``logits`` at the rated cells; entries of case ``n`` (the padding
+        of a JAX batch, :mod:`generative.rbm.machine`) are left out."""
+        expected = ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
+        squares = ops.where(rows < n, (expected - ops.take(self.value_vector, values)) ** 2, 0.0)
+        return ops.sqrt(ops.sum(squares) / ops.maximum(ops.sum(ops.cast(rows < n, "float32")), 1.0))
+
     def cd_statistics(self, batch, k):
         """CD-k estimates of the log-likelihood gradient (data term minus model term), averaged over cases.
 
@@ -241,8 +247,7 @@ class RBM(keras.Model):
         h = self._bernoulli(ph0)
         weights = self.pair_weights(cols)  # gathered once, used by every Gibbs step
         logits = self.pair_logits(h, rows, cols, weights)
-        expected = ops.sum(ops.softmax(logits, axis=-1) * self.value_vector, axis=-1)
-        recon = ops.sqrt(ops.mean((expected - ops.take(self.value_vector, values)) ** 2))
+        recon = self._reconstruction_error(logits, n, rows, values)
 
         def negative(h, logits):
             vs = self._sample_values(logits)
@@ -257,11 +262,10 @@ class RBM(keras.Model):
                 x = x + ops.matmul(rs, self.D)
             return vs, rs, ops.sigmoid(x)
 
-        def step(_, state):
-            h = self._bernoulli(state[2])
-            return negative(h, self.pair_logits(h, rows, cols, weights))
-
-        vs, rs, ph = ops.fori_loop(1, k, step, negative(h, logits))
+        vs, rs, ph = negative(h, logits)
+        for _ in range(1, int(k)):  # a Python loop: k is a number (a compiled step per k, see train_step)
+            h = self._bernoulli(ph)
+            vs, rs, ph = negative(h, self.pair_logits(h, rows, cols, weights))
         mk = self.n_visible * self.n_values
         data_idx = cols * self.n_values + values
         ph0_p, ph_p = ops.take(ph0, rows, axis=0), ops.take(ph, rows, axis=0)
@@ -285,9 +289,13 @@ class RBM(keras.Model):
             grads.append(self._segment_sum(ops.take(ph0 - ph, r_rows, axis=0), r_cols, self.n_visible) / nf)
         return grads, recon, ops.mean(ph0)
 
-    def train_step(self, batch):
-        """One CD-k update with momentum and weight decay; returns the tracked figures."""
-        grads, recon, hmean = self.cd_statistics(batch, self.cd_steps)
+    def train_step(self, batch, k: int | None = None):
+        """One CD-k update with momentum and weight decay; returns the tracked figures. ``k`` is a number
+        (default: the schedule's ``cd_steps``, read now); :class:`generative.rbm.machine.Machine` compiles a
+        step for each k it meets: the chain is unrolled, which a JAX loop could not be, its sampler holding
+        state."""
+        k = int(ops.convert_to_numpy(self.cd_steps.value)) if k is None else k
+        grads, recon, hmean = self.cd_statistics(batch, k)
         decayed = {id(self.W)}
         if self.rated_vector != "none":
             decayed.add(id(self.D))

@@ -46,9 +46,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from generative.rbm import report
+from generative.rbm.machine import Machine
 from generative.rbm.model import (
     RBM,
     Biases,
@@ -342,40 +342,6 @@ def schedule(cfg, epoch: int) -> tuple[float, float, int]:
     momentum = rc.initial_momentum if epoch < rc.momentum_epochs else rc.momentum
     k = [k for start, k in rc.cd_schedule if start <= epoch][-1]
     return rate_of_epoch(cfg.training, epoch), momentum, k
-
-
-class Machine:
-    """An RBM with its compiled training and prediction steps."""
-
-    def __init__(self, model: RBM, jit_compile: bool = False, rank_by: str = "expected_rating",
-                 relevant: float = 4.0):
-        self.model = model
-        spec = {"n": tf.TensorSpec([], tf.int32),
-                **{k: tf.TensorSpec([None], tf.int32)
-                   for k in ("rows", "cols", "values", "seen_rows", "seen_cols")}}
-        self.train_step = tf.function(model.train_step, input_signature=[spec], jit_compile=bool(jit_compile),
-                                      autograph=False)
-        liked = np.asarray(model.values) >= relevant
-
-        def predict(batch, cols):
-            expected, probs, seen = model.predict_batch(batch, cols)
-            if rank_by == "seen_and_liked":
-                return expected, seen * tf.reduce_sum(tf.boolean_mask(probs, liked, axis=2), axis=-1)
-            return expected, expected
-
-        self._predict_all = tf.function(lambda b: predict(b, None), input_signature=[spec], autograph=False)
-        pair = tf.TensorSpec([None], tf.int32)
-        self._predict_pairs = tf.function(model.predict_pairs, input_signature=[spec, pair, pair],
-                                          autograph=False)
-        self._predict_cols = tf.function(predict, input_signature=[spec, pair], autograph=False)
-
-    def predict_pairs(self, batch, rows, cols) -> np.ndarray:
-        return self._predict_pairs(batch, np.asarray(rows, np.int32), np.asarray(cols, np.int32)).numpy()
-
-    def predict(self, batch, cols=None):
-        out = (self._predict_all(batch) if cols is None
-               else self._predict_cols(batch, np.asarray(cols, np.int32)))
-        return out[0].numpy(), out[1].numpy()
 
 
 def build_model(cfg, split_cases: SplitCases, fold: int) -> RBM:

@@ -14,6 +14,12 @@ a GPU; :func:`cudnn_use` says so for each run in ``env.json``. ``SimpleRNN`` has
 dropout layers' seeds come from the named streams ``dropout/input``, ``dropout/between`` (one per layer)
 and ``dropout/output`` (the epoch loop reseeds them every epoch).
 
+**The state, carried on every backend**: the stateful layers keep their state in variables that are not
+among the model's, so Keras' compiled ``fit`` and ``predict`` on JAX (stateless functions of the model's
+variables) drop it after each batch, where TensorFlow's keep it. Training (:func:`train_windows`) and
+reading (:func:`read`) therefore run as :class:`lab.compiled.Compiled` steps that list the states among
+their variables: the state goes in and comes out of each compiled call on both backends.
+
 **Scoring** (:func:`score_tokens`): text is cut into streams read in windows by a copy of the network
 built for that many streams; the state is carried through each whole stream, so only the first token of
 each stream is read without context. Every other token ``t`` is scored as ``-log p(t | all text before it
@@ -25,12 +31,14 @@ among the ``top_k`` likeliest when given.
 from __future__ import annotations
 
 import math
+import weakref
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from lab.errors import DataError, StrategyError
+from lab.compiled import Compiled, value_and_grad
+from lab.errors import DataError
 from lab.schedules import learning_rate
 from lab.seeding import stream_seed
 from supervised.language_model.transformer import build_transformer, reading_windows, window_logits, window_of
@@ -131,6 +139,54 @@ def reset_states(model) -> None:
             layer.reset_state()
 
 
+def state_variables(model) -> list:
+    """The state variables of every stateful recurrent layer (not among the model's variables)."""
+    return [v for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states]
+
+
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {name: Compiled}
+
+
+def _step(model, name: str, make):
+    steps = _STEPS.setdefault(model, {})
+    if name not in steps:
+        steps[name] = make()
+    return steps[name]
+
+
+def read(model, ids) -> np.ndarray:
+    """Logits ``(streams, T, vocabulary)`` of ``ids`` read by ``model``, its recurrent state carried from
+    the call before (one compiled step per input shape)."""
+    step = _step(model, "read", lambda: Compiled(lambda x: (model(x, training=False),),
+                                                 [*model.variables, *state_variables(model)]))
+    return step(np.asarray(ids, np.int32))[0]
+
+
+def train_windows(model, x: np.ndarray, y: np.ndarray, loss, jit_compile: bool = False) -> float:
+    """One gradient step of the compiled model's optimizer per row of ``x``/``y`` (windows of the streams,
+    ``(steps, streams, T)``), the state carried from each to the next; the mean of their losses (as
+    Keras' ``fit`` reports it)."""
+    variables = model.trainable_variables
+    optimizer = model.optimizer
+
+    def step(ids, targets):
+        def loss_fn():
+            value = loss(targets, model(ids, training=True))
+            value = value if isinstance(loss, keras.losses.Loss) else ops.mean(value)
+            return optimizer.scale_loss(value), value
+
+        _, value, grads = value_and_grad(loss_fn, variables)
+        optimizer.apply(grads, variables)
+        return (value,)
+
+    if not optimizer.built:  # its variables must exist before the step is compiled
+        optimizer.build(variables)
+    run = _step(model, "train", lambda: Compiled(
+        step, [*model.variables, *optimizer.variables, *state_variables(model)], jit_compile=jit_compile))
+    losses = [float(run(x[i].astype(np.int32), y[i].astype(np.int32))[0]) for i in range(len(x))]
+    return float(np.mean(losses))
+
+
 def copy_for_batch(model, m, vocab_size: int, batch_size: int) -> keras.Model:
     """The same network (weights copied) for another number of streams."""
     twin = build_model(m, vocab_size, batch_size, window=window_of(model))
@@ -221,7 +277,7 @@ def score_tokens(model, ids: np.ndarray, seq_len: int, split: str = "test") -> n
     reset_states(model)
     out = np.empty(y.shape, np.float64)
     for start in range(0, x.shape[1], seq_len):
-        logits = np.asarray(model.predict_on_batch(x[:, start:start + seq_len]), np.float64)
+        logits = np.asarray(read(model, x[:, start:start + seq_len]), np.float64)
         lp = log_softmax(logits)
         yy = y[:, start:start + seq_len]
         out[:, start:start + seq_len] = -np.take_along_axis(lp, yy[..., None], -1)[..., 0]
@@ -251,19 +307,6 @@ def sample_token(logits: np.ndarray, temperature: float, top_k: int | None, rng:
 
 # --------------------------------------------------------------------------------------------------
 # The backend and the figures
-
-
-def require_tensorflow_backend() -> None:
-    """The stateful layers carry their state from call to call as this task needs only on TensorFlow's
-    backend: under JAX (Keras 3.15, jax 0.10), reading a text in windows gave other figures than reading it
-    token by token (tests/supervised/test_language_model.py fails there), so the task refuses to run on
-    it rather than report wrong numbers."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise StrategyError(f"the language-model task needs Keras' TensorFlow backend (this process runs "
-                            f"KERAS_BACKEND={backend}): under {backend} its stateful layers did not carry "
-                            f"their state across windows as TensorFlow's do, which would make its figures "
-                            f"wrong; unset KERAS_BACKEND")
 
 
 def figures_of(nats: float, level: str, prefix: str) -> dict:

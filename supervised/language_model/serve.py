@@ -27,7 +27,7 @@ from lab.runs import RunDir, load_run_model, read_json
 from lab.seeding import stream
 from supervised.language_model.model import (
     log_softmax,
-    require_tensorflow_backend,
+    read,
     reset_states,
     sample_token,
 )
@@ -125,7 +125,7 @@ class TextSampler:
             logits = self.window.feed(self.model, ids)
             self.logits = self.logits if logits is None else logits
         elif ids.size:
-            self.logits = np.asarray(self.model.predict_on_batch(ids), np.float64)[0, -1]
+            self.logits = np.asarray(read(self.model, ids), np.float64)[0, -1]
 
     def sample(self, temperature: float, top_k: int | None, rng: np.random.Generator) -> tuple[int, float]:
         """The next token and its log-probability under the network (temperature 1, no top-k)."""
@@ -183,7 +183,6 @@ class TextModel:
     @classmethod
     def open(cls, run_path) -> TextModel:
         """Open a finished language-model run (a :class:`RunError` when it is not one, or is damaged)."""
-        require_tensorflow_backend()
         run = RunDir.open(run_path)
         run.require_task("language-model", command="lab generate")
         meta = read_meta(run)

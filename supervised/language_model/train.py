@@ -48,11 +48,11 @@ from supervised.language_model.model import (
     figures_of,
     loss_of,
     make_optimizer,
-    require_tensorflow_backend,
     reset_states,
     score_tokens,
     scoring_streams,
     target_positions,
+    train_windows,
 )
 from supervised.language_model.serve import META_FILE, MODEL_FILE, VOCAB_FILE
 
@@ -61,7 +61,6 @@ CHECKPOINT = "language_model"
 
 def run(cfg, ctx) -> dict:
     """Train the language model of a scenario, score it beside the n-gram baselines, write the report."""
-    require_tensorflow_backend()
     data = load_text(cfg.data)
     ctx.log(data.describe())
     t, m, v = cfg.training, cfg.model, len(data.vocab)
@@ -156,12 +155,11 @@ def train_epoch(loop, model, ids: np.ndarray, t) -> float:
     over each window is divided by its length)."""
     x, y = bptt_batches(ids, t.batch_size, t.seq_len, split="train")
     # window-major: batch k = window k of each stream
-    x, y = x.reshape(-1, t.seq_len), y.reshape(-1, t.seq_len)
     reset_states(model)
     with loop.timed(samples=x.size):
-        hist = model.fit(x, y, batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0)
+        loss = train_windows(model, x, y, loss_of(t), jit_compile=loop.ctx.jit_compile)
     reset_states(model)
-    return float(hist.history["loss"][-1]) / (t.seq_len if t.loss_reduction == "window" else 1)
+    return loss / (t.seq_len if t.loss_reduction == "window" else 1)
 
 
 def summarise(cfg, data: TextData, model) -> dict:

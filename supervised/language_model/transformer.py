@@ -42,6 +42,9 @@ class PositionEmbedding(layers.Layer):
     def call(self, x):
         return x + ops.cast(self.positions[: ops.shape(x)[1]], x.dtype)
 
+    def compute_output_shape(self, input_shape):  # (JAX cannot trace the slice of an unknown length)
+        return input_shape
+
     def get_config(self):
         return {**super().get_config(), "length": self.length, "dim": self.dim}
 
