@@ -1,6 +1,7 @@
-"""Keras 3 on JAX: the classifier task trains, saves and is read back under KERAS_BACKEND=jax with
-strategy cpu/auto (what the GPU machine without TensorFlow runs), and the TensorFlow-only strategies are
-refused with a clear error. Each run is a subprocess: the backend is chosen when Keras is imported."""
+"""Keras 3 on JAX, from the TensorFlow environment: the classifier task trains, saves and is read back under
+KERAS_BACKEND=jax with strategy cpu/auto (what the GPU machine without TensorFlow runs), the TensorFlow-only
+strategies are refused with a clear error, and `auto` picks the GPU JAX sees. Each run is a subprocess: the
+backend is chosen when Keras is imported. (`make test-jax` runs the whole suite without TensorFlow.)"""
 
 from __future__ import annotations
 
@@ -55,10 +56,15 @@ def test_tensorflow_only_strategies_are_refused_on_jax(tmp_path):
     assert code == 2 and "KERAS_BACKEND=jax" in err and "Traceback" not in err
 
 
-def test_the_language_model_refuses_jax_rather_than_report_wrong_figures(tmp_path):
-    """Stateful layers under JAX did not carry their state as the task needs (measured); it says so."""
-    (tmp_path / "t.txt").write_text("a tiny text, long enough for nothing\n" * 50)
-    (tmp_path / "lm.yaml").write_text(f"name: lm\ntask: language-model\nstrategy: cpu\ndata: {{path: "
-                                      f"{tmp_path / 't.txt'}}}\n")
-    code, _, err = lab(["run", tmp_path / "lm.yaml", "--out", tmp_path / "runs"], tmp_path)
-    assert code == 2 and "needs Keras' TensorFlow backend" in err and "Traceback" not in err
+def test_auto_on_jax_picks_the_gpu_jax_sees_and_says_why(monkeypatch):
+    """`strategy: auto` under JAX: the first GPU JAX lists, else the CPU; env.json records the reason."""
+    from lab import strategy
+
+    monkeypatch.setattr(strategy, "keras_backend", lambda: "jax")
+    monkeypatch.setattr(strategy, "devices", lambda: ["gpu:0", "gpu:1", "cpu:0"])
+    info = strategy._select_other_backend("auto", "float32", "auto")
+    assert info.chosen == "gpu" and info.devices == ["gpu:0"] and "2 GPU(s) visible" in info.reason
+    assert info.jit_compile is True
+    monkeypatch.setattr(strategy, "devices", lambda: ["cpu:0"])
+    info = strategy._select_other_backend("auto", "float32", "auto")
+    assert info.chosen == "cpu" and info.reason == "jax backend: no GPU visible"

@@ -16,6 +16,8 @@ from conftest import write_bar_digits
 
 from lab.execute import execute
 
+pytestmark = pytest.mark.tensorflow  # TensorFlow's tf.distribute: not in `make test-jax`
+
 SCENARIO = """name: mirrored_mlp
 task: classifier
 seed: 4

@@ -30,6 +30,7 @@ def slurm(tmp_path_factory):
         yield env
 
 
+@pytest.mark.tensorflow  # TensorFlow's multi-worker runtime
 def test_sbatch_two_workers_from_slurm_variables(slurm, tmp_path, capsys, monkeypatch):
     env = slurm
     monkeypatch.chdir(tmp_path)

@@ -200,5 +200,6 @@ def test_bench_device_gpu_without_a_gpu_is_refused_before_any_run_folder(tmp_pat
     monkeypatch.setattr(measure, "list_devices", lambda: cpu_only)
     assert lab_main(["bench", "--quick", "--device", "gpu", "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "--device gpu" in err and "no GPU visible to TensorFlow" in err
+    shown = {"tensorflow": "TensorFlow", "jax": "JAX"}[keras.backend.backend()]
+    assert err.startswith("error: ") and "--device gpu" in err and f"no GPU visible to {shown}" in err
     assert not (tmp_path / "runs").exists()

@@ -121,9 +121,11 @@ def test_watching_a_blind_agent_shows_only_what_its_window_has_shown():
                   local_goal="window", render_mode="rgb_array", tile_pixels=4)
     agent = DQNAgent(env.observation_space.shape, 4, DQNConfig(network={"kind": "mlp", "hidden": [4]}),
                      jit_compile=False)
+    # zero weights: every tile gets the heat colour of one value, whatever the backend's initial weights
+    agent.online.set_weights([np.zeros_like(w) for w in agent.online.get_weights()])
     first = next(episode_frames(agent, env))
     far = first[4:8, 24:28]  # tile (1, 6): 5 tiles from the start, outside the 3 x 3 window
     near = first[4:8, 8:12]  # tile (1, 2): inside it
     fog = np.array(FOG, float)
-    assert np.abs(far[0, 0] - fog).max() < 40  # in fog
-    assert np.abs(near[0, 0] - fog).max() > 40 and (first[0:4, 0:4] == WALL).all()  # seen: its colours
+    assert np.abs(far[0, 0] - fog).max() < 15  # in fog (measured 6)
+    assert np.abs(near[0, 0] - fog).max() > 25 and (first[0:4, 0:4] == WALL).all()  # seen (measured 36)

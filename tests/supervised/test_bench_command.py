@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 from lab import scenario
@@ -67,7 +68,8 @@ def test_quick_json_run_folder_on_cpu(tmp_path, monkeypatch, capsys):
     assert lab_main(["bench", "--quick", "--json", "--device", "cpu", "--sizes", "128", "64",
                      "--batch-sizes", "8", "--repeats", "2", "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "no GPU visible to TensorFlow: CPU only" in captured.err
+    shown = {"tensorflow": "TensorFlow", "jax": "JAX"}[keras.backend.backend()]
+    assert f"no GPU visible to {shown}: CPU only" in captured.err
     summary = json.loads(captured.out)  # stdout is the JSON and nothing else
     for key in ("task", "gpu_note", "settings", "machine", "devices", "matmul", "conv2d", "training",
                 "speedup", "largest_matmul", "wall_seconds"):
