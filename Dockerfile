@@ -23,7 +23,7 @@ COPY agents ./agents
 COPY generative ./generative
 COPY supervised ./supervised
 COPY scenarios ./scenarios
-RUN pip install --no-cache-dir -e ".[serve]" \
+RUN pip install --no-cache-dir -e ".[tensorflow,serve]" \
     && useradd --create-home --uid 1000 lab \
     && mkdir /runs \
     && chown lab:lab /runs

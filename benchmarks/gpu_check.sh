@@ -29,6 +29,7 @@ python=${PYTHON:-python3}
 site="$out/site"
 rm -rf "$site"
 "$python" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl
+cp -r "$root/scenarios" "$site/scenarios"  # the shipped scenarios beside the packages, as in a checkout
 export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 cd "$out"  # the installed lab, not a checkout's packages, is what runs
 "$python" - <<'EOF'
@@ -41,7 +42,7 @@ assert "tensorflow" not in sys.modules, "TensorFlow was imported"
 print(f"lab from {lab.cli.__file__}; Keras {keras.__version__} on JAX {jax.__version__}: {jax.devices()}")
 EOF
 
-"$python" -m lab bench --quick --json --out "$out/runs" --folder bench > "$out/bench.json"
+"$python" -m lab bench --quick --json --out "$out/runs/bench" > "$out/bench.json"
 
 declare -A settings=(
   [mnist_mlp_book]="--set training.epochs=3 --set data.path=$data/mnist.npz"

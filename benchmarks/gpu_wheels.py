@@ -44,7 +44,7 @@ def build(out: Path, python: str, limit_mib: float) -> float:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "-w", str(out), str(ROOT)], check=True)
     download(list(CARRIED), out, python)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20

@@ -15,8 +15,9 @@ Four networks, all ``keras.*`` (no ``tf.*``: the same code runs on Keras' JAX ba
   parameter, and about twice the images/s on a CPU (measured here).
 
 Every model takes raw pixels (float32 0-255, ``(H, W, C)``) and returns class probabilities: the
-random augmentation (``RandomFlip``, ``RandomTranslation`` with zero fill: a random crop after zero
-padding) and the standardisation by the training images' per-channel mean and variance
+random augmentation (``RandomFlip``, and :class:`RandomShift`: a random crop after zero padding, written
+in ``keras.ops`` because Keras' ``RandomTranslation`` declares itself not compilable, which turns the whole
+model's compilation off on JAX) and the standardisation by the training images' per-channel mean and variance
 (``Normalization``) are its first layers, so the saved ``artifacts/classifier.keras`` is all ``lab
 predict`` needs (with ``augment.test_flip`` it averages each image's probabilities with its mirror
 image's: test-time augmentation, also inside the saved model). The last layer computes in float32 under
@@ -81,10 +82,8 @@ def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, varia
     if augment_cfg.flip:
         x = layers.RandomFlip("horizontal", seed=stream_seed(seed, "augment/flip"), name="random_flip")(x)
     if augment_cfg.crop_padding:
-        shift = augment_cfg.crop_padding
-        x = layers.RandomTranslation(shift / input_shape[0], shift / input_shape[1], fill_mode="constant",
-                                     interpolation="nearest", seed=stream_seed(seed, "augment/crop"),
-                                     name="random_crop")(x)
+        x = RandomShift(augment_cfg.crop_padding, seed=stream_seed(seed, "augment/crop"),
+                        name="random_crop")(x)
     x = layers.Normalization(mean=np.asarray(mean, np.float32), variance=np.asarray(variance, np.float32),
                              name="standardise")(x)
     act = m.activation
@@ -124,6 +123,36 @@ def build_model(model_cfg, augment_cfg, input_shape, n_classes: int, mean, varia
     x = layers.Dense(n_classes, name="logits")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"{m.kind}_classifier")
+
+
+@keras.saving.register_keras_serializable(package="lab")
+class RandomShift(layers.Layer):
+    """In training, each image moved by a random whole number of pixels in ``[-shift, shift]`` along each
+    axis, zeros moved in: a random crop of the image padded by ``shift`` zeros. Inference: unchanged."""
+
+    def __init__(self, shift: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.shift, self.seed = int(shift), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training or not self.shift:
+            return images
+        h, w = images.shape[1], images.shape[2]
+        moves = keras.random.randint((ops.shape(images)[0], 2), -self.shift, self.shift + 1,
+                                     seed=self.generator)
+        rows = ops.arange(h)[None, :] - moves[:, :1]  # (B, H): the source row of each row
+        cols = ops.arange(w)[None, :] - moves[:, 1:]
+        out = ops.take_along_axis(images, ops.clip(rows, 0, h - 1)[:, :, None, None], axis=1)
+        out = ops.take_along_axis(out, ops.clip(cols, 0, w - 1)[:, None, :, None], axis=2)
+        inside = ((rows >= 0) & (rows < h))[:, :, None, None] & ((cols >= 0) & (cols < w))[:, None, :, None]
+        return ops.where(inside, out, ops.zeros_like(out))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="lab")
