@@ -39,7 +39,7 @@ def test_the_image_installs_every_package_runs_as_a_user_and_keeps_runs_in_a_vol
     assert "scenarios" in copied  # the shipped scenarios, found by name
     assert re.search(r"^USER 1000", text, re.M) and 'ENTRYPOINT ["lab"]' in text
     assert 'VOLUME ["/runs"]' in text
-    assert re.search(r'pip install --no-cache-dir -e "\.\[(gpu|tensorflow),serve\]" ', text)  # lab serve runs in it
+    assert re.search(r'pip install --no-cache-dir -e "\.\[(gpu|tensorflow),serve\]" ', text)  # lab serve
 
 
 def test_the_build_context_is_only_what_the_image_copies():

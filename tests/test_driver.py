@@ -79,11 +79,13 @@ def test_strategy_selection_without_gpu():
     _, info = strategy.select("auto")
     assert info.chosen == "cpu" and "no GPU" in info.reason
     _, info = strategy.select("cpu")
-    assert info.chosen == "cpu" and info.devices == ["/cpu:0"]
+    assert info.chosen == "cpu" and info.devices == (["/cpu:0"] if keras.backend.backend() == "tensorflow"
+                                                      else ["cpu:0"])
     with pytest.raises(StrategyError, match="use strategy: auto"):
         strategy.select("gpu")
-    _, info = strategy.select("mirrored")
-    assert info.chosen == "mirrored" and info.num_replicas == 1
+    if keras.backend.backend() == "tensorflow":  # (on JAX refused: tests/test_jax_backend.py)
+        _, info = strategy.select("mirrored")
+        assert info.chosen == "mirrored" and info.num_replicas == 1
 
 
 def test_jit_compile_auto_has_one_rule():

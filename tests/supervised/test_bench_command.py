@@ -91,7 +91,8 @@ def test_quick_json_run_folder_on_cpu(tmp_path, monkeypatch, capsys):
                for r in summary["training"])
     assert summary["conv2d"][0]["pass"] == "forward" and summary["conv2d"][0]["images_per_second"] > 0
     assert summary["largest_matmul"]["cpu_float32_eager"]["n"] == 128
-    assert {r["engine"] for r in summary["matmul"]} == {"eager", "xla", "numpy"}
+    xla = {"xla"} if keras.backend.backend() == "tensorflow" else set()  # (a JAX call is compiled already)
+    assert {r["engine"] for r in summary["matmul"]} == {"eager", "numpy", *xla}
     (run,) = out.iterdir()
     assert run.name.endswith("-bench-quick")
     for name in ("summary.json", "report.md", "env.json", "run.json", "scenario.yaml", "artifacts/bench.png"):
@@ -99,7 +100,8 @@ def test_quick_json_run_folder_on_cpu(tmp_path, monkeypatch, capsys):
     assert json.loads((run / "run.json").read_text())["task"] == "bench"
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
     env = json.loads((run / "env.json").read_text())  # the driver's record, as for every run
-    assert env["strategy"]["chosen"] == "cpu" and env["keras_backend"] == "tensorflow" and "packages" in env
+    assert env["strategy"]["chosen"] == "cpu" and env["keras_backend"] == keras.backend.backend()
+    assert "packages" in env
     resolved = scenario.load_scenario(run / "scenario.yaml")  # the quick preset, written out
     assert (resolved.bench.quick, resolved.bench.sizes, resolved.bench.conv_batch) == (True, [64, 128], 32)
     assert json.loads((run / "summary.json").read_text())["matmul"] == summary["matmul"]

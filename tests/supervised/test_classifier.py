@@ -78,10 +78,10 @@ def test_tiny_digits_run_is_interrupted_and_resumed_exactly(tmp_path, mnist10k, 
                                   "report: {gallery: 4}\n"))
     full, resumed = killed_and_resumed(path, epoch=1)
     s = resumed.summary()
-    # learns: far above chance (0.1); 3 epochs on 1,000 digits are noisy: seeds 3-9 measured 0.54-0.86 on
-    # TensorFlow, 0.38-0.83 on JAX (0.38: this seed, 3)
+    # learns: far above chance (0.1); 3 epochs on 1,000 digits are noisy: seeds 3-9 measured 0.50-0.81 on
+    # TensorFlow (0.755 this seed, 3), 0.49-0.79 on JAX (0.51)
     assert s["test_accuracy"] > 0.3 and s["epochs_run"] == 3 and s["validation_images"] == 100
-    assert 0 < s["class_accuracy_min"] <= s["test_accuracy"] <= s["class_accuracy_max"] <= 1
+    assert 0 <= s["class_accuracy_min"] <= s["test_accuracy"] <= s["class_accuracy_max"] <= 1
     report = resumed.report_path.read_text()
     for part in ("Accuracy per class", "artifacts/confusion.png", "artifacts/mistakes.png",
                  "learning_curves.png"):
