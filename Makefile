@@ -41,6 +41,11 @@ test-jax: $(JAX_STAMP)
 	  --dist loadfile -m "not tensorflow" -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
+# The folder of wheels benchmarks/gpu_check.sh installs offline on a JAX GPU machine (README, Keras on JAX)
+GPU_PYTHON ?= 3.12
+gpu-wheels: $(STAMP)
+	$(PY) benchmarks/gpu_wheels.py --out dist/gpu-wheels --python $(GPU_PYTHON)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CARRIED = ("keras", "namex", "optree", "gymnasium", "farama-notifications", "pygame", "pydantic",
            "pydantic-core", "annotated-types", "typing-inspection", "pydot")
 # Already on the GPU image the lab is checked on (the device's package list): not carried.
-ALREADY_THERE = ("jax", "jaxlib", "numpy", "ml-dtypes", "matplotlib", "pillow", "pyyaml", "tqdm", "h5py",
-                 "rich", "absl-py", "packaging", "cloudpickle", "typing-extensions", "pyparsing")
+ALREADY_THERE = ("jax", "jaxlib", "numpy", "ml-dtypes", "matplotlib", "contourpy", "cycler", "fonttools",
+                 "kiwisolver", "python-dateutil", "six", "pillow", "pyyaml", "tqdm", "h5py", "rich",
+                 "markdown-it-py", "mdurl", "pygments", "absl-py", "packaging", "cloudpickle",
+                 "typing-extensions", "pyparsing", "colorama")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64")
 
