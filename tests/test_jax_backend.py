@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
+import pytest
 from conftest import write_bar_digits
 
 SCENARIO = """name: jax_mlp
@@ -48,7 +51,14 @@ def test_the_classifier_trains_and_predicts_on_jax(tmp_path):
     assert summary["test_accuracy"] > 0.5 and summary["epochs_run"] == 2
     code, out, err = lab(["predict", run, "--test-index", 0, "--json"], tmp_path)
     assert code == 0, err
-    assert len(json.loads(out)["predictions"][0]["top"]) == 3
+    top = json.loads(out)["predictions"][0]["top"]
+    assert len(top) == 3
+    # the .keras file written under JAX, read by this process's backend (TensorFlow in `make test`)
+    model = keras.saving.load_model(run / "artifacts" / "classifier.keras", safe_mode=True)
+    with np.load(tmp_path / "mnist.npz") as data:
+        probabilities = np.asarray(model.predict(data["x_test"][:1, ..., None].astype("float32"), verbose=0))
+    assert probabilities[0].argmax() == top[0]["class"]
+    assert probabilities[0].max() == pytest.approx(top[0]["probability"], abs=1e-4)
 
 
 def test_tensorflow_only_strategies_are_refused_on_jax(tmp_path):
