@@ -34,12 +34,16 @@ class Compiled:
         jit_compile: XLA on TensorFlow; JAX compiles always.
         scan: run ``fn`` once per slice of the inputs' leading axis, outputs stacked along a new one; ``fn``
             then returns ``scan`` float32 tensors (TensorFlow's loop needs to know how many).
+        any_shape: on TensorFlow, one graph for inputs of any size past their first axis (sizes unknown to
+            it), for steps called with many (a language model reading prompts of every length; the first
+            axis, a stateful network's batch, stays fixed); JAX compiles per shape whatever this says.
     """
 
-    def __init__(self, fn, variables, *, jit_compile: bool = False, scan: int = 0):
+    def __init__(self, fn, variables, *, jit_compile: bool = False, scan: int = 0, any_shape: bool = False):
         self.fn = fn
         self.variables = list({id(v): v for v in variables}.values())  # each once (shared layers)
         self.scan = scan
+        self.any_shape = any_shape
         self.backend = keras_backend()
         if self.backend == "tensorflow":
             import tensorflow as tf
@@ -65,13 +69,15 @@ class Compiled:
     def _call_tf(self, arrays):
         tf = self._tf
         arrays = [np.asarray(a) for a in arrays]
-        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        key = tuple((a.shape[:1] + (None,) * (a.ndim - 1) if self.any_shape else a.shape, a.dtype.str)
+                    for a in arrays)
         fn = self._concrete.get(key)
         if fn is None:  # (TensorFlow's "frequent retracing" warning is silenced: many steps trace on purpose)
             logger, level = tf.get_logger(), tf.get_logger().level
             logger.setLevel("ERROR")
             try:
-                fn = self._function.get_concrete_function(*[tf.TensorSpec(a.shape, a.dtype) for a in arrays])
+                fn = self._function.get_concrete_function(*[tf.TensorSpec(k[0], a.dtype)
+                                                            for k, a in zip(key, arrays, strict=True)])
             finally:
                 logger.setLevel(level)
             self._concrete[key] = fn

@@ -156,9 +156,9 @@ def _step(model, name: str, make):
 
 def read(model, ids) -> np.ndarray:
     """Logits ``(streams, T, vocabulary)`` of ``ids`` read by ``model``, its recurrent state carried from
-    the call before (one compiled step per input shape)."""
+    the call before (one TensorFlow graph for every length; JAX compiles per length)."""
     step = _step(model, "read", lambda: Compiled(lambda x: (model(x, training=False),),
-                                                 [*model.variables, *state_variables(model)]))
+                                                 [*model.variables, *state_variables(model)], any_shape=True))
     return step(np.asarray(ids, np.int32))[0]
 
 
