@@ -11,8 +11,9 @@ with :func:`value_and_grad`, applies them with ``optimizer.apply`` and ``variabl
   JAX trainer does), and the new values come out and are put back into the variables after the call.
   JAX steps are always compiled (an uncompiled JAX step runs op by op, far slower).
 
-With ``scan=True`` the step runs once per slice of its inputs' leading axis, carrying the variables from
-one to the next (a ``tf.range`` loop on TensorFlow, ``jax.lax.scan`` on JAX): ``K`` updates in one call.
+With ``scan=N`` (its N outputs) the step runs once per slice of its inputs' leading axis, carrying the
+variables from one to the next (a ``tf.range`` loop on TensorFlow, ``jax.lax.scan`` on JAX): ``K`` updates
+in one call.
 
 No TensorFlow import unless the backend is TensorFlow: this module is the JAX path's too.
 """
