@@ -162,12 +162,6 @@ class DQNAgent:
         self._q_fn = Compiled(self._q, self.online.variables, jit_compile=act_jit_compile)
         self._train_fn = Compiled(self._update, self._state(), jit_compile=self.jit_compile, scan=2)
 
-    def _run_train(self, arrays):
-        return self._train_fn(*arrays)
-
-    def _run_greedy(self, obs):
-        return self._greedy_fn(obs)[0]
-
     # ------------------------------------------------------------------ acting
     def _q(self, obs):
         return (self.online(obs, training=False),)
@@ -190,7 +184,7 @@ class DQNAgent:
 
     def greedy_actions(self, obs_batch) -> np.ndarray:
         """``argmax_a Q(obs, a)`` for a batch (ties go to the lowest action index)."""
-        return self._run_greedy(self._check_obs(obs_batch))
+        return self._greedy_fn(self._check_obs(obs_batch))[0]
 
     # greedy play needs no memory: the same observation always gets the same action
     memoryless = True
@@ -212,7 +206,7 @@ class DQNAgent:
         explore = rng.random(n) < epsilon
         if explore.all():
             return random_actions
-        greedy = self._run_greedy(obs).astype(np.int64)
+        greedy = self._greedy_fn(obs)[0].astype(np.int64)
         return np.where(explore, random_actions, greedy)
 
     # ------------------------------------------------------------------ learning
@@ -306,7 +300,7 @@ class DQNAgent:
                 if value.shape != actions.shape:
                     raise ValueError(f"batch[{key!r}] has shape {value.shape}; expected {actions.shape}")
             args.append(value[None] if single else value)
-        losses, tds = self._run_train(args)
+        losses, tds = self._train_fn(*args)
         self._check_finite(losses)
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 

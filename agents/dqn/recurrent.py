@@ -236,7 +236,7 @@ class RecurrentDQNAgent(DQNAgent):
                   *(np.asarray(batch[k], np.float32) for k in ("returns", "discounts", "dones")),
                   np.asarray(batch["boot"], np.int32), np.asarray(batch["mask"], np.float32),
                   *(np.asarray(s, np.float32) for s in batch["states"])]
-        losses, tds = self._run_train([a[None] if single else a for a in arrays])
+        losses, tds = self._train_fn(*[a[None] if single else a for a in arrays])
         self._check_finite(losses)
         return {"loss": float(losses.mean()), "losses": losses, "td_errors": tds[0] if single else tds}
 
